@@ -1,0 +1,90 @@
+# Linli: the front door. Every target sets up what it needs (virtual environment, locked
+# dependencies, generated code, local servers); nothing is installed by hand.
+
+PYTHON   ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+UV_VERSION := 0.13.8
+STATE    := .linli
+UV       := $(STATE)/uv/bin/uv
+VENV     := .venv
+PY       := $(VENV)/bin/python
+PROTOS   := $(wildcard protos/linli/v1/*.proto)
+GEN_STAMP := gen/.stamp
+BUF      := tools/buf/node_modules/.bin/buf
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup protos demo test test-unit test-integration test-e2e up down status lint fmt bench migrate token clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	@mkdir -p $(STATE)
+	$(PYTHON) -m venv $(STATE)/uv
+	$(STATE)/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON) --no-install-project
+	@touch $@
+
+$(GEN_STAMP): $(VENV)/.synced $(PROTOS) scripts/gen_protos.py
+	$(PY) scripts/gen_protos.py
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(GEN_STAMP)  ## virtual environment, locked dependencies, generated code
+
+protos: $(VENV)/.synced  ## regenerate the Python code from protos/
+	$(PY) scripts/gen_protos.py
+	@touch $(GEN_STAMP)
+
+demo: setup  ## bring the system up on local servers, load the district, show the result
+	$(PY) -m scripts.demo
+
+test: setup  ## the whole test suite: unit, integration (real PostgreSQL, NATS, gRPC) and e2e
+	$(PY) -m pytest -q
+
+test-unit: setup  ## fast tests, no I/O
+	$(PY) -m pytest -q tests/unit
+
+test-integration: setup  ## tests against real PostgreSQL, NATS and gRPC
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: setup
+	$(PY) -m pytest -q tests/e2e
+
+up: setup  ## run PostgreSQL, NATS and the services in the background; print their addresses
+	$(PY) -m scripts.stack up
+
+down: setup  ## stop what `make up` started
+	$(PY) -m scripts.stack down
+
+status: setup  ## show what `make up` is running
+	$(PY) -m scripts.stack status
+
+migrate: setup  ## apply every service's migrations to LINLI_DATABASE_URL (or the local server)
+	$(PY) -m scripts.stack migrate
+
+token: setup  ## issue a local token, e.g. make token ARGS="--role district_admin"
+	$(PY) -m scripts.token $(ARGS)
+
+$(BUF): tools/buf/package.json tools/buf/package-lock.json
+	cd tools/buf && npm ci --no-audit --no-fund --silent
+
+lint: setup $(BUF)  ## ruff, mypy and buf lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(BUF) lint
+
+fmt: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup  ## benchmarks (print tables; see scripts/bench_*.py)
+	$(PY) -m scripts.bench_registry
+
+clean:  ## remove the environment, generated code and local server data
+	-$(PY) -m scripts.stack down 2>/dev/null
+	rm -rf $(VENV) gen $(STATE)

@@ -1,0 +1,180 @@
+"""What every service runs on: pool and migrations, NATS and the stream, the gRPC server with
+health, reflection and the interceptor, the outbox relay, consumers, and a graceful stop.
+
+A service's composition root builds a `ServiceRuntime` with its schema, its migrations and a
+function that adds its servicers; `run_until_signal` is what its `__main__` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from services.common import eventbus, migrations
+from services.common.db import create_pool
+from services.common.interceptors import ServerInterceptor
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass
+class ServiceRuntime:
+    """The running pieces of one service process. Build, then `start()`; `stop()` undoes it."""
+
+    settings: Settings
+    schema: str
+    migrations_dir: Path
+    # Adds the service's servicers to the server; returns their full service names.
+    register: Callable[[aio.Server, ServiceRuntime], list[str]]
+    # Builds the service's event consumers once the pool and JetStream are ready.
+    consumers: Callable[[ServiceRuntime], list[eventbus.Consumer]] = lambda _rt: []
+    database_url: str = ""
+    nats_url: str = ""
+
+    pool: asyncpg.Pool = field(init=False)
+    nc: NatsClient = field(init=False)
+    js: JetStreamContext = field(init=False)
+    server: aio.Server = field(init=False)
+    port: int = field(init=False, default=0)
+    health: health.aio.HealthServicer = field(init=False)
+    relay: eventbus.OutboxRelay = field(init=False)
+    _service_names: list[str] = field(init=False, default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    _consumers: list[eventbus.Consumer] = field(init=False, default_factory=list)
+    _stopped: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+
+    async def start(self) -> int:
+        s = self.settings
+        self.pool = await create_pool(s, self.database_url, self.schema)
+        async with self.pool.acquire() as conn:
+            await migrations.apply(conn, self.schema, self.migrations_dir)
+        self.nc = await _connect_with_retry(self.nats_url, f"linli-{s.service_name}")
+        self.js = self.nc.jetstream()
+        await eventbus.ensure_stream(self.js, s.stream_name)
+
+        self.server = aio.server(
+            interceptors=[ServerInterceptor(s)],
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
+        )
+        self._service_names = self.register(self.server, self)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        for name in ["", *self._service_names]:
+            await self.health.set(name, NOT_SERVING)
+        self.port = self.server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        await self.server.start()
+
+        self.relay = eventbus.OutboxRelay(
+            self.pool,
+            self.js,
+            schema=self.schema,
+            batch=s.relay_batch,
+            idle_poll_s=s.relay_idle_poll_s,
+        )
+        self._consumers = self.consumers(self)
+        self._spawn(self.relay.run(), "outbox relay")
+        for consumer in self._consumers:
+            self._spawn(consumer.run(), "consumer")
+        await self._check_health()
+        self._spawn(self._health_loop(), "health")
+        log.info("%s listening on %s:%d", s.service_name, s.grpc_host, self.port)
+        return self.port
+
+    def _spawn(self, coro: Coroutine[object, object, None], what: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.settings.service_name} {what}")
+        self._tasks.append(task)
+
+    async def _check_health(self) -> None:
+        ok = self.nc.is_connected
+        if ok:
+            try:
+                async with asyncio.timeout(2.0):
+                    await self.pool.fetchval("SELECT 1")
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                ok = False
+        for name in ["", *self._service_names]:
+            await self.health.set(name, SERVING if ok else NOT_SERVING)
+
+    async def _health_loop(self) -> None:
+        while not self._stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.health_check_interval_s):
+                    await self._stopped.wait()
+            if not self._stopped.is_set():
+                await self._check_health()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, finish in-flight calls, stop the loops, drain NATS, close."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.relay.stop()
+        for consumer in self._consumers:
+            consumer.stop()
+        # The relay finishes the batch in hand; anything left stays in the outbox for next time.
+        _done, pending = await asyncio.wait(self._tasks, timeout=5.0) if self._tasks else ((), ())
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+        await self.pool.close()
+        log.info("%s stopped", self.settings.service_name)
+
+
+async def _connect_with_retry(url: str, name: str, attempts: int = 60) -> NatsClient:
+    for attempt in range(attempts):
+        try:
+            return await eventbus.connect(url, name)
+        except (OSError, TimeoutError, Exception) as e:
+            if attempt == attempts - 1:
+                raise
+            log.warning("nats not reachable at %s (%s); retrying", url, e)
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+async def run_until_signal(runtime: ServiceRuntime) -> None:
+    """Start the runtime and stop it gracefully on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    await stop.wait()
+    log.info("signal received: stopping within %.0fs", runtime.settings.shutdown_grace_s)
+    await runtime.stop()
+
+
+def health_check(address: str, service: str = "", timeout: float = 2.0) -> bool:
+    """Ask a server's standard health service (blocking); True when it answers SERVING."""
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == SERVING)

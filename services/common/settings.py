@@ -1,0 +1,57 @@
+"""Typed settings from LINLI_* environment variables: the only place that reads the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
+DEV_JWT_SECRET = "linli-local-development-signing-key-not-for-production"
+
+
+class Bounds(BaseSettings):
+    """The district's bounding box; every location Linli accepts lies inside it."""
+
+    min_lat: float = 36.90
+    min_lng: float = 117.05
+    max_lat: float = 37.06
+    max_lng: float = 117.30
+
+    def contains(self, lat: float, lng: float) -> bool:
+        return self.min_lat <= lat <= self.max_lat and self.min_lng <= lng <= self.max_lng
+
+
+class Settings(BaseSettings):
+    """What every service shares. Each service subclasses it with its own port and name."""
+
+    model_config = SettingsConfigDict(env_prefix="LINLI_", env_nested_delimiter="__")
+
+    service_name: str = "linli"
+    # Unset means: start (or reuse) the local servers under state_dir (development only).
+    database_url: str | None = None
+    nats_url: str | None = None
+    state_dir: str = ".linli"
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    shutdown_grace_s: float = Field(10.0, ge=0)
+    health_check_interval_s: float = Field(2.0, gt=0)
+
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_issuer: str = "linli"
+    jwt_audience: str = "linli"
+
+    stream_name: str = "LINLI"
+    relay_batch: int = Field(256, ge=1, le=10_000)
+    relay_idle_poll_s: float = Field(1.0, gt=0)
+
+    bounds: Bounds = Bounds()
+    log_level: str = "INFO"
+
+
+class RegistrySettings(Settings):
+    service_name: str = "registry"
+    grpc_port: int = 50051

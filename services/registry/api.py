@@ -1,0 +1,298 @@
+"""The registry's gRPC servicer: proto in, use case, proto out. Errors are mapped by the
+server interceptor (services/common/interceptors.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+from linli.v1 import registry_pb2 as pb
+from linli.v1 import registry_pb2_grpc
+
+from services.common import paging
+from services.common.auth import current_principal
+from services.common.errors import InvalidArgument, invalid
+from services.registry import convert, domain
+from services.registry.org import OrgEntry
+from services.registry.service import Registry
+
+IMPORT_BATCH = 500
+LIST_FILTERS = ("community_id", "grid_id", "skill", "status")
+
+
+class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self.r = registry
+
+    # -- organisation ------------------------------------------------------------------------
+
+    async def ImportDistrict(
+        self, request: pb.ImportDistrictRequest, context: aio.ServicerContext
+    ) -> pb.ImportDistrictResponse:
+        created, unchanged = await self.r.import_district(
+            current_principal(), request.content, request.validate_only
+        )
+        return pb.ImportDistrictResponse(
+            streets_created=created["street"],
+            communities_created=created["community"],
+            grids_created=created["grid"],
+            building_groups_created=created["building_group"],
+            units_created=created["unit"],
+            unchanged=unchanged,
+        )
+
+    async def _create(self, entry: OrgEntry) -> Any:
+        stored = await self.r.create_org(current_principal(), entry)
+        created_at = (await self.r.store.org_created_at(stored.kind, [stored.id])).get(stored.id)
+        return convert.org_to_proto(stored, created_at)
+
+    async def _get(self, kind: str, entry_id: str) -> Any:
+        if not entry_id:
+            raise invalid("id", "is required")
+        entry = await self.r.store.get_org(kind, entry_id)
+        created_at = (await self.r.store.org_created_at(kind, [entry_id])).get(entry_id)
+        return convert.org_to_proto(entry, created_at)
+
+    async def _list(
+        self, kind: str, parent_id: str, page_size: int, token: str
+    ) -> tuple[list[Any], str]:
+        current_principal()
+        limit = paging.page_size(page_size)
+        after = paging.decode(token, {"kind": kind, "parent": parent_id})
+        rows = await self.r.store.list_org(kind, parent_id or None, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_token = (
+            paging.encode(rows[-1][0].id, {"kind": kind, "parent": parent_id}) if more else ""
+        )
+        return [convert.org_to_proto(e, created) for e, created in rows], next_token
+
+    async def CreateStreet(
+        self, request: pb.CreateStreetRequest, context: aio.ServicerContext
+    ) -> pb.CreateStreetResponse:
+        return pb.CreateStreetResponse(
+            street=await self._create(convert.street_from_proto(request.street))
+        )
+
+    async def GetStreet(
+        self, request: pb.GetStreetRequest, context: aio.ServicerContext
+    ) -> pb.GetStreetResponse:
+        return pb.GetStreetResponse(street=await self._get("street", request.id))
+
+    async def ListStreets(
+        self, request: pb.ListStreetsRequest, context: aio.ServicerContext
+    ) -> pb.ListStreetsResponse:
+        items, token = await self._list("street", "", request.page_size, request.page_token)
+        return pb.ListStreetsResponse(streets=items, next_page_token=token)
+
+    async def CreateCommunity(
+        self, request: pb.CreateCommunityRequest, context: aio.ServicerContext
+    ) -> pb.CreateCommunityResponse:
+        return pb.CreateCommunityResponse(
+            community=await self._create(convert.community_from_proto(request.community))
+        )
+
+    async def GetCommunity(
+        self, request: pb.GetCommunityRequest, context: aio.ServicerContext
+    ) -> pb.GetCommunityResponse:
+        return pb.GetCommunityResponse(community=await self._get("community", request.id))
+
+    async def ListCommunities(
+        self, request: pb.ListCommunitiesRequest, context: aio.ServicerContext
+    ) -> pb.ListCommunitiesResponse:
+        items, token = await self._list(
+            "community", request.street_id, request.page_size, request.page_token
+        )
+        return pb.ListCommunitiesResponse(communities=items, next_page_token=token)
+
+    async def CreateGrid(
+        self, request: pb.CreateGridRequest, context: aio.ServicerContext
+    ) -> pb.CreateGridResponse:
+        return pb.CreateGridResponse(grid=await self._create(convert.grid_from_proto(request.grid)))
+
+    async def GetGrid(
+        self, request: pb.GetGridRequest, context: aio.ServicerContext
+    ) -> pb.GetGridResponse:
+        return pb.GetGridResponse(grid=await self._get("grid", request.id))
+
+    async def ListGrids(
+        self, request: pb.ListGridsRequest, context: aio.ServicerContext
+    ) -> pb.ListGridsResponse:
+        items, token = await self._list(
+            "grid", request.community_id, request.page_size, request.page_token
+        )
+        return pb.ListGridsResponse(grids=items, next_page_token=token)
+
+    async def CreateBuildingGroup(
+        self, request: pb.CreateBuildingGroupRequest, context: aio.ServicerContext
+    ) -> pb.CreateBuildingGroupResponse:
+        return pb.CreateBuildingGroupResponse(
+            building_group=await self._create(
+                convert.building_group_from_proto(request.building_group)
+            )
+        )
+
+    async def GetBuildingGroup(
+        self, request: pb.GetBuildingGroupRequest, context: aio.ServicerContext
+    ) -> pb.GetBuildingGroupResponse:
+        return pb.GetBuildingGroupResponse(
+            building_group=await self._get("building_group", request.id)
+        )
+
+    async def ListBuildingGroups(
+        self, request: pb.ListBuildingGroupsRequest, context: aio.ServicerContext
+    ) -> pb.ListBuildingGroupsResponse:
+        items, token = await self._list(
+            "building_group", request.grid_id, request.page_size, request.page_token
+        )
+        return pb.ListBuildingGroupsResponse(building_groups=items, next_page_token=token)
+
+    async def CreateUnit(
+        self, request: pb.CreateUnitRequest, context: aio.ServicerContext
+    ) -> pb.CreateUnitResponse:
+        return pb.CreateUnitResponse(unit=await self._create(convert.unit_from_proto(request.unit)))
+
+    async def GetUnit(
+        self, request: pb.GetUnitRequest, context: aio.ServicerContext
+    ) -> pb.GetUnitResponse:
+        return pb.GetUnitResponse(unit=await self._get("unit", request.id))
+
+    async def ListUnits(
+        self, request: pb.ListUnitsRequest, context: aio.ServicerContext
+    ) -> pb.ListUnitsResponse:
+        items, token = await self._list(
+            "unit", request.community_id, request.page_size, request.page_token
+        )
+        return pb.ListUnitsResponse(units=items, next_page_token=token)
+
+    async def ListSkills(
+        self, request: pb.ListSkillsRequest, context: aio.ServicerContext
+    ) -> pb.ListSkillsResponse:
+        current_principal()
+        return pb.ListSkillsResponse(
+            skills=[
+                pb.Skill(code=s.code, name_zh=s.name_zh, name_en=s.name_en, category=s.category)
+                for s in sorted(domain.SKILLS, key=lambda s: s.code)
+            ]
+        )
+
+    # -- members -----------------------------------------------------------------------------
+
+    async def RegisterMember(
+        self, request: pb.RegisterMemberRequest, context: aio.ServicerContext
+    ) -> pb.RegisterMemberResponse:
+        member = await self.r.register(
+            current_principal(), request.request_id, convert.member_data_from_proto(request.member)
+        )
+        return pb.RegisterMemberResponse(member=convert.member_to_proto(member))
+
+    async def ImportMembers(
+        self, request_iterator: AsyncIterator[pb.ImportMembersRequest], context: aio.ServicerContext
+    ) -> pb.ImportMembersResponse:
+        principal = current_principal()
+        response = pb.ImportMembersResponse()
+        batch: list[tuple[int, str, domain.MemberData]] = []
+
+        async def flush() -> None:
+            for result in await self.r.register_batch(principal, batch):
+                if result.error is not None:
+                    row = pb.ImportMembersRowError(
+                        index=result.index,
+                        request_id=batch_ids[result.index],
+                        message=str(result.error),
+                        code=getattr(result.error, "code").value[0],  # noqa: B009
+                    )
+                    if isinstance(result.error, InvalidArgument):
+                        row.field_violations.extend(
+                            f"{v.field}: {v.description}" for v in result.error.violations
+                        )
+                    response.errors.append(row)
+                elif result.created:
+                    response.registered += 1
+                else:
+                    response.already_registered += 1
+            batch.clear()
+            batch_ids.clear()
+
+        batch_ids: dict[int, str] = {}
+        async for item in request_iterator:
+            index = response.received
+            response.received += 1
+            batch.append(
+                (index, item.row.request_id, convert.member_data_from_proto(item.row.member))
+            )
+            batch_ids[index] = item.row.request_id
+            if len(batch) >= IMPORT_BATCH:
+                await flush()
+        if batch:
+            await flush()
+        return response
+
+    async def GetMember(
+        self, request: pb.GetMemberRequest, context: aio.ServicerContext
+    ) -> pb.GetMemberResponse:
+        if not request.id:
+            raise invalid("id", "is required")
+        member, private = await self.r.get_member(current_principal(), request.id)
+        return pb.GetMemberResponse(member=convert.member_to_proto(member, private=private))
+
+    async def ListMembers(
+        self, request: pb.ListMembersRequest, context: aio.ServicerContext
+    ) -> pb.ListMembersResponse:
+        filters = {f: getattr(request, f) for f in LIST_FILTERS}
+        limit = paging.page_size(request.page_size)
+        after = paging.decode(request.page_token, filters)
+        active = {pb.MEMBER_STATUS_ACTIVE: True, pb.MEMBER_STATUS_DEACTIVATED: False}.get(
+            request.status
+        )
+        rows = await self.r.list_members(
+            current_principal(),
+            community_id=request.community_id,
+            grid_id=request.grid_id,
+            skill=request.skill,
+            active=active,
+            after=after,
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return pb.ListMembersResponse(
+            members=[convert.member_to_proto(m, private=p) for m, p in rows],
+            next_page_token=paging.encode(rows[-1][0].id, filters) if more else "",
+        )
+
+    async def UpdateMember(
+        self, request: pb.UpdateMemberRequest, context: aio.ServicerContext
+    ) -> pb.UpdateMemberResponse:
+        if not request.member.id:
+            raise invalid("member.id", "is required")
+        member = await self.r.update(
+            current_principal(),
+            request.member.id,
+            convert.member_data_from_proto(request.member),
+            list(request.update_mask.paths),
+        )
+        return pb.UpdateMemberResponse(member=convert.member_to_proto(member))
+
+    async def ReportIn(
+        self, request: pb.ReportInRequest, context: aio.ServicerContext
+    ) -> pb.ReportInResponse:
+        if not request.member_id:
+            raise invalid("member_id", "is required")
+        member = await self.r.report_in(
+            current_principal(),
+            request.member_id,
+            request.community_id,
+            request.grid_id,
+            request.building_group_id,
+        )
+        return pb.ReportInResponse(member=convert.member_to_proto(member))
+
+    async def DeactivateMember(
+        self, request: pb.DeactivateMemberRequest, context: aio.ServicerContext
+    ) -> pb.DeactivateMemberResponse:
+        if not request.member_id:
+            raise invalid("member_id", "is required")
+        member = await self.r.deactivate(current_principal(), request.member_id, request.reason)
+        return pb.DeactivateMemberResponse(member=convert.member_to_proto(member))

@@ -1,0 +1,37 @@
+"""The registry's composition root: settings and servers in, a runnable service out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grpc import aio
+from linli.v1 import registry_pb2, registry_pb2_grpc
+
+from services.common.eventbus import Outbox
+from services.common.runtime import ServiceRuntime
+from services.common.settings import RegistrySettings
+from services.registry.api import RegistryApi
+from services.registry.events import SERVICE
+from services.registry.service import Registry
+from services.registry.store import RegistryStore
+
+SCHEMA = "registry"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build(settings: RegistrySettings, database_url: str, nats_url: str) -> ServiceRuntime:
+    def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
+        store = RegistryStore(rt.pool, Outbox(SERVICE))
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(
+            RegistryApi(Registry(store, settings)), server
+        )
+        return [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name]
+
+    return ServiceRuntime(
+        settings=settings,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        register=register,
+        database_url=database_url,
+        nats_url=nats_url,
+    )

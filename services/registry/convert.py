@@ -1,0 +1,150 @@
+"""Translation between the registry's domain values and its protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+from linli.v1 import common_pb2, registry_pb2
+
+from services.registry.domain import LatLng, Member, MemberData, Window, mask_phone
+from services.registry.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
+
+_UNIT_KIND_TO_PROTO = {
+    "government": registry_pb2.UNIT_KIND_GOVERNMENT,
+    "enterprise": registry_pb2.UNIT_KIND_ENTERPRISE,
+    "institution": registry_pb2.UNIT_KIND_INSTITUTION,
+}
+_UNIT_KIND_FROM_PROTO = {v: k for k, v in _UNIT_KIND_TO_PROTO.items()}
+
+
+def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def latlng_to_proto(loc: LatLng | None) -> common_pb2.LatLng | None:
+    return None if loc is None else common_pb2.LatLng(latitude=loc.lat, longitude=loc.lng)
+
+
+def latlng_from_proto(msg: common_pb2.LatLng, present: bool) -> LatLng | None:
+    return LatLng(msg.latitude, msg.longitude) if present else None
+
+
+def member_data_from_proto(m: registry_pb2.Member) -> MemberData:
+    return MemberData(
+        name=m.name,
+        phone=m.phone,
+        home=latlng_from_proto(m.home, m.HasField("home")),
+        unit_id=m.unit_id or None,
+        skills=tuple((s.skill, s.level) for s in m.skills),
+        availability=tuple(
+            Window(int(w.day), w.start_minute, w.end_minute) for w in m.availability
+        ),
+        hours_per_month=m.hours_per_month,
+        community_id=m.community_id or None,
+        grid_id=m.grid_id or None,
+        building_group_id=m.building_group_id or None,
+    )
+
+
+def member_to_proto(member: Member, *, private: bool = True) -> registry_pb2.Member:
+    d = member.data
+    out = registry_pb2.Member(
+        id=member.id,
+        name=d.name,
+        phone=d.phone if private else mask_phone(d.phone),
+        phone_masked=not private,
+        community_id=d.community_id or "",
+        grid_id=d.grid_id or "",
+        building_group_id=d.building_group_id or "",
+        unit_id=d.unit_id or "",
+        skills=[registry_pb2.MemberSkill(skill=s, level=lvl) for s, lvl in d.skills],
+        availability=[
+            common_pb2.WeeklyWindow(day=w.day, start_minute=w.start, end_minute=w.end)  # type: ignore[arg-type]
+            for w in d.availability
+        ],
+        hours_per_month=d.hours_per_month,
+        status=registry_pb2.MEMBER_STATUS_ACTIVE
+        if member.active
+        else registry_pb2.MEMBER_STATUS_DEACTIVATED,
+        reported_in_time=ts(member.reported_in_at),
+        create_time=ts(member.created_at),
+        update_time=ts(member.updated_at),
+    )
+    if private and d.home is not None:
+        out.home.latitude, out.home.longitude = d.home.lat, d.home.lng
+    return out
+
+
+def org_to_proto(
+    entry: OrgEntry, created_at: datetime | None = None
+) -> (
+    registry_pb2.Street
+    | registry_pb2.Community
+    | registry_pb2.Grid
+    | registry_pb2.BuildingGroup
+    | registry_pb2.Unit
+):
+    created = ts(created_at)
+    if isinstance(entry, Street):
+        return registry_pb2.Street(id=entry.id, name=entry.name, create_time=created)
+    if isinstance(entry, Community):
+        return registry_pb2.Community(
+            id=entry.id,
+            name=entry.name,
+            street_id=entry.street_id,
+            station=latlng_to_proto(entry.station),
+            create_time=created,
+        )
+    if isinstance(entry, Grid):
+        return registry_pb2.Grid(
+            id=entry.id,
+            name=entry.name,
+            community_id=entry.community_id,
+            center=latlng_to_proto(entry.center),
+            radius_m=entry.radius_m,
+            create_time=created,
+        )
+    if isinstance(entry, BuildingGroup):
+        return registry_pb2.BuildingGroup(
+            id=entry.id,
+            name=entry.name,
+            grid_id=entry.grid_id,
+            location=latlng_to_proto(entry.location),
+            create_time=created,
+        )
+    return registry_pb2.Unit(
+        id=entry.id,
+        name=entry.name,
+        kind=_UNIT_KIND_TO_PROTO.get(entry.unit_kind, 0),  # type: ignore[arg-type]
+        community_id=entry.community_id,
+        create_time=created,
+    )
+
+
+def street_from_proto(m: registry_pb2.Street) -> Street:
+    return Street(m.id, m.name)
+
+
+def community_from_proto(m: registry_pb2.Community) -> Community:
+    return Community(m.id, m.name, m.street_id, latlng_from_proto(m.station, m.HasField("station")))
+
+
+def grid_from_proto(m: registry_pb2.Grid) -> Grid:
+    return Grid(
+        m.id, m.name, m.community_id, latlng_from_proto(m.center, m.HasField("center")), m.radius_m
+    )
+
+
+def building_group_from_proto(m: registry_pb2.BuildingGroup) -> BuildingGroup:
+    return BuildingGroup(
+        m.id, m.name, m.grid_id, latlng_from_proto(m.location, m.HasField("location"))
+    )
+
+
+def unit_from_proto(m: registry_pb2.Unit) -> Unit:
+    return Unit(m.id, m.name, _UNIT_KIND_FROM_PROTO.get(m.kind, ""), m.community_id)

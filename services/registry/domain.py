@@ -1,0 +1,304 @@
+"""The registry's rules: what a valid member and organisation entry is, and who may see what.
+
+Pure functions and values, no I/O. Validation collects every bad field and raises one
+InvalidArgument naming them all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from services.common.auth import Principal, Role
+from services.common.errors import FieldViolation, InvalidArgument
+from services.common.settings import Bounds
+
+
+@dataclass(frozen=True)
+class Skill:
+    code: str
+    name_zh: str
+    name_en: str
+    category: str
+
+
+# The catalogue members declare skills from and tasks ask for. Codes are stable: other services
+# and stored records refer to them.
+SKILLS: tuple[Skill, ...] = (
+    Skill("elderly_care", "助老服务", "Elderly care", "care"),
+    Skill("child_care", "儿童看护", "Child care", "care"),
+    Skill("disability_support", "助残服务", "Disability support", "care"),
+    Skill("tutoring", "课业辅导", "Tutoring", "education"),
+    Skill("reading_guide", "阅读指导", "Reading guide", "education"),
+    Skill("calligraphy", "书法", "Calligraphy", "education"),
+    Skill("it_help", "电脑手机帮助", "Computer and phone help", "education"),
+    Skill("repair_electrical", "电器维修", "Electrical repair", "repair"),
+    Skill("repair_plumbing", "水暖维修", "Plumbing repair", "repair"),
+    Skill("repair_general", "日常维修", "General repair", "repair"),
+    Skill("first_aid", "急救", "First aid", "health"),
+    Skill("medical", "医疗保健", "Medical care", "health"),
+    Skill("legal_advice", "法律咨询", "Legal advice", "advice"),
+    Skill("counseling", "心理疏导", "Counselling", "advice"),
+    Skill("mediation", "矛盾调解", "Mediation", "advice"),
+    Skill("fire_safety", "消防安全", "Fire safety", "safety"),
+    Skill("sanitation", "环境卫生", "Sanitation", "environment"),
+    Skill("survey", "入户调查", "Resident survey", "outreach"),
+    Skill("errands", "代买代办", "Errands", "care"),
+    Skill("driving", "驾驶接送", "Driving", "care"),
+    Skill("cooking", "烹饪", "Cooking", "care"),
+    Skill("photography", "摄影", "Photography", "culture"),
+    Skill("accounting", "财务记账", "Accounting", "advice"),
+    Skill("sports_coaching", "健身指导", "Sports coaching", "culture"),
+    Skill("sign_language", "手语", "Sign language", "care"),
+    Skill("policy_outreach", "政策宣讲", "Policy outreach", "outreach"),
+)
+SKILL_CODES = frozenset(s.code for s in SKILLS)
+
+NAME_MAX = 40
+REASON_MAX = 200
+REQUEST_ID_MAX = 64
+HOURS_MAX = 200
+SKILLS_MAX = 20
+WINDOWS_MAX = 28
+LEVEL_MIN, LEVEL_MAX = 1, 3
+
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+ORG_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}[a-z0-9]$")
+
+UNIT_KINDS = ("government", "enterprise", "institution")
+
+# Fields UpdateMember may change; the rest are set by report-in, deactivation or the server.
+UPDATABLE = frozenset(
+    {"name", "phone", "home", "unit_id", "skills", "availability", "hours_per_month"}
+)
+
+
+@dataclass(frozen=True)
+class LatLng:
+    lat: float
+    lng: float
+
+
+@dataclass(frozen=True)
+class Window:
+    day: int  # ISO weekday, 1 = Monday
+    start: int  # minutes after midnight
+    end: int
+
+
+@dataclass(frozen=True)
+class MemberData:
+    """What a caller may set on a member (registration or update)."""
+
+    name: str
+    phone: str
+    home: LatLng | None
+    unit_id: str | None
+    skills: tuple[tuple[str, int], ...]
+    availability: tuple[Window, ...]
+    hours_per_month: int
+    community_id: str | None = None
+    grid_id: str | None = None
+    building_group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    data: MemberData
+    active: bool
+    street_id: str | None
+    reported_in_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    deactivation_reason: str = ""
+
+
+class Violations:
+    """Collects field violations; `raise_if_any` raises them together."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.items: list[FieldViolation] = []
+
+    def add(self, field_name: str, why: str) -> None:
+        self.items.append(FieldViolation(f"{self.prefix}{field_name}", why))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)
+
+
+def clean_text(value: str) -> str:
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def check_name(v: Violations, field_name: str, value: str, max_len: int = NAME_MAX) -> str:
+    value = clean_text(value)
+    if not value:
+        v.add(field_name, "must not be empty")
+    elif len(value) > max_len:
+        v.add(field_name, f"must be at most {max_len} characters (got {len(value)})")
+    elif any(unicodedata.category(c).startswith("C") for c in value):
+        v.add(field_name, "must not contain control characters")
+    return value
+
+
+def check_phone(v: Violations, field_name: str, value: str) -> str:
+    value = value.strip().replace(" ", "").replace("-", "")
+    if value.startswith("+86"):
+        value = value[3:]
+    if not PHONE_RE.match(value):
+        v.add(field_name, "must be a mainland mobile number: 11 digits starting with 13-19")
+    return value
+
+
+def check_location(
+    v: Violations, field_name: str, loc: LatLng | None, bounds: Bounds, required: bool = True
+) -> None:
+    if loc is None:
+        if required:
+            v.add(field_name, "is required")
+        return
+    if not (math.isfinite(loc.lat) and math.isfinite(loc.lng)):
+        v.add(field_name, "must be finite numbers")
+    elif not bounds.contains(loc.lat, loc.lng):
+        v.add(
+            field_name,
+            f"({loc.lat:.5f}, {loc.lng:.5f}) lies outside the district "
+            f"[{bounds.min_lat}, {bounds.max_lat}] x [{bounds.min_lng}, {bounds.max_lng}]",
+        )
+
+
+def check_skills(v: Violations, field_name: str, skills: tuple[tuple[str, int], ...]) -> None:
+    if len(skills) > SKILLS_MAX:
+        v.add(field_name, f"at most {SKILLS_MAX} skills")
+    seen: set[str] = set()
+    for i, (code, level) in enumerate(skills):
+        if code not in SKILL_CODES:
+            v.add(f"{field_name}[{i}].skill", f"unknown skill {code!r} (see ListSkills)")
+        elif code in seen:
+            v.add(f"{field_name}[{i}].skill", f"{code!r} appears twice")
+        seen.add(code)
+        if not LEVEL_MIN <= level <= LEVEL_MAX:
+            v.add(f"{field_name}[{i}].level", f"must be {LEVEL_MIN} to {LEVEL_MAX} (got {level})")
+
+
+def check_availability(v: Violations, field_name: str, windows: tuple[Window, ...]) -> None:
+    if len(windows) > WINDOWS_MAX:
+        v.add(field_name, f"at most {WINDOWS_MAX} windows")
+    well_formed: list[tuple[int, Window]] = []
+    for i, w in enumerate(windows):
+        ok = True
+        if not 1 <= w.day <= 7:
+            v.add(f"{field_name}[{i}].day", "must be a day of the week")
+            ok = False
+        if not 0 <= w.start <= 1439:
+            v.add(f"{field_name}[{i}].start_minute", f"must be 0 to 1439 (got {w.start})")
+            ok = False
+        if not w.start < w.end <= 1440:
+            v.add(
+                f"{field_name}[{i}].end_minute",
+                f"must be after start_minute and at most 1440 (got {w.end})",
+            )
+            ok = False
+        if ok:
+            well_formed.append((i, w))
+    well_formed.sort(key=lambda iw: (iw[1].day, iw[1].start))
+    for (_, a), (j, b) in itertools.pairwise(well_formed):
+        if a.day == b.day and b.start < a.end:
+            v.add(f"{field_name}[{j}]", "overlaps another window on the same day")
+
+
+def check_hours(v: Violations, field_name: str, hours: int) -> None:
+    if not 0 <= hours <= HOURS_MAX:
+        v.add(field_name, f"must be 0 to {HOURS_MAX} hours a month (got {hours})")
+
+
+def check_request_id(v: Violations, request_id: str) -> str:
+    request_id = request_id.strip()
+    if not request_id:
+        v.add("request_id", "is required: a client-chosen id that makes retries safe")
+    elif len(request_id) > REQUEST_ID_MAX or not request_id.isprintable():
+        v.add("request_id", f"must be 1 to {REQUEST_ID_MAX} printable characters")
+    return request_id
+
+
+def check_org_id(v: Violations, field_name: str, value: str) -> str:
+    if not ORG_ID_RE.match(value):
+        v.add(
+            field_name,
+            "must be 2 to 64 lower-case letters, digits or '-', starting with a "
+            f"letter (got {value!r})",
+        )
+    return value
+
+
+def validate_member(data: MemberData, bounds: Bounds, prefix: str = "member.") -> MemberData:
+    """Check every field; return the data with text cleaned. Raises InvalidArgument."""
+    v = Violations(prefix)
+    name = check_name(v, "name", data.name)
+    phone = check_phone(v, "phone", data.phone)
+    check_location(v, "home", data.home, bounds)
+    check_skills(v, "skills", data.skills)
+    check_availability(v, "availability", data.availability)
+    check_hours(v, "hours_per_month", data.hours_per_month)
+    for field_name in ("community_id", "grid_id", "building_group_id", "unit_id"):
+        value = getattr(data, field_name)
+        if value:
+            check_org_id(v, field_name, value)
+    if data.grid_id and not data.community_id:
+        v.add("community_id", "is required when grid_id is given")
+    if data.community_id and not data.grid_id:
+        v.add("grid_id", "is required to report in to a community")
+    if data.building_group_id and not data.grid_id:
+        v.add("grid_id", "is required when building_group_id is given")
+    v.raise_if_any()
+    return replace(data, name=name, phone=phone)
+
+
+def apply_update(
+    current: MemberData, new: MemberData, paths: list[str], bounds: Bounds
+) -> MemberData:
+    """The member's data after an update of the fields in `paths`. Raises InvalidArgument."""
+    v = Violations()
+    if not paths:
+        v.add("update_mask", "must name at least one field")
+    for p in paths:
+        if p not in UPDATABLE:
+            v.add(
+                "update_mask", f"{p!r} cannot be updated (allowed: {', '.join(sorted(UPDATABLE))})"
+            )
+    v.raise_if_any()
+    changes = {p: getattr(new, p) for p in set(paths)}
+    return validate_member(replace(current, **changes), bounds)
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def may_see_private(
+    principal: Principal, member_id: str, community_id: str | None, street_id: str | None
+) -> bool:
+    """Phone in full and home location: the member, staff/admins in whose scope, services."""
+    if principal.role is Role.MEMBER:
+        return principal.subject == member_id
+    return principal.holds(community_id, street_id)
+
+
+def may_manage(
+    principal: Principal, member_id: str, community_id: str | None, street_id: str | None
+) -> bool:
+    """Change, report in or deactivate a member: themself, staff/admins in scope, services."""
+    return may_see_private(principal, member_id, community_id, street_id)
+
+
+@dataclass
+class ImportCounts:
+    created: dict[str, int] = field(default_factory=dict)
+    unchanged: int = 0

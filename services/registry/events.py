@@ -1,0 +1,56 @@
+"""What the registry publishes: subjects and payloads (whole records, for services only)."""
+
+from __future__ import annotations
+
+from google.protobuf import field_mask_pb2
+from google.protobuf import message as pb_message
+from linli.v1 import events_pb2, registry_pb2
+
+from services.common.eventbus import subject
+from services.registry.convert import member_to_proto, org_to_proto
+from services.registry.domain import Member
+from services.registry.org import OrgEntry
+
+SERVICE = "registry"
+
+MEMBER_REGISTERED = subject(SERVICE, "member", "registered")
+MEMBER_UPDATED = subject(SERVICE, "member", "updated")
+MEMBER_REPORTED_IN = subject(SERVICE, "member", "reported_in")
+MEMBER_DEACTIVATED = subject(SERVICE, "member", "deactivated")
+ALL = f"linli.{SERVICE}.>"
+
+
+def org_created(entry: OrgEntry) -> tuple[str, pb_message.Message]:
+    proto = org_to_proto(entry)
+    payload: pb_message.Message
+    if isinstance(proto, registry_pb2.Street):
+        payload = events_pb2.StreetCreated(street=proto)
+    elif isinstance(proto, registry_pb2.Community):
+        payload = events_pb2.CommunityCreated(community=proto)
+    elif isinstance(proto, registry_pb2.Grid):
+        payload = events_pb2.GridCreated(grid=proto)
+    elif isinstance(proto, registry_pb2.BuildingGroup):
+        payload = events_pb2.BuildingGroupCreated(building_group=proto)
+    else:
+        payload = events_pb2.UnitCreated(unit=proto)
+    return subject(SERVICE, entry.kind, "created"), payload
+
+
+def member_registered(member: Member) -> tuple[str, pb_message.Message]:
+    return MEMBER_REGISTERED, events_pb2.MemberRegistered(member=member_to_proto(member))
+
+
+def member_updated(member: Member, paths: list[str]) -> tuple[str, pb_message.Message]:
+    return MEMBER_UPDATED, events_pb2.MemberUpdated(
+        member=member_to_proto(member), update_mask=field_mask_pb2.FieldMask(paths=sorted(paths))
+    )
+
+
+def member_reported_in(member: Member) -> tuple[str, pb_message.Message]:
+    return MEMBER_REPORTED_IN, events_pb2.MemberReportedIn(member=member_to_proto(member))
+
+
+def member_deactivated(member: Member, reason: str) -> tuple[str, pb_message.Message]:
+    return MEMBER_DEACTIVATED, events_pb2.MemberDeactivated(
+        member=member_to_proto(member), reason=reason
+    )

@@ -1,0 +1,337 @@
+"""The district's organisation as values, their rules, and the YAML district file (pure, no I/O).
+
+Four levels (street → community → grid → building-yard party group) plus the units paired with
+communities. Every entry has a stable id chosen by the district; an entry read from a file
+remembers its line so that an error can name it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import yaml
+
+from services.common.errors import FieldViolation, InvalidArgument
+from services.common.settings import Bounds
+from services.registry.domain import (
+    UNIT_KINDS,
+    LatLng,
+    Violations,
+    check_location,
+    check_name,
+    check_org_id,
+)
+
+RADIUS_MAX_M = 5000
+
+
+@dataclass(frozen=True)
+class Street:
+    kind: ClassVar[str] = "street"
+    id: str
+    name: str
+    line: int = 0
+
+    def content(self) -> tuple[Any, ...]:
+        return (self.name,)
+
+
+@dataclass(frozen=True)
+class Community:
+    kind: ClassVar[str] = "community"
+    id: str
+    name: str
+    street_id: str
+    station: LatLng | None
+    line: int = 0
+
+    def content(self) -> tuple[Any, ...]:
+        return (self.name, self.street_id, _round(self.station))
+
+
+@dataclass(frozen=True)
+class Grid:
+    kind: ClassVar[str] = "grid"
+    id: str
+    name: str
+    community_id: str
+    center: LatLng | None
+    radius_m: int
+    line: int = 0
+
+    def content(self) -> tuple[Any, ...]:
+        return (self.name, self.community_id, _round(self.center), self.radius_m)
+
+
+@dataclass(frozen=True)
+class BuildingGroup:
+    kind: ClassVar[str] = "building_group"
+    id: str
+    name: str
+    grid_id: str
+    location: LatLng | None
+    line: int = 0
+
+    def content(self) -> tuple[Any, ...]:
+        return (self.name, self.grid_id, _round(self.location))
+
+
+@dataclass(frozen=True)
+class Unit:
+    kind: ClassVar[str] = "unit"
+    id: str
+    name: str
+    unit_kind: str
+    community_id: str
+    line: int = 0
+
+    def content(self) -> tuple[Any, ...]:
+        return (self.name, self.unit_kind, self.community_id)
+
+
+OrgEntry = Street | Community | Grid | BuildingGroup | Unit
+
+
+def _round(loc: LatLng | None) -> tuple[float, float] | None:
+    return None if loc is None else (round(loc.lat, 7), round(loc.lng, 7))
+
+
+def validate_entry(entry: OrgEntry, bounds: Bounds, prefix: str) -> list[FieldViolation]:
+    """Field rules of one entry (references are checked against the whole district elsewhere)."""
+    v = Violations(prefix)
+    check_org_id(v, "id", entry.id)
+    check_name(v, "name", entry.name)
+    if isinstance(entry, Community):
+        check_org_id(v, "street_id", entry.street_id)
+        check_location(v, "station", entry.station, bounds)
+    elif isinstance(entry, Grid):
+        check_org_id(v, "community_id", entry.community_id)
+        check_location(v, "center", entry.center, bounds)
+        if not 10 <= entry.radius_m <= RADIUS_MAX_M:
+            v.add("radius_m", f"must be 10 to {RADIUS_MAX_M} metres (got {entry.radius_m})")
+    elif isinstance(entry, BuildingGroup):
+        check_org_id(v, "grid_id", entry.grid_id)
+        check_location(v, "location", entry.location, bounds, required=False)
+    elif isinstance(entry, Unit):
+        check_org_id(v, "community_id", entry.community_id)
+        if entry.unit_kind not in UNIT_KINDS:
+            v.add("kind", f"must be one of {', '.join(UNIT_KINDS)} (got {entry.unit_kind!r})")
+    return v.items
+
+
+def parent_of(entry: OrgEntry) -> tuple[str, str] | None:
+    """(kind, id) of the entry the given one belongs to."""
+    if isinstance(entry, Community):
+        return ("street", entry.street_id)
+    if isinstance(entry, Grid):
+        return ("community", entry.community_id)
+    if isinstance(entry, BuildingGroup):
+        return ("grid", entry.grid_id)
+    if isinstance(entry, Unit):
+        return ("community", entry.community_id)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The district file
+
+
+@dataclass
+class DistrictFile:
+    streets: list[Street]
+    communities: list[Community]
+    grids: list[Grid]
+    building_groups: list[BuildingGroup]
+    units: list[Unit]
+
+    def entries(self) -> list[OrgEntry]:
+        """In the order they must be written: parents before children."""
+        return [*self.streets, *self.communities, *self.grids, *self.building_groups, *self.units]
+
+
+class _Reader:
+    """Walks the YAML node tree so that every value keeps its line number."""
+
+    def __init__(self) -> None:
+        self.v: list[FieldViolation] = []
+
+    def bad(self, node: yaml.Node, path: str, why: str) -> None:
+        self.v.append(FieldViolation(f"line {node.start_mark.line + 1}: {path}", why))
+
+    def mapping(self, node: yaml.Node, path: str) -> dict[str, yaml.Node] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.bad(node, path, "must be a mapping (key: value)")
+            return None
+        out: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                self.bad(key, path, "keys must be plain words")
+            elif key.value in out:
+                self.bad(key, f"{path}.{key.value}", "appears twice")
+            else:
+                out[key.value] = value
+        return out
+
+    def sequence(self, node: yaml.Node | None, path: str) -> list[yaml.Node]:
+        if node is None:
+            return []
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.bad(node, path, "must be a list")
+            return []
+        return list(node.value)
+
+    def text(self, m: dict[str, yaml.Node], key: str, parent: yaml.Node, path: str) -> str:
+        node = m.get(key)
+        if node is None:
+            self.bad(parent, f"{path}.{key}", "is required")
+            return ""
+        if not isinstance(node, yaml.ScalarNode):
+            self.bad(node, f"{path}.{key}", "must be text")
+            return ""
+        return str(node.value)
+
+    def number(
+        self, m: dict[str, yaml.Node], key: str, parent: yaml.Node, path: str, required: bool = True
+    ) -> float | None:
+        node = m.get(key)
+        if node is None:
+            if required:
+                self.bad(parent, f"{path}.{key}", "is required")
+            return None
+        try:
+            if not isinstance(node, yaml.ScalarNode):
+                raise ValueError
+            return float(node.value)
+        except ValueError:
+            self.bad(
+                node, f"{path}.{key}", f"must be a number (got {getattr(node, 'value', '?')!r})"
+            )
+            return None
+
+    def latlng(
+        self, m: dict[str, yaml.Node], key: str, parent: yaml.Node, path: str, required: bool = True
+    ) -> LatLng | None:
+        node = m.get(key)
+        if node is None:
+            if required:
+                self.bad(parent, f"{path}.{key}", "is required")
+            return None
+        inner = self.mapping(node, f"{path}.{key}")
+        if inner is None:
+            return None
+        unknown = set(inner) - {"lat", "lng"}
+        for k in sorted(unknown):
+            self.bad(inner[k], f"{path}.{key}.{k}", "unknown field (expected lat, lng)")
+        lat = self.number(inner, "lat", node, f"{path}.{key}")
+        lng = self.number(inner, "lng", node, f"{path}.{key}")
+        return None if lat is None or lng is None else LatLng(lat, lng)
+
+    def allow_only(self, m: dict[str, yaml.Node], allowed: set[str], path: str) -> None:
+        for k in sorted(set(m) - allowed):
+            self.bad(m[k], f"{path}.{k}", f"unknown field (expected {', '.join(sorted(allowed))})")
+
+
+def parse_district(text: str, bounds: Bounds) -> DistrictFile:
+    """Parse and check a district file. Raises InvalidArgument naming the line of every error."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "file"
+        raise InvalidArgument(FieldViolation(where, f"not valid YAML: {e}")) from e
+    if root is None:
+        raise InvalidArgument(FieldViolation("file", "is empty"))
+    r = _Reader()
+    top = r.mapping(root, "file")
+    if top is None:
+        raise InvalidArgument(r.v)
+    r.allow_only(top, {"district", "streets", "units"}, "file")
+    out = DistrictFile([], [], [], [], [])
+
+    for s_node in r.sequence(top.get("streets"), "streets"):
+        s = r.mapping(s_node, "street")
+        if s is None:
+            continue
+        r.allow_only(s, {"id", "name", "communities"}, "street")
+        line = s_node.start_mark.line + 1
+        street = Street(
+            r.text(s, "id", s_node, "street"), r.text(s, "name", s_node, "street"), line
+        )
+        out.streets.append(street)
+        for c_node in r.sequence(s.get("communities"), "street.communities"):
+            c = r.mapping(c_node, "community")
+            if c is None:
+                continue
+            r.allow_only(c, {"id", "name", "station", "grids"}, "community")
+            community = Community(
+                r.text(c, "id", c_node, "community"),
+                r.text(c, "name", c_node, "community"),
+                street.id,
+                r.latlng(c, "station", c_node, "community"),
+                c_node.start_mark.line + 1,
+            )
+            out.communities.append(community)
+            for g_node in r.sequence(c.get("grids"), "community.grids"):
+                g = r.mapping(g_node, "grid")
+                if g is None:
+                    continue
+                r.allow_only(g, {"id", "name", "center", "radius_m", "building_groups"}, "grid")
+                radius = r.number(g, "radius_m", g_node, "grid")
+                grid = Grid(
+                    r.text(g, "id", g_node, "grid"),
+                    r.text(g, "name", g_node, "grid"),
+                    community.id,
+                    r.latlng(g, "center", g_node, "grid"),
+                    int(radius) if radius is not None else 0,
+                    g_node.start_mark.line + 1,
+                )
+                out.grids.append(grid)
+                for b_node in r.sequence(g.get("building_groups"), "grid.building_groups"):
+                    b = r.mapping(b_node, "building_group")
+                    if b is None:
+                        continue
+                    r.allow_only(b, {"id", "name", "location"}, "building_group")
+                    out.building_groups.append(
+                        BuildingGroup(
+                            r.text(b, "id", b_node, "building_group"),
+                            r.text(b, "name", b_node, "building_group"),
+                            grid.id,
+                            r.latlng(b, "location", b_node, "building_group", required=False),
+                            b_node.start_mark.line + 1,
+                        )
+                    )
+    for u_node in r.sequence(top.get("units"), "units"):
+        u = r.mapping(u_node, "unit")
+        if u is None:
+            continue
+        r.allow_only(u, {"id", "name", "kind", "community"}, "unit")
+        out.units.append(
+            Unit(
+                r.text(u, "id", u_node, "unit"),
+                r.text(u, "name", u_node, "unit"),
+                r.text(u, "kind", u_node, "unit"),
+                r.text(u, "community", u_node, "unit"),
+                u_node.start_mark.line + 1,
+            )
+        )
+
+    violations = r.v
+    seen: dict[tuple[str, str], int] = {}
+    for entry in out.entries():
+        prefix = f"line {entry.line}: {entry.kind}."
+        violations.extend(validate_entry(entry, bounds, prefix))
+        key = (entry.kind, entry.id)
+        if key in seen:
+            violations.append(
+                FieldViolation(
+                    f"line {entry.line}: {entry.kind}.id",
+                    f"{entry.id!r} already used on line {seen[key]}",
+                )
+            )
+        seen[key] = entry.line
+    if violations:
+        raise InvalidArgument(violations)
+    return out
