@@ -1,0 +1,76 @@
+"""Servers for the test session: real PostgreSQL and NATS JetStream, started once.
+
+When LINLI_DATABASE_URL and LINLI_NATS_URL are set, those servers are used; otherwise both come
+from their wheels (services/common/localinfra.py) under .linli/test-<pid>/. Each session works in
+a database of its own, so nothing a test leaves behind meets another session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from services.common.localinfra import NatsServer, PostgresServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Servers:
+    database_url: str
+    nats_url: str
+    admin_url: str
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    db_url = os.environ.get("LINLI_DATABASE_URL")
+    nats_url = os.environ.get("LINLI_NATS_URL")
+    started: list[PostgresServer | NatsServer] = []
+    state = ROOT / ".linli" / f"test-{os.getpid()}"
+    try:
+        if not db_url:
+            pg = PostgresServer.start(state / "pg")
+            started.append(pg)
+            db_url = pg.url
+        if not nats_url:
+            nats = NatsServer.start(state / "nats")
+            started.append(nats)
+            nats_url = nats.url
+        yield Servers(database_url=_fresh_database(db_url), nats_url=nats_url, admin_url=db_url)
+    finally:
+        for server in reversed(started):
+            server.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _fresh_database(url: str) -> str:
+    import asyncio
+
+    name = f"linli_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def db(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(servers.database_url, min_size=1, max_size=4)
+    assert pool is not None
+    yield pool
+    await pool.close()

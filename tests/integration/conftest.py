@@ -1,0 +1,124 @@
+"""The registry service running in this process on a free port, and clients for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import nats
+import pytest
+from grpc import aio
+from nats.aio.client import Client as NatsClient
+
+from linli.v1 import registry_pb2_grpc
+from services.common.auth import Role
+from services.common.runtime import ServiceRuntime
+from services.common.settings import RegistrySettings
+from services.registry.app import build
+from tests.conftest import Servers
+from tests.support import auth, ref, token
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class District:
+    """A small organisation created once per session: two streets, three communities."""
+
+    street: str
+    other_street: str
+    community: str
+    grid: str
+    group: str
+    neighbour: str  # another community of the same street
+    neighbour_grid: str
+    far: str  # a community of the other street
+    far_grid: str
+    unit: str
+
+
+@pytest.fixture(scope="session")
+def settings() -> RegistrySettings:
+    return RegistrySettings(grpc_port=0, shutdown_grace_s=2.0, health_check_interval_s=0.2)
+
+
+@pytest.fixture(scope="session")
+async def registry(servers: Servers, settings: RegistrySettings) -> AsyncIterator[ServiceRuntime]:
+    runtime = build(settings, servers.database_url, servers.nats_url)
+    await runtime.start()
+    yield runtime
+    await runtime.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+async def channel(registry: ServiceRuntime) -> AsyncIterator[aio.Channel]:
+    async with aio.insecure_channel(f"127.0.0.1:{registry.port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def stub(channel: aio.Channel) -> registry_pb2_grpc.RegistryServiceStub:
+    return registry_pb2_grpc.RegistryServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def admin(settings: RegistrySettings) -> tuple[tuple[str, str], ...]:
+    return auth(token(settings, Role.DISTRICT_ADMIN, "district-admin"))
+
+
+@pytest.fixture(scope="session")
+async def district(stub: registry_pb2_grpc.RegistryServiceStub,
+                   admin: tuple[tuple[str, str], ...]) -> District:
+    d = District(
+        street=ref("st"), other_street=ref("st"), community=ref("c"), grid=ref("g"),
+        group=ref("b"), neighbour=ref("c"), neighbour_grid=ref("g"), far=ref("c"),
+        far_grid=ref("g"), unit=ref("u"),
+    )
+    text = f"""
+streets:
+  - id: {d.street}
+    name: 测试街道
+    communities:
+      - id: {d.community}
+        name: 测试社区
+        station: {{lat: 36.980, lng: 117.170}}
+        grids:
+          - id: {d.grid}
+            name: 第1网格
+            center: {{lat: 36.981, lng: 117.171}}
+            radius_m: 200
+            building_groups:
+              - {{id: {d.group}, name: 1号楼, location: {{lat: 36.9812, lng: 117.1712}}}}
+      - id: {d.neighbour}
+        name: 邻近社区
+        station: {{lat: 36.990, lng: 117.180}}
+        grids:
+          - {{id: {d.neighbour_grid}, name: 第1网格, center: {{lat: 36.99, lng: 117.18}}, radius_m: 200}}
+  - id: {d.other_street}
+    name: 另一街道
+    communities:
+      - id: {d.far}
+        name: 远方社区
+        station: {{lat: 36.960, lng: 117.150}}
+        grids:
+          - {{id: {d.far_grid}, name: 第1网格, center: {{lat: 36.96, lng: 117.15}}, radius_m: 200}}
+units:
+  - {{id: {d.unit}, name: 测试小学, kind: institution, community: {d.community}}}
+"""
+    from linli.v1 import registry_pb2
+
+    await stub.ImportDistrict(registry_pb2.ImportDistrictRequest(content=text), metadata=admin)
+    return d
+
+
+@pytest.fixture
+async def nats_client(servers: Servers) -> AsyncIterator[NatsClient]:
+    nc = await nats.connect(servers.nats_url)
+    yield nc
+    await nc.drain()
+
+
+def code(err: BaseException) -> grpc.StatusCode:
+    assert isinstance(err, grpc.aio.AioRpcError), err
+    return err.code()
