@@ -1,7 +1,9 @@
 # Linli: the front door. Every target sets up what it needs (virtual environment, locked
 # dependencies, generated code, local servers); nothing is installed by hand.
 
-PYTHON   ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+PYTHON_CMD ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+# The interpreter itself, not a shim in front of it: uv keeps a venv only for the same interpreter.
+PYTHON   := $(shell $(PYTHON_CMD) -c 'import sys; print(sys.executable)')
 UV_VERSION := 0.13.8
 STATE    := .linli
 UV       := $(STATE)/uv/bin/uv
@@ -25,12 +27,12 @@ $(UV):
 	$(STATE)/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON) --no-install-project
+	$(UV) sync --quiet --frozen --python $(PYTHON) --no-install-project
 	@touch $@
 
 $(GEN_STAMP): $(VENV)/.synced $(PROTOS) scripts/gen_protos.py
 	$(PY) scripts/gen_protos.py
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --quiet --frozen --python $(PYTHON)
 	@touch $@
 
 setup: $(GEN_STAMP)  ## virtual environment, locked dependencies, generated code

@@ -37,7 +37,7 @@ def main() -> int:
     for folder in {GEN / Path(f).parent for f in files} | {GEN / "linli"}:
         (folder / "__init__.py").touch()
         (folder / "py.typed").touch()
-    print(f"generated {len(files)} protos into {GEN.relative_to(ROOT)}/")
+    print(f"generated {len(files)} protos into {GEN.relative_to(ROOT)}/", file=sys.stderr)
     return 0
 
 

@@ -30,18 +30,34 @@ def request_id() -> str:
     return f"req-{uuid.uuid4().hex}"
 
 
-def token(settings: Settings, role: Role, subject: str = "tester", *, communities: tuple[str, ...] = (),
-          streets: tuple[str, ...] = ()) -> str:
-    return issue_token(settings, Principal(subject, role, frozenset(communities), frozenset(streets)))
+def token(
+    settings: Settings,
+    role: Role,
+    subject: str = "tester",
+    *,
+    communities: tuple[str, ...] = (),
+    streets: tuple[str, ...] = (),
+) -> str:
+    return issue_token(
+        settings, Principal(subject, role, frozenset(communities), frozenset(streets))
+    )
 
 
 def auth(tok: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {tok}"),)
 
 
-def member_proto(community: str = "", grid: str = "", *, lat: float = 36.98, lng: float = 117.17,
-                 skills: tuple[tuple[str, int], ...] = (("tutoring", 2),), hours: int = 10,
-                 name: str = "测试·王芳", phone_number: str | None = None) -> registry_pb2.Member:
+def member_proto(
+    community: str = "",
+    grid: str = "",
+    *,
+    lat: float = 36.98,
+    lng: float = 117.17,
+    skills: tuple[tuple[str, int], ...] = (("tutoring", 2),),
+    hours: int = 10,
+    name: str = "测试·王芳",
+    phone_number: str | None = None,
+) -> registry_pb2.Member:
     return registry_pb2.Member(
         name=name,
         phone=phone_number or phone(),
@@ -49,8 +65,11 @@ def member_proto(community: str = "", grid: str = "", *, lat: float = 36.98, lng
         community_id=community,
         grid_id=grid,
         skills=[registry_pb2.MemberSkill(skill=s, level=lv) for s, lv in skills],
-        availability=[common_pb2.WeeklyWindow(day=common_pb2.DAY_OF_WEEK_SATURDAY,
-                                              start_minute=480, end_minute=720)],
+        availability=[
+            common_pb2.WeeklyWindow(
+                day=common_pb2.DAY_OF_WEEK_SATURDAY, start_minute=480, end_minute=720
+            )
+        ],
         hours_per_month=hours,
     )
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import jwt
-from linli.v1 import common_pb2
 
+from linli.v1 import common_pb2
 from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.settings import Settings
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import asyncpg
 import nats
 from google.protobuf import message as pb_message
-from linli.v1 import events_pb2
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from linli.v1 import events_pb2
 from services.common.auth import Principal
 
 log = logging.getLogger(__name__)

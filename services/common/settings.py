@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
@@ -24,7 +24,9 @@ class Bounds(BaseSettings):
 class Settings(BaseSettings):
     """What every service shares. Each service subclasses it with its own port and name."""
 
-    model_config = SettingsConfigDict(env_prefix="LINLI_", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="LINLI_", env_nested_delimiter="__", populate_by_name=True
+    )
 
     service_name: str = "linli"
     # Unset means: start (or reuse) the local servers under state_dir (development only).
@@ -52,6 +54,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
 
+def _port(service: str, default: int) -> int:
+    """A service's port field: LINLI_<SERVICE>_PORT, or LINLI_GRPC_PORT in its own container."""
+    return Field(  # type: ignore[no-any-return]
+        default, validation_alias=AliasChoices(f"LINLI_{service.upper()}_PORT", "LINLI_GRPC_PORT")
+    )
+
+
+REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = 50051, 50052, 50053
+
+
 class RegistrySettings(Settings):
     service_name: str = "registry"
-    grpc_port: int = 50051
+    grpc_port: int = _port("registry", REGISTRY_PORT)

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from grpc import aio
+
 from linli.v1 import registry_pb2 as pb
 from linli.v1 import registry_pb2_grpc
-
 from services.common import paging
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from grpc import aio
-from linli.v1 import registry_pb2, registry_pb2_grpc
 
+from linli.v1 import registry_pb2, registry_pb2_grpc
 from services.common.eventbus import Outbox
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from google.protobuf import timestamp_pb2
-from linli.v1 import common_pb2, registry_pb2
 
+from linli.v1 import common_pb2, registry_pb2
 from services.registry.domain import LatLng, Member, MemberData, Window, mask_phone
 from services.registry.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from google.protobuf import field_mask_pb2
 from google.protobuf import message as pb_message
-from linli.v1 import events_pb2, registry_pb2
 
+from linli.v1 import events_pb2, registry_pb2
 from services.common.eventbus import subject
 from services.registry.convert import member_to_proto, org_to_proto
 from services.registry.domain import Member

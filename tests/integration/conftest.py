@@ -68,12 +68,20 @@ def admin(settings: RegistrySettings) -> tuple[tuple[str, str], ...]:
 
 
 @pytest.fixture(scope="session")
-async def district(stub: registry_pb2_grpc.RegistryServiceStub,
-                   admin: tuple[tuple[str, str], ...]) -> District:
+async def district(
+    stub: registry_pb2_grpc.RegistryServiceStub, admin: tuple[tuple[str, str], ...]
+) -> District:
     d = District(
-        street=ref("st"), other_street=ref("st"), community=ref("c"), grid=ref("g"),
-        group=ref("b"), neighbour=ref("c"), neighbour_grid=ref("g"), far=ref("c"),
-        far_grid=ref("g"), unit=ref("u"),
+        street=ref("st"),
+        other_street=ref("st"),
+        community=ref("c"),
+        grid=ref("g"),
+        group=ref("b"),
+        neighbour=ref("c"),
+        neighbour_grid=ref("g"),
+        far=ref("c"),
+        far_grid=ref("g"),
+        unit=ref("u"),
     )
     text = f"""
 streets:
@@ -94,7 +102,10 @@ streets:
         name: 邻近社区
         station: {{lat: 36.990, lng: 117.180}}
         grids:
-          - {{id: {d.neighbour_grid}, name: 第1网格, center: {{lat: 36.99, lng: 117.18}}, radius_m: 200}}
+          - id: {d.neighbour_grid}
+            name: 第1网格
+            center: {{lat: 36.99, lng: 117.18}}
+            radius_m: 200
   - id: {d.other_street}
     name: 另一街道
     communities:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grpc import aio
 from google.rpc import error_details_pb2, status_pb2
+from grpc import aio
 
 
 def bad_request_fields(err: aio.AioRpcError) -> dict[str, str]:

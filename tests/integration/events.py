@@ -11,13 +11,18 @@ from nats.js import JetStreamContext, api
 from linli.v1 import events_pb2
 
 
-async def read_events(js: JetStreamContext, subject: str, stream: str = "LINLI"
-                      ) -> list[events_pb2.EventEnvelope]:
+async def read_events(
+    js: JetStreamContext, subject: str, stream: str = "LINLI"
+) -> list[events_pb2.EventEnvelope]:
     """Every event on `subject` now in the stream (an ephemeral consumer from the start)."""
     sub = await js.pull_subscribe(
-        subject, stream=stream,
-        config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL,
-                                  ack_policy=api.AckPolicy.NONE, inactive_threshold=10.0),
+        subject,
+        stream=stream,
+        config=api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=10.0,
+        ),
     )
     out: list[events_pb2.EventEnvelope] = []
     try:
@@ -35,9 +40,13 @@ async def read_events(js: JetStreamContext, subject: str, stream: str = "LINLI"
     return out
 
 
-async def wait_for_events(js: JetStreamContext, subject: str,
-                          match: Callable[[events_pb2.EventEnvelope], bool], count: int,
-                          timeout: float = 10.0) -> list[events_pb2.EventEnvelope]:
+async def wait_for_events(
+    js: JetStreamContext,
+    subject: str,
+    match: Callable[[events_pb2.EventEnvelope], bool],
+    count: int,
+    timeout: float = 10.0,
+) -> list[events_pb2.EventEnvelope]:
     """Wait until at least `count` matching events are on the stream, then give stragglers a
     moment and return every match (so a test can see duplicates too)."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -34,13 +34,15 @@ def registered(member_id: str):  # type: ignore[no-untyped-def]
     return match
 
 
-async def register(stub: rpc.RegistryServiceStub, md: Metadata, district: District,
-                   **kw: object) -> registry_pb2.Member:
+async def register(
+    stub: rpc.RegistryServiceStub, md: Metadata, district: District, **kw: object
+) -> registry_pb2.Member:
     reply = await stub.RegisterMember(
         registry_pb2.RegisterMemberRequest(
-            request_id=request_id(),
-            member=member_proto(district.community, district.grid, **kw)),  # type: ignore[arg-type]
-        metadata=md)
+            request_id=request_id(), member=member_proto(district.community, district.grid, **kw)
+        ),  # type: ignore[arg-type]
+        metadata=md,
+    )
     return reply.member
 
 
@@ -69,8 +71,9 @@ async def test_register_publishes_exactly_one_event(
 ) -> None:
     member = await register(stub, admin, district)
 
-    found = await wait_for_events(nats_client.jetstream(), "linli.registry.member.registered",
-                                  registered(member.id), 1)
+    found = await wait_for_events(
+        nats_client.jetstream(), "linli.registry.member.registered", registered(member.id), 1
+    )
 
     assert len(found) == 1
     env = found[0]
@@ -83,21 +86,27 @@ async def test_register_publishes_exactly_one_event(
 
 
 async def test_a_repeated_request_id_gives_one_row_one_event_and_the_same_answer(
-    stub: rpc.RegistryServiceStub, admin: Metadata, district: District, nats_client: NatsClient,
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
+    nats_client: NatsClient,
     db: object,
 ) -> None:
     req = registry_pb2.RegisterMemberRequest(
-        request_id=request_id(), member=member_proto(district.community, district.grid))
+        request_id=request_id(), member=member_proto(district.community, district.grid)
+    )
 
     first = await stub.RegisterMember(req, metadata=admin)
     again = await asyncio.gather(*(stub.RegisterMember(req, metadata=admin) for _ in range(5)))
 
     assert all(r.member == first.member for r in again)
     rows = await db.fetchval(  # type: ignore[attr-defined]
-        "SELECT count(*) FROM registry.member WHERE request_id = $1", req.request_id)
+        "SELECT count(*) FROM registry.member WHERE request_id = $1", req.request_id
+    )
     assert rows == 1
-    found = await wait_for_events(nats_client.jetstream(), "linli.registry.member.registered",
-                                  registered(first.member.id), 1)
+    found = await wait_for_events(
+        nats_client.jetstream(), "linli.registry.member.registered", registered(first.member.id), 1
+    )
     assert len(found) == 1
 
 
@@ -105,13 +114,18 @@ async def test_concurrent_first_registrations_with_one_request_id_make_one_membe
     stub: rpc.RegistryServiceStub, admin: Metadata, district: District, db: object
 ) -> None:
     req = registry_pb2.RegisterMemberRequest(
-        request_id=request_id(), member=member_proto(district.community, district.grid))
+        request_id=request_id(), member=member_proto(district.community, district.grid)
+    )
 
     replies = await asyncio.gather(*(stub.RegisterMember(req, metadata=admin) for _ in range(8)))
 
     assert len({r.member.id for r in replies}) == 1
-    assert await db.fetchval(  # type: ignore[attr-defined]
-        "SELECT count(*) FROM registry.member WHERE request_id = $1", req.request_id) == 1
+    assert (
+        await db.fetchval(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM registry.member WHERE request_id = $1", req.request_id
+        )
+        == 1
+    )
 
 
 async def test_the_same_phone_twice_is_already_exists(
@@ -130,11 +144,21 @@ async def test_the_same_phone_twice_is_already_exists(
 async def test_bad_input_names_every_bad_field_and_writes_nothing(
     stub: rpc.RegistryServiceStub, admin: Metadata, district: District, db: object
 ) -> None:
-    member = member_proto(district.community, district.grid, lat=31.2, lng=121.5, hours=300,
-                          skills=(("juggling", 2), ("tutoring", 9)), name="",
-                          phone_number="12345")
-    member.availability.append(common_pb2.WeeklyWindow(day=common_pb2.DAY_OF_WEEK_MONDAY,
-                                                       start_minute=1200, end_minute=1100))
+    member = member_proto(
+        district.community,
+        district.grid,
+        lat=31.2,
+        lng=121.5,
+        hours=300,
+        skills=(("juggling", 2), ("tutoring", 9)),
+        name="",
+        phone_number="12345",
+    )
+    member.availability.append(
+        common_pb2.WeeklyWindow(
+            day=common_pb2.DAY_OF_WEEK_MONDAY, start_minute=1200, end_minute=1100
+        )
+    )
     req = registry_pb2.RegisterMemberRequest(request_id=request_id(), member=member)
 
     with pytest.raises(aio.AioRpcError) as err:
@@ -142,12 +166,22 @@ async def test_bad_input_names_every_bad_field_and_writes_nothing(
 
     assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
     fields = bad_request_fields(err.value)
-    assert {"member.name", "member.phone", "member.home", "member.hours_per_month",
-            "member.skills[0].skill", "member.skills[1].level",
-            "member.availability[1].end_minute"} <= set(fields)
+    assert {
+        "member.name",
+        "member.phone",
+        "member.home",
+        "member.hours_per_month",
+        "member.skills[0].skill",
+        "member.skills[1].level",
+        "member.availability[1].end_minute",
+    } <= set(fields)
     assert "outside the district" in fields["member.home"]
-    assert await db.fetchval(  # type: ignore[attr-defined]
-        "SELECT count(*) FROM registry.member WHERE request_id = $1", req.request_id) == 0
+    assert (
+        await db.fetchval(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM registry.member WHERE request_id = $1", req.request_id
+        )
+        == 0
+    )
 
 
 async def test_unknown_community_or_grid_is_invalid_argument(
@@ -159,8 +193,12 @@ async def test_unknown_community_or_grid_is_invalid_argument(
         (district.community, district.far_grid, "member.grid_id"),  # a grid of another community
     ):
         with pytest.raises(aio.AioRpcError) as err:
-            await stub.RegisterMember(registry_pb2.RegisterMemberRequest(
-                request_id=request_id(), member=member_proto(community, grid)), metadata=admin)
+            await stub.RegisterMember(
+                registry_pb2.RegisterMemberRequest(
+                    request_id=request_id(), member=member_proto(community, grid)
+                ),
+                metadata=admin,
+            )
         assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
         assert bad_field in bad_request_fields(err.value)
 
@@ -179,7 +217,8 @@ async def test_bulk_import_lands_every_good_row_and_reports_each_bad_one(
     async def stream():  # type: ignore[no-untyped-def]
         for rid, m in zip(ids, rows, strict=True):
             yield registry_pb2.ImportMembersRequest(
-                row=registry_pb2.RegisterMemberRequest(request_id=rid, member=m))
+                row=registry_pb2.RegisterMemberRequest(request_id=rid, member=m)
+            )
 
     reply = await stub.ImportMembers(stream(), metadata=admin)
 
@@ -190,8 +229,12 @@ async def test_bulk_import_lands_every_good_row_and_reports_each_bad_one(
     assert any("member.phone" in v for v in by_index[3].field_violations)
     assert by_index[11].code == grpc.StatusCode.ALREADY_EXISTS.value[0]
     assert by_index[700].request_id == ids[700]
-    assert await db.fetchval(  # type: ignore[attr-defined]
-        "SELECT count(*) FROM registry.member WHERE request_id = ANY($1::text[])", ids) == 1197
+    assert (
+        await db.fetchval(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM registry.member WHERE request_id = ANY($1::text[])", ids
+        )
+        == 1197
+    )
 
     again = await stub.ImportMembers(stream(), metadata=admin)
     assert (again.registered, again.already_registered) == (0, 1197)
@@ -201,8 +244,12 @@ async def test_missing_or_bad_tokens_are_unauthenticated(
     stub: rpc.RegistryServiceStub, settings: RegistrySettings
 ) -> None:
     other_key = RegistrySettings(jwt_secret="another-key-of-a-proper-length-32-bytes+")  # type: ignore[arg-type]
-    for md in ((), (("authorization", "Basic abc"),), auth("garbage"),
-               auth(token(other_key, Role.DISTRICT_ADMIN))):
+    for md in (
+        (),
+        (("authorization", "Basic abc"),),
+        auth("garbage"),
+        auth(token(other_key, Role.DISTRICT_ADMIN)),
+    ):
         with pytest.raises(aio.AioRpcError) as err:
             await stub.ListSkills(registry_pb2.ListSkillsRequest(), metadata=md)
         assert code(err.value) == grpc.StatusCode.UNAUTHENTICATED
@@ -221,62 +268,102 @@ async def test_an_expired_token_is_unauthenticated(
 
 
 async def test_staff_act_only_inside_their_community(
-    stub: rpc.RegistryServiceStub, admin: Metadata, district: District,
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
     settings: RegistrySettings,
 ) -> None:
-    staff = auth(token(settings, Role.COMMUNITY_STAFF, "staff-1", communities=(district.community,)))
+    staff = auth(
+        token(settings, Role.COMMUNITY_STAFF, "staff-1", communities=(district.community,))
+    )
     mine = await register(stub, staff, district)
-    theirs = (await stub.RegisterMember(registry_pb2.RegisterMemberRequest(
-        request_id=request_id(), member=member_proto(district.far, district.far_grid)),
-        metadata=admin)).member
+    theirs = (
+        await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(), member=member_proto(district.far, district.far_grid)
+            ),
+            metadata=admin,
+        )
+    ).member
 
     with pytest.raises(aio.AioRpcError) as err:
-        await stub.RegisterMember(registry_pb2.RegisterMemberRequest(
-            request_id=request_id(), member=member_proto(district.far, district.far_grid)),
-            metadata=staff)
+        await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(), member=member_proto(district.far, district.far_grid)
+            ),
+            metadata=staff,
+        )
     assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
 
     for call in (
-        stub.DeactivateMember(registry_pb2.DeactivateMemberRequest(member_id=theirs.id),
-                              metadata=staff),
-        stub.UpdateMember(registry_pb2.UpdateMemberRequest(
-            member=registry_pb2.Member(id=theirs.id, hours_per_month=5),
-            update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"])), metadata=staff),
-        stub.ReportIn(registry_pb2.ReportInRequest(member_id=mine.id, community_id=district.far,
-                                                   grid_id=district.far_grid), metadata=staff),
+        stub.DeactivateMember(
+            registry_pb2.DeactivateMemberRequest(member_id=theirs.id), metadata=staff
+        ),
+        stub.UpdateMember(
+            registry_pb2.UpdateMemberRequest(
+                member=registry_pb2.Member(id=theirs.id, hours_per_month=5),
+                update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"]),
+            ),
+            metadata=staff,
+        ),
+        stub.ReportIn(
+            registry_pb2.ReportInRequest(
+                member_id=mine.id, community_id=district.far, grid_id=district.far_grid
+            ),
+            metadata=staff,
+        ),
     ):
         with pytest.raises(aio.AioRpcError) as err:
             await call
         assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
 
-    seen = (await stub.GetMember(registry_pb2.GetMemberRequest(id=theirs.id), metadata=staff)).member
+    seen = (
+        await stub.GetMember(registry_pb2.GetMemberRequest(id=theirs.id), metadata=staff)
+    ).member
     assert seen.phone_masked and "****" in seen.phone and not seen.HasField("home")
     own = (await stub.GetMember(registry_pb2.GetMemberRequest(id=mine.id), metadata=staff)).member
     assert not own.phone_masked and own.phone == mine.phone and own.HasField("home")
 
 
 async def test_street_admins_see_their_whole_street_and_no_further(
-    stub: rpc.RegistryServiceStub, admin: Metadata, district: District,
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
     settings: RegistrySettings,
 ) -> None:
     street_admin = auth(token(settings, Role.STREET_ADMIN, "sa", streets=(district.street,)))
-    neighbour = (await stub.RegisterMember(registry_pb2.RegisterMemberRequest(
-        request_id=request_id(), member=member_proto(district.neighbour, district.neighbour_grid)),
-        metadata=street_admin)).member
-    far = (await stub.RegisterMember(registry_pb2.RegisterMemberRequest(
-        request_id=request_id(), member=member_proto(district.far, district.far_grid)),
-        metadata=admin)).member
+    neighbour = (
+        await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(),
+                member=member_proto(district.neighbour, district.neighbour_grid),
+            ),
+            metadata=street_admin,
+        )
+    ).member
+    far = (
+        await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(), member=member_proto(district.far, district.far_grid)
+            ),
+            metadata=admin,
+        )
+    ).member
 
-    got = (await stub.GetMember(registry_pb2.GetMemberRequest(id=neighbour.id),
-                                metadata=street_admin)).member
+    got = (
+        await stub.GetMember(registry_pb2.GetMemberRequest(id=neighbour.id), metadata=street_admin)
+    ).member
     assert not got.phone_masked
-    got_far = (await stub.GetMember(registry_pb2.GetMemberRequest(id=far.id),
-                                    metadata=street_admin)).member
+    got_far = (
+        await stub.GetMember(registry_pb2.GetMemberRequest(id=far.id), metadata=street_admin)
+    ).member
     assert got_far.phone_masked
 
 
 async def test_members_see_their_own_phone_and_others_masked(
-    stub: rpc.RegistryServiceStub, admin: Metadata, district: District,
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
     settings: RegistrySettings,
 ) -> None:
     me = await register(stub, admin, district)
@@ -284,13 +371,16 @@ async def test_members_see_their_own_phone_and_others_masked(
     as_me = auth(token(settings, Role.MEMBER, me.id))
 
     mine = (await stub.GetMember(registry_pb2.GetMemberRequest(id=me.id), metadata=as_me)).member
-    theirs = (await stub.GetMember(registry_pb2.GetMemberRequest(id=other.id), metadata=as_me)).member
+    theirs = (
+        await stub.GetMember(registry_pb2.GetMemberRequest(id=other.id), metadata=as_me)
+    ).member
 
     assert mine.phone == me.phone and not mine.phone_masked
     assert theirs.phone == other.phone[:3] + "****" + other.phone[-4:]
     with pytest.raises(aio.AioRpcError) as err:
-        await stub.DeactivateMember(registry_pb2.DeactivateMemberRequest(member_id=other.id),
-                                    metadata=as_me)
+        await stub.DeactivateMember(
+            registry_pb2.DeactivateMemberRequest(member_id=other.id), metadata=as_me
+        )
     assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(aio.AioRpcError) as err:
         await register(stub, as_me, district)
@@ -298,18 +388,27 @@ async def test_members_see_their_own_phone_and_others_masked(
 
 
 async def test_update_changes_only_the_masked_fields_and_publishes_them(
-    stub: rpc.RegistryServiceStub, admin: Metadata, district: District,
-    settings: RegistrySettings, nats_client: NatsClient,
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
+    settings: RegistrySettings,
+    nats_client: NatsClient,
 ) -> None:
     me = await register(stub, admin, district, hours=10)
     as_me = auth(token(settings, Role.MEMBER, me.id))
     change = registry_pb2.Member(
-        id=me.id, name="ignored because not in the mask", hours_per_month=24,
-        skills=[registry_pb2.MemberSkill(skill="first_aid", level=3)])
+        id=me.id,
+        name="ignored because not in the mask",
+        hours_per_month=24,
+        skills=[registry_pb2.MemberSkill(skill="first_aid", level=3)],
+    )
 
-    reply = await stub.UpdateMember(registry_pb2.UpdateMemberRequest(
-        member=change, update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month", "skills"])),
-        metadata=as_me)
+    reply = await stub.UpdateMember(
+        registry_pb2.UpdateMemberRequest(
+            member=change, update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month", "skills"])
+        ),
+        metadata=as_me,
+    )
 
     assert reply.member.hours_per_month == 24
     assert [(s.skill, s.level) for s in reply.member.skills] == [("first_aid", 3)]
@@ -319,8 +418,9 @@ async def test_update_changes_only_the_masked_fields_and_publishes_them(
         e = events_pb2.MemberUpdated()
         return env.payload.Unpack(e) and e.member.id == me.id
 
-    (event,) = await wait_for_events(nats_client.jetstream(), "linli.registry.member.updated",
-                                     updated, 1)
+    (event,) = await wait_for_events(
+        nats_client.jetstream(), "linli.registry.member.updated", updated, 1
+    )
     payload = events_pb2.MemberUpdated()
     event.payload.Unpack(payload)
     assert list(payload.update_mask.paths) == ["hours_per_month", "skills"]
@@ -331,26 +431,43 @@ async def test_update_rejects_fields_it_cannot_change(
 ) -> None:
     me = await register(stub, admin, district)
     with pytest.raises(aio.AioRpcError) as err:
-        await stub.UpdateMember(registry_pb2.UpdateMemberRequest(
-            member=registry_pb2.Member(id=me.id, community_id=district.far),
-            update_mask=field_mask_pb2.FieldMask(paths=["community_id"])), metadata=admin)
+        await stub.UpdateMember(
+            registry_pb2.UpdateMemberRequest(
+                member=registry_pb2.Member(id=me.id, community_id=district.far),
+                update_mask=field_mask_pb2.FieldMask(paths=["community_id"]),
+            ),
+            metadata=admin,
+        )
     assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
     assert "update_mask" in bad_request_fields(err.value)
 
 
 async def test_report_in_sets_the_community_and_publishes(
-    stub: rpc.RegistryServiceStub, admin: Metadata, district: District,
-    settings: RegistrySettings, nats_client: NatsClient,
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
+    settings: RegistrySettings,
+    nats_client: NatsClient,
 ) -> None:
     me = await register(stub, admin, district, phone_number=None)
-    moved = (await stub.RegisterMember(registry_pb2.RegisterMemberRequest(
-        request_id=request_id(), member=member_proto()), metadata=admin)).member
+    moved = (
+        await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(request_id=request_id(), member=member_proto()),
+            metadata=admin,
+        )
+    ).member
     assert not moved.community_id and not moved.HasField("reported_in_time")
     as_member = auth(token(settings, Role.MEMBER, moved.id))
 
-    reply = await stub.ReportIn(registry_pb2.ReportInRequest(
-        member_id=moved.id, community_id=district.community, grid_id=district.grid,
-        building_group_id=district.group), metadata=as_member)
+    reply = await stub.ReportIn(
+        registry_pb2.ReportInRequest(
+            member_id=moved.id,
+            community_id=district.community,
+            grid_id=district.grid,
+            building_group_id=district.group,
+        ),
+        metadata=as_member,
+    )
 
     assert reply.member.community_id == district.community
     assert reply.member.building_group_id == district.group
@@ -360,8 +477,14 @@ async def test_report_in_sets_the_community_and_publishes(
         e = events_pb2.MemberReportedIn()
         return env.payload.Unpack(e) and e.member.id == moved.id
 
-    assert len(await wait_for_events(nats_client.jetstream(), "linli.registry.member.reported_in",
-                                     reported, 1)) == 1
+    assert (
+        len(
+            await wait_for_events(
+                nats_client.jetstream(), "linli.registry.member.reported_in", reported, 1
+            )
+        )
+        == 1
+    )
     assert me.community_id == district.community
 
 
@@ -370,9 +493,12 @@ async def test_report_in_to_a_grid_of_another_community_is_invalid(
 ) -> None:
     me = await register(stub, admin, district)
     with pytest.raises(aio.AioRpcError) as err:
-        await stub.ReportIn(registry_pb2.ReportInRequest(
-            member_id=me.id, community_id=district.community, grid_id=district.far_grid),
-            metadata=admin)
+        await stub.ReportIn(
+            registry_pb2.ReportInRequest(
+                member_id=me.id, community_id=district.community, grid_id=district.far_grid
+            ),
+            metadata=admin,
+        )
     assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -391,12 +517,22 @@ async def test_deactivate_is_idempotent_and_blocks_updates(
         e = events_pb2.MemberDeactivated()
         return env.payload.Unpack(e) and e.member.id == me.id
 
-    assert len(await wait_for_events(nats_client.jetstream(), "linli.registry.member.deactivated",
-                                     deactivated, 1)) == 1
+    assert (
+        len(
+            await wait_for_events(
+                nats_client.jetstream(), "linli.registry.member.deactivated", deactivated, 1
+            )
+        )
+        == 1
+    )
     with pytest.raises(aio.AioRpcError) as err:
-        await stub.UpdateMember(registry_pb2.UpdateMemberRequest(
-            member=registry_pb2.Member(id=me.id, hours_per_month=5),
-            update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"])), metadata=admin)
+        await stub.UpdateMember(
+            registry_pb2.UpdateMemberRequest(
+                member=registry_pb2.Member(id=me.id, hours_per_month=5),
+                update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"]),
+            ),
+            metadata=admin,
+        )
     assert code(err.value) == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -413,7 +549,9 @@ async def test_list_members_filters_and_pages(
     stub: rpc.RegistryServiceStub, admin: Metadata, settings: RegistrySettings
 ) -> None:
     street, community, grid_a, grid_b = ref("st"), ref("c"), ref("g"), ref("g")
-    await stub.ImportDistrict(registry_pb2.ImportDistrictRequest(content=f"""
+    await stub.ImportDistrict(
+        registry_pb2.ImportDistrictRequest(
+            content=f"""
 streets:
   - id: {street}
     name: 分页街道
@@ -424,37 +562,53 @@ streets:
         grids:
           - {{id: {grid_a}, name: A, center: {{lat: 36.97, lng: 117.16}}, radius_m: 100}}
           - {{id: {grid_b}, name: B, center: {{lat: 36.971, lng: 117.161}}, radius_m: 100}}
-"""), metadata=admin)
+"""
+        ),
+        metadata=admin,
+    )
     d = District(street, street, community, grid_a, "", community, grid_b, community, grid_b, "")
     for i in range(25):
         await register(stub, admin, d, skills=(("tutoring", 1),) if i % 2 else (("medical", 2),))
     for _ in range(5):
-        await stub.RegisterMember(registry_pb2.RegisterMemberRequest(
-            request_id=request_id(), member=member_proto(community, grid_b)), metadata=admin)
+        await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(), member=member_proto(community, grid_b)
+            ),
+            metadata=admin,
+        )
 
     seen: list[str] = []
     token_ = ""
     while True:
-        page = await stub.ListMembers(registry_pb2.ListMembersRequest(
-            community_id=community, page_size=7, page_token=token_), metadata=admin)
+        page = await stub.ListMembers(
+            registry_pb2.ListMembersRequest(community_id=community, page_size=7, page_token=token_),
+            metadata=admin,
+        )
         seen += [m.id for m in page.members]
         token_ = page.next_page_token
         if not token_:
             break
     assert len(seen) == len(set(seen)) == 30
 
-    tutors = await stub.ListMembers(registry_pb2.ListMembersRequest(
-        community_id=community, grid_id=grid_a, skill="tutoring"), metadata=admin)
+    tutors = await stub.ListMembers(
+        registry_pb2.ListMembersRequest(community_id=community, grid_id=grid_a, skill="tutoring"),
+        metadata=admin,
+    )
     assert len(tutors.members) == 12
 
     with pytest.raises(aio.AioRpcError) as err:
-        await stub.ListMembers(registry_pb2.ListMembersRequest(
-            community_id=grid_b, page_token=page.next_page_token or "bad!"), metadata=admin)
+        await stub.ListMembers(
+            registry_pb2.ListMembersRequest(
+                community_id=grid_b, page_token=page.next_page_token or "bad!"
+            ),
+            metadata=admin,
+        )
     assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_list_skills_gives_the_catalogue(stub: rpc.RegistryServiceStub, admin: Metadata
-                                               ) -> None:
+async def test_list_skills_gives_the_catalogue(
+    stub: rpc.RegistryServiceStub, admin: Metadata
+) -> None:
     reply = await stub.ListSkills(registry_pb2.ListSkillsRequest(), metadata=admin)
     codes = [s.skill if hasattr(s, "skill") else s.code for s in reply.skills]
     assert "tutoring" in codes and "elderly_care" in codes and codes == sorted(codes)
@@ -466,8 +620,10 @@ async def test_stop_lets_an_in_flight_import_finish_then_refuses_new_calls(
     from services.registry.app import build
 
     runtime: ServiceRuntime = build(
-        RegistrySettings(grpc_port=0, shutdown_grace_s=5.0), servers.database_url,  # type: ignore[attr-defined]
-        servers.nats_url)  # type: ignore[attr-defined]
+        RegistrySettings(grpc_port=0, shutdown_grace_s=5.0),
+        servers.database_url,  # type: ignore[attr-defined]
+        servers.nats_url,
+    )  # type: ignore[attr-defined]
     await runtime.start()
     release = asyncio.Event()
 
@@ -475,8 +631,11 @@ async def test_stop_lets_an_in_flight_import_finish_then_refuses_new_calls(
         for i in range(20):
             if i == 10:
                 await release.wait()
-            yield registry_pb2.ImportMembersRequest(row=registry_pb2.RegisterMemberRequest(
-                request_id=request_id(), member=member_proto(district.community, district.grid)))
+            yield registry_pb2.ImportMembersRequest(
+                row=registry_pb2.RegisterMemberRequest(
+                    request_id=request_id(), member=member_proto(district.community, district.grid)
+                )
+            )
 
     async with aio.insecure_channel(f"127.0.0.1:{runtime.port}") as ch:
         stub = rpc.RegistryServiceStub(ch)

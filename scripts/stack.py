@@ -1,0 +1,259 @@
+"""Run the whole system locally in the background: `make up`, `make down`, `make status`.
+
+PostgreSQL and NATS come from their wheels (or from LINLI_DATABASE_URL / LINLI_NATS_URL when set),
+the services run as their own processes, and everything lives under .linli/stack/: data, logs and
+state.json, which records what runs where so that `make down` can stop it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from services.common import migrations
+from services.common.localinfra import NatsServer, PostgresServer, wait_for_port
+from services.common.runtime import health_check
+from services.common.settings import REGISTRY_PORT, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    default_port: int
+    schema: str
+    migrations: Path
+    grpc_service: str
+
+
+SERVICES = (
+    ServiceSpec(
+        "registry",
+        "services.registry",
+        REGISTRY_PORT,
+        "registry",
+        ROOT / "services/registry/migrations",
+        "linli.v1.RegistryService",
+    ),
+)
+
+
+@dataclass
+class StackState:
+    database_url: str
+    nats_url: str
+    postgres_dir: str | None = None
+    nats_pid: int | None = None
+    nats_dir: str | None = None
+    services: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> {pid, port}
+
+
+def state_dir(settings: Settings) -> Path:
+    return (ROOT / settings.state_dir / "stack").resolve()
+
+
+def load_state(settings: Settings) -> StackState | None:
+    path = state_dir(settings) / "state.json"
+    if not path.exists():
+        return None
+    return StackState(**json.loads(path.read_text()))
+
+
+def save_state(settings: Settings, state: StackState) -> None:
+    path = state_dir(settings) / "state.json"
+    path.write_text(json.dumps(asdict(state), indent=2))
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def port_for(spec: ServiceSpec) -> int:
+    value = os.environ.get(f"LINLI_{spec.name.upper()}_PORT")
+    return int(value) if value else spec.default_port
+
+
+def up(settings: Settings, *, quiet: bool = False) -> StackState:
+    """Start what is not running yet; return what runs where."""
+    say = (lambda *_: None) if quiet else print
+    root = state_dir(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    state = load_state(settings)
+    if (
+        state is not None
+        and all(_alive(s["pid"]) for s in state.services.values())
+        and len(state.services) == len(SERVICES)
+    ):
+        say("already running")
+        return state
+
+    if settings.database_url:
+        db_url, pg_dir = settings.database_url, None
+    else:
+        pg = PostgresServer.start(root / "pg", port=_saved_port(state, "database_url"))
+        db_url, pg_dir = pg.url, str(pg.data_dir)
+        say(f"PostgreSQL   {db_url}")
+    if settings.nats_url:
+        nats_url, nats_pid, nats_dir = settings.nats_url, None, None
+    elif state is not None and _alive(state.nats_pid):
+        nats_url, nats_pid, nats_dir = state.nats_url, state.nats_pid, state.nats_dir
+    else:
+        nats = NatsServer.start(root / "nats", port=_saved_port(state, "nats_url"), detach=True)
+        assert nats.process is not None
+        nats_url, nats_pid, nats_dir = nats.url, nats.process.pid, str(nats.store_dir)
+        say(f"NATS         {nats_url}")
+    state = StackState(db_url, nats_url, pg_dir, nats_pid, nats_dir)
+    save_state(settings, state)
+
+    (root / "logs").mkdir(exist_ok=True)
+    for spec in SERVICES:
+        port = port_for(spec)
+        env = {
+            **os.environ,
+            "LINLI_DATABASE_URL": db_url,
+            "LINLI_NATS_URL": nats_url,
+            f"LINLI_{spec.name.upper()}_PORT": str(port),
+        }
+        with open(root / "logs" / f"{spec.name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", spec.module],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        state.services[spec.name] = {"pid": proc.pid, "port": port}
+        save_state(settings, state)
+    for spec in SERVICES:
+        _wait_serving(spec, state, root)
+        say(f"{spec.name:<12} 127.0.0.1:{state.services[spec.name]['port']}  (SERVING)")
+    return state
+
+
+def _saved_port(state: StackState | None, attr: str) -> int | None:
+    if state is None:
+        return None
+    url = getattr(state, attr)
+    try:
+        return int(url.rsplit(":", 1)[1].split("/")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _wait_serving(spec: ServiceSpec, state: StackState, root: Path, timeout: float = 60) -> None:
+    info = state.services[spec.name]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(info["pid"]):
+            log = (root / "logs" / f"{spec.name}.log").read_text(errors="replace")[-3000:]
+            raise SystemExit(f"{spec.name} exited during start-up; its log ends:\n{log}")
+        if health_check(f"127.0.0.1:{info['port']}", spec.grpc_service, timeout=1):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{spec.name} is not SERVING after {timeout:.0f}s; see {root}/logs/")
+
+
+def down(settings: Settings) -> None:
+    state = load_state(settings)
+    if state is None:
+        print("nothing is running")
+        return
+    for name, info in state.services.items():
+        if _alive(info["pid"]):
+            os.kill(info["pid"], signal.SIGTERM)
+            for _ in range(150):
+                if not _alive(info["pid"]):
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(info["pid"], signal.SIGKILL)
+        print(f"stopped {name}")
+    if state.nats_pid and _alive(state.nats_pid):
+        os.kill(state.nats_pid, signal.SIGTERM)
+        print("stopped NATS")
+    if state.postgres_dir:
+        port = _saved_port(state, "database_url") or 0
+        PostgresServer(Path(state.postgres_dir), port).stop()
+        print("stopped PostgreSQL")
+    (state_dir(settings) / "state.json").unlink()
+
+
+def status(settings: Settings) -> int:
+    state = load_state(settings)
+    if state is None:
+        print("nothing is running (make up starts it)")
+        return 1
+    print(f"PostgreSQL   {state.database_url}")
+    print(f"NATS         {state.nats_url}")
+    ok = True
+    for spec in SERVICES:
+        info = state.services.get(spec.name)
+        serving = info is not None and health_check(f"127.0.0.1:{info['port']}", spec.grpc_service)
+        ok &= serving
+        where = f"127.0.0.1:{info['port']}" if info else "-"
+        print(f"{spec.name:<12} {where:<18} {'SERVING' if serving else 'NOT SERVING'}")
+    return 0 if ok else 1
+
+
+async def migrate(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        for spec in SERVICES:
+            applied = await migrations.apply(conn, spec.schema, spec.migrations)
+            print(
+                f"{spec.schema}: {len(applied)} applied"
+                + (f" ({', '.join(applied)})" if applied else "")
+            )
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "migrate"])
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "up":
+        up(settings)
+        print("\nCall it with any gRPC client, e.g. (token from `make token`):")
+        print(
+            '  grpcurl -plaintext -H "authorization: Bearer $(make -s token)" '
+            "127.0.0.1:50051 linli.v1.RegistryService/ListSkills"
+        )
+        print("Stop it with `make down`.")
+    elif args.command == "down":
+        down(settings)
+    elif args.command == "status":
+        return status(settings)
+    else:
+        url = settings.database_url
+        if not url:
+            state = load_state(settings) or up(settings, quiet=True)
+            url = state.database_url
+        wait_for_port(int(url.rsplit(":", 1)[1].split("/")[0])) if "127.0.0.1" in url else None
+        asyncio.run(migrate(url))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,269 @@
+"""The event bus against real PostgreSQL and NATS: outbox, relay, idempotent consumer, and
+NATS going away mid-way. Each test works in a schema and (where it stops NATS) a server of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from linli.v1 import common_pb2, events_pb2
+from services.common import eventbus, migrations
+from services.common.db import create_pool
+from services.common.localinfra import NatsServer
+from services.common.settings import Settings
+from tests.conftest import ROOT, Servers
+from tests.integration.events import read_events
+from tests.support import ref
+
+pytestmark = pytest.mark.integration
+
+STREAM = "LINLI"
+
+
+@pytest.fixture
+def schema_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "probe" / "migrations"
+    folder.mkdir(parents=True)
+    (folder / "0001_applied.sql").write_text(
+        "CREATE TABLE applied (event_id uuid NOT NULL, street_id text NOT NULL);\n"
+        "CREATE TABLE tally (n integer NOT NULL); INSERT INTO tally VALUES (0);\n"
+    )
+    return folder
+
+
+@pytest.fixture
+async def schema(servers: Servers, schema_dir: Path) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    name = ref("probe").replace("-", "_")
+    pool = await create_pool(Settings(service_name="probe"), servers.database_url, name)
+    async with pool.acquire() as conn:
+        await migrations.apply(conn, name, schema_dir)
+    yield name, pool
+    await pool.close()
+
+
+def street_event(street_id: str) -> events_pb2.StreetCreated:
+    return events_pb2.StreetCreated(street={"id": street_id, "name": "测试"})
+
+
+async def write_events(pool: asyncpg.Pool, subject: str, ids: list[str]) -> None:
+    outbox = eventbus.Outbox("probe")
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add_many(conn, [(subject, street_event(i)) for i in ids], None)
+
+
+async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def apply_street(conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
+    """A handler that is not idempotent by itself: only the inbox keeps it from counting twice."""
+    event = events_pb2.StreetCreated()
+    env.payload.Unpack(event)
+    await conn.execute("INSERT INTO applied VALUES ($1, $2)", env.id, event.street.id)
+    await conn.execute("UPDATE tally SET n = n + 1")
+
+
+@contextlib.asynccontextmanager
+async def running(*loops: eventbus.OutboxRelay | eventbus.Consumer) -> AsyncIterator[None]:
+    tasks = [asyncio.ensure_future(loop.run()) for loop in loops]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+async def connect(url: str) -> NatsClient:
+    return await eventbus.connect(url, "test")
+
+
+async def test_an_outbox_row_is_written_only_inside_the_transaction_of_the_change(
+    schema: tuple[str, asyncpg.Pool],
+) -> None:
+    _, pool = schema
+    outbox = eventbus.Outbox("probe")
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError):
+            await outbox.add(conn, "linli.probe.street.created", street_event("x"), None)
+        with contextlib.suppress(ZeroDivisionError):
+            async with conn.transaction():
+                await outbox.add(conn, "linli.probe.street.created", street_event("x"), None)
+                raise ZeroDivisionError  # the change fails: its event must vanish with it
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_events_written_while_the_relay_is_stopped_arrive_after_it_starts(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    ids = [ref("s") for _ in range(3)]
+
+    await write_events(pool, subject, ids)
+    await asyncio.sleep(0.3)
+    assert await read_events(js, subject) == []  # nothing publishes without the relay
+
+    relay = eventbus.OutboxRelay(pool, js, schema=name)
+    async with running(relay):
+        await until(lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0))
+
+    envs = await read_events(js, subject)
+    assert [_street(e) for e in envs] == ids  # in order, once each
+    await nc.drain()
+
+
+async def test_nats_stopped_and_restarted_mid_way_loses_nothing_and_applies_nothing_twice(
+    schema: tuple[str, asyncpg.Pool], tmp_path: Path
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    server = NatsServer.start(ROOT / ".linli" / f"nats-{name}")
+    nc = await connect(server.url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, idle_poll_s=0.2)
+    consumer = eventbus.Consumer(
+        pool, js, stream=STREAM, durable=f"{name}-probe", subjects=[subject], handler=apply_street
+    )
+    ids = [ref("s") for _ in range(200)]
+    try:
+        async with running(relay, consumer):
+            for chunk in range(0, 100, 10):
+                await write_events(pool, subject, ids[chunk : chunk + 10])
+            await until(lambda: _count(pool, "SELECT n FROM tally", 100))
+
+            server.stop()
+            for chunk in range(100, 200, 10):  # the service keeps working while NATS is away
+                await write_events(pool, subject, ids[chunk : chunk + 10])
+            await asyncio.sleep(1.0)
+            assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") > 0
+
+            server.resume()
+            await until(lambda: _count(pool, "SELECT n FROM tally", 200), timeout=30)
+            await asyncio.sleep(0.5)  # room for any duplicate to show itself
+
+        assert await pool.fetchval("SELECT n FROM tally") == 200
+        assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == 200
+        assert [
+            r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")
+        ] == ids  # and in the order they were written
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        server.stop()
+
+
+async def test_a_redelivered_event_changes_nothing(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await nats.connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    env = eventbus.envelope(source="probe", subj=subject, payload=street_event("once"), actor=None)
+    # The same event twice under different message ids: JetStream's de-duplication cannot help,
+    # so only the consumer's inbox stands between the event and a double count.
+    for msg_id in ("a", "b"):
+        await js.publish(subject, env.SerializeToString(), headers={"Nats-Msg-Id": name + msg_id})
+    consumer = eventbus.Consumer(
+        pool, js, stream=STREAM, durable=f"{name}-probe", subjects=[subject], handler=apply_street
+    )
+
+    async with running(consumer):
+        await until(lambda: _value(consumer.applied + consumer.skipped, 2))
+
+    assert (consumer.applied, consumer.skipped) == (1, 1)
+    assert await pool.fetchval("SELECT n FROM tally") == 1
+    await nc.drain()
+
+
+async def test_a_failing_handler_commits_nothing_and_the_event_comes_again(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    failures = [1]
+
+    async def flaky(conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
+        await apply_street(conn, env)
+        if failures:
+            failures.pop()
+            raise RuntimeError("the handler fails once, after writing")
+
+    await write_events(pool, subject, ["flaky"])
+    relay = eventbus.OutboxRelay(pool, js, schema=name)
+    consumer = eventbus.Consumer(
+        pool, js, stream=STREAM, durable=f"{name}-probe", subjects=[subject], handler=flaky
+    )
+    async with running(relay, consumer):
+        await until(lambda: _value(consumer.applied, 1))
+
+    assert await pool.fetchval("SELECT n FROM tally") == 1
+    await nc.drain()
+
+
+async def test_the_envelope_names_type_source_actor_and_subject(servers: Servers) -> None:
+    from services.common.auth import Principal, Role
+
+    env = eventbus.envelope(
+        source="registry",
+        subj="linli.registry.street.created",
+        payload=street_event("x"),
+        actor=Principal("a", Role.STREET_ADMIN, street_ids=frozenset({"s"})),
+    )
+    assert env.type == "linli.v1.StreetCreated"
+    assert env.actor.role == common_pb2.ROLE_STREET_ADMIN and list(env.actor.street_ids) == ["s"]
+    assert env.time.seconds > 0 and len(env.id) == 36
+
+
+async def test_migrations_apply_once_even_when_two_processes_race(
+    servers: Servers, schema_dir: Path
+) -> None:
+    name = ref("mig").replace("-", "_")
+    conns = [await asyncpg.connect(servers.database_url) for _ in range(2)]
+    try:
+        results = await asyncio.gather(*(migrations.apply(c, name, schema_dir) for c in conns))
+        assert sorted(len(r) for r in results) == [0, 2]  # event bus + the folder's one file
+        assert await migrations.apply(conns[0], name, schema_dir) == []
+
+        (schema_dir / "0001_applied.sql").write_text("-- edited after it was applied\n")
+        with pytest.raises(migrations.MigrationError):
+            await migrations.apply(conns[0], name, schema_dir)
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def _count(pool: asyncpg.Pool, sql: str, expected: int) -> bool:
+    return bool(await pool.fetchval(sql) == expected)
+
+
+async def _value(actual: int, expected: int) -> bool:
+    return actual == expected
+
+
+def _street(env: events_pb2.EventEnvelope) -> str:
+    event = events_pb2.StreetCreated()
+    env.payload.Unpack(event)
+    return event.street.id
