@@ -127,12 +127,18 @@ class Outbox:
     ) -> None:
         if not conn.is_in_transaction():
             raise RuntimeError("outbox rows are written inside the transaction of the change")
-        rows = []
+        ids, subjects, blobs = [], [], []
         for subj, payload in items:
             env = envelope(source=self.source, subj=subj, payload=payload, actor=actor)
-            rows.append((uuid.UUID(env.id), subj, env.SerializeToString()))
-        await conn.executemany(
-            "INSERT INTO outbox (id, subject, envelope) VALUES ($1, $2, $3)", rows
+            ids.append(uuid.UUID(env.id))
+            subjects.append(subj)
+            blobs.append(env.SerializeToString())
+        await conn.execute(
+            "INSERT INTO outbox (id, subject, envelope)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])",
+            ids,
+            subjects,
+            blobs,
         )
 
 

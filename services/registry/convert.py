@@ -21,9 +21,8 @@ _UNIT_KIND_FROM_PROTO = {v: k for k, v in _UNIT_KIND_TO_PROTO.items()}
 def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(value)
-    return out
+    # Timestamp.FromDatetime is slow (calendar.timegm); stored times are always aware.
+    return timestamp_pb2.Timestamp(seconds=int(value.timestamp()), nanos=value.microsecond * 1000)
 
 
 def latlng_to_proto(loc: LatLng | None) -> common_pb2.LatLng | None:

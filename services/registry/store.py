@@ -296,43 +296,34 @@ class RegistryStore:
 
     # -- members -----------------------------------------------------------------------------
 
-    async def _check_places(
-        self,
-        conn: asyncpg.Connection,
-        rows: Sequence[RegisterRow | MemberData],
-    ) -> dict[int, list[FieldViolation]]:
-        """Per position, the violations of community/grid/building group/unit references."""
-        datas = [r.data if isinstance(r, RegisterRow) else r for r in rows]
-        communities = {d.community_id for d in datas if d.community_id}
-        grids = {d.grid_id for d in datas if d.grid_id}
-        groups = {d.building_group_id for d in datas if d.building_group_id}
-        units = {d.unit_id for d in datas if d.unit_id}
-        known_c = {
-            r["id"]
+    async def _places(
+        self, conn: asyncpg.Connection, datas: Sequence[MemberData]
+    ) -> tuple[dict[int, list[FieldViolation]], dict[str, str]]:
+        """Check every row's community/grid/building group/unit in one query.
+
+        Returns the violations per position and the street of each community named.
+        """
+        refs = [
+            sorted({d.community_id for d in datas if d.community_id}),
+            sorted({d.grid_id for d in datas if d.grid_id}),
+            sorted({d.building_group_id for d in datas if d.building_group_id}),
+            sorted({d.unit_id for d in datas if d.unit_id}),
+        ]
+        found: dict[str, dict[str, str]] = {"c": {}, "g": {}, "b": {}, "u": {}}
+        if any(refs):
             for r in await conn.fetch(
-                "SELECT id FROM community WHERE id = ANY($1::text[])", list(communities)
-            )
-        }
-        grid_c = {
-            r["id"]: r["community_id"]
-            for r in await conn.fetch(
-                "SELECT id, community_id FROM grid WHERE id = ANY($1::text[])", list(grids)
-            )
-        }
-        group_g = {
-            r["id"]: r["grid_id"]
-            for r in await conn.fetch(
-                "SELECT id, grid_id FROM building_group WHERE id = ANY($1::text[])", list(groups)
-            )
-        }
-        known_u = {
-            r["id"]
-            for r in await conn.fetch("SELECT id FROM unit WHERE id = ANY($1::text[])", list(units))
-        }
+                """SELECT 'c' AS k, id, street_id AS up FROM community WHERE id = ANY($1::text[])
+                   UNION ALL SELECT 'g', id, community_id FROM grid WHERE id = ANY($2::text[])
+                   UNION ALL SELECT 'b', id, grid_id FROM building_group WHERE id = ANY($3::text[])
+                   UNION ALL SELECT 'u', id, '' FROM unit WHERE id = ANY($4::text[])""",
+                *refs,
+            ):
+                found[r["k"]][r["id"]] = r["up"]
+        streets, grid_c, group_g, units = found["c"], found["g"], found["b"], found["u"]
         out: dict[int, list[FieldViolation]] = {}
         for i, d in enumerate(datas):
             v: list[FieldViolation] = []
-            if d.community_id and d.community_id not in known_c:
+            if d.community_id and d.community_id not in streets:
                 v.append(
                     FieldViolation("member.community_id", f"unknown community {d.community_id!r}")
                 )
@@ -361,11 +352,11 @@ class RegistryStore:
                             f"building group {d.building_group_id!r} is not in grid {d.grid_id!r}",
                         )
                     )
-            if d.unit_id and d.unit_id not in known_u:
+            if d.unit_id and d.unit_id not in units:
                 v.append(FieldViolation("member.unit_id", f"unknown unit {d.unit_id!r}"))
             if v:
                 out[i] = v
-        return out
+        return out, streets
 
     async def register(self, rows: Sequence[RegisterRow], actor: Principal) -> list[RegisterResult]:
         """Register valid rows in one transaction; each row gets its own result.
@@ -375,89 +366,91 @@ class RegistryStore:
         """
         results: dict[int, RegisterResult] = {}
         async with self._pool.acquire() as conn, conn.transaction():
-            seen = {
-                r["request_id"]: r
-                for r in await conn.fetch(
-                    MEMBER_SELECT + " WHERE m.request_id = ANY($1::text[])",
-                    [row.request_id for row in rows],
-                )
-            }
+            known = await conn.fetch(
+                MEMBER_SELECT
+                + " WHERE m.request_id = ANY($1::text[]) OR m.phone = ANY($2::text[])",
+                [row.request_id for row in rows],
+                [row.data.phone for row in rows],
+            )
+            seen = {r["request_id"]: r for r in known}
+            taken = {r["phone"] for r in known}
             pending = []
             for row in rows:
                 if row.request_id in seen:
-                    results[row.index] = RegisterResult(
-                        row.index, member_from_record(seen[row.request_id])
-                    )
+                    member = member_from_record(seen[row.request_id])
+                    results[row.index] = RegisterResult(row.index, member)
                 else:
                     pending.append(row)
-            place_errors = await self._check_places(conn, pending)
-            taken = {
-                r["phone"]: str(r["id"])
-                for r in await conn.fetch(
-                    "SELECT id, phone FROM member WHERE phone = ANY($1::text[])",
-                    [row.data.phone for row in pending],
-                )
-            }
+            place_errors, streets = await self._places(conn, [row.data for row in pending])
             batch_request_ids: set[str] = set()
             to_insert: list[tuple[RegisterRow, uuid.UUID]] = []
             for i, row in enumerate(pending):
                 if i in place_errors:
-                    results[row.index] = RegisterResult(
-                        row.index, error=InvalidArgument(place_errors[i])
-                    )
+                    error: Exception = InvalidArgument(place_errors[i])
                 elif row.data.phone in taken:
-                    results[row.index] = RegisterResult(
-                        row.index,
-                        error=AlreadyExists(
-                            "a member with this phone is already registered", "member.phone"
-                        ),
+                    error = AlreadyExists(
+                        "a member with this phone is already registered", "member.phone"
                     )
                 elif row.request_id in batch_request_ids:
-                    results[row.index] = RegisterResult(
-                        row.index,
-                        error=AlreadyExists("request_id used twice in one import", "request_id"),
-                    )
+                    error = AlreadyExists("request_id used twice in one import", "request_id")
                 else:
-                    taken[row.data.phone] = row.request_id
+                    taken.add(row.data.phone)
                     batch_request_ids.add(row.request_id)
                     to_insert.append((row, uuid.uuid4()))
+                    continue
+                results[row.index] = RegisterResult(row.index, error=error)
             if to_insert:
-                await conn.executemany(
+                columns = list(
+                    zip(
+                        *(
+                            (
+                                mid,
+                                row.request_id,
+                                d.name,
+                                d.phone,
+                                _home(d).lat,
+                                _home(d).lng,
+                                d.community_id,
+                                d.grid_id,
+                                d.building_group_id,
+                                d.unit_id,
+                                _skills_json(d),
+                                _availability_json(d),
+                                d.hours_per_month,
+                            )
+                            for row, mid in to_insert
+                            for d in (row.data,)
+                        ),
+                        strict=True,
+                    )
+                )
+                stamps = await conn.fetch(
                     """INSERT INTO member (id, request_id, name, phone, home_lat, home_lng,
                            community_id, grid_id, building_group_id, unit_id, skills, availability,
                            hours_per_month, reported_in_at)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13,
-                               CASE WHEN $7::text IS NULL THEN NULL ELSE now() END)""",
-                    [
-                        (
-                            mid,
-                            row.request_id,
-                            d.name,
-                            d.phone,
-                            _home(d).lat,
-                            _home(d).lng,
-                            d.community_id,
-                            d.grid_id,
-                            d.building_group_id,
-                            d.unit_id,
-                            _skills_json(d),
-                            _availability_json(d),
-                            d.hours_per_month,
-                        )
-                        for row, mid in to_insert
-                        for d in (row.data,)
-                    ],
+                       SELECT u.*, CASE WHEN u.community_id IS NULL THEN NULL ELSE now() END
+                       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                   $5::float8[], $6::float8[], $7::text[], $8::text[], $9::text[],
+                                   $10::text[], $11::jsonb[], $12::jsonb[], $13::int[])
+                            AS u(id, request_id, name, phone, home_lat, home_lng, community_id,
+                                 grid_id, building_group_id, unit_id, skills, availability,
+                                 hours_per_month)
+                       RETURNING id, created_at, updated_at, reported_in_at""",
+                    *columns,
                 )
-                stored = {
-                    str(r["id"]): member_from_record(r)
-                    for r in await conn.fetch(
-                        MEMBER_SELECT + " WHERE m.id = ANY($1::uuid[])",
-                        [mid for _, mid in to_insert],
-                    )
-                }
+                by_id = {r["id"]: r for r in stamps}
                 payloads: list[tuple[str, pb_message.Message]] = []
                 for row, mid in to_insert:
-                    member = stored[str(mid)]
+                    stamp = by_id[mid]
+                    member = Member(
+                        id=str(mid),
+                        data=row.data,
+                        active=True,
+                        street_id=streets.get(row.data.community_id or ""),
+                        reported_in_at=stamp["reported_in_at"],
+                        created_at=stamp["created_at"],
+                        updated_at=stamp["updated_at"],
+                    )
                     results[row.index] = RegisterResult(row.index, member, created=True)
                     payloads.append(events.member_registered(member))
                 await self._outbox.add_many(conn, payloads, actor)
@@ -534,7 +527,7 @@ class RegistryStore:
             if outcome is None:
                 return member
             data, active = outcome
-            place_errors = await self._check_places(conn, [data])
+            place_errors, _ = await self._places(conn, [data])
             if place_errors:
                 raise InvalidArgument(place_errors[0])
             if data.phone != member.data.phone:
