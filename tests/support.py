@@ -22,8 +22,8 @@ def ref(prefix: str = "t") -> str:
 
 
 def phone() -> str:
-    """A unique, valid, clearly synthetic mobile number (the 170 virtual-operator range)."""
-    return f"170{next(_phones) % 10**8:08d}"
+    """A unique, valid mobile number in a range the synthetic district never uses (199)."""
+    return f"199{next(_phones) % 10**8:08d}"
 
 
 def request_id() -> str:
