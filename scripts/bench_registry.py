@@ -75,9 +75,14 @@ def servers() -> Iterator[tuple[str, str]]:
 @contextmanager
 def registry_process(db_url: str, nats_url: str) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "LINLI_DATABASE_URL": db_url, "LINLI_NATS_URL": nats_url,
-           "LINLI_REGISTRY_PORT": str(port), "LINLI_LOG_LEVEL": "WARNING",
-           "LINLI_DB_POOL_MAX": "20"}
+    env = {
+        **os.environ,
+        "LINLI_DATABASE_URL": db_url,
+        "LINLI_NATS_URL": nats_url,
+        "LINLI_REGISTRY_PORT": str(port),
+        "LINLI_LOG_LEVEL": "WARNING",
+        "LINLI_DB_POOL_MAX": "20",
+    }
     proc = subprocess.Popen([sys.executable, "-m", "services.registry"], cwd=ROOT, env=env)
     address = f"127.0.0.1:{port}"
     try:
@@ -97,6 +102,35 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def unary_run(
+    stub: RegistryServiceStub,
+    md: tuple[tuple[str, str], ...],
+    template: registry_pb2.Member,
+    serial: Iterator[int],
+    *,
+    calls: int,
+    concurrency: int,
+) -> tuple[float, float, float]:
+    """`calls` registrations by `concurrency` clients: (calls/s, p50 ms, p99 ms)."""
+    latencies: list[float] = []
+    queue = iter(range(calls))
+
+    async def client() -> None:
+        for _ in queue:
+            m = registry_pb2.Member()
+            m.CopyFrom(template)
+            m.phone = f"18{next(serial):09d}"
+            req = registry_pb2.RegisterMemberRequest(request_id=str(uuid.uuid4()), member=m)
+            t = time.perf_counter()
+            await stub.RegisterMember(req, metadata=md)
+            latencies.append(time.perf_counter() - t)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return calls / elapsed, pct(latencies, 0.5) * 1e3, pct(latencies, 0.99) * 1e3
+
+
 async def bench(address: str, repeat: int, calls: int) -> None:
     settings = Settings()
     md = (("authorization", "Bearer " + issue_token(settings, Principal("bench", Role.SERVICE))),)
@@ -107,54 +141,59 @@ async def bench(address: str, repeat: int, calls: int) -> None:
 
         bulk: list[float] = []
         for run in range(repeat):
-            rows = [{**r, "request_id": f"{r['request_id']}-bulk{run}",
-                     "phone": f"17{run + 1}{r['phone'][3:]}"} for r in district.members]
+            rows = [
+                {
+                    **r,
+                    "request_id": f"{r['request_id']}-bulk{run}",
+                    "phone": f"17{run + 1}{r['phone'][3:]}",
+                }
+                for r in district.members
+            ]
             started = time.perf_counter()
             report = await import_members(stub, md, rows)
             bulk.append(len(rows) / (time.perf_counter() - started))
             assert report.registered == len(rows), report.errors[:3]
 
         template = member_from_row(district.members[0]).member
-        results: list[tuple[int, float, float, float]] = []
         serial = iter(range(10**8))
+        results: list[tuple[int, float, float, float]] = []
         for concurrency in (1, 8, 64):
-            runs = []
-            for _ in range(repeat):
-                latencies: list[float] = []
-                queue = iter(range(calls))
+            runs = [
+                await unary_run(stub, md, template, serial, calls=calls, concurrency=concurrency)
+                for _ in range(repeat)
+            ]
+            results.append(
+                (concurrency, *(statistics.median(r[i] for r in runs) for i in range(3)))
+            )
 
-                async def client() -> None:
-                    for _ in queue:
-                        m = registry_pb2.Member()
-                        m.CopyFrom(template)
-                        m.phone = f"18{next(serial):09d}"
-                        req = registry_pb2.RegisterMemberRequest(
-                            request_id=str(uuid.uuid4()), member=m)
-                        t = time.perf_counter()
-                        await stub.RegisterMember(req, metadata=md)
-                        latencies.append(time.perf_counter() - t)
-
-                started = time.perf_counter()
-                await asyncio.gather(*(client() for _ in range(concurrency)))
-                elapsed = time.perf_counter() - started
-                runs.append((calls / elapsed, pct(latencies, 0.5) * 1e3, pct(latencies, 0.99) * 1e3))
-            results.append((concurrency, *(statistics.median(r[i] for r in runs) for i in range(3))))
-
-    table = Table(title=f"Registry (median of {repeat} runs, {os.cpu_count()} cores shared "
-                        "by client and server)")
+    table = Table(
+        title=f"Registry (median of {repeat} runs, {os.cpu_count()} cores shared "
+        "by client and server)"
+    )
     for col in ("workload", "clients", "throughput", "p50 ms", "p99 ms"):
         table.add_column(col, justify="left" if col == "workload" else "right")
-    table.add_row("bulk import, 4,628 members (ImportMembers stream)", "1",
-                  f"{statistics.median(bulk):,.0f} members/s", "-", "-")
+    table.add_row(
+        "bulk import, 4,628 members (ImportMembers stream)",
+        "1",
+        f"{statistics.median(bulk):,.0f} members/s",
+        "-",
+        "-",
+    )
     for concurrency, rate, p50, p99 in results:
-        table.add_row("RegisterMember (unary)", str(concurrency), f"{rate:,.0f} calls/s",
-                      f"{p50:.1f}", f"{p99:.1f}")
+        table.add_row(
+            "RegisterMember (unary)",
+            str(concurrency),
+            f"{rate:,.0f} calls/s",
+            f"{p50:.1f}",
+            f"{p99:.1f}",
+        )
     console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--calls", type=int, default=1000, help="unary calls per run")
     args = parser.parse_args(argv)
