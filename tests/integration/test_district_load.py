@@ -46,8 +46,13 @@ async def test_the_whole_district_loads_through_the_api(servers: Servers) -> Non
         async with aio.insecure_channel(f"127.0.0.1:{runtime.port}") as channel:
             stub = RegistryServiceStub(channel)
             org = await import_district(stub, md, gen_district.yaml_text(district))
-            assert (org.streets_created, org.communities_created, org.grids_created,
-                    org.building_groups_created, org.units_created) == (2, 16, 123, 510, 148)
+            assert (
+                org.streets_created,
+                org.communities_created,
+                org.grids_created,
+                org.building_groups_created,
+                org.units_created,
+            ) == (2, 16, 123, 510, 148)
             again = await import_district(stub, md, gen_district.yaml_text(district))
             assert again.unchanged == 2 + 16 + 123 + 510 + 148
 
@@ -59,8 +64,12 @@ async def test_the_whole_district_loads_through_the_api(servers: Servers) -> Non
                 listed = 0
                 page_token = ""
                 while True:
-                    page = await stub.ListMembers(registry_pb2.ListMembersRequest(
-                        community_id=community, page_size=1000, page_token=page_token), metadata=md)
+                    page = await stub.ListMembers(
+                        registry_pb2.ListMembersRequest(
+                            community_id=community, page_size=1000, page_token=page_token
+                        ),
+                        metadata=md,
+                    )
                     listed += len(page.members)
                     assert all(m.HasField("reported_in_time") for m in page.members)
                     page_token = page.next_page_token
@@ -68,7 +77,8 @@ async def test_the_whole_district_loads_through_the_api(servers: Servers) -> Non
                         break
                 assert listed == expected
         outbox = await runtime.pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE subject = 'linli.registry.member.registered'")
+            "SELECT count(*) FROM outbox WHERE subject = 'linli.registry.member.registered'"
+        )
         assert outbox == 4628
     finally:
         await runtime.stop(grace=1)
