@@ -121,6 +121,8 @@ def verify_token(settings: Settings, token: str) -> Principal:
     streets = claims.get("streets") or []
     if not isinstance(communities, list) or not isinstance(streets, list):
         raise Unauthenticated("bad token: communities and streets must be lists")
+    if not all(isinstance(x, str) for x in (*communities, *streets)):
+        raise Unauthenticated("bad token: communities and streets must be lists of ids")
     if role is Role.COMMUNITY_STAFF and not communities:
         raise Unauthenticated("bad token: community staff token names no community")
     if role is Role.STREET_ADMIN and not streets:
@@ -132,9 +134,10 @@ def token_from_metadata(metadata: object) -> str:
     for key, value in metadata or ():  # type: ignore[attr-defined]
         if key == "authorization":
             scheme, _, token = str(value).partition(" ")
+            token = token.strip()
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("authorization metadata must be 'Bearer <token>'")
-            return token.strip()
+            return token
     raise Unauthenticated("missing authorization metadata (Bearer token)")
 
 

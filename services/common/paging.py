@@ -10,6 +10,8 @@ from services.common.errors import invalid
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# Our tokens hold one key and a fingerprint; anything much longer was not issued by us.
+MAX_TOKEN_LENGTH = 1024
 
 
 def page_size(requested: int) -> int:
@@ -34,11 +36,13 @@ def decode(token: str, filters: object) -> str | None:
     """The key to continue after, or None for the first page."""
     if not token:
         return None
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise invalid("page_token", "not a token this service issued")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         after, fingerprint = str(data["a"]), data["f"]
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise invalid("page_token", "not a token this service issued") from e
     if fingerprint != _fingerprint(filters):
         raise invalid("page_token", "was issued for other filters; start again without it")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
 DEV_JWT_SECRET = "linli-local-development-signing-key-not-for-production"
 
 
-class Bounds(BaseSettings):
+class Bounds(BaseModel):
     """The district's bounding box; every location Linli accepts lies inside it."""
 
     min_lat: float = 36.90

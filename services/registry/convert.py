@@ -105,7 +105,7 @@ def org_to_proto(
             name=entry.name,
             community_id=entry.community_id,
             center=latlng_to_proto(entry.center),
-            radius_m=entry.radius_m,
+            radius_m=entry.radius_m or 0,
             create_time=created,
         )
     if isinstance(entry, BuildingGroup):

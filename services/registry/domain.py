@@ -6,7 +6,6 @@ InvalidArgument naming them all.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import unicodedata
@@ -66,8 +65,9 @@ SKILLS_MAX = 20
 WINDOWS_MAX = 28
 LEVEL_MIN, LEVEL_MAX = 1, 3
 
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
-ORG_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}[a-z0-9]$")
+# Used with fullmatch and ASCII digits: `$` lets a final newline through, `\d` any script's digits.
+PHONE_RE = re.compile(r"1[3-9][0-9]{9}")
+ORG_ID_RE = re.compile(r"[a-z][a-z0-9-]{0,62}[a-z0-9]")
 
 UNIT_KINDS = ("government", "enterprise", "institution")
 
@@ -152,7 +152,7 @@ def check_phone(v: Violations, field_name: str, value: str) -> str:
     value = value.strip().replace(" ", "").replace("-", "")
     if value.startswith("+86"):
         value = value[3:]
-    if not PHONE_RE.match(value):
+    if not PHONE_RE.fullmatch(value):
         v.add(field_name, "must be a mainland mobile number: 11 digits starting with 13-19")
     return value
 
@@ -209,9 +209,11 @@ def check_availability(v: Violations, field_name: str, windows: tuple[Window, ..
         if ok:
             well_formed.append((i, w))
     well_formed.sort(key=lambda iw: (iw[1].day, iw[1].start))
-    for (_, a), (j, b) in itertools.pairwise(well_formed):
-        if a.day == b.day and b.start < a.end:
+    reach: dict[int, int] = {}  # per day, the latest end of the windows seen so far
+    for j, w in well_formed:
+        if w.start < reach.get(w.day, -1):
             v.add(f"{field_name}[{j}]", "overlaps another window on the same day")
+        reach[w.day] = max(reach.get(w.day, -1), w.end)
 
 
 def check_hours(v: Violations, field_name: str, hours: int) -> None:
@@ -229,7 +231,7 @@ def check_request_id(v: Violations, request_id: str) -> str:
 
 
 def check_org_id(v: Violations, field_name: str, value: str) -> str:
-    if not ORG_ID_RE.match(value):
+    if not ORG_ID_RE.fullmatch(value):
         v.add(
             field_name,
             "must be 2 to 64 lower-case letters, digits or '-', starting with a "

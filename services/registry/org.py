@@ -7,8 +7,9 @@ remembers its line so that an error can name it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+import math
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -21,6 +22,7 @@ from services.registry.domain import (
     check_location,
     check_name,
     check_org_id,
+    clean_text,
 )
 
 RADIUS_MAX_M = 5000
@@ -57,7 +59,8 @@ class Grid:
     name: str
     community_id: str
     center: LatLng | None
-    radius_m: int
+    # None only when the file's value was missing or not a number (already reported).
+    radius_m: int | None
     line: int = 0
 
     def content(self) -> tuple[Any, ...]:
@@ -108,7 +111,7 @@ def validate_entry(entry: OrgEntry, bounds: Bounds, prefix: str) -> list[FieldVi
     elif isinstance(entry, Grid):
         check_org_id(v, "community_id", entry.community_id)
         check_location(v, "center", entry.center, bounds)
-        if not 10 <= entry.radius_m <= RADIUS_MAX_M:
+        if entry.radius_m is not None and not 10 <= entry.radius_m <= RADIUS_MAX_M:
             v.add("radius_m", f"must be 10 to {RADIUS_MAX_M} metres (got {entry.radius_m})")
     elif isinstance(entry, BuildingGroup):
         check_org_id(v, "grid_id", entry.grid_id)
@@ -204,7 +207,10 @@ class _Reader:
         try:
             if not isinstance(node, yaml.ScalarNode):
                 raise ValueError
-            return float(node.value)
+            value = float(node.value)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
         except ValueError:
             self.bad(
                 node, f"{path}.{key}", f"must be a number (got {getattr(node, 'value', '?')!r})"
@@ -240,7 +246,13 @@ def parse_district(text: str, bounds: Bounds) -> DistrictFile:
         root = yaml.compose(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "file"
+        position = getattr(e, "position", None)  # a ReaderError (a character YAML refuses)
+        if mark is not None:
+            where = f"line {mark.line + 1}"
+        elif isinstance(position, int):
+            where = f"line {text[:position].count(chr(10)) + 1}"
+        else:
+            where = "file"
         raise InvalidArgument(FieldViolation(where, f"not valid YAML: {e}")) from e
     if root is None:
         raise InvalidArgument(FieldViolation("file", "is empty"))
@@ -285,7 +297,7 @@ def parse_district(text: str, bounds: Bounds) -> DistrictFile:
                     r.text(g, "name", g_node, "grid"),
                     community.id,
                     r.latlng(g, "center", g_node, "grid"),
-                    int(radius) if radius is not None else 0,
+                    None if radius is None else round(radius),
                     g_node.start_mark.line + 1,
                 )
                 out.grids.append(grid)
@@ -319,19 +331,32 @@ def parse_district(text: str, bounds: Bounds) -> DistrictFile:
         )
 
     violations = r.v
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[str, int] = {}  # ids are unique across the whole file, whatever their kind
     for entry in out.entries():
         prefix = f"line {entry.line}: {entry.kind}."
         violations.extend(validate_entry(entry, bounds, prefix))
-        key = (entry.kind, entry.id)
-        if key in seen:
+        if entry.id in seen:
             violations.append(
                 FieldViolation(
                     f"line {entry.line}: {entry.kind}.id",
-                    f"{entry.id!r} already used on line {seen[key]}",
+                    f"{entry.id!r} already used on line {seen[entry.id]}",
                 )
             )
-        seen[key] = entry.line
+        seen.setdefault(entry.id, entry.line)
     if violations:
         raise InvalidArgument(violations)
-    return out
+    return DistrictFile(
+        [cleaned(e) for e in out.streets],
+        [cleaned(e) for e in out.communities],
+        [cleaned(e) for e in out.grids],
+        [cleaned(e) for e in out.building_groups],
+        [cleaned(e) for e in out.units],
+    )
+
+
+OrgEntryT = TypeVar("OrgEntryT", bound=OrgEntry)
+
+
+def cleaned(entry: OrgEntryT) -> OrgEntryT:
+    """The entry with its name as it was checked: trimmed and NFC-normalised."""
+    return replace(entry, name=clean_text(entry.name))

@@ -23,6 +23,7 @@ from services.registry.org import (
     OrgEntry,
     Street,
     Unit,
+    cleaned,
     parse_district,
     validate_entry,
 )
@@ -58,6 +59,7 @@ class Registry:
             raise PermissionDenied(f"community {community_id!r} is outside your scope")
 
     async def create_org(self, principal: Principal, entry: OrgEntry) -> OrgEntry:
+        entry = cleaned(entry)
         violations = validate_entry(entry, self.settings.bounds, f"{entry.kind}.")
         if violations:
             raise InvalidArgument(violations)
