@@ -23,7 +23,7 @@ import asyncpg
 from services.common import migrations
 from services.common.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.common.runtime import health_check
-from services.common.settings import REGISTRY_PORT, Settings
+from services.common.settings import REGISTRY_PORT, TASKS_PORT, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +46,14 @@ SERVICES = (
         "registry",
         ROOT / "services/registry/migrations",
         "linli.v1.RegistryService",
+    ),
+    ServiceSpec(
+        "tasks",
+        "services.tasks",
+        TASKS_PORT,
+        "tasks",
+        ROOT / "services/tasks/migrations",
+        "linli.v1.TaskService",
     ),
 )
 
@@ -124,6 +132,7 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
     save_state(settings, state)
 
     (root / "logs").mkdir(exist_ok=True)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     for spec in SERVICES:
         port = port_for(spec)
         env = {
@@ -142,10 +151,11 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        procs[spec.name] = proc
         state.services[spec.name] = {"pid": proc.pid, "port": port}
         save_state(settings, state)
     for spec in SERVICES:
-        _wait_serving(spec, state, root)
+        _wait_serving(spec, state, root, procs[spec.name])
         say(f"{spec.name:<12} 127.0.0.1:{state.services[spec.name]['port']}  (SERVING)")
     return state
 
@@ -160,11 +170,17 @@ def _saved_port(state: StackState | None, attr: str) -> int | None:
         return None
 
 
-def _wait_serving(spec: ServiceSpec, state: StackState, root: Path, timeout: float = 60) -> None:
+def _wait_serving(
+    spec: ServiceSpec,
+    state: StackState,
+    root: Path,
+    proc: subprocess.Popen[bytes],
+    timeout: float = 60,
+) -> None:
     info = state.services[spec.name]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(info["pid"]):
+        if proc.poll() is not None:
             log = (root / "logs" / f"{spec.name}.log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"{spec.name} exited during start-up; its log ends:\n{log}")
         if health_check(f"127.0.0.1:{info['port']}", spec.grpc_service, timeout=1):

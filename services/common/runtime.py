@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 import grpc
@@ -34,6 +35,41 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+class Worker(Protocol):
+    """Something that runs in the background until stopped: a consumer, a periodic job."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class Periodic:
+    """Runs `job` every `interval_s` until stopped; a failing run is logged and retried."""
+
+    def __init__(self, name: str, job: Callable[[], Awaitable[object]], interval_s: float) -> None:
+        self.name = name
+        self._job = job
+        self._interval_s = interval_s
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "periodic job %s failed; retrying in %.1fs", self.name, self._interval_s
+                )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval_s):
+                    await self._stopping.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
 @dataclass
 class ServiceRuntime:
     """The running pieces of one service process. Build, then `start()`; `stop()` undoes it."""
@@ -43,8 +79,9 @@ class ServiceRuntime:
     migrations_dir: Path
     # Adds the service's servicers to the server; returns their full service names.
     register: Callable[[aio.Server, ServiceRuntime], list[str]]
-    # Builds the service's event consumers once the pool and JetStream are ready.
-    consumers: Callable[[ServiceRuntime], list[eventbus.Consumer]] = lambda _rt: []
+    # Builds the service's background workers (event consumers, periodic jobs) once the pool
+    # and JetStream are ready.
+    workers: Callable[[ServiceRuntime], list[Worker]] = lambda _rt: []
     database_url: str = ""
     nats_url: str = ""
 
@@ -57,7 +94,7 @@ class ServiceRuntime:
     relay: eventbus.OutboxRelay = field(init=False)
     _service_names: list[str] = field(init=False, default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
-    _consumers: list[eventbus.Consumer] = field(init=False, default_factory=list)
+    _workers: list[Worker] = field(init=False, default_factory=list)
     _stopped: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     async def start(self) -> int:
@@ -91,10 +128,10 @@ class ServiceRuntime:
             batch=s.relay_batch,
             idle_poll_s=s.relay_idle_poll_s,
         )
-        self._consumers = self.consumers(self)
+        self._workers = self.workers(self)
         self._spawn(self.relay.run(), "outbox relay")
-        for consumer in self._consumers:
-            self._spawn(consumer.run(), "consumer")
+        for worker in self._workers:
+            self._spawn(worker.run(), type(worker).__name__)
         await self._check_health()
         self._spawn(self._health_loop(), "health")
         log.info("%s listening on %s:%d", s.service_name, s.grpc_host, self.port)
@@ -133,8 +170,8 @@ class ServiceRuntime:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         self.relay.stop()
-        for consumer in self._consumers:
-            consumer.stop()
+        for worker in self._workers:
+            worker.stop()
         # The relay finishes the batch in hand; anything left stays in the outbox for next time.
         _done, pending = await asyncio.wait(self._tasks, timeout=5.0) if self._tasks else ((), ())
         for task in pending:

@@ -67,3 +67,14 @@ REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = 50051, 50052, 50053
 class RegistrySettings(Settings):
     service_name: str = "registry"
     grpc_port: int = _port("registry", REGISTRY_PORT)
+
+
+class TasksSettings(Settings):
+    service_name: str = "tasks"
+    grpc_port: int = _port("tasks", TASKS_PORT)
+    # How long a proposal from matching holds a place before it expires unanswered.
+    proposal_ttl_s: float = Field(24 * 3600, gt=0)
+    # How far ahead a volunteer role's occurrences exist as tasks.
+    role_horizon_days: int = Field(28, ge=1, le=366)
+    # How often expiry and role generation run.
+    sweep_interval_s: float = Field(5.0, gt=0)

@@ -133,3 +133,55 @@ async def nats_client(servers: Servers) -> AsyncIterator[NatsClient]:
 def code(err: BaseException) -> grpc.StatusCode:
     assert isinstance(err, grpc.aio.AioRpcError), err
     return err.code()
+
+
+# -- the task service ------------------------------------------------------------------------------
+
+
+class MovableClock:
+    """The real time, plus an offset a test may move (and must move back)."""
+
+    def __init__(self) -> None:
+        from datetime import timedelta
+
+        self.offset = timedelta()
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        from datetime import UTC, datetime
+
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture(scope="session")
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture(scope="session")
+async def tasks_rt(
+    servers: Servers, clock: MovableClock, registry: ServiceRuntime
+) -> AsyncIterator[ServiceRuntime]:
+    from services.common.settings import TasksSettings
+    from services.tasks.app import build as build_tasks
+
+    # Sweeps run only when a test calls them, so that tests decide when time passes.
+    settings = TasksSettings(
+        grpc_port=0, sweep_interval_s=3600, proposal_ttl_s=3600, health_check_interval_s=0.2
+    )
+    runtime = build_tasks(settings, servers.database_url, servers.nats_url, clock=clock)
+    await runtime.start()
+    yield runtime
+    await runtime.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+async def task_channel(tasks_rt: ServiceRuntime) -> AsyncIterator[aio.Channel]:
+    async with aio.insecure_channel(f"127.0.0.1:{tasks_rt.port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def task_stub(task_channel: aio.Channel):  # type: ignore[no-untyped-def]
+    from linli.v1 import tasks_pb2_grpc
+
+    return tasks_pb2_grpc.TaskServiceStub(task_channel)

@@ -1,0 +1,253 @@
+"""The task service's gRPC servicer: proto in, use case, proto out. Errors are mapped by the
+server interceptor (services/common/interceptors.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from grpc import aio
+
+from linli.v1 import tasks_pb2 as pb
+from linli.v1 import tasks_pb2_grpc
+from services.common import paging
+from services.common.auth import current_principal
+from services.common.errors import invalid
+from services.registry.convert import latlng_from_proto
+from services.tasks import convert
+from services.tasks.domain import Outcome
+from services.tasks.service import Tasks
+
+
+def _time_key(token: str, filters: object) -> tuple[datetime, str] | None:
+    after = paging.decode(token, filters)
+    if after is None:
+        return None
+    when, _, key = after.partition("|")
+    try:
+        return datetime.fromisoformat(when), key
+    except ValueError as e:
+        raise invalid("page_token", "not a token this service issued") from e
+
+
+def _time_token(when: datetime, key: str, filters: object) -> str:
+    return paging.encode(f"{when.isoformat()}|{key}", filters)
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise invalid(field, "is required")
+    return value
+
+
+class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
+    def __init__(self, tasks: Tasks) -> None:
+        self.t = tasks
+
+    async def PostWish(
+        self, request: pb.PostWishRequest, context: aio.ServicerContext
+    ) -> pb.PostWishResponse:
+        wish, task = await self.t.post_wish(
+            current_principal(), request.request_id, convert.wish_draft_from_proto(request.wish)
+        )
+        return pb.PostWishResponse(
+            wish=convert.wish_to_proto(wish, private=True),
+            task=convert.task_to_proto(task, private=True),
+        )
+
+    async def CreateRole(
+        self, request: pb.CreateRoleRequest, context: aio.ServicerContext
+    ) -> pb.CreateRoleResponse:
+        role, generated = await self.t.create_role(
+            current_principal(), request.request_id, convert.role_draft_from_proto(request.role)
+        )
+        return pb.CreateRoleResponse(role=convert.role_to_proto(role), tasks_generated=generated)
+
+    async def GetRole(
+        self, request: pb.GetRoleRequest, context: aio.ServicerContext
+    ) -> pb.GetRoleResponse:
+        role = await self.t.get_role(current_principal(), _required(request.id, "id"))
+        return pb.GetRoleResponse(role=convert.role_to_proto(role))
+
+    async def ListRoles(
+        self, request: pb.ListRolesRequest, context: aio.ServicerContext
+    ) -> pb.ListRolesResponse:
+        filters = {"community_id": request.community_id}
+        limit = paging.page_size(request.page_size)
+        roles = await self.t.list_roles(
+            current_principal(),
+            request.community_id,
+            paging.decode(request.page_token, filters),
+            limit + 1,
+        )
+        more = len(roles) > limit
+        roles = roles[:limit]
+        return pb.ListRolesResponse(
+            roles=[convert.role_to_proto(r) for r in roles],
+            next_page_token=paging.encode(roles[-1].id, filters) if more else "",
+        )
+
+    async def EndRole(
+        self, request: pb.EndRoleRequest, context: aio.ServicerContext
+    ) -> pb.EndRoleResponse:
+        role, cancelled = await self.t.end_role(
+            current_principal(), _required(request.id, "id"), request.reason
+        )
+        return pb.EndRoleResponse(role=convert.role_to_proto(role), tasks_cancelled=cancelled)
+
+    async def GetTask(
+        self, request: pb.GetTaskRequest, context: aio.ServicerContext
+    ) -> pb.GetTaskResponse:
+        task, private = await self.t.get_task(current_principal(), _required(request.id, "id"))
+        return pb.GetTaskResponse(task=convert.task_to_proto(task, private=private))
+
+    async def ListTasks(
+        self, request: pb.ListTasksRequest, context: aio.ServicerContext
+    ) -> pb.ListTasksResponse:
+        filters = {
+            "community_id": request.community_id,
+            "statuses": list(request.statuses),
+            "beneficiary": request.beneficiary_group,
+            "skill": request.skill,
+            "start_after": request.start_after.ToJsonString()
+            if request.HasField("start_after")
+            else "",
+            "start_before": request.start_before.ToJsonString()
+            if request.HasField("start_before")
+            else "",
+        }
+        limit = paging.page_size(request.page_size)
+        rows = await self.t.list_tasks(
+            current_principal(),
+            community_id=request.community_id,
+            statuses=[
+                convert.STATUS_FROM_PROTO[s]
+                for s in request.statuses
+                if s in convert.STATUS_FROM_PROTO
+            ],
+            beneficiary=convert.BENEFICIARY_FROM_PROTO.get(request.beneficiary_group),
+            skill=request.skill,
+            start_after=convert.time_from_proto(request.start_after)
+            if request.HasField("start_after")
+            else None,
+            start_before=convert.time_from_proto(request.start_before)
+            if request.HasField("start_before")
+            else None,
+            after=_time_key(request.page_token, filters),
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1][0] if rows else None
+        return pb.ListTasksResponse(
+            tasks=[convert.task_to_proto(t, private=p) for t, p in rows],
+            next_page_token=_time_token(last.window.start, last.id, filters)
+            if more and last
+            else "",
+        )
+
+    async def SearchNearbyTasks(
+        self, request: pb.SearchNearbyTasksRequest, context: aio.ServicerContext
+    ) -> pb.SearchNearbyTasksResponse:
+        rows = await self.t.nearby(
+            current_principal(),
+            latlng_from_proto(request.near, request.HasField("near")),
+            request.radius_m,
+            request.limit,
+        )
+        return pb.SearchNearbyTasksResponse(
+            tasks=[convert.task_to_proto(t, private=p) for t, p in rows]
+        )
+
+    async def CancelTask(
+        self, request: pb.CancelTaskRequest, context: aio.ServicerContext
+    ) -> pb.CancelTaskResponse:
+        task = await self.t.cancel_task(
+            current_principal(), _required(request.id, "id"), request.reason
+        )
+        return pb.CancelTaskResponse(task=convert.task_to_proto(task, private=True))
+
+    async def CompleteTask(
+        self, request: pb.CompleteTaskRequest, context: aio.ServicerContext
+    ) -> pb.CompleteTaskResponse:
+        task, assignments = await self.t.complete_task(
+            current_principal(),
+            _required(request.id, "id"),
+            tuple(Outcome(o.member_id, o.hours, o.no_show) for o in request.outcomes),
+            request.feedback.score,
+            request.feedback.comment,
+        )
+        return pb.CompleteTaskResponse(
+            task=convert.task_to_proto(task, private=True),
+            assignments=[convert.assignment_to_proto(a) for a in assignments],
+        )
+
+    async def ClaimTask(
+        self, request: pb.ClaimTaskRequest, context: aio.ServicerContext
+    ) -> pb.ClaimTaskResponse:
+        assignment, task = await self.t.claim(
+            current_principal(), _required(request.task_id, "task_id"), request.member_id
+        )
+        return pb.ClaimTaskResponse(
+            assignment=convert.assignment_to_proto(assignment),
+            task=convert.task_to_proto(task, private=True),
+        )
+
+    async def WithdrawAssignment(
+        self, request: pb.WithdrawAssignmentRequest, context: aio.ServicerContext
+    ) -> pb.WithdrawAssignmentResponse:
+        a = await self.t.withdraw(
+            current_principal(), _required(request.assignment_id, "assignment_id"), request.reason
+        )
+        return pb.WithdrawAssignmentResponse(assignment=convert.assignment_to_proto(a))
+
+    async def AcceptProposal(
+        self, request: pb.AcceptProposalRequest, context: aio.ServicerContext
+    ) -> pb.AcceptProposalResponse:
+        a = await self.t.accept(
+            current_principal(), _required(request.assignment_id, "assignment_id")
+        )
+        return pb.AcceptProposalResponse(assignment=convert.assignment_to_proto(a))
+
+    async def DeclineProposal(
+        self, request: pb.DeclineProposalRequest, context: aio.ServicerContext
+    ) -> pb.DeclineProposalResponse:
+        a = await self.t.decline(
+            current_principal(), _required(request.assignment_id, "assignment_id"), request.reason
+        )
+        return pb.DeclineProposalResponse(assignment=convert.assignment_to_proto(a))
+
+    async def ListAssignments(
+        self, request: pb.ListAssignmentsRequest, context: aio.ServicerContext
+    ) -> pb.ListAssignmentsResponse:
+        filters = {
+            "task_id": request.task_id,
+            "member_id": request.member_id,
+            "states": list(request.states),
+        }
+        limit = paging.page_size(request.page_size)
+        items = await self.t.list_assignments(
+            current_principal(),
+            task_id=request.task_id,
+            member_id=request.member_id,
+            states=[
+                convert.STATE_FROM_PROTO[s] for s in request.states if s in convert.STATE_FROM_PROTO
+            ],
+            after=_time_key(request.page_token, filters),
+            limit=limit + 1,
+        )
+        more = len(items) > limit
+        items = items[:limit]
+        return pb.ListAssignmentsResponse(
+            assignments=[convert.assignment_to_proto(a) for a in items],
+            next_page_token=_time_token(items[-1].created_at, items[-1].id, filters)
+            if more
+            else "",
+        )
+
+    async def GetMemberRecord(
+        self, request: pb.GetMemberRecordRequest, context: aio.ServicerContext
+    ) -> pb.GetMemberRecordResponse:
+        record = await self.t.member_record(
+            current_principal(), _required(request.member_id, "member_id")
+        )
+        return pb.GetMemberRecordResponse(record=convert.record_to_proto(record))

@@ -1,0 +1,59 @@
+"""The task service's composition root: settings, servers and a clock in, a runnable service out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grpc import aio
+
+from linli.v1 import tasks_pb2, tasks_pb2_grpc
+from services.common.eventbus import Consumer, Outbox
+from services.common.runtime import Periodic, ServiceRuntime, Worker
+from services.common.settings import TasksSettings
+from services.tasks import events
+from services.tasks.api import TasksApi
+from services.tasks.service import Clock, Tasks, system_clock
+from services.tasks.store import TaskStore
+
+SCHEMA = "tasks"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class TasksRuntime(ServiceRuntime):
+    """The runtime, with the use cases at hand (tests and the demo drive `tasks.sweep`)."""
+
+    tasks: Tasks
+
+
+def build(
+    settings: TasksSettings, database_url: str, nats_url: str, clock: Clock = system_clock
+) -> TasksRuntime:
+    def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
+        assert isinstance(rt, TasksRuntime)
+        rt.tasks = Tasks(TaskStore(rt.pool, Outbox(events.SERVICE)), settings, clock)
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TasksApi(rt.tasks), server)
+        return [tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name]
+
+    def workers(rt: ServiceRuntime) -> list[Worker]:
+        assert isinstance(rt, TasksRuntime)
+        return [
+            Consumer(
+                rt.pool,
+                rt.js,
+                stream=settings.stream_name,
+                durable="tasks",
+                subjects=[events.COMMUNITY_CREATED, events.MEMBER_EVENTS, events.PROPOSAL_MADE],
+                handler=rt.tasks.on_event,
+            ),
+            Periodic("tasks sweep", rt.tasks.sweep, settings.sweep_interval_s),
+        ]
+
+    return TasksRuntime(
+        settings=settings,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        register=register,
+        workers=workers,
+        database_url=database_url,
+        nats_url=nats_url,
+    )

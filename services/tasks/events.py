@@ -1,0 +1,81 @@
+"""What the task service publishes, and how it applies what it consumes.
+
+Published payloads carry whole records (exact places and addresses included): the stream is for
+services only. Consumed: the registry's communities and members (its read model) and matching's
+proposals.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import message as pb_message
+
+from linli.v1 import events_pb2
+from services.common.eventbus import subject
+from services.tasks.convert import assignment_to_proto, role_to_proto, task_to_proto
+from services.tasks.domain import Assignment, Task, VolunteerRole
+
+SERVICE = "tasks"
+Event = tuple[str, pb_message.Message]
+
+TASK_POSTED = subject(SERVICE, "task", "posted")
+ROLE_CREATED = subject(SERVICE, "role", "created")
+ROLE_ENDED = subject(SERVICE, "role", "ended")
+PROPOSAL_REJECTED = subject(SERVICE, "proposal", "rejected")
+
+# Consumed.
+COMMUNITY_CREATED = "linli.registry.community.created"
+MEMBER_EVENTS = "linli.registry.member.>"
+PROPOSAL_MADE = "linli.matching.proposal.made"
+
+
+def task_posted(task: Task) -> Event:
+    return TASK_POSTED, events_pb2.TaskPosted(task=task_to_proto(task, private=True))
+
+
+def task_cancelled(task: Task, reason: str) -> Event:
+    return subject(SERVICE, "task", "cancelled"), events_pb2.TaskCancelled(
+        task=task_to_proto(task, private=True), reason=reason
+    )
+
+
+def task_expired(task: Task) -> Event:
+    return subject(SERVICE, "task", "expired"), events_pb2.TaskExpired(
+        task=task_to_proto(task, private=True)
+    )
+
+
+def task_closed(task: Task) -> Event:
+    return subject(SERVICE, "task", "closed"), events_pb2.TaskClosed(
+        task=task_to_proto(task, private=True)
+    )
+
+
+def task_completed(task: Task, assignments: list[Assignment], score: int, comment: str) -> Event:
+    from linli.v1 import tasks_pb2
+
+    return subject(SERVICE, "task", "completed"), events_pb2.TaskCompleted(
+        task=task_to_proto(task, private=True),
+        assignments=[assignment_to_proto(a) for a in assignments],
+        feedback=tasks_pb2.Feedback(score=score, comment=comment),
+    )
+
+
+def assignment_changed(verb: str, assignment: Assignment, task: Task) -> Event:
+    """verb: claimed, proposed, accepted, declined, expired, withdrawn or cancelled."""
+    return subject(SERVICE, "assignment", verb), events_pb2.AssignmentChanged(
+        assignment=assignment_to_proto(assignment), task=task_to_proto(task, private=True)
+    )
+
+
+def role_created(role: VolunteerRole) -> Event:
+    return ROLE_CREATED, events_pb2.RoleCreated(role=role_to_proto(role))
+
+
+def role_ended(role: VolunteerRole) -> Event:
+    return ROLE_ENDED, events_pb2.RoleEnded(role=role_to_proto(role))
+
+
+def proposal_rejected(run_id: str, task_id: str, member_id: str, reason: str) -> Event:
+    return PROPOSAL_REJECTED, events_pb2.ProposalRejected(
+        match_run_id=run_id, task_id=task_id, member_id=member_id, reason=reason
+    )
