@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from linli.v1 import common_pb2, registry_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
@@ -27,8 +28,9 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def member_from_row(row: Mapping[str, str]) -> registry_pb2.RegisterMemberRequest:
+def member_from_row(row: Mapping[str, Any]) -> registry_pb2.RegisterMemberRequest:
     """One members.csv row (see docs/district-file.md) as a RegisterMemberRequest."""
+    row = {k: "" if v is None else str(v) for k, v in row.items()}
     try:
         skills = [
             registry_pb2.MemberSkill(skill=code, level=int(level))
@@ -82,7 +84,7 @@ class ImportReport:
 async def import_members(
     stub: RegistryServiceStub,
     metadata: Metadata,
-    rows: Iterable[Mapping[str, str]],
+    rows: Iterable[Mapping[str, Any]],
     *,
     progress: Callable[[int], None] | None = None,
     first_line: int = 2,
@@ -95,7 +97,7 @@ async def import_members(
         try:
             requests.append((line, member_from_row(row)))
         except RowError as e:
-            report.errors.append((line, row.get("request_id", ""), str(e)))
+            report.errors.append((line, str(row.get("request_id", "")), str(e)))
 
     async def stream() -> AsyncIterator[registry_pb2.ImportMembersRequest]:
         for i, (_, req) in enumerate(requests):

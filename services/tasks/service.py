@@ -174,10 +174,12 @@ class Tasks:
             task.street_wide,
         )
 
-    async def _private(self, principal: Principal, task: Task) -> bool:
+    async def _private(self, principal: Principal, tasks: Sequence[Task]) -> list[bool]:
+        """For each task, whether the caller may see its exact place and address."""
         if principal.role is Role.MEMBER:
-            return await self.store.holds_task(task.id, principal.subject)
-        return principal.holds(task.community_id, task.street_id)
+            held = await self.store.held_tasks(principal.subject, [t.id for t in tasks])
+            return [t.id in held for t in tasks]
+        return [principal.holds(t.community_id, t.street_id) for t in tasks]
 
     async def get_task(self, principal: Principal, task_id: str) -> tuple[Task, bool]:
         """The task and whether the caller may see its exact place and address."""
@@ -188,7 +190,7 @@ class Tasks:
             raise _hidden()
         if not await self._visible(principal, task):
             raise _hidden()
-        return task, await self._private(principal, task)
+        return task, (await self._private(principal, [task]))[0]
 
     async def _scope(self, principal: Principal, community_id: str) -> Scope | None:
         """What the caller may list; None when a member has no community yet."""
@@ -236,10 +238,7 @@ class Tasks:
             after=after,
             limit=limit,
         )
-        return [
-            (t, await self._private(principal, t) if principal.role is Role.MEMBER else True)
-            for t in tasks
-        ]
+        return list(zip(tasks, await self._private(principal, tasks), strict=True))
 
     async def nearby(
         self, principal: Principal, near: LatLng | None, radius_m: int, limit: int
@@ -256,7 +255,7 @@ class Tasks:
         if scope is None:
             return []
         tasks = await self.store.nearby(scope, near, radius_m or 3000, limit or 20, self.clock())
-        return [(t, await self._private(principal, t)) for t in tasks]
+        return list(zip(tasks, await self._private(principal, tasks), strict=True))
 
     # -- staff changes -------------------------------------------------------------------------
 

@@ -955,16 +955,17 @@ class TaskStore:
         )
         return [assignment_from_record(r) for r in rows]
 
-    async def holds_task(self, task_id: str, member_id: str) -> bool:
-        """Whether the member is (or was) accepted on the task: entitled to its exact place."""
-        return bool(
-            await self._pool.fetchval(
-                """SELECT EXISTS (SELECT 1 FROM assignment WHERE task_id = $1 AND member_id = $2
-               AND state IN ('accepted', 'completed', 'no_show'))""",
-                uuid.UUID(task_id),
-                uuid.UUID(member_id),
-            )
+    async def held_tasks(self, member_id: str, task_ids: Sequence[str]) -> set[str]:
+        """Of these tasks, those the member is (or was) accepted on: entitled to the exact place."""
+        if not task_ids:
+            return set()
+        rows = await self._pool.fetch(
+            """SELECT DISTINCT task_id FROM assignment WHERE member_id = $1
+               AND task_id = ANY($2::uuid[]) AND state IN ('accepted', 'completed', 'no_show')""",
+            uuid.UUID(member_id),
+            [uuid.UUID(t) for t in task_ids],
         )
+        return {str(r["task_id"]) for r in rows}
 
     async def _cancel(
         self,
