@@ -18,35 +18,12 @@ from typing import Any, TypedDict
 
 import yaml
 
+from services.common.settings import Bounds
+from services.common.skills import SKILLS as CATALOGUE
+
 # The registry seeds exactly these codes; members may only declare skills from this list.
-SKILLS: tuple[str, ...] = (
-    "elderly_care",
-    "child_care",
-    "disability_support",
-    "tutoring",
-    "reading_guide",
-    "calligraphy",
-    "it_help",
-    "repair_electrical",
-    "repair_plumbing",
-    "repair_general",
-    "first_aid",
-    "medical",
-    "legal_advice",
-    "counseling",
-    "mediation",
-    "fire_safety",
-    "sanitation",
-    "survey",
-    "errands",
-    "driving",
-    "cooking",
-    "photography",
-    "accounting",
-    "sports_coaching",
-    "sign_language",
-    "policy_outreach",
-)
+# The registry's catalogue, so that generated members only ever declare skills it knows.
+SKILLS: tuple[str, ...] = tuple(skill.code for skill in CATALOGUE)
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UNIT_KINDS: tuple[str, ...] = ("government", "enterprise", "institution")
 CSV_COLUMNS: tuple[str, ...] = (
@@ -72,12 +49,8 @@ PHONE_PREFIX = "17000"  # virtual-operator block; the member's index fills the l
 SCHOOL_ID = "u-chengli-primary"
 SCHOOL_TEACHERS = 35
 DISTRICT_NAME = "济阳区（合成数据）"
-BOUNDS: dict[str, float] = {
-    "min_lat": 36.90,
-    "min_lng": 117.05,
-    "max_lat": 37.06,
-    "max_lng": 117.30,
-}
+# The bounds the registry checks by default.
+BOUNDS: dict[str, float] = Bounds().model_dump()
 # The built-up area the communities tile: south, north, west, east.
 URBAN: tuple[float, float, float, float] = (36.955, 37.005, 117.135, 117.205)
 

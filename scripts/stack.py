@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -87,6 +88,9 @@ def save_state(settings: Settings, state: StackState) -> None:
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False
+    with contextlib.suppress(ChildProcessError):  # our own child: reap it if it has exited
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -100,46 +104,51 @@ def port_for(spec: ServiceSpec) -> int:
 
 
 def up(settings: Settings, *, quiet: bool = False) -> StackState:
-    """Start what is not running yet; return what runs where."""
+    """Start whatever is not running yet (servers, services); return what runs where."""
     say = (lambda *_: None) if quiet else print
     root = state_dir(settings)
     root.mkdir(parents=True, exist_ok=True)
-    state = load_state(settings)
-    if (
-        state is not None
-        and all(_alive(s["pid"]) for s in state.services.values())
-        and len(state.services) == len(SERVICES)
-    ):
-        say("already running")
-        return state
+    old = load_state(settings)
 
     if settings.database_url:
         db_url, pg_dir = settings.database_url, None
+    elif old is not None and old.postgres_dir and _listening(old.database_url):
+        db_url, pg_dir = old.database_url, old.postgres_dir
     else:
-        pg = PostgresServer.start(root / "pg", port=_saved_port(state, "database_url"))
+        pg = PostgresServer.start(root / "pg", port=_saved_port(old, "database_url"))
         db_url, pg_dir = pg.url, str(pg.data_dir)
-        say(f"PostgreSQL   {db_url}")
+    say(f"PostgreSQL   {db_url}")
     if settings.nats_url:
         nats_url, nats_pid, nats_dir = settings.nats_url, None, None
-    elif state is not None and _alive(state.nats_pid):
-        nats_url, nats_pid, nats_dir = state.nats_url, state.nats_pid, state.nats_dir
+    elif old is not None and _alive(old.nats_pid):
+        nats_url, nats_pid, nats_dir = old.nats_url, old.nats_pid, old.nats_dir
     else:
-        nats = NatsServer.start(root / "nats", port=_saved_port(state, "nats_url"), detach=True)
+        nats = NatsServer.start(root / "nats", port=_saved_port(old, "nats_url"), detach=True)
         assert nats.process is not None
         nats_url, nats_pid, nats_dir = nats.url, nats.process.pid, str(nats.store_dir)
-        say(f"NATS         {nats_url}")
+    say(f"NATS         {nats_url}")
     state = StackState(db_url, nats_url, pg_dir, nats_pid, nats_dir)
     save_state(settings, state)
 
     (root / "logs").mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for spec in SERVICES:
+        running = old.services.get(spec.name) if old is not None else None
+        if (
+            running
+            and _alive(running["pid"])
+            and health_check(f"127.0.0.1:{running['port']}", spec.grpc_service)
+        ):
+            state.services[spec.name] = running
+            save_state(settings, state)
+            continue
         port = port_for(spec)
         env = {
             **os.environ,
             "LINLI_DATABASE_URL": db_url,
             "LINLI_NATS_URL": nats_url,
             f"LINLI_{spec.name.upper()}_PORT": str(port),
+            "LINLI_DEV_MODE": "true",
         }
         with open(root / "logs" / f"{spec.name}.log", "ab") as log:
             proc = subprocess.Popen(
@@ -155,19 +164,32 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
         state.services[spec.name] = {"pid": proc.pid, "port": port}
         save_state(settings, state)
     for spec in SERVICES:
-        _wait_serving(spec, state, root, procs[spec.name])
+        if spec.name in procs:
+            _wait_serving(spec, state, root, procs[spec.name])
         say(f"{spec.name:<12} 127.0.0.1:{state.services[spec.name]['port']}  (SERVING)")
     return state
 
 
-def _saved_port(state: StackState | None, attr: str) -> int | None:
-    if state is None:
-        return None
-    url = getattr(state, attr)
+def _listening(url: str) -> bool:
+    port = _saved_port_of(url)
+    if port is None:
+        return False
     try:
-        return int(url.rsplit(":", 1)[1].split("/")[0])
+        wait_for_port(port, timeout=0.5)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _saved_port_of(url: str) -> int | None:
+    try:
+        return int(url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
     except (IndexError, ValueError):
         return None
+
+
+def _saved_port(state: StackState | None, attr: str) -> int | None:
+    return None if state is None else _saved_port_of(getattr(state, attr))
 
 
 def _wait_serving(
@@ -250,11 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "up":
-        up(settings)
+        state = up(settings)
+        registry = state.services["registry"]["port"]
         print("\nCall it with any gRPC client, e.g. (token from `make token`):")
         print(
             '  grpcurl -plaintext -H "authorization: Bearer $(make -s token)" '
-            "127.0.0.1:50051 linli.v1.RegistryService/ListSkills"
+            f"127.0.0.1:{registry} linli.v1.RegistryService/ListSkills"
         )
         print("Stop it with `make down`.")
     elif args.command == "down":

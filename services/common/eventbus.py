@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from google.protobuf import message as pb_message
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
+from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from linli.v1 import events_pb2
 from services.common.auth import Principal
@@ -143,7 +144,14 @@ class Outbox:
 
 
 class OutboxRelay:
-    """Publishes a schema's outbox to JetStream, in order, and marks rows sent after their acks."""
+    """Publishes a schema's outbox to JetStream, in order, marking rows sent after their acks.
+
+    One relay per schema works at a time (a session advisory lock on its listening connection):
+    replicas stand by, and order is kept. No transaction is held while publishing: rows are read,
+    published one after another (each waits for its ack), and those acknowledged are marked sent;
+    a crash in between republishes them, which JetStream's duplicate window (and, later, the
+    consumers' inbox) absorbs.
+    """
 
     def __init__(
         self,
@@ -151,96 +159,127 @@ class OutboxRelay:
         js: JetStreamContext,
         *,
         schema: str,
+        stream: str = "LINLI",
         batch: int = 256,
         idle_poll_s: float = 1.0,
         ack_timeout_s: float = 5.0,
+        stuck_after_s: float = 60.0,
     ) -> None:
         self._pool = pool
         self._js = js
         self._schema = schema
+        self._stream = stream
         self._batch = batch
         self._idle_poll_s = idle_poll_s
         self._ack_timeout_s = ack_timeout_s
+        self._stuck_after_s = stuck_after_s
         self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._stopping = False
+        self._failing_since: float | None = None
+        self.leader = False
         self.published = 0
+
+    @property
+    def healthy(self) -> bool:
+        """False once publishing has failed without a break for longer than stuck_after_s."""
+        since = self._failing_since
+        return since is None or time.monotonic() - since < self._stuck_after_s
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         if payload == self._schema:
             self._wake.set()
 
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _idle(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
     async def run(self) -> None:
         """Run until stop(); survives NATS and PostgreSQL going away and coming back."""
         backoff = 0.2
         listener: asyncpg.Connection | None = None
-        while not self._stopping.is_set():
-            try:
-                if listener is None or listener.is_closed():
-                    listener = await self._pool.acquire()
-                    await listener.add_listener("linli_outbox", self._on_notify)
-                sent = await self.publish_pending()
-                backoff = 0.2
-                if sent < self._batch:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._idle_poll_s):
-                            await asyncio.wait(
-                                [
-                                    asyncio.ensure_future(self._wake.wait()),
-                                    asyncio.ensure_future(self._stopping.wait()),
-                                ],
-                                return_when=asyncio.FIRST_COMPLETED,
+        try:
+            while not self._stopping:
+                try:
+                    if listener is None:
+                        listener = await self._pool.acquire()
+                        await listener.add_listener("linli_outbox", self._on_notify)
+                    if not self.leader:
+                        self.leader = bool(
+                            await listener.fetchval(
+                                "SELECT pg_try_advisory_lock(hashtext($1))",
+                                f"outbox:{self._schema}",
                             )
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("outbox relay (%s): %s; retrying in %.1fs", self._schema, e, backoff)
-                if listener is not None:
-                    with contextlib.suppress(Exception):
-                        await self._pool.release(listener)
-                    listener = None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(backoff):
-                        await self._stopping.wait()
-                backoff = min(backoff * 2, 5.0)
-        if listener is not None:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener("linli_outbox", self._on_notify)
-                await self._pool.release(listener)
+                        )
+                        if not self.leader:  # another replica relays; stand by
+                            await self._idle(self._idle_poll_s * 5)
+                            continue
+                    sent = await self.publish_pending()
+                    backoff = 0.2
+                    self._failing_since = None
+                    if sent < self._batch:
+                        await self._idle(self._idle_poll_s)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # noqa: BLE001 (NATS or the database is away: retry)
+                    if self._failing_since is None:
+                        self._failing_since = time.monotonic()
+                    log.warning(
+                        "outbox relay (%s): %r; retrying in %.1fs", self._schema, e, backoff
+                    )
+                    if listener is not None and listener.is_closed():
+                        await self._release(listener)
+                        listener, self.leader = None, False
+                    await self._idle(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            if listener is not None:
+                await self._release(listener)
+                self.leader = False
 
-    def stop(self) -> None:
-        self._stopping.set()
+    async def _release(self, listener: asyncpg.Connection) -> None:
+        with contextlib.suppress(Exception):
+            await listener.remove_listener("linli_outbox", self._on_notify)
+            if self.leader:
+                await listener.execute("SELECT pg_advisory_unlock_all()")
+        with contextlib.suppress(Exception):
+            await self._pool.release(listener)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unsent rows; return how many were sent."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            # SKIP LOCKED lets two replicas of a service relay side by side without double work.
-            rows = await conn.fetch(
-                "SELECT seq, id, subject, envelope FROM outbox WHERE sent_at IS NULL"
-                " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self._batch,
-            )
-            if not rows:
-                return 0
-            futures = [
-                await self._js.publish_async(
-                    r["subject"], r["envelope"], headers={"Nats-Msg-Id": str(r["id"])}
+        """Publish one batch of unsent rows in order; return how many were sent."""
+        rows = await self._pool.fetch(
+            "SELECT seq, id, subject, envelope FROM outbox WHERE sent_at IS NULL"
+            " ORDER BY seq LIMIT $1",
+            self._batch,
+        )
+        if not rows:
+            return 0
+        sent: list[int] = []
+        try:
+            for r in rows:
+                try:
+                    await self._js.publish(
+                        r["subject"],
+                        r["envelope"],
+                        timeout=self._ack_timeout_s,
+                        headers={"Nats-Msg-Id": str(r["id"])},
+                    )
+                except (NoStreamResponseError, NotFoundError):
+                    # NATS came back without its data: make the stream again, then retry.
+                    await ensure_stream(self._js, self._stream)
+                    raise
+                sent.append(r["seq"])
+        finally:
+            if sent:  # what was acknowledged is sent, even if a later row failed
+                await self._pool.execute(
+                    "UPDATE outbox SET sent_at = now() WHERE seq = ANY($1::bigint[])", sent
                 )
-                for r in rows
-            ]
-            try:
-                async with asyncio.timeout(self._ack_timeout_s):
-                    await asyncio.gather(*futures)
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-            await conn.execute(
-                "UPDATE outbox SET sent_at = now() WHERE seq = ANY($1::bigint[])",
-                [r["seq"] for r in rows],
-            )
-        self.published += len(rows)
-        return len(rows)
+                self.published += len(sent)
+        return len(sent)
 
 
 Handler = Callable[[asyncpg.Connection, events_pb2.EventEnvelope], Awaitable[None]]
@@ -260,6 +299,7 @@ class Consumer:
         handler: Handler,
         batch: int = 128,
         ack_wait_s: float = 30.0,
+        max_deliver: int = 20,
     ) -> None:
         self._pool = pool
         self._js = js
@@ -269,15 +309,18 @@ class Consumer:
         self._handler = handler
         self._batch = batch
         self._ack_wait_s = ack_wait_s
+        self._max_deliver = max_deliver
         self._stopping = asyncio.Event()
         self.applied = 0
         self.skipped = 0
+        self.dropped = 0
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
-        """Bind to the durable consumer, creating it on first use."""
+        """Bind to the durable consumer, creating it (and the stream, if lost) on first use."""
+        await ensure_stream(self._js, self._stream)
         config = api.ConsumerConfig(
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
@@ -300,24 +343,34 @@ class Consumer:
                     msgs = await sub.fetch(self._batch, timeout=1.0)
                 except nats.errors.TimeoutError:
                     continue
+                failures = 0
                 for msg in msgs:
-                    await self._apply(msg)
-                backoff = 0.2
+                    failures += not await self._apply(msg)
+                if failures:
+                    await self._pause(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                else:
+                    backoff = 0.2
             except asyncio.CancelledError:
                 raise
-            except Exception as e:
-                log.warning("consumer %s: %s; retrying in %.1fs", self._durable, e, backoff)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(backoff):
-                        await self._stopping.wait()
-                backoff = min(backoff * 2, 5.0)
-                if sub is not None and not self._js._nc.is_connected:
+            except Exception as e:  # noqa: BLE001 (NATS or the database is away: retry)
+                log.warning("consumer %s: %r; retrying in %.1fs", self._durable, e, backoff)
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
                     sub = None
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
         if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _apply(self, msg: Msg) -> None:
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _apply(self, msg: Msg) -> bool:
+        """Apply one message; False when it failed and will come again."""
         env = events_pb2.EventEnvelope()
         try:
             env.ParseFromString(msg.data)
@@ -329,7 +382,7 @@ class Consumer:
                 msg.subject,
             )
             await msg.term()
-            return
+            return True
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 fresh = await conn.fetchval(
@@ -341,13 +394,46 @@ class Consumer:
                 if fresh:
                     await self._handler(conn, env)
         except Exception:
-            # Nothing was committed; ask for the event again a little later.
+            # Nothing was committed. Ask for it again a little later; after max_deliver tries
+            # the event is set aside (logged with its id) so that the ones behind it can pass.
+            delivered = msg.metadata.num_delivered or 1
+            if delivered >= self._max_deliver:
+                log.exception(
+                    "consumer %s: giving up on event %s (%s) after %d tries",
+                    self._durable,
+                    env.id,
+                    env.type,
+                    delivered,
+                )
+                self.dropped += 1
+                with contextlib.suppress(Exception):
+                    await msg.term()
+                return True
+            log.warning(
+                "consumer %s: event %s (%s) failed, try %d",
+                self._durable,
+                env.id,
+                env.type,
+                delivered,
+                exc_info=True,
+            )
             with contextlib.suppress(Exception):
-                await msg.nak(delay=1.0)
-            raise
+                await msg.nak(delay=min(2.0**delivered, 60.0))
+            return False
         # Ack only after the commit: a crash before this line redelivers, and the inbox skips it.
         await msg.ack()
         if fresh:
             self.applied += 1
         else:
             self.skipped += 1
+        return True
+
+
+async def prune(pool: asyncpg.Pool, *, outbox_days: int = 7, inbox_days: int = 30) -> None:
+    """Forget sent outbox rows and handled-event records old enough never to matter again."""
+    await pool.execute(
+        "DELETE FROM outbox WHERE sent_at < now() - make_interval(days => $1)", outbox_days
+    )
+    await pool.execute(
+        "DELETE FROM inbox WHERE handled_at < now() - make_interval(days => $1)", inbox_days
+    )

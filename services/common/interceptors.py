@@ -14,14 +14,24 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import grpc
 from grpc import aio
+from grpc_status import rpc_status
 
 from services.common import auth
 from services.common.errors import DomainError
 from services.common.settings import Settings
 
 log = logging.getLogger("linli.rpc")
+
+# Database errors that mean a concurrent writer won the race for the same row.
+LOST_RACES = (
+    asyncpg.UniqueViolationError,
+    asyncpg.ExclusionViolationError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
 
 # Standard services any client or probe may call without a token.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -92,22 +102,45 @@ class ServerInterceptor(aio.ServerInterceptor):
         call.principal = f"{principal.role.value}:{principal.subject}"
         auth.set_current_principal(principal)
 
-    async def _fail(self, context: aio.ServicerContext, call: _CallLog, exc: BaseException) -> None:
+    async def _fail(
+        self, context: aio.ServicerContext, call: _CallLog, exc: BaseException, deadline_hit: bool
+    ) -> None:
         """Turn an exception into the call's status. Always raises (abort does)."""
         if isinstance(exc, DomainError):
             call.code = exc.code
-            status = exc.to_status()
-            from grpc_status import rpc_status
-
-            converted = rpc_status.to_status(status)
+            converted = rpc_status.to_status(exc.to_status())
             trailing = (*converted.trailing_metadata, ("x-request-id", call.request_id))
             await context.abort(converted.code, converted.details, trailing)
-        if isinstance(exc, TimeoutError):
+        if deadline_hit:
             call.code = grpc.StatusCode.DEADLINE_EXCEEDED
             await context.abort(call.code, "deadline exceeded before the work finished")
+        if isinstance(exc, LOST_RACES):
+            # A concurrent change won between our checks and our write: the caller may retry.
+            # (asyncpg's detail, which may quote a phone number, stays out of the log.)
+            call.code = grpc.StatusCode.ABORTED
+            log.warning(
+                "lost a race in %s request_id=%s: %s",
+                call.method,
+                call.request_id,
+                type(exc).__name__,
+            )
+            await context.abort(call.code, "a concurrent change won; retry the call")
+        if isinstance(
+            exc, (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+        ):
+            call.code = grpc.StatusCode.UNAVAILABLE
+            log.warning("unavailable in %s request_id=%s: %r", call.method, call.request_id, exc)
+            await context.abort(
+                call.code,
+                f"a backing service is unavailable (request id {call.request_id}); retry later",
+            )
         call.code = grpc.StatusCode.INTERNAL
-        log.exception(
-            "unhandled error in %s request_id=%s", call.method, call.request_id, exc_info=exc
+        log.error(
+            "unhandled error in %s request_id=%s: %s",
+            call.method,
+            call.request_id,
+            type(exc).__name__,
+            exc_info=exc,
         )
         await context.abort(call.code, f"internal error (request id {call.request_id})")
 
@@ -121,15 +154,20 @@ class ServerInterceptor(aio.ServerInterceptor):
     ) -> Callable[[Any, aio.ServicerContext], Awaitable[Any]]:
         async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
             call = _CallLog(method, request_id)
+            deadline = asyncio.timeout_at(None)
             try:
                 await self._enter(context, call)
-                async with asyncio.timeout(self._remaining(context)):
+                async with deadline:
+                    deadline.reschedule(_when(self._remaining(context)))
                     return await behaviour(request, context)
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
                 raise
-            except (Exception, TimeoutError) as exc:
-                await self._fail(context, call, exc)
+            except asyncio.CancelledError:
+                call.code = grpc.StatusCode.CANCELLED  # the caller went away
+                raise
+            except Exception as exc:  # noqa: BLE001 (every error becomes a status)
+                await self._fail(context, call, exc, deadline.expired())
             finally:
                 call.done()
 
@@ -138,19 +176,27 @@ class ServerInterceptor(aio.ServerInterceptor):
     def _wrap_stream(
         self, behaviour: Callable[..., AsyncIterator[Any]], method: str, request_id: str
     ) -> Callable[[Any, aio.ServicerContext], AsyncIterator[Any]]:
+        # No timeout is held across `yield`: a response stream is paced by its reader, and gRPC
+        # itself ends the call at the caller's deadline.
         async def wrapper(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
             call = _CallLog(method, request_id)
             try:
                 await self._enter(context, call)
-                async with asyncio.timeout(self._remaining(context)):
-                    async for response in behaviour(request, context):
-                        yield response
+                async for response in behaviour(request, context):
+                    yield response
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
                 raise
-            except (Exception, TimeoutError) as exc:
-                await self._fail(context, call, exc)
+            except asyncio.CancelledError:
+                call.code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:  # noqa: BLE001 (every error becomes a status)
+                await self._fail(context, call, exc, False)
             finally:
                 call.done()
 
         return wrapper
+
+
+def _when(remaining: float | None) -> float | None:
+    return None if remaining is None else asyncio.get_running_loop().time() + remaining

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 
 from services.common.errors import invalid
 
@@ -46,4 +47,15 @@ def decode(token: str, filters: object) -> str | None:
         raise invalid("page_token", "not a token this service issued") from e
     if fingerprint != _fingerprint(filters):
         raise invalid("page_token", "was issued for other filters; start again without it")
+    return after
+
+
+def decode_uuid(token: str, filters: object) -> str | None:
+    """As decode, for lists keyed by a UUID: a token naming anything else is refused."""
+    after = decode(token, filters)
+    if after is not None:
+        try:
+            uuid.UUID(after)
+        except ValueError as e:
+            raise invalid("page_token", "not a token this service issued") from e
     return after

@@ -98,6 +98,25 @@ class ServiceRuntime:
     _stopped: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     async def start(self) -> int:
+        try:
+            return await self._start()
+        except BaseException:
+            await self._abandon()
+            raise
+
+    async def _abandon(self) -> None:
+        """Undo a start that failed half-way: nothing is left open."""
+        for task in self._tasks:
+            task.cancel()
+        if getattr(self, "server", None) is not None:
+            await self.server.stop(0)
+        if getattr(self, "nc", None) is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        if getattr(self, "pool", None) is not None:
+            await self.pool.close()
+
+    async def _start(self) -> int:
         s = self.settings
         self.pool = await create_pool(s, self.database_url, self.schema)
         async with self.pool.acquire() as conn:
@@ -125,10 +144,15 @@ class ServiceRuntime:
             self.pool,
             self.js,
             schema=self.schema,
+            stream=s.stream_name,
             batch=s.relay_batch,
             idle_poll_s=s.relay_idle_poll_s,
         )
-        self._workers = self.workers(self)
+        pool = self.pool
+        self._workers = [
+            *self.workers(self),
+            Periodic("event bus prune", lambda: eventbus.prune(pool), 3600.0),
+        ]
         self._spawn(self.relay.run(), "outbox relay")
         for worker in self._workers:
             self._spawn(worker.run(), type(worker).__name__)
@@ -143,7 +167,7 @@ class ServiceRuntime:
         self._tasks.append(task)
 
     async def _check_health(self) -> None:
-        ok = self.nc.is_connected
+        ok = self.nc.is_connected and self.relay.healthy
         if ok:
             try:
                 async with asyncio.timeout(2.0):
@@ -168,6 +192,8 @@ class ServiceRuntime:
         self._stopped.set()
         grace = self.settings.shutdown_grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        if self.settings.shutdown_drain_s:
+            await asyncio.sleep(self.settings.shutdown_drain_s)
         await self.server.stop(grace)
         self.relay.stop()
         for worker in self._workers:

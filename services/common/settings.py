@@ -52,6 +52,22 @@ class Settings(BaseSettings):
 
     bounds: Bounds = Bounds()
     log_level: str = "INFO"
+    # Local development (make up, the demo): allows the development signing key.
+    dev_mode: bool = False
+    # Pause between reporting NOT_SERVING and refusing new calls, so that load balancers and
+    # Kubernetes see it first. Zero locally; a few seconds in a cluster.
+    shutdown_drain_s: float = Field(0.0, ge=0)
+
+    def refuse_unsafe(self) -> None:
+        """Stop a process that would accept tokens anyone can sign."""
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEV_JWT_SECRET and not self.dev_mode:
+            raise SystemExit(
+                "LINLI_JWT_SECRET is the published development key: set a secret "
+                "of your own (or LINLI_DEV_MODE=true on a developer's machine)"
+            )
+        if len(secret.encode()) < 32:
+            raise SystemExit("LINLI_JWT_SECRET must be at least 32 bytes")
 
 
 def _port(service: str, default: int) -> int:

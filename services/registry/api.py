@@ -182,10 +182,10 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     async def RegisterMember(
         self, request: pb.RegisterMemberRequest, context: aio.ServicerContext
     ) -> pb.RegisterMemberResponse:
-        member = await self.r.register(
+        member, private = await self.r.register(
             current_principal(), request.request_id, convert.member_data_from_proto(request.member)
         )
-        return pb.RegisterMemberResponse(member=convert.member_to_proto(member))
+        return pb.RegisterMemberResponse(member=convert.member_to_proto(member, private=private))
 
     async def ImportMembers(
         self, request_iterator: AsyncIterator[pb.ImportMembersRequest], context: aio.ServicerContext
@@ -242,7 +242,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.ListMembersResponse:
         filters = {f: getattr(request, f) for f in LIST_FILTERS}
         limit = paging.page_size(request.page_size)
-        after = paging.decode(request.page_token, filters)
+        after = paging.decode_uuid(request.page_token, filters)
         active = {pb.MEMBER_STATUS_ACTIVE: True, pb.MEMBER_STATUS_DEACTIVATED: False}.get(
             request.status
         )

@@ -59,7 +59,8 @@ def member_to_proto(member: Member, *, private: bool = True) -> registry_pb2.Mem
         phone_masked=not private,
         community_id=d.community_id or "",
         grid_id=d.grid_id or "",
-        building_group_id=d.building_group_id or "",
+        # The building group's place is within metres of the home: as private as the home.
+        building_group_id=(d.building_group_id or "") if private else "",
         unit_id=d.unit_id or "",
         skills=[registry_pb2.MemberSkill(skill=s, level=lvl) for s, lvl in d.skills],
         availability=[

@@ -64,17 +64,27 @@ class Registry:
         if violations:
             raise InvalidArgument(violations)
         await self._authorize_org_write(principal, entry)
-        _created, _unchanged, stored = await self.store.write_org([entry], principal)
+        _created, _unchanged, stored = await self._write_org([entry], principal, False)
         return stored[0]
+
+    async def _write_org(
+        self, entries: Sequence[OrgEntry], principal: Principal, validate_only: bool
+    ) -> tuple[dict[str, int], int, list[OrgEntry]]:
+        # Two writers creating the same new entry race to insert it; the loser's retry finds it
+        # and answers as for any existing entry (unchanged, or a conflict naming it).
+        for _attempt in range(2):
+            try:
+                return await self.store.write_org(entries, principal, validate_only=validate_only)
+            except asyncpg.UniqueViolationError:
+                continue
+        return await self.store.write_org(entries, principal, validate_only=validate_only)
 
     async def import_district(
         self, principal: Principal, text: str, validate_only: bool
     ) -> tuple[dict[str, int], int]:
         principal.require(*ADMINS)
         district = parse_district(text, self.settings.bounds)
-        created, unchanged, _ = await self.store.write_org(
-            district.entries(), principal, validate_only=validate_only
-        )
+        created, unchanged, _ = await self._write_org(district.entries(), principal, validate_only)
         return created, unchanged
 
     # -- members -----------------------------------------------------------------------------
@@ -103,14 +113,20 @@ class Registry:
         v.raise_if_any()
         return request_id, data
 
-    async def register(self, principal: Principal, request_id: str, data: MemberData) -> Member:
+    async def register(
+        self, principal: Principal, request_id: str, data: MemberData
+    ) -> tuple[Member, bool]:
+        """The registered member, and whether the caller may see their phone and home."""
         request_id, data = self._validate_row(request_id, data)
         await self._authorize_register(principal, data)
         (result,) = await self._register_rows([RegisterRow(0, request_id, data)], principal)
         if result.error is not None:
             raise result.error
-        assert result.member is not None
-        return result.member
+        member = result.member
+        assert member is not None
+        return member, domain.may_see_private(
+            principal, member.id, member.data.community_id, member.street_id
+        )
 
     async def register_batch(
         self, principal: Principal, rows: Sequence[tuple[int, str, MemberData]]
@@ -211,11 +227,17 @@ class Registry:
 
         def change(member: Member) -> tuple[MemberData, bool] | None:
             if principal.role is Role.MEMBER:
-                allowed = principal.subject == member.id
+                if principal.subject != member.id:
+                    raise PermissionDenied("members report in only themselves")
             else:
-                allowed = principal.holds(community_id, target_street)
-            if not allowed:
-                raise PermissionDenied(f"community {community_id!r} is outside your scope")
+                # Staff and street admins move a member only from a community of their scope (or
+                # report in one who has none yet) into a community of their scope: a member of
+                # another community is not theirs to take.
+                current = member.data.community_id
+                if current and not principal.holds(current, member.street_id):
+                    raise PermissionDenied("this member is outside your scope")
+                if not principal.holds(community_id, target_street):
+                    raise PermissionDenied(f"community {community_id!r} is outside your scope")
             if not member.active:
                 raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
             d = member.data

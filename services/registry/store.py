@@ -5,6 +5,7 @@ Every write runs in one transaction together with the outbox rows of the events 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from google.protobuf import message as pb_message
 from services.common.auth import Principal
 from services.common.errors import (
     AlreadyExists,
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -157,6 +159,11 @@ def member_from_record(r: asyncpg.Record) -> Member:
         updated_at=r["updated_at"],
         deactivation_reason=r["deactivation_reason"],
     )
+
+
+def request_hash(data: MemberData) -> str:
+    """A fingerprint of what a registration asked for (its validated, cleaned data)."""
+    return hashlib.sha256(repr(data).encode()).hexdigest()
 
 
 def _home(data: MemberData) -> LatLng:
@@ -361,26 +368,37 @@ class RegistryStore:
     async def register(self, rows: Sequence[RegisterRow], actor: Principal) -> list[RegisterResult]:
         """Register valid rows in one transaction; each row gets its own result.
 
-        A row whose request_id is known returns the member it registered; a phone already taken
-        (in the registry or earlier in `rows`) and a bad reference fail only that row.
+        A row whose request_id this caller used before returns the member it registered (or, if
+        that request asked for something else, fails); a phone already taken (in the registry or
+        earlier in `rows`) and a bad reference fail only that row.
         """
         results: dict[int, RegisterResult] = {}
         async with self._pool.acquire() as conn, conn.transaction():
             known = await conn.fetch(
-                MEMBER_SELECT
-                + " WHERE m.request_id = ANY($1::text[]) OR m.phone = ANY($2::text[])",
+                MEMBER_SELECT + " WHERE (m.created_by = $1 AND m.request_id = ANY($2::text[]))"
+                " OR m.phone = ANY($3::text[])",
+                actor.subject,
                 [row.request_id for row in rows],
                 [row.data.phone for row in rows],
             )
-            seen = {r["request_id"]: r for r in known}
+            seen = {r["request_id"]: r for r in known if r["created_by"] == actor.subject}
             taken = {r["phone"] for r in known}
             pending = []
             for row in rows:
-                if row.request_id in seen:
-                    member = member_from_record(seen[row.request_id])
-                    results[row.index] = RegisterResult(row.index, member)
-                else:
+                previous = seen.get(row.request_id)
+                if previous is None:
                     pending.append(row)
+                elif previous["request_hash"] != request_hash(row.data):
+                    results[row.index] = RegisterResult(
+                        row.index,
+                        error=FailedPrecondition(
+                            "request_id was used before for a different member",
+                            "REQUEST_ID_REUSED",
+                            field="request_id",
+                        ),
+                    )
+                else:
+                    results[row.index] = RegisterResult(row.index, member_from_record(previous))
             place_errors, streets = await self._places(conn, [row.data for row in pending])
             batch_request_ids: set[str] = set()
             to_insert: list[tuple[RegisterRow, uuid.UUID]] = []
@@ -400,45 +418,7 @@ class RegistryStore:
                     continue
                 results[row.index] = RegisterResult(row.index, error=error)
             if to_insert:
-                columns = list(
-                    zip(
-                        *(
-                            (
-                                mid,
-                                row.request_id,
-                                d.name,
-                                d.phone,
-                                _home(d).lat,
-                                _home(d).lng,
-                                d.community_id,
-                                d.grid_id,
-                                d.building_group_id,
-                                d.unit_id,
-                                _skills_json(d),
-                                _availability_json(d),
-                                d.hours_per_month,
-                            )
-                            for row, mid in to_insert
-                            for d in (row.data,)
-                        ),
-                        strict=True,
-                    )
-                )
-                stamps = await conn.fetch(
-                    """INSERT INTO member (id, request_id, name, phone, home_lat, home_lng,
-                           community_id, grid_id, building_group_id, unit_id, skills, availability,
-                           hours_per_month, reported_in_at)
-                       SELECT u.*, CASE WHEN u.community_id IS NULL THEN NULL ELSE now() END
-                       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-                                   $5::float8[], $6::float8[], $7::text[], $8::text[], $9::text[],
-                                   $10::text[], $11::jsonb[], $12::jsonb[], $13::int[])
-                            AS u(id, request_id, name, phone, home_lat, home_lng, community_id,
-                                 grid_id, building_group_id, unit_id, skills, availability,
-                                 hours_per_month)
-                       RETURNING id, created_at, updated_at, reported_in_at""",
-                    *columns,
-                )
-                by_id = {r["id"]: r for r in stamps}
+                by_id = {r["id"]: r for r in await self._insert_members(conn, to_insert, actor)}
                 payloads: list[tuple[str, pb_message.Message]] = []
                 for row, mid in to_insert:
                     stamp = by_id[mid]
@@ -455,6 +435,40 @@ class RegistryStore:
                     payloads.append(events.member_registered(member))
                 await self._outbox.add_many(conn, payloads, actor)
         return [results[row.index] for row in rows]
+
+    async def _insert_members(
+        self, conn: asyncpg.Connection, rows: list[tuple[RegisterRow, uuid.UUID]], actor: Principal
+    ) -> list[asyncpg.Record]:
+        """One INSERT for many members (arrays unnested); returns their ids and times."""
+        datas = [row.data for row, _ in rows]
+        return await conn.fetch(  # type: ignore[no-any-return]
+            """INSERT INTO member (id, request_id, name, phone, home_lat, home_lng, community_id,
+                   grid_id, building_group_id, unit_id, skills, availability, hours_per_month,
+                   request_hash, created_by, reported_in_at)
+               SELECT u.*, $15, CASE WHEN u.community_id IS NULL THEN NULL ELSE now() END
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[],
+                           $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[],
+                           $11::jsonb[], $12::jsonb[], $13::int[], $14::text[])
+                    AS u(id, request_id, name, phone, home_lat, home_lng, community_id, grid_id,
+                         building_group_id, unit_id, skills, availability, hours_per_month,
+                         request_hash)
+               RETURNING id, created_at, updated_at, reported_in_at""",
+            [mid for _, mid in rows],
+            [row.request_id for row, _ in rows],
+            [d.name for d in datas],
+            [d.phone for d in datas],
+            [_home(d).lat for d in datas],
+            [_home(d).lng for d in datas],
+            [d.community_id for d in datas],
+            [d.grid_id for d in datas],
+            [d.building_group_id for d in datas],
+            [d.unit_id for d in datas],
+            [_skills_json(d) for d in datas],
+            [_availability_json(d) for d in datas],
+            [d.hours_per_month for d in datas],
+            [request_hash(d) for d in datas],
+            actor.subject,
+        )
 
     async def get_member(self, member_id: str) -> Member:
         try:
@@ -541,8 +555,9 @@ class RegistryStore:
                         "a member with this phone is already registered", "member.phone"
                     )
             d = data
-            r = await conn.fetchrow(
-                """UPDATE member SET name = $2, phone = $3, home_lat = $4, home_lng = $5,
+            try:
+                r = await conn.fetchrow(
+                    """UPDATE member SET name = $2, phone = $3, home_lat = $4, home_lng = $5,
                        community_id = $6, grid_id = $7, building_group_id = $8, unit_id = $9,
                        skills = $10::jsonb, availability = $11::jsonb, hours_per_month = $12,
                        active = $13,
@@ -550,22 +565,29 @@ class RegistryStore:
                        reported_in_at = CASE WHEN $15 THEN now() ELSE reported_in_at END,
                        updated_at = now()
                    WHERE id = $1 RETURNING id""",
-                uuid.UUID(member.id),
-                d.name,
-                d.phone,
-                _home(d).lat,
-                _home(d).lng,
-                d.community_id,
-                d.grid_id,
-                d.building_group_id,
-                d.unit_id,
-                _skills_json(d),
-                _availability_json(d),
-                d.hours_per_month,
-                active,
-                deactivate_reason,
-                report_in,
-            )
+                    uuid.UUID(member.id),
+                    d.name,
+                    d.phone,
+                    _home(d).lat,
+                    _home(d).lng,
+                    d.community_id,
+                    d.grid_id,
+                    d.building_group_id,
+                    d.unit_id,
+                    _skills_json(d),
+                    _availability_json(d),
+                    d.hours_per_month,
+                    active,
+                    deactivate_reason,
+                    report_in,
+                )
+            except asyncpg.UniqueViolationError as e:
+                # Another member took this phone between our check and our write.
+                if e.constraint_name == "member_phone_key":
+                    raise AlreadyExists(
+                        "a member with this phone is already registered", "member.phone"
+                    ) from None
+                raise
             updated = member_from_record(
                 await conn.fetchrow(MEMBER_SELECT + " WHERE m.id = $1", r["id"])
             )

@@ -13,6 +13,7 @@ from services.tasks.app import build
 def main() -> None:
     settings = TasksSettings()
     setup_logging(settings.log_level)
+    settings.refuse_unsafe()
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")
     asyncio.run(run_until_signal(build(settings, settings.database_url, settings.nats_url)))

@@ -3,6 +3,7 @@ server interceptor (services/common/interceptors.py)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from grpc import aio
@@ -24,7 +25,7 @@ def _time_key(token: str, filters: object) -> tuple[datetime, str] | None:
         return None
     when, _, key = after.partition("|")
     try:
-        return datetime.fromisoformat(when), key
+        return datetime.fromisoformat(when), str(uuid.UUID(key))
     except ValueError as e:
         raise invalid("page_token", "not a token this service issued") from e
 
@@ -76,7 +77,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         roles = await self.t.list_roles(
             current_principal(),
             request.community_id,
-            paging.decode(request.page_token, filters),
+            paging.decode_uuid(request.page_token, filters),
             limit + 1,
         )
         more = len(roles) > limit

@@ -271,6 +271,8 @@ def check_window(
             v.add(f"{field}.end", "lies in the past")
         elif window.end - now > FLEXIBLE_WINDOW_MAX:
             v.add(f"{field}.end", f"must be within {FLEXIBLE_WINDOW_MAX.days} days")
+        elif _effort_ok(effort_hours) and window.end - now < timedelta(hours=effort_hours):
+            v.add(f"{field}.end", "leaves less time than effort_hours")
         return window
     if window.end <= window.start:
         v.add(f"{field}.end", "must be after start")
@@ -278,9 +280,14 @@ def check_window(
         v.add(f"{field}.start", "lies in the past")
     elif window.end - window.start > FIXED_WINDOW_MAX:
         v.add(f"{field}.end", f"a fixed window lasts at most {FIXED_WINDOW_MAX.days} days")
-    elif (window.end - window.start) < timedelta(hours=effort_hours):
+    elif _effort_ok(effort_hours) and window.end - window.start < timedelta(hours=effort_hours):
         v.add(f"{field}.end", "the window is shorter than effort_hours")
     return window
+
+
+def _effort_ok(effort_hours: float) -> bool:
+    """Whether effort_hours is a sane number to compare with (else it is reported elsewhere)."""
+    return math.isfinite(effort_hours) and EFFORT_MIN <= effort_hours <= EFFORT_MAX
 
 
 def validate_wish(draft: WishDraft, now: datetime, bounds: Bounds) -> WishDraft:
@@ -332,7 +339,7 @@ def _check_weekly(v: Violations, s: WeeklySchedule, now: datetime, effort_hours:
             "weekly.end_minute", f"must be after start_minute and at most 1440 (got {s.end_minute})"
         )
         ok = False
-    elif (s.end_minute - s.start_minute) < effort_hours * 60:
+    elif _effort_ok(effort_hours) and (s.end_minute - s.start_minute) < effort_hours * 60:
         v.add("weekly.end_minute", "each occurrence is shorter than effort_hours")
     if s.first_date is None:
         v.add("weekly.first_date", "is required")
@@ -344,8 +351,11 @@ def _check_weekly(v: Violations, s: WeeklySchedule, now: datetime, effort_hours:
         elif s.last_date - s.first_date > SCHEDULE_SPAN_MAX:
             v.add("weekly.last_date", "a schedule spans at most three years; end it and start anew")
             ok = False
-    if ok and next(occurrences(s, now, now + SCHEDULE_SPAN_MAX), None) is None:
-        v.add("weekly", "yields no occurrence after now: check days, dates and times")
+    if ok and s.first_date is not None:
+        # Look from whichever is later, now or the first date: a schedule may start far ahead.
+        start = max(now, datetime.combine(s.first_date, time(0), LOCAL_TZ) - timedelta(days=1))
+        if next(occurrences(s, start, start + SCHEDULE_SPAN_MAX), None) is None:
+            v.add("weekly", "yields no occurrence after now: check days, dates and times")
 
 
 # -- occurrences --------------------------------------------------------------------------------
@@ -418,6 +428,7 @@ def may_see_task(
     street_wide: bool,
 ) -> bool:
     if principal.role is Role.MEMBER:
+        # A deactivated member still sees their community's tasks; claiming says why not.
         if member is None or not member.reported_in:
             return False
         return member.community_id == community_id or (

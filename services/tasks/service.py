@@ -5,6 +5,7 @@ Time comes from a clock passed in, so that tests (and a simulated month) can mov
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -14,7 +15,13 @@ import asyncpg
 
 from linli.v1 import events_pb2, registry_pb2
 from services.common.auth import Principal, Role
-from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from services.common.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from services.common.settings import TasksSettings
 from services.registry.domain import LatLng, Violations, check_request_id
 from services.tasks import domain
@@ -41,6 +48,20 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def request_hash(draft: WishDraft | RoleDraft) -> str:
+    """A fingerprint of what a request asked for, as sent (before time-dependent cleaning)."""
+    return hashlib.sha256(repr(draft).encode()).hexdigest()
+
+
+def _same_request(previous: str, fingerprint: str) -> None:
+    if previous != fingerprint:
+        raise FailedPrecondition(
+            "request_id was used before for a different request",
+            "REQUEST_ID_REUSED",
+            field="request_id",
+        )
 
 
 def _hidden(what: str = "task") -> PermissionDenied:
@@ -87,14 +108,15 @@ class Tasks:
         v = Violations()
         request_id = check_request_id(v, request_id)
         v.raise_if_any()
-        found = await self.store.find_wish(request_id)
+        fingerprint = request_hash(draft)
+        found = await self.store.find_wish(principal.subject, request_id)
         if found is not None:
-            if not domain.may_manage_task(principal, found[1].community_id, found[1].street_id):
-                raise _hidden("wish")
-            return found
+            wish, task, previous = found
+            _same_request(previous, fingerprint)
+            return wish, task
         draft = domain.validate_wish(draft, self.clock(), self.settings.bounds)
         street = await self._place(principal, draft.community_id, "wish.")
-        return await self.store.post_wish(request_id, draft, street, principal)
+        return await self.store.post_wish(request_id, fingerprint, draft, street, principal)
 
     async def create_role(
         self, principal: Principal, request_id: str, draft: RoleDraft
@@ -102,13 +124,16 @@ class Tasks:
         v = Violations()
         request_id = check_request_id(v, request_id)
         v.raise_if_any()
-        found = await self.store.find_role(request_id)
+        fingerprint = request_hash(draft)
+        found = await self.store.find_role(principal.subject, request_id)
         if found is not None:
-            return found, 0
+            role, previous = found
+            _same_request(previous, fingerprint)
+            return role, 0
         draft = domain.validate_role(draft, self.clock(), self.settings.bounds)
         street = await self._place(principal, draft.community_id, "role.")
         return await self.store.create_role(
-            request_id, draft, street, principal, self.clock(), self.horizon
+            request_id, fingerprint, draft, street, principal, self.clock(), self.horizon
         )
 
     async def get_role(self, principal: Principal, role_id: str) -> VolunteerRole:

@@ -296,17 +296,25 @@ class TaskStore:
 
     # -- wishes and roles ----------------------------------------------------------------------
 
-    async def find_wish(self, request_id: str) -> tuple[Wish, Task] | None:
-        r = await self._pool.fetchrow("SELECT * FROM wish WHERE request_id = $1", request_id)
+    async def find_wish(self, created_by: str, request_id: str) -> tuple[Wish, Task, str] | None:
+        """The wish a caller's request_id posted, its task, and the request's fingerprint."""
+        r = await self._pool.fetchrow(
+            "SELECT * FROM wish WHERE created_by = $1 AND request_id = $2", created_by, request_id
+        )
         if r is None:
             return None
         wish = wish_from_record(r)
         task = await self.get_task(wish.task_id)
         assert task is not None
-        return wish, task
+        return wish, task, r["request_hash"]
 
     async def post_wish(
-        self, request_id: str, draft: WishDraft, street_id: str, actor: Principal
+        self,
+        request_id: str,
+        request_hash: str,
+        draft: WishDraft,
+        street_id: str,
+        actor: Principal,
     ) -> tuple[Wish, Task]:
         wish_id, task_id = uuid.uuid4(), uuid.uuid4()
         assert draft.window is not None and draft.location is not None and draft.beneficiary
@@ -316,9 +324,9 @@ class TaskStore:
                 r = await conn.fetchrow(
                     """INSERT INTO wish (id, request_id, community_id, title, description,
                            beneficiary, lat, lng, address, skills, headcount, window_start,
-                           window_end, flexible, effort_hours, task_id, created_by)
+                           window_end, flexible, effort_hours, task_id, created_by, request_hash)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14,
-                               $15, $16, $17) RETURNING *""",
+                               $15, $16, $17, $18) RETURNING *""",
                     wish_id,
                     request_id,
                     draft.community_id,
@@ -336,6 +344,7 @@ class TaskStore:
                     draft.effort_hours,
                     task_id,
                     actor.subject,
+                    request_hash,
                 )
                 task = await self._insert_task(
                     conn,
@@ -353,10 +362,10 @@ class TaskStore:
                 return wish_from_record(r), task
         except asyncpg.UniqueViolationError:
             # A concurrent call with the same request_id won; answer as it did.
-            found = await self.find_wish(request_id)
+            found = await self.find_wish(actor.subject, request_id)
             if found is None:
                 raise
-            return found
+            return found[0], found[1]
 
     async def _insert_task(
         self,
@@ -401,13 +410,17 @@ class TaskStore:
         )
         return None if r is None else task_from_record(r)
 
-    async def find_role(self, request_id: str) -> VolunteerRole | None:
-        r = await self._pool.fetchrow("SELECT * FROM role WHERE request_id = $1", request_id)
-        return None if r is None else role_from_record(r)
+    async def find_role(self, created_by: str, request_id: str) -> tuple[VolunteerRole, str] | None:
+        """The role a caller's request_id created, and the request's fingerprint."""
+        r = await self._pool.fetchrow(
+            "SELECT * FROM role WHERE created_by = $1 AND request_id = $2", created_by, request_id
+        )
+        return None if r is None else (role_from_record(r), r["request_hash"])
 
     async def create_role(
         self,
         request_id: str,
+        request_hash: str,
         draft: RoleDraft,
         street_id: str,
         actor: Principal,
@@ -421,9 +434,9 @@ class TaskStore:
                 r = await conn.fetchrow(
                     """INSERT INTO role (id, request_id, community_id, unit_id, title, description,
                            beneficiary, lat, lng, skills, headcount, effort_hours, schedule,
-                           street_wide, generated_until, created_by)
+                           street_wide, generated_until, created_by, request_hash)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12,
-                               $13::jsonb, $14, $15, $16) RETURNING *""",
+                               $13::jsonb, $14, $15, $16, $17) RETURNING *""",
                     role_id,
                     request_id,
                     draft.community_id,
@@ -440,16 +453,17 @@ class TaskStore:
                     draft.street_wide,
                     now,
                     actor.subject,
+                    request_hash,
                 )
                 role = role_from_record(r)
                 await self._emit(conn, [events.role_created(role)], actor)
                 generated = await self._generate(conn, role, street_id, now, now + horizon, actor)
                 return role, generated
         except asyncpg.UniqueViolationError:
-            found = await self.find_role(request_id)
+            found = await self.find_role(actor.subject, request_id)
             if found is None:
                 raise
-            return found, 0
+            return found[0], 0
 
     async def _generate(
         self,

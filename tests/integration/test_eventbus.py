@@ -267,3 +267,71 @@ def _street(env: events_pb2.EventEnvelope) -> str:
     event = events_pb2.StreetCreated()
     env.payload.Unpack(event)
     return event.street.id
+
+
+async def test_nats_restarted_without_its_data_gets_its_stream_back_and_nothing_is_lost(
+    schema: tuple[str, asyncpg.Pool],
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    store = ROOT / ".linli" / f"nats-empty-{name}"
+    server = NatsServer.start(store)
+    nc = await connect(server.url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, idle_poll_s=0.2)
+    try:
+        async with running(relay):
+            await write_events(pool, subject, ["before"])
+            await until(
+                lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0)
+            )
+            server.stop()
+            import shutil
+
+            shutil.rmtree(server.store_dir)  # the volume is gone: a new, empty server
+            server.resume()
+            await write_events(pool, subject, ["after"])
+            await until(
+                lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0),
+                timeout=30,
+            )
+        assert [_street(e) for e in await read_events(js, subject)] == ["after"]
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        server.stop()
+
+
+async def test_an_idle_relay_does_not_pile_up_tasks(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    nc = await connect(servers.nats_url)
+    relay = eventbus.OutboxRelay(pool, nc.jetstream(), schema=name, idle_poll_s=0.02)
+    async with running(relay):
+        await asyncio.sleep(0.3)
+        before = len(asyncio.all_tasks())
+        await asyncio.sleep(1.0)  # some fifty idle polls
+        after = len(asyncio.all_tasks())
+    assert after <= before + 2
+    await nc.drain()
+
+
+async def test_only_one_relay_per_schema_publishes(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    relays = [eventbus.OutboxRelay(pool, js, schema=name, idle_poll_s=0.05) for _ in range(3)]
+    ids = [ref("s") for _ in range(60)]
+    async with running(*relays):
+        for chunk in range(0, 60, 6):
+            await write_events(pool, subject, ids[chunk : chunk + 6])
+        await until(lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0))
+        assert sum(r.leader for r in relays) == 1
+    assert [_street(e) for e in await read_events(js, subject)] == ids
+    await nc.drain()

@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import grpc
 import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from linli.v1 import registry_pb2
-from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from services.common.localinfra import NatsServer
 from services.common.settings import RegistrySettings
 from services.registry.app import build
 from tests.conftest import ROOT, Servers
-from tests.integration.conftest import District
-from tests.support import member_proto, ref, request_id
+from tests.support import ref
 
 pytestmark = pytest.mark.integration
 
@@ -56,32 +52,3 @@ async def test_health_is_not_serving_while_nats_is_away(servers: Servers) -> Non
         with contextlib.suppress(Exception):
             await runtime.stop(grace=1)
         nats.stop()
-
-
-async def test_a_call_past_its_deadline_is_cut_on_the_server_and_writes_nothing(
-    stub: RegistryServiceStub,
-    admin: tuple[tuple[str, str], ...],
-    district: District,
-    db: object,
-) -> None:
-    ids = [request_id() for _ in range(20)]
-
-    async def slow_rows():  # type: ignore[no-untyped-def]
-        for rid in ids:
-            yield registry_pb2.ImportMembersRequest(
-                row=registry_pb2.RegisterMemberRequest(
-                    request_id=rid, member=member_proto(district.community, district.grid)
-                )
-            )
-        await asyncio.sleep(5)  # the client stalls: the deadline passes first
-
-    with pytest.raises(aio.AioRpcError) as err:
-        await stub.ImportMembers(slow_rows(), metadata=admin, timeout=0.5)
-    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    await asyncio.sleep(0.5)
-    assert (
-        await db.fetchval(  # type: ignore[attr-defined]
-            "SELECT count(*) FROM registry.member WHERE request_id = ANY($1::text[])", ids
-        )
-        == 0
-    )

@@ -48,8 +48,11 @@ CREATE INDEX unit_community ON unit (community_id, id);
 
 CREATE TABLE member (
     id                   uuid PRIMARY KEY,
-    -- The client's id for the registration that created the row: a retry finds it here.
-    request_id           text NOT NULL UNIQUE,
+    -- The caller's id for the registration that created the row, and a fingerprint of what it
+    -- asked for: a retry finds it here; the same id for something else is refused.
+    created_by           text NOT NULL,
+    request_id           text NOT NULL,
+    request_hash         text NOT NULL,
     name                 text NOT NULL,
     phone                text NOT NULL UNIQUE,
     home_lat             double precision NOT NULL,
@@ -68,6 +71,7 @@ CREATE TABLE member (
     reported_in_at       timestamptz,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (created_by, request_id),
     CHECK ((community_id IS NULL) = (grid_id IS NULL))
 );
 CREATE INDEX member_community ON member (community_id, id);

@@ -33,7 +33,9 @@ CREATE INDEX member_community ON member (community_id);
 
 CREATE TABLE wish (
     id            uuid PRIMARY KEY,
-    request_id    text NOT NULL UNIQUE,
+    -- The caller's id for the request, and a fingerprint of what it asked (see registry.member).
+    request_id    text NOT NULL,
+    request_hash  text NOT NULL,
     community_id  text NOT NULL,
     title         text NOT NULL,
     description   text NOT NULL DEFAULT '',
@@ -49,12 +51,14 @@ CREATE TABLE wish (
     effort_hours  double precision NOT NULL,
     task_id       uuid NOT NULL,
     created_by    text NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now()
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (created_by, request_id)
 );
 
 CREATE TABLE role (
     id               uuid PRIMARY KEY,
-    request_id       text NOT NULL UNIQUE,
+    request_id       text NOT NULL,
+    request_hash     text NOT NULL,
     community_id     text NOT NULL,
     unit_id          text NOT NULL DEFAULT '',
     title            text NOT NULL,
@@ -74,7 +78,8 @@ CREATE TABLE role (
     -- Occurrences starting up to this time exist as tasks.
     generated_until  timestamptz NOT NULL,
     created_by       text NOT NULL,
-    created_at       timestamptz NOT NULL DEFAULT now()
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (created_by, request_id)
 );
 CREATE INDEX role_community ON role (community_id, id);
 CREATE INDEX role_active ON role (generated_until) WHERE ended_at IS NULL;

@@ -1,0 +1,153 @@
+"""The system as its users drive it: the services run as their own processes (as `make up` runs
+them), and everything goes through their gRPC APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from grpc import aio
+
+from linli.v1 import common_pb2, registry_pb2, tasks_pb2
+from linli.v1.registry_pb2_grpc import RegistryServiceStub
+from linli.v1.tasks_pb2_grpc import TaskServiceStub
+from scripts import gen_district, stack
+from services.cli.district import import_district, import_members
+from services.common.auth import Principal, Role, issue_token
+from services.common.localinfra import free_port
+from services.common.settings import Settings
+from tests.conftest import Servers
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def system(
+    servers: Servers,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch_module: pytest.MonkeyPatch,
+) -> Iterator[stack.StackState]:
+    name = f"linli_e2e_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(servers.admin_url)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+
+    asyncio.run(create())
+    url = urlunsplit(urlsplit(servers.admin_url)._replace(path=f"/{name}"))
+    for spec in stack.SERVICES:  # free ports: a developer's `make up` may hold the defaults
+        monkeypatch_module.setenv(f"LINLI_{spec.name.upper()}_PORT", str(free_port()))
+    settings = Settings(
+        database_url=url, nats_url=servers.nats_url, state_dir=str(tmp_path_factory.mktemp("stack"))
+    )
+    state = stack.up(settings, quiet=True)
+    try:
+        yield state
+    finally:
+        stack.down(settings)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def bearer(principal: Principal) -> tuple[tuple[str, str], ...]:
+    return (("authorization", "Bearer " + issue_token(Settings(), principal)),)
+
+
+async def test_a_small_district_reports_in_posts_wishes_and_members_claim_them(
+    system: stack.StackState,
+) -> None:
+    district = gen_district.generate(seed=7, small=True)
+    admin = bearer(Principal("e2e-admin", Role.DISTRICT_ADMIN))
+    staff = bearer(
+        Principal("chengli-staff", Role.COMMUNITY_STAFF, community_ids=frozenset({"chengli"}))
+    )
+    registry_addr = f"127.0.0.1:{system.services['registry']['port']}"
+    tasks_addr = f"127.0.0.1:{system.services['tasks']['port']}"
+    async with aio.insecure_channel(registry_addr) as rch, aio.insecure_channel(tasks_addr) as tch:
+        registry, tasks = RegistryServiceStub(rch), TaskServiceStub(tch)
+        org = await import_district(registry, admin, gen_district.yaml_text(district))
+        assert org.communities_created == 5
+        report = await import_members(registry, admin, district.members)
+        assert (report.registered, report.errors) == (300, [])
+
+        chengli = []
+        page_token = ""
+        while True:
+            page = await registry.ListMembers(
+                registry_pb2.ListMembersRequest(
+                    community_id="chengli", page_size=100, page_token=page_token
+                ),
+                metadata=staff,
+            )
+            chengli += list(page.members)
+            page_token = page.next_page_token
+            if not page_token:
+                break
+        assert chengli and all(not m.phone_masked for m in chengli)
+
+        start = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+        home = chengli[0].home
+        posted = await tasks.PostWish(
+            tasks_pb2.PostWishRequest(
+                request_id="e2e-wish-1",
+                wish=tasks_pb2.Wish(
+                    community_id="chengli",
+                    title="为独居老人修理水龙头",
+                    beneficiary_group=common_pb2.BENEFICIARY_GROUP_ELDERLY,
+                    location=common_pb2.LatLng(latitude=home.latitude, longitude=home.longitude),
+                    address="城里社区（合成）",
+                    headcount=2,
+                    effort_hours=1.0,
+                    skills=[tasks_pb2.RequiredSkill(skill="repair_plumbing", min_level=1)],
+                    window=tasks_pb2.TimeWindow(
+                        start=_ts(start), end=_ts(start + timedelta(hours=2))
+                    ),
+                ),
+            ),
+            metadata=staff,
+        )
+        task_id = posted.task.id
+
+        # Members see it near their homes once the task service knows them (from events).
+        member = chengli[1]
+        as_member = bearer(Principal(member.id, Role.MEMBER))
+        found: list[str] = []
+        for _ in range(100):
+            near = await tasks.SearchNearbyTasks(
+                tasks_pb2.SearchNearbyTasksRequest(near=member.home, radius_m=5000),
+                metadata=as_member,
+            )
+            found = [t.id for t in near.tasks]
+            if task_id in found:
+                break
+            await asyncio.sleep(0.1)
+        assert task_id in found
+
+        claimed = await tasks.ClaimTask(
+            tasks_pb2.ClaimTaskRequest(task_id=task_id), metadata=as_member
+        )
+        assert claimed.assignment.state == tasks_pb2.ASSIGNMENT_STATE_ACCEPTED
+        seen = await tasks.GetTask(tasks_pb2.GetTaskRequest(id=task_id), metadata=as_member)
+        assert seen.task.address == "城里社区（合成）"  # the assigned member sees where
+        record = await tasks.GetMemberRecord(
+            tasks_pb2.GetMemberRecordRequest(member_id=member.id), metadata=as_member
+        )
+        assert record.record.upcoming == 1
+
+
+def _ts(when: datetime):  # type: ignore[no-untyped-def]
+    from google.protobuf import timestamp_pb2
+
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(when)
+    return out
