@@ -21,7 +21,6 @@ import yaml
 from services.common.settings import Bounds
 from services.common.skills import SKILLS as CATALOGUE
 
-# The registry seeds exactly these codes; members may only declare skills from this list.
 # The registry's catalogue, so that generated members only ever declare skills it knows.
 SKILLS: tuple[str, ...] = tuple(skill.code for skill in CATALOGUE)
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -1,0 +1,1 @@
+"""The matching solver: a pure library (arrays in, assignment out), no I/O."""

@@ -1,0 +1,133 @@
+"""Candidate pairs: who could take which place. Built from a spatial index (a k-d tree per
+community, or per street for street-wide tasks), then the skill, hours, time and clash filters;
+never an all-pairs loop. Also counts, per task, how many members each filter left, which is what
+explains an empty place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from services.matching.solver.model import (
+    Instance,
+    Member,
+    Task,
+    available,
+    local_span,
+    overlaps,
+    pair_score,
+    skill_fit,
+)
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+@dataclass
+class Funnel:
+    """How many members of the task's community passed each filter, in order."""
+
+    in_reach: int = 0
+    skilled: int = 0
+    available: int = 0
+    with_hours: int = 0
+    free: int = 0
+
+
+@dataclass
+class Candidates:
+    task: list[int] = field(default_factory=list)  # pair -> task index
+    member: list[int] = field(default_factory=list)  # pair -> member index
+    score: list[int] = field(default_factory=list)
+    distance_m: list[float] = field(default_factory=list)
+    fit: list[float] = field(default_factory=list)
+    by_task: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    by_member: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    funnels: list[Funnel] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.task)
+
+
+def project(lat: np.ndarray, lng: np.ndarray, lat0: float) -> np.ndarray:
+    """Metres on a plane tangent near the district: exact enough over a few kilometres."""
+    k = math.pi / 180 * EARTH_RADIUS_M
+    return np.column_stack((lng * k * math.cos(math.radians(lat0)), lat * k))
+
+
+def clashes(member: Member, task: Task) -> bool:
+    if task.flexible:
+        return False
+    return any(overlaps(task.start, task.end, s, e) for s, e in member.busy)
+
+
+def build(instance: Instance) -> Candidates:
+    members, tasks, p = instance.members, instance.tasks, instance.params
+    out = Candidates(funnels=[Funnel() for _ in tasks])
+    if not members or not tasks:
+        return out
+    lat0 = float(np.mean([m.lat for m in members]))
+    xy = project(np.array([m.lat for m in members]), np.array([m.lng for m in members]), lat0)
+
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, m in enumerate(members):
+        groups[("community", m.community_id)].append(i)
+        groups[("street", m.street_id)].append(i)
+    trees: dict[tuple[str, str], tuple[cKDTree, np.ndarray]] = {}
+
+    for j, task in enumerate(tasks):
+        key = ("street", task.street_id) if task.street_wide else ("community", task.community_id)
+        if key not in groups:
+            continue
+        if key not in trees:
+            index = np.array(groups[key])
+            trees[key] = (cKDTree(xy[index]), index)
+        tree, index = trees[key]
+        here = project(np.array([task.lat]), np.array([task.lng]), lat0)[0]
+        near = tree.query_ball_point(here, p.max_distance_m)
+        funnel = out.funnels[j]
+        funnel.in_reach = len(near)
+        span = local_span(task)
+        found: list[tuple[int, float, float]] = []  # (member index, distance, fit)
+        for local in near:
+            i = int(index[local])
+            m = members[i]
+            fit = skill_fit(m, task)
+            if fit is None:
+                continue
+            funnel.skilled += 1
+            if not available(m, task, span):
+                continue
+            funnel.available += 1
+            if m.hours_left + 1e-9 < task.effort_hours:
+                continue
+            funnel.with_hours += 1
+            if clashes(m, task):
+                continue
+            funnel.free += 1
+            found.append((i, float(np.hypot(*(xy[i] - here))), fit))
+        found.sort(key=lambda c: (c[1], members[c[0]].id))
+        for i, distance, fit in found[: p.max_candidates]:
+            pair = len(out.task)
+            out.task.append(j)
+            out.member.append(i)
+            out.distance_m.append(distance)
+            out.fit.append(fit)
+            out.score.append(
+                pair_score(
+                    task,
+                    members[i],
+                    distance,
+                    fit,
+                    instance.weights,
+                    instance.now,
+                    p.max_distance_m,
+                )
+            )
+            out.by_task[j].append(pair)
+            out.by_member[i].append(pair)
+    return out

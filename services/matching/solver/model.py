@@ -1,0 +1,190 @@
+"""The matching problem as values: members, tasks, weights, parameters, and how a pair scores.
+
+Scores are integers (hundredths of a point) so that the flow and CP-SAT models, and greedy,
+optimise exactly the same objective:
+
+    maximise  sum over assigned pairs of score(task, member)
+              - sum over members of fairness(load, number of new tasks)
+
+score = fill + priority*[elderly, child, disabled or poor] + urgency*closeness of the deadline
+        + skill*fit above the minimum + distance*(1 - d/reach) + reliability*record
+fairness: the k-th new task of a member carrying L hours this month costs
+        fairness * (L / FAIRNESS_HOURS + k - 1), rising with every task (convex), so the load
+        spreads instead of falling on the same willing few.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+SCALE = 100  # points are scored in hundredths
+PRIORITY_GROUPS = frozenset({"elderly", "child", "disabled", "poor"})
+FAIRNESS_HOURS = 10.0  # a month's load is counted in steps of this many hours
+URGENCY_HORIZON = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each consideration is worth, in points. Filling a place always comes first."""
+
+    fill: float = 100.0  # any filled place beats any empty one
+    priority: float = 40.0  # the elderly, children, the disabled and the poor first
+    urgency: float = 15.0  # a deadline within the week, more the nearer
+    skill: float = 15.0  # skills above the minimum asked
+    distance: float = 20.0  # close to home
+    reliability: float = 10.0  # a record of turning up
+    fairness: float = 8.0  # the cost of each further task for an already busy member
+
+    def validate(self) -> list[str]:
+        return [
+            f"{name} must be a finite number of at least 0"
+            for name, value in self.__dict__.items()
+            if not (math.isfinite(value) and value >= 0)
+        ]
+
+
+@dataclass(frozen=True)
+class Params:
+    max_distance_m: float = 3000.0  # how far from home a member is asked to go
+    max_candidates: int = 50  # the nearest qualified members considered per task
+    time_limit_s: float = 10.0  # for the exact solver, over the whole run
+    gap_target: float = 0.0001  # stop when proven within this fraction of the optimum
+    seed: int = 0
+    method: str = "auto"  # "auto" (flow plan, then CP-SAT), "flow", "cpsat", "greedy", "fcfs"
+    workers: int = 1  # CP-SAT search workers; 1 is deterministic
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weekly availability window in local time: ISO weekday, minutes after midnight."""
+
+    day: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    lat: float
+    lng: float
+    community_id: str
+    street_id: str
+    skills: Mapping[str, int]
+    availability: tuple[Window, ...]
+    hours_left: float  # this month, after what is done and accepted
+    load_hours: float  # done and accepted this month
+    reliability: float = 0.5  # 0 to 1
+    busy: tuple[tuple[datetime, datetime], ...] = ()  # accepted fixed windows
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    lat: float
+    lng: float
+    community_id: str
+    street_id: str
+    street_wide: bool
+    skills: tuple[tuple[str, int], ...]
+    places: int  # still open
+    start: datetime
+    end: datetime
+    flexible: bool
+    effort_hours: float
+    beneficiary: str
+    posted_at: datetime
+
+    @property
+    def deadline(self) -> datetime:
+        return self.end if self.flexible else self.start
+
+
+@dataclass(frozen=True)
+class Instance:
+    members: tuple[Member, ...]
+    tasks: tuple[Task, ...]
+    now: datetime
+    weights: Weights = field(default_factory=Weights)
+    params: Params = field(default_factory=Params)
+
+
+def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+def local_span(task: Task) -> tuple[tuple[int, int, int], ...]:
+    """The task's fixed window as (ISO weekday, start minute, end minute) per local day."""
+    start, end = task.start.astimezone(LOCAL_TZ), task.end.astimezone(LOCAL_TZ)
+    out = []
+    day = start.date()
+    while day <= end.date():
+        midnight = datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+        lo = max(0, int((start - midnight).total_seconds() // 60))
+        hi = min(1440, math.ceil((end - midnight).total_seconds() / 60))
+        if hi > lo:
+            out.append((day.isoweekday(), lo, hi))
+        day += timedelta(days=1)
+    return tuple(out)
+
+
+def available(
+    member: Member, task: Task, span: tuple[tuple[int, int, int], ...] | None = None
+) -> bool:
+    """Whether the member's weekly availability leaves room for the task: some window of theirs
+    shares at least the task's effort (or the whole window, if shorter) with it."""
+    if not member.availability:
+        return False
+    if task.flexible:
+        return True  # any window before the deadline will do
+    need = min(task.effort_hours * 60, (task.end - task.start).total_seconds() / 60) - 1e-9
+    for day, lo, hi in span if span is not None else local_span(task):
+        for w in member.availability:
+            if w.day == day and min(hi, w.end) - max(lo, w.start) >= need:
+                return True
+    return False
+
+
+def skill_fit(member: Member, task: Task) -> float | None:
+    """0..1 for how far above the minimum the member's skills are; None when one is missing."""
+    if not task.skills:
+        return 0.5
+    total = 0.0
+    for code, minimum in task.skills:
+        level = member.skills.get(code, 0)
+        if level < minimum:
+            return None
+        total += (level - minimum + 1) / (4 - minimum)
+    return total / len(task.skills)
+
+
+def pair_score(
+    task: Task,
+    member: Member,
+    distance_m: float,
+    fit: float,
+    w: Weights,
+    now: datetime,
+    reach_m: float,
+) -> int:
+    to_deadline = (task.deadline - now) / URGENCY_HORIZON
+    urgency = min(1.0, max(0.0, 1.0 - to_deadline))
+    points = (
+        w.fill
+        + w.priority * (task.beneficiary in PRIORITY_GROUPS)
+        + w.urgency * urgency
+        + w.skill * fit
+        + w.distance * max(0.0, 1.0 - distance_m / reach_m)
+        + w.reliability * member.reliability
+    )
+    return round(points * SCALE)
+
+
+def fairness_cost(member: Member, k: int, w: Weights) -> int:
+    """The cost of the member's k-th new task (k from 1)."""
+    return round(w.fairness * (member.load_hours / FAIRNESS_HOURS + k - 1) * SCALE)
