@@ -87,6 +87,7 @@ fmt: setup
 bench: setup  ## benchmarks (print tables; see scripts/bench_*.py)
 	$(PY) -m scripts.bench_registry
 	$(PY) -m scripts.bench_tasks
+	$(PY) -m scripts.bench_matching
 
 clean:  ## remove the environment, generated code and local server data
 	-$(PY) -m scripts.stack down 2>/dev/null

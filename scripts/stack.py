@@ -24,7 +24,7 @@ import asyncpg
 from services.common import migrations
 from services.common.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.common.runtime import health_check
-from services.common.settings import REGISTRY_PORT, TASKS_PORT, Settings
+from services.common.settings import MATCHING_PORT, REGISTRY_PORT, TASKS_PORT, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +55,14 @@ SERVICES = (
         "tasks",
         ROOT / "services/tasks/migrations",
         "linli.v1.TaskService",
+    ),
+    ServiceSpec(
+        "matching",
+        "services.matching",
+        MATCHING_PORT,
+        "matching",
+        ROOT / "services/matching/migrations",
+        "linli.v1.MatchingService",
     ),
 )
 

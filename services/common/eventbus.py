@@ -286,7 +286,11 @@ Handler = Callable[[asyncpg.Connection, events_pb2.EventEnvelope], Awaitable[Non
 
 
 class Consumer:
-    """A durable JetStream pull consumer that applies each event exactly once to the database."""
+    """A durable JetStream pull consumer that applies each event exactly once to the database.
+
+    `handler` runs inside the event's transaction; `after`, if given, runs once the event is
+    committed and acknowledged (for in-memory state and reactions that must not roll back).
+    """
 
     def __init__(
         self,
@@ -300,7 +304,9 @@ class Consumer:
         batch: int = 128,
         ack_wait_s: float = 30.0,
         max_deliver: int = 20,
+        after: Callable[[events_pb2.EventEnvelope], Awaitable[None]] | None = None,
     ) -> None:
+        self._after = after
         self._pool = pool
         self._js = js
         self._stream = stream
@@ -422,6 +428,13 @@ class Consumer:
             return False
         # Ack only after the commit: a crash before this line redelivers, and the inbox skips it.
         await msg.ack()
+        if fresh and self._after is not None:
+            # Work that must see the committed change (refreshing memory, reacting); it may not
+            # change the database's record of the event, which is already final.
+            try:
+                await self._after(env)
+            except Exception:  # the event is applied; the reaction is best effort
+                log.exception("consumer %s: after-commit work for %s failed", self._durable, env.id)
         if fresh:
             self.applied += 1
         else:

@@ -82,6 +82,8 @@ class ServiceRuntime:
     # Builds the service's background workers (event consumers, periodic jobs) once the pool
     # and JetStream are ready.
     workers: Callable[[ServiceRuntime], list[Worker]] = lambda _rt: []
+    # Runs once the servicers exist and before the server answers (e.g. loading memory).
+    ready: Callable[[ServiceRuntime], Awaitable[None]] | None = None
     database_url: str = ""
     nats_url: str = ""
 
@@ -137,6 +139,8 @@ class ServiceRuntime:
         )
         for name in ["", *self._service_names]:
             await self.health.set(name, NOT_SERVING)
+        if self.ready is not None:
+            await self.ready(self)
         self.port = self.server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
         await self.server.start()
 

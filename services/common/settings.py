@@ -94,3 +94,10 @@ class TasksSettings(Settings):
     role_horizon_days: int = Field(28, ge=1, le=366)
     # How often expiry and role generation run.
     sweep_interval_s: float = Field(5.0, gt=0)
+
+
+class MatchingSettings(Settings):
+    service_name: str = "matching"
+    grpc_port: int = _port("matching", MATCHING_PORT)
+    # Offer a declined or expired place to the next best member at once.
+    reoffer: bool = True

@@ -75,7 +75,13 @@ def role_ended(role: VolunteerRole) -> Event:
     return ROLE_ENDED, events_pb2.RoleEnded(role=role_to_proto(role))
 
 
-def proposal_rejected(run_id: str, task_id: str, member_id: str, reason: str) -> Event:
+def proposal_rejected(
+    run_id: str, task_id: str, member_id: str, reason: str, place_unavailable: bool
+) -> Event:
     return PROPOSAL_REJECTED, events_pb2.ProposalRejected(
-        match_run_id=run_id, task_id=task_id, member_id=member_id, reason=reason
+        match_run_id=run_id,
+        task_id=task_id,
+        member_id=member_id,
+        reason=reason,
+        place_unavailable=place_unavailable,
     )

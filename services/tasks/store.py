@@ -907,13 +907,16 @@ class TaskStore:
         Returns None on success, else why not (and a ProposalRejected event is written).
         """
         reason: str | None
+        place_unavailable = False
         try:
             async with conn.transaction():  # a savepoint: a refusal keeps the caller's work
                 task = await self._lock_task(conn, task_id)
                 member = await self.member_view(conn, member_id)
-                reason = claim_problem(
+                reason = claimable(task, now)
+                place_unavailable = reason is not None
+                reason = reason or claim_problem(
                     member, task.community_id, task.street_id, task.street_wide
-                ) or claimable(task, now)
+                )
                 if reason is None and any(
                     a.member_id == member_id for a in await self._live_assignments(conn, task_id)
                 ):
@@ -940,9 +943,11 @@ class TaskStore:
                     await self._emit(conn, [events.assignment_changed("proposed", a, task)], actor)
                     return None
         except NotFound:
-            reason = "the task does not exist"
+            reason, place_unavailable = "the task does not exist", True
         await self._emit(
-            conn, [events.proposal_rejected(run_id, task_id, member_id, reason)], actor
+            conn,
+            [events.proposal_rejected(run_id, task_id, member_id, reason, place_unavailable)],
+            actor,
         )
         return reason
 

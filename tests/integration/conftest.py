@@ -185,3 +185,28 @@ def task_stub(task_channel: aio.Channel):  # type: ignore[no-untyped-def]
     from linli.v1 import tasks_pb2_grpc
 
     return tasks_pb2_grpc.TaskServiceStub(task_channel)
+
+
+# -- the matching service --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def matching_rt(
+    servers: Servers, clock: MovableClock, tasks_rt: ServiceRuntime
+) -> AsyncIterator[ServiceRuntime]:
+    from services.common.settings import MatchingSettings
+    from services.matching.app import build as build_matching
+
+    settings = MatchingSettings(grpc_port=0, health_check_interval_s=0.2)
+    runtime = build_matching(settings, servers.database_url, servers.nats_url, clock=clock)
+    await runtime.start()
+    yield runtime
+    await runtime.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+async def match_stub(matching_rt: ServiceRuntime):  # type: ignore[no-untyped-def]
+    from linli.v1 import matching_pb2_grpc
+
+    async with aio.insecure_channel(f"127.0.0.1:{matching_rt.port}") as ch:
+        yield matching_pb2_grpc.MatchingServiceStub(ch)

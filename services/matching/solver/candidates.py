@@ -59,6 +59,13 @@ def project(lat: np.ndarray, lng: np.ndarray, lat0: float) -> np.ndarray:
     return np.column_stack((lng * k * math.cos(math.radians(lat0)), lat * k))
 
 
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """The same planar distance the index measures, for one pair."""
+    k = math.pi / 180 * EARTH_RADIUS_M
+    dx = (lng1 - lng2) * k * math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot(dx, (lat1 - lat2) * k)
+
+
 def clashes(member: Member, task: Task) -> bool:
     if task.flexible:
         return False
@@ -96,6 +103,9 @@ def build(instance: Instance) -> Candidates:
         for local in near:
             i = int(index[local])
             m = members[i]
+            if (task.id, m.id) in instance.excluded:
+                funnel.in_reach -= 1
+                continue
             fit = skill_fit(m, task)
             if fit is None:
                 continue

@@ -112,6 +112,8 @@ class Instance:
     now: datetime
     weights: Weights = field(default_factory=Weights)
     params: Params = field(default_factory=Params)
+    # (task id, member id) pairs never to plan: declined, expired or already holding the place.
+    excluded: frozenset[tuple[str, str]] = frozenset()
 
 
 def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:

@@ -1,0 +1,284 @@
+"""The matching service's gRPC servicer: proto in, use case, proto out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import asyncpg
+from grpc import aio
+
+from linli.v1 import matching_pb2 as pb
+from linli.v1 import matching_pb2_grpc
+from services.common import paging
+from services.common.auth import Principal, current_principal
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from services.matching.service import Matching
+from services.matching.solver.model import Weights
+from services.matching.solver.result import REASONS
+from services.matching.world import Scope
+from services.registry.convert import ts
+
+METHOD_NAMES = {
+    pb.MATCH_METHOD_UNSPECIFIED: "auto",
+    pb.MATCH_METHOD_AUTO: "auto",
+    pb.MATCH_METHOD_FLOW: "flow",
+    pb.MATCH_METHOD_GREEDY: "greedy",
+    pb.MATCH_METHOD_FCFS: "fcfs",
+    pb.MATCH_METHOD_CPSAT: "cpsat",
+}
+METHOD_ENUMS = {
+    "auto": pb.MATCH_METHOD_AUTO,
+    "flow": pb.MATCH_METHOD_FLOW,
+    "greedy": pb.MATCH_METHOD_GREEDY,
+    "fcfs": pb.MATCH_METHOD_FCFS,
+    "cpsat": pb.MATCH_METHOD_CPSAT,
+}
+STATES = {
+    "running": pb.MATCH_RUN_STATE_RUNNING,
+    "succeeded": pb.MATCH_RUN_STATE_SUCCEEDED,
+    "failed": pb.MATCH_RUN_STATE_FAILED,
+}
+
+
+def scope_of(community_id: str, street_id: str) -> Scope:
+    if community_id and street_id:
+        raise InvalidArgument(FieldViolation("street_id", "give a community or a street, not both"))
+    if community_id:
+        return Scope("community", community_id)
+    if street_id:
+        return Scope("street", street_id)
+    return Scope("district")
+
+
+def run_to_proto(r: asyncpg.Record) -> pb.MatchRun:
+    f = json.loads(r["figures"])
+    out = pb.MatchRun(
+        id=str(r["id"]),
+        scope_kind=r["scope_kind"],
+        scope_id=r["scope_id"],
+        state=STATES[r["state"]],
+        dry_run=r["dry_run"],
+        method=METHOD_ENUMS.get(r["method"], pb.MATCH_METHOD_UNSPECIFIED),
+        error=r["error"],
+        requested_by=r["requested_by"],
+        create_time=ts(r["created_at"]),
+        finish_time=ts(r["finished_at"]),
+        filled_by_group=[
+            pb.GroupFill(group=g, filled=v[0], places=v[1])
+            for g, v in f.get("filled_by_group", {}).items()
+        ],
+    )
+    for name in ("solver_status",):
+        setattr(out, name, f.get(name) or "")
+    for name in (
+        "members",
+        "tasks",
+        "places",
+        "candidate_pairs",
+        "components",
+        "places_filled",
+        "members_used",
+        "most_places",
+        "fcfs_places_filled",
+    ):
+        setattr(out, name, int(f.get(name) or 0))
+    for name in (
+        "load_s",
+        "candidates_s",
+        "solve_s",
+        "write_s",
+        "objective",
+        "bound",
+        "gap",
+        "mean_distance_m",
+        "p95_distance_m",
+        "hours_stdev",
+        "fcfs_objective",
+    ):
+        setattr(out, name, float(f.get(name) or 0.0))
+    return out
+
+
+def _weights(w: pb.MatchWeights) -> Weights:
+    base = Weights()
+    return Weights(
+        **{
+            name: getattr(w, name) if w.HasField(name) else getattr(base, name)  # type: ignore[arg-type]
+            for name in base.__dict__
+        }
+    )
+
+
+def _position(token: str, run_id: str) -> int:
+    after = paging.decode(token, {"run": run_id})
+    try:
+        return -1 if after is None else int(after)
+    except ValueError as e:
+        raise InvalidArgument(
+            FieldViolation("page_token", "not a token this service issued")
+        ) from e
+
+
+class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
+    def __init__(self, matching: Matching) -> None:
+        self.m = matching
+
+    async def RunMatching(
+        self, request: pb.RunMatchingRequest, context: aio.ServicerContext
+    ) -> pb.RunMatchingResponse:
+        run_id = await self.m.run(
+            current_principal(),
+            scope_of(request.community_id, request.street_id),
+            dry_run=request.dry_run,
+            method=METHOD_NAMES.get(request.method, "auto"),
+            time_limit_s=request.time_limit_s,
+            gap_target=request.gap_target,
+            weights=_weights(request.weights),
+            max_distance_m=request.max_distance_m,
+        )
+        record = await self.m.store.get_run(run_id)
+        assert record is not None
+        return pb.RunMatchingResponse(run=run_to_proto(record))
+
+    async def _visible_run(self, principal: Principal, run_id: str) -> asyncpg.Record:
+        if not run_id:
+            raise InvalidArgument(FieldViolation("id", "is required"))
+        record = await self.m.store.get_run(run_id)
+        if record is None:
+            if principal.is_everywhere:
+                raise NotFound("match run", run_id)
+            raise PermissionDenied("this run is outside your scope")
+        try:
+            self.m.authorize(principal, Scope(record["scope_kind"], record["scope_id"]))
+        except PermissionDenied:
+            raise PermissionDenied("this run is outside your scope") from None
+        return record
+
+    async def GetMatchRun(
+        self, request: pb.GetMatchRunRequest, context: aio.ServicerContext
+    ) -> pb.GetMatchRunResponse:
+        record = await self._visible_run(current_principal(), request.id)
+        return pb.GetMatchRunResponse(run=run_to_proto(record))
+
+    async def ListMatchRuns(
+        self, request: pb.ListMatchRunsRequest, context: aio.ServicerContext
+    ) -> pb.ListMatchRunsResponse:
+        principal = current_principal()
+        filters = {"community_id": request.community_id, "street_id": request.street_id}
+        scope = scope_of(request.community_id, request.street_id)
+        self.m.authorize(principal, scope)
+        limit = paging.page_size(request.page_size)
+        after = paging.decode(request.page_token, filters)
+        key = None
+        if after is not None:
+            when, _, run_id = after.partition("|")
+            try:
+                key = (datetime.fromisoformat(when), str(uuid.UUID(run_id)))
+            except ValueError as e:
+                raise InvalidArgument(
+                    FieldViolation("page_token", "not a token this service issued")
+                ) from e
+        rows = await self.m.store.list_runs(
+            kind=None if scope.kind == "district" else scope.kind,
+            scope_id=scope.id,
+            after=key,
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = (
+            paging.encode(f"{rows[-1]['created_at'].isoformat()}|{rows[-1]['id']}", filters)
+            if more
+            else ""
+        )
+        return pb.ListMatchRunsResponse(runs=[run_to_proto(r) for r in rows], next_page_token=token)
+
+    async def ListMatchAssignments(
+        self, request: pb.ListMatchAssignmentsRequest, context: aio.ServicerContext
+    ) -> pb.ListMatchAssignmentsResponse:
+        await self._visible_run(current_principal(), request.run_id)
+        limit = paging.page_size(request.page_size)
+        rows = await self.m.store.run_rows(
+            "match_assignment",
+            request.run_id,
+            _position(request.page_token, request.run_id),
+            limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return pb.ListMatchAssignmentsResponse(
+            assignments=[
+                pb.MatchAssignment(
+                    run_id=request.run_id,
+                    task_id=str(r["task_id"]),
+                    member_id=str(r["member_id"]),
+                    score=r["score"],
+                    distance_m=r["distance_m"],
+                    explanation=r["explanation"],
+                    alternatives=[
+                        pb.Alternative(member_id=a[0], score=a[1], distance_m=a[2], status=a[3])
+                        for a in json.loads(r["alternatives"])
+                    ],
+                )
+                for r in rows
+            ],
+            next_page_token=paging.encode(str(rows[-1]["position"]), {"run": request.run_id})
+            if more
+            else "",
+        )
+
+    async def ListUnfilledPlaces(
+        self, request: pb.ListUnfilledPlacesRequest, context: aio.ServicerContext
+    ) -> pb.ListUnfilledPlacesResponse:
+        await self._visible_run(current_principal(), request.run_id)
+        limit = paging.page_size(request.page_size)
+        rows = await self.m.store.run_rows(
+            "match_unfilled",
+            request.run_id,
+            _position(request.page_token, request.run_id),
+            limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return pb.ListUnfilledPlacesResponse(
+            places=[
+                pb.UnfilledPlace(
+                    run_id=request.run_id,
+                    task_id=str(r["task_id"]),
+                    places=r["places"],
+                    reason=r["reason"],
+                    explanation=REASONS.get(r["reason"], r["reason"]),
+                    candidates=r["candidates"],
+                )
+                for r in rows
+            ],
+            next_page_token=paging.encode(str(rows[-1]["position"]), {"run": request.run_id})
+            if more
+            else "",
+        )
+
+    async def SuggestMembers(
+        self, request: pb.SuggestMembersRequest, context: aio.ServicerContext
+    ) -> pb.SuggestMembersResponse:
+        if not request.task_id:
+            raise InvalidArgument(FieldViolation("task_id", "is required"))
+        rows = self.m.suggest_members(current_principal(), request.task_id, request.limit)
+        return pb.SuggestMembersResponse(
+            members=[
+                pb.MemberSuggestion(member_id=m, score=s, distance_m=d, reason=why)
+                for m, s, d, why in rows
+            ]
+        )
+
+    async def SuggestTasks(
+        self, request: pb.SuggestTasksRequest, context: aio.ServicerContext
+    ) -> pb.SuggestTasksResponse:
+        rows = self.m.suggest_tasks(current_principal(), request.member_id, request.limit)
+        return pb.SuggestTasksResponse(
+            tasks=[
+                pb.TaskSuggestion(task_id=t, score=s, distance_m=d, reason=why)
+                for t, s, d, why in rows
+            ]
+        )

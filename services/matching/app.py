@@ -1,0 +1,61 @@
+"""The matching service's composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grpc import aio
+
+from linli.v1 import matching_pb2, matching_pb2_grpc
+from services.common.eventbus import Consumer, Outbox
+from services.common.runtime import ServiceRuntime, Worker
+from services.common.settings import MatchingSettings
+from services.matching import events
+from services.matching.api import MatchingApi
+from services.matching.service import Clock, Matching, system_clock
+from services.matching.store import MatchingStore
+
+SCHEMA = "matching"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class MatchingRuntime(ServiceRuntime):
+    """The runtime, with the use cases at hand."""
+
+    matching: Matching
+
+
+def build(
+    settings: MatchingSettings, database_url: str, nats_url: str, clock: Clock = system_clock
+) -> MatchingRuntime:
+    def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
+        assert isinstance(rt, MatchingRuntime)
+        rt.matching = Matching(MatchingStore(rt.pool, Outbox(events.SERVICE)), settings, clock)
+        matching_pb2_grpc.add_MatchingServiceServicer_to_server(MatchingApi(rt.matching), server)
+        return [matching_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name]
+
+    def workers(rt: ServiceRuntime) -> list[Worker]:
+        assert isinstance(rt, MatchingRuntime)
+        return [
+            Consumer(
+                rt.pool,
+                rt.js,
+                stream=settings.stream_name,
+                durable="matching",
+                subjects=events.CONSUMED,
+                handler=rt.matching.on_event,
+                after=rt.matching.after_event,
+                batch=512,
+            )
+        ]
+
+    return MatchingRuntime(
+        settings=settings,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        register=register,
+        workers=workers,
+        database_url=database_url,
+        nats_url=nats_url,
+        ready=lambda rt: rt.matching.load(),  # type: ignore[attr-defined]
+    )

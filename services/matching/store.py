@@ -1,0 +1,401 @@
+"""The matching service's SQL: its read model and the record of its runs."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from google.protobuf import message as pb_message
+
+from linli.v1 import events_pb2, registry_pb2, tasks_pb2
+from services.common.auth import Principal
+from services.common.eventbus import Outbox
+from services.matching import events
+from services.matching.solver.model import Window
+from services.matching.solver.result import Result
+from services.matching.world import CommitmentRow, MemberRow, Scope, TaskRow, World
+
+TASK_STATUS = {
+    tasks_pb2.TASK_STATUS_OPEN: "open",
+    tasks_pb2.TASK_STATUS_FILLED: "filled",
+    tasks_pb2.TASK_STATUS_CLOSED: "closed",
+    tasks_pb2.TASK_STATUS_COMPLETED: "completed",
+    tasks_pb2.TASK_STATUS_CANCELLED: "cancelled",
+    tasks_pb2.TASK_STATUS_EXPIRED: "expired",
+}
+ASSIGNMENT_STATE = {
+    tasks_pb2.ASSIGNMENT_STATE_PROPOSED: "proposed",
+    tasks_pb2.ASSIGNMENT_STATE_ACCEPTED: "accepted",
+    tasks_pb2.ASSIGNMENT_STATE_DECLINED: "declined",
+    tasks_pb2.ASSIGNMENT_STATE_EXPIRED: "expired",
+    tasks_pb2.ASSIGNMENT_STATE_WITHDRAWN: "withdrawn",
+    tasks_pb2.ASSIGNMENT_STATE_COMPLETED: "completed",
+    tasks_pb2.ASSIGNMENT_STATE_NO_SHOW: "no_show",
+    tasks_pb2.ASSIGNMENT_STATE_CANCELLED: "cancelled",
+}
+GROUP = {1: "elderly", 2: "child", 3: "disabled", 4: "poor", 5: "other"}
+
+
+def _t(ts: Any) -> datetime:
+    return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+
+
+def member_row(r: asyncpg.Record) -> MemberRow:
+    return MemberRow(
+        id=str(r["id"]),
+        community_id=r["community_id"],
+        street_id=r["street_id"],
+        active=r["active"],
+        reported_in=r["reported_in"],
+        lat=r["lat"],
+        lng=r["lng"],
+        skills=json.loads(r["skills"]),
+        availability=tuple(Window(*w) for w in json.loads(r["availability"])),
+        hours_per_month=r["hours_per_month"],
+    )
+
+
+def task_row(r: asyncpg.Record) -> TaskRow:
+    return TaskRow(
+        id=str(r["id"]),
+        community_id=r["community_id"],
+        street_id=r["street_id"],
+        street_wide=r["street_wide"],
+        lat=r["lat"],
+        lng=r["lng"],
+        skills=tuple((s, lvl) for s, lvl in json.loads(r["skills"])),
+        headcount=r["headcount"],
+        places_taken=r["places_taken"],
+        start=r["window_start"],
+        end=r["window_end"],
+        flexible=r["flexible"],
+        effort_hours=r["effort_hours"],
+        beneficiary=r["beneficiary"],
+        status=r["status"],
+        posted_at=r["posted_at"],
+    )
+
+
+def commitment_row(r: asyncpg.Record) -> CommitmentRow:
+    return CommitmentRow(
+        assignment_id=str(r["assignment_id"]),
+        member_id=str(r["member_id"]),
+        task_id=str(r["task_id"]),
+        state=r["state"],
+        start=r["window_start"],
+        end=r["window_end"],
+        flexible=r["flexible"],
+        effort_hours=r["effort_hours"],
+        hours=r["hours"],
+    )
+
+
+class MatchingStore:
+    def __init__(self, pool: asyncpg.Pool, outbox: Outbox) -> None:
+        self._pool = pool
+        self._outbox = outbox
+
+    # -- read model ----------------------------------------------------------------------------
+
+    async def apply_community(self, conn: asyncpg.Connection, c: registry_pb2.Community) -> None:
+        await conn.execute(
+            "INSERT INTO community (id, street_id) VALUES ($1, $2)"
+            " ON CONFLICT (id) DO UPDATE SET street_id = $2",
+            c.id,
+            c.street_id,
+        )
+
+    async def apply_member(self, conn: asyncpg.Connection, m: registry_pb2.Member) -> None:
+        street = (
+            await conn.fetchval("SELECT street_id FROM community WHERE id = $1", m.community_id)
+            if m.community_id
+            else None
+        )
+        await conn.execute(
+            """INSERT INTO member (id, community_id, street_id, active, reported_in, lat, lng,
+                   skills, availability, hours_per_month, version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11)
+               ON CONFLICT (id) DO UPDATE SET community_id = $2, street_id = $3, active = $4,
+                   reported_in = $5, lat = $6, lng = $7, skills = $8::jsonb,
+                   availability = $9::jsonb, hours_per_month = $10, version = $11
+               WHERE member.version <= $11""",
+            uuid.UUID(m.id),
+            m.community_id or None,
+            street,
+            m.status == registry_pb2.MEMBER_STATUS_ACTIVE,
+            m.HasField("reported_in_time") and bool(m.community_id),
+            m.home.latitude if m.HasField("home") else None,
+            m.home.longitude if m.HasField("home") else None,
+            json.dumps({s.skill: s.level for s in m.skills}),
+            json.dumps([[w.day, w.start_minute, w.end_minute] for w in m.availability]),
+            m.hours_per_month,
+            _t(m.update_time),
+        )
+
+    async def apply_task(self, conn: asyncpg.Connection, t: tasks_pb2.Task) -> None:
+        await conn.execute(
+            """INSERT INTO task (id, community_id, street_id, street_wide, lat, lng, skills,
+                   headcount, places_taken, window_start, window_end, flexible, effort_hours,
+                   beneficiary, status, posted_at, version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15,
+                       $16, $17)
+               ON CONFLICT (id) DO UPDATE SET places_taken = $9, status = $15, version = $17
+               WHERE task.version <= $17""",
+            uuid.UUID(t.id),
+            t.community_id,
+            t.street_id,
+            t.street_wide,
+            t.location.latitude,
+            t.location.longitude,
+            json.dumps([[s.skill, s.min_level] for s in t.skills]),
+            t.headcount,
+            t.places_taken,
+            _t(t.window.start),
+            _t(t.window.end),
+            t.window.flexible,
+            t.effort_hours,
+            GROUP.get(t.beneficiary_group, "other"),
+            TASK_STATUS.get(t.status, "open"),
+            _t(t.create_time),
+            _t(t.update_time),
+        )
+
+    async def apply_assignment(
+        self, conn: asyncpg.Connection, a: tasks_pb2.Assignment, t: tasks_pb2.Task
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO commitment (assignment_id, member_id, task_id, state, window_start,
+                   window_end, flexible, effort_hours, hours, version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               ON CONFLICT (assignment_id) DO UPDATE SET state = $4, hours = $9, version = $10
+               WHERE commitment.version <= $10""",
+            uuid.UUID(a.id),
+            uuid.UUID(a.member_id),
+            uuid.UUID(a.task_id),
+            ASSIGNMENT_STATE.get(a.state, "proposed"),
+            _t(t.window.start),
+            _t(t.window.end),
+            t.window.flexible,
+            t.effort_hours,
+            a.hours,
+            _t(a.update_time),
+        )
+
+    async def refuse(
+        self, conn: asyncpg.Connection, task_id: str, member_id: str, reason: str
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO refusal (task_id, member_id, reason) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            uuid.UUID(task_id),
+            uuid.UUID(member_id),
+            reason,
+        )
+
+    async def load(self, world: World) -> None:
+        """Fill the in-memory world from the read model."""
+        async with self._pool.acquire() as conn:
+            for r in await conn.fetch("SELECT * FROM member"):
+                world.put_member(member_row(r))
+            for r in await conn.fetch("SELECT * FROM task WHERE status IN ('open', 'filled')"):
+                world.put_task(task_row(r))
+            for r in await conn.fetch("SELECT * FROM commitment"):
+                world.put_commitment(commitment_row(r))
+            for r in await conn.fetch("SELECT task_id, member_id FROM refusal"):
+                world.refuse(str(r["task_id"]), str(r["member_id"]))
+
+    async def refresh(
+        self,
+        world: World,
+        *,
+        members: Sequence[str] = (),
+        tasks: Sequence[str] = (),
+        assignments: Sequence[str] = (),
+    ) -> None:
+        """Bring these rows of the in-memory world up to date with the read model."""
+        async with self._pool.acquire() as conn:
+            if members:
+                for r in await conn.fetch(
+                    "SELECT * FROM member WHERE id = ANY($1::uuid[])",
+                    [uuid.UUID(m) for m in members],
+                ):
+                    world.put_member(member_row(r))
+            if tasks:
+                for r in await conn.fetch(
+                    "SELECT * FROM task WHERE id = ANY($1::uuid[])", [uuid.UUID(t) for t in tasks]
+                ):
+                    world.put_task(task_row(r))
+                for r in await conn.fetch(
+                    "SELECT task_id, member_id FROM refusal WHERE task_id = ANY($1::uuid[])",
+                    [uuid.UUID(t) for t in tasks],
+                ):
+                    world.refuse(str(r["task_id"]), str(r["member_id"]))
+            if assignments:
+                for r in await conn.fetch(
+                    "SELECT * FROM commitment WHERE assignment_id = ANY($1::uuid[])",
+                    [uuid.UUID(a) for a in assignments],
+                ):
+                    world.put_commitment(commitment_row(r))
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def scope_lock(self, key: str) -> AsyncIterator[bool]:
+        """Hold the lock of a run's scope (across processes) for the block, if free."""
+        async with self._pool.acquire() as conn:
+            got = bool(
+                await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"match:{key}")
+            )
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"match:{key}")
+
+    async def set_figure(self, run_id: str, name: str, value: float) -> None:
+        await self._pool.execute(
+            "UPDATE match_run SET figures = figures || jsonb_build_object($2::text, $3::float8)"
+            " WHERE id = $1",
+            uuid.UUID(run_id),
+            name,
+            value,
+        )
+
+    async def start_run(
+        self, scope: Scope, dry_run: bool, method: str, by: str
+    ) -> tuple[str, datetime]:
+        r = await self._pool.fetchrow(
+            """INSERT INTO match_run (id, scope_kind, scope_id, state, dry_run, method,
+                   requested_by) VALUES ($1, $2, $3, 'running', $4, $5, $6)
+               RETURNING id, created_at""",
+            uuid.uuid4(),
+            scope.kind,
+            scope.id,
+            dry_run,
+            method,
+            by,
+        )
+        return str(r["id"]), r["created_at"]
+
+    async def running_run(self, scope: Scope) -> str | None:
+        found = await self._pool.fetchval(
+            "SELECT id FROM match_run WHERE scope_kind = $1 AND scope_id = $2 AND state ="
+            " 'running' ORDER BY created_at DESC LIMIT 1",
+            scope.kind,
+            scope.id,
+        )
+        return None if found is None else str(found)
+
+    async def finish_run(
+        self,
+        run_id: str,
+        result: Result,
+        figures: dict[str, Any],
+        proposals: list[tuple[str, pb_message.Message]],
+        actor: Principal,
+    ) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                """INSERT INTO match_assignment (run_id, position, task_id, member_id, score,
+                       distance_m, explanation, alternatives)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)""",
+                [
+                    (
+                        uuid.UUID(run_id),
+                        n,
+                        uuid.UUID(a.task_id),
+                        uuid.UUID(a.member_id),
+                        a.score,
+                        a.distance_m,
+                        a.explanation(),
+                        json.dumps(
+                            [[x.member_id, x.score, x.distance_m, x.status] for x in a.alternatives]
+                        ),
+                    )
+                    for n, a in enumerate(result.assignments)
+                ],
+            )
+            await conn.executemany(
+                """INSERT INTO match_unfilled (run_id, position, task_id, places, reason,
+                       candidates) VALUES ($1, $2, $3, $4, $5, $6)""",
+                [
+                    (uuid.UUID(run_id), n, uuid.UUID(u.task_id), u.places, u.reason, u.candidates)
+                    for n, u in enumerate(result.unfilled)
+                ],
+            )
+            await conn.execute(
+                "UPDATE match_run SET state = 'succeeded', figures = $2::jsonb,"
+                " finished_at = now() WHERE id = $1",
+                uuid.UUID(run_id),
+                json.dumps(figures),
+            )
+            if proposals:
+                await self._outbox.add_many(conn, proposals, actor)
+
+    async def fail_run(self, run_id: str, error: str) -> None:
+        await self._pool.execute(
+            "UPDATE match_run SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+            uuid.UUID(run_id),
+            error[:500],
+        )
+
+    async def get_run(self, run_id: str) -> asyncpg.Record | None:
+        try:
+            key = uuid.UUID(run_id)
+        except ValueError:
+            return None
+        return await self._pool.fetchrow("SELECT * FROM match_run WHERE id = $1", key)
+
+    async def list_runs(
+        self,
+        *,
+        kind: str | None,
+        scope_id: str,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[asyncpg.Record]:
+        args: list[object] = []
+
+        def arg(v: object) -> str:
+            args.append(v)
+            return f"${len(args)}"
+
+        clauses = []
+        if kind is not None:
+            clauses.append(f"scope_kind = {arg(kind)} AND scope_id = {arg(scope_id)}")
+        if after is not None:
+            clauses.append(f"(created_at, id) < ({arg(after[0])}, {arg(uuid.UUID(after[1]))})")
+        where = " AND ".join(clauses) or "true"
+        return await self._pool.fetch(  # type: ignore[no-any-return]
+            f"SELECT * FROM match_run WHERE {where} ORDER BY created_at DESC, id DESC"
+            f" LIMIT {arg(limit)}",
+            *args,
+        )
+
+    async def run_rows(
+        self, table: str, run_id: str, after: int, limit: int
+    ) -> list[asyncpg.Record]:
+        assert table in ("match_assignment", "match_unfilled")
+        return await self._pool.fetch(  # type: ignore[no-any-return]
+            f"SELECT * FROM {table} WHERE run_id = $1 AND position > $2 ORDER BY position LIMIT $3",
+            uuid.UUID(run_id),
+            after,
+            limit,
+        )
+
+    async def propose(self, items: list[tuple[str, pb_message.Message]]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._outbox.add_many(conn, items, None)
+
+
+def proposal(
+    run_id: str, task_id: str, member_id: str, rank: int, why: str
+) -> tuple[str, pb_message.Message]:
+    return events.PROPOSAL_MADE, events_pb2.ProposalMade(
+        match_run_id=run_id, task_id=task_id, member_id=member_id, rank=rank, explanation=why
+    )

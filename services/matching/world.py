@@ -1,0 +1,320 @@
+"""The matching service's picture of the district, held in memory: members, open tasks, and
+members' commitments, mirrored from its read model tables. Runs are planned from it, and
+suggestions answered from it in milliseconds.
+
+Pure: loading from and refreshing against the database happen in store.py.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.matching.solver import model as sm
+from services.matching.solver.candidates import distance_m
+
+LIVE = frozenset({"proposed", "accepted"})
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    id: str
+    community_id: str | None
+    street_id: str | None
+    active: bool
+    reported_in: bool
+    lat: float | None
+    lng: float | None
+    skills: dict[str, int]
+    availability: tuple[sm.Window, ...]
+    hours_per_month: int
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    community_id: str
+    street_id: str
+    street_wide: bool
+    lat: float
+    lng: float
+    skills: tuple[tuple[str, int], ...]
+    headcount: int
+    places_taken: int
+    start: datetime
+    end: datetime
+    flexible: bool
+    effort_hours: float
+    beneficiary: str
+    status: str
+    posted_at: datetime
+
+    @property
+    def deadline(self) -> datetime:
+        return self.end if self.flexible else self.start
+
+    def open_places(self, now: datetime) -> int:
+        if self.status != "open" or self.deadline <= now:
+            return 0
+        return max(0, self.headcount - self.places_taken)
+
+
+@dataclass(frozen=True)
+class CommitmentRow:
+    assignment_id: str
+    member_id: str
+    task_id: str
+    state: str
+    start: datetime
+    end: datetime
+    flexible: bool
+    effort_hours: float
+    hours: float
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # "community", "street" or "district"
+    id: str = ""
+
+    def holds_task(self, t: TaskRow) -> bool:
+        if self.kind == "community":
+            return t.community_id == self.id
+        if self.kind == "street":
+            return t.street_id == self.id
+        return True
+
+    def holds_member(self, m: MemberRow) -> bool:
+        if self.kind == "community":
+            return m.community_id == self.id
+        if self.kind == "street":
+            return m.street_id == self.id
+        return True
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass
+class World:
+    members: dict[str, MemberRow] = field(default_factory=dict)
+    tasks: dict[str, TaskRow] = field(default_factory=dict)
+    commitments: dict[str, CommitmentRow] = field(default_factory=dict)
+    by_member: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    refusals: set[tuple[str, str]] = field(default_factory=set)
+    # Indexes for suggestions: members and tasks by community, and by street.
+    _members_at: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _tasks_at: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    # -- keeping it current --------------------------------------------------------------------
+
+    def put_member(self, m: MemberRow) -> None:
+        old = self.members.get(m.id)
+        if old is not None:
+            self._members_at[f"c:{old.community_id}"].discard(m.id)
+            self._members_at[f"s:{old.street_id}"].discard(m.id)
+        self.members[m.id] = m
+        self._members_at[f"c:{m.community_id}"].add(m.id)
+        self._members_at[f"s:{m.street_id}"].add(m.id)
+
+    def put_task(self, t: TaskRow) -> None:
+        self.tasks[t.id] = t
+        self._tasks_at[f"c:{t.community_id}"].add(t.id)
+        if t.street_wide:
+            self._tasks_at[f"s:{t.street_id}"].add(t.id)
+
+    def put_commitment(self, c: CommitmentRow) -> None:
+        self.commitments[c.assignment_id] = c
+        self.by_member[c.member_id].add(c.assignment_id)
+
+    def refuse(self, task_id: str, member_id: str) -> None:
+        self.refusals.add((task_id, member_id))
+
+    # -- what the solver sees ------------------------------------------------------------------
+
+    def eligible(self, m: MemberRow) -> bool:
+        return (
+            m.active
+            and m.reported_in
+            and m.community_id is not None
+            and m.lat is not None
+            and m.lng is not None
+        )
+
+    def solver_member(self, m: MemberRow, now: datetime) -> sm.Member:
+        month = datetime(
+            now.astimezone(sm.LOCAL_TZ).year,
+            now.astimezone(sm.LOCAL_TZ).month,
+            1,
+            tzinfo=sm.LOCAL_TZ,
+        )
+        load, done, no_shows = 0.0, 0, 0
+        busy = []
+        for aid in self.by_member.get(m.id, ()):
+            c = self.commitments[aid]
+            if c.state in LIVE and not c.flexible:
+                busy.append((c.start, c.end))
+            if c.state == "accepted" and c.start >= month:
+                load += c.effort_hours
+            elif c.state == "completed":
+                done += 1
+                if c.start >= month:
+                    load += c.hours
+            elif c.state == "no_show":
+                no_shows += 1
+        assert m.lat is not None and m.lng is not None
+        return sm.Member(
+            id=m.id,
+            lat=m.lat,
+            lng=m.lng,
+            community_id=m.community_id or "",
+            street_id=m.street_id or "",
+            skills=m.skills,
+            availability=m.availability,
+            hours_left=max(0.0, m.hours_per_month - load),
+            load_hours=load,
+            reliability=(done + 1) / (done + no_shows + 2),
+            busy=tuple(sorted(busy)),
+        )
+
+    def solver_task(self, t: TaskRow, now: datetime) -> sm.Task:
+        return sm.Task(
+            id=t.id,
+            lat=t.lat,
+            lng=t.lng,
+            community_id=t.community_id,
+            street_id=t.street_id,
+            street_wide=t.street_wide,
+            skills=t.skills,
+            places=t.open_places(now),
+            start=t.start,
+            end=t.end,
+            flexible=t.flexible,
+            effort_hours=t.effort_hours,
+            beneficiary=t.beneficiary,
+            posted_at=t.posted_at,
+        )
+
+    def excluded(self, task_ids: Iterable[str]) -> frozenset[tuple[str, str]]:
+        wanted = set(task_ids)
+        live = {
+            (c.task_id, c.member_id)
+            for c in self.commitments.values()
+            if c.state in LIVE and c.task_id in wanted
+        }
+        return frozenset(live | {r for r in self.refusals if r[0] in wanted})
+
+    def instance(
+        self, scope: Scope, now: datetime, weights: sm.Weights, params: sm.Params
+    ) -> sm.Instance:
+        tasks = sorted(
+            (t for t in self.tasks.values() if scope.holds_task(t) and t.open_places(now) > 0),
+            key=lambda t: t.id,
+        )
+        streets = {t.street_id for t in tasks if t.street_wide}
+        members = sorted(
+            (
+                m
+                for m in self.members.values()
+                if self.eligible(m) and (scope.holds_member(m) or m.street_id in streets)
+            ),
+            key=lambda m: m.id,
+        )
+        return sm.Instance(
+            members=tuple(self.solver_member(m, now) for m in members),
+            tasks=tuple(self.solver_task(t, now) for t in tasks),
+            now=now,
+            weights=weights,
+            params=params,
+            excluded=self.excluded(t.id for t in tasks),
+        )
+
+    # -- suggestions ---------------------------------------------------------------------------
+
+    def _pair(
+        self,
+        t: TaskRow,
+        m: MemberRow,
+        member: sm.Member,
+        task: sm.Task,
+        now: datetime,
+        weights: sm.Weights,
+        reach: float,
+    ) -> tuple[float, float, str] | None:
+        """(net score, distance, reason) when the member could take the task, else None."""
+        if (t.id, m.id) in self.refusals:
+            return None
+        if any(
+            self.commitments[a].task_id == t.id and self.commitments[a].state in LIVE
+            for a in self.by_member.get(m.id, ())
+        ):
+            return None
+        assert m.lat is not None and m.lng is not None
+        distance = distance_m(m.lat, m.lng, t.lat, t.lng)
+        if distance > reach:
+            return None
+        fit = sm.skill_fit(member, task)
+        if fit is None or not sm.available(member, task):
+            return None
+        if member.hours_left + 1e-9 < task.effort_hours:
+            return None
+        if not task.flexible and any(
+            sm.overlaps(task.start, task.end, s, e) for s, e in member.busy
+        ):
+            return None
+        score = sm.pair_score(task, member, distance, fit, weights, now, reach)
+        net = (score - sm.fairness_cost(member, 1, weights)) / sm.SCALE
+        skills = ", ".join(f"{code} {member.skills.get(code, 0)}" for code, _ in task.skills)
+        reason = (
+            f"{distance:.0f} m from home"
+            + (f"; skills {skills}" if skills else "")
+            + f"; {member.load_hours:.1f} h this month, {member.hours_left:.1f} h left"
+            + ("; serves a priority group" if task.beneficiary in sm.PRIORITY_GROUPS else "")
+        )
+        return net, distance, reason
+
+    def suggest_members(
+        self, task_id: str, limit: int, now: datetime, weights: sm.Weights, reach: float
+    ) -> list[tuple[str, float, float, str]]:
+        t = self.tasks.get(task_id)
+        if t is None or t.open_places(now) == 0:
+            return []
+        task = self.solver_task(t, now)
+        out = []
+        for m in self.members.values():
+            if not self.eligible(m):
+                continue
+            if not (
+                m.community_id == t.community_id or (t.street_wide and m.street_id == t.street_id)
+            ):
+                continue
+            member = self.solver_member(m, now)
+            found = self._pair(t, m, member, task, now, weights, reach)
+            if found is not None:
+                out.append((m.id, *found))
+        out.sort(key=lambda r: (-r[1], r[2], r[0]))
+        return out[:limit]
+
+    def suggest_tasks(
+        self, member_id: str, limit: int, now: datetime, weights: sm.Weights, reach: float
+    ) -> list[tuple[str, float, float, str]]:
+        m = self.members.get(member_id)
+        if m is None or not self.eligible(m):
+            return []
+        member = self.solver_member(m, now)
+        out = []
+        for t in self.tasks.values():
+            if t.open_places(now) == 0:
+                continue
+            if not (
+                t.community_id == m.community_id or (t.street_wide and t.street_id == m.street_id)
+            ):
+                continue
+            found = self._pair(t, m, member, self.solver_task(t, now), now, weights, reach)
+            if found is not None:
+                out.append((t.id, *found))
+        out.sort(key=lambda r: (-r[1], r[2], r[0]))
+        return out[:limit]
