@@ -80,6 +80,15 @@ def build(instance: Instance) -> Candidates:
     lat0 = float(np.mean([m.lat for m in members]))
     xy = project(np.array([m.lat for m in members]), np.array([m.lng for m in members]), lat0)
 
+    # Skill levels as a matrix, so that a task's skill filter is one vectorised comparison.
+    codes = sorted({code for t in tasks for code, _ in t.skills})
+    column = {code: k for k, code in enumerate(codes)}
+    levels = np.zeros((len(members), max(1, len(codes))), dtype=np.int8)
+    for i, m in enumerate(members):
+        for code, level in m.skills.items():
+            if code in column:
+                levels[i, column[code]] = level
+
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, m in enumerate(members):
         groups[("community", m.community_id)].append(i)
@@ -95,21 +104,24 @@ def build(instance: Instance) -> Candidates:
             trees[key] = (cKDTree(xy[index]), index)
         tree, index = trees[key]
         here = project(np.array([task.lat]), np.array([task.lng]), lat0)[0]
-        near = tree.query_ball_point(here, p.max_distance_m)
+        near = index[np.asarray(tree.query_ball_point(here, p.max_distance_m), dtype=np.int64)]
+        if instance.excluded:
+            near = np.array(
+                [i for i in near if (task.id, members[i].id) not in instance.excluded],
+                dtype=np.int64,
+            )
         funnel = out.funnels[j]
         funnel.in_reach = len(near)
+        skilled = near
+        for code, minimum in task.skills:
+            skilled = skilled[levels[skilled, column[code]] >= minimum]
+        funnel.skilled = len(skilled)
         span = local_span(task)
         found: list[tuple[int, float, float]] = []  # (member index, distance, fit)
-        for local in near:
-            i = int(index[local])
+        for i in skilled.tolist():
             m = members[i]
-            if (task.id, m.id) in instance.excluded:
-                funnel.in_reach -= 1
-                continue
             fit = skill_fit(m, task)
-            if fit is None:
-                continue
-            funnel.skilled += 1
+            assert fit is not None
             if not available(m, task, span):
                 continue
             funnel.available += 1

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -290,20 +292,35 @@ def _mip(
     solver = pywraplp.Solver.CreateSolver("SCIP")
     if solver is None:
         raise RuntimeError("OR-Tools was built without SCIP")
+    inf = solver.infinity()
+    # Rows and coefficients through the low-level API: building expressions in Python would
+    # cost as much time as solving.
     x = {p: solver.BoolVar(f"x{p}") for p in m.pairs}
+    objective_row = solver.Objective()
+    for p in m.pairs:
+        objective_row.SetCoefficient(x[p], cands.score[p])
     for j, ps in m.places.items():
-        solver.Add(solver.Sum([x[p] for p in ps]) <= instance.tasks[j].places)
+        row = solver.Constraint(-inf, instance.tasks[j].places)
+        for p in ps:
+            row.SetCoefficient(x[p], 1)
     for efforts, capacity in m.hours.values():
-        solver.Add(solver.Sum([efforts[p] * x[p] for p in efforts]) <= capacity)
+        row = solver.Constraint(-inf, capacity)
+        for p, effort in efforts.items():
+            row.SetCoefficient(x[p], effort)
     for clique in m.cliques:
-        solver.Add(solver.Sum([x[p] for p in clique]) <= 1)
-    terms = [cands.score[p] * x[p] for p in m.pairs]
+        row = solver.Constraint(-inf, 1)
+        for p in clique:
+            row.SetCoefficient(x[p], 1)
     for i, costs in m.chains.items():
         # Convex costs: the relaxation fills the cheapest steps first, so y may stay continuous.
-        ys = [solver.NumVar(0, 1, f"y{i}_{k}") for k in range(len(costs))]
-        solver.Add(solver.Sum(ys) == solver.Sum([x[p] for p in m.member_pairs[i]]))
-        terms += [-c * y for c, y in zip(costs, ys, strict=True)]
-    solver.Maximize(solver.Sum(terms))
+        row = solver.Constraint(0, 0)  # sum of y == number of tasks taken
+        for k, cost in enumerate(costs):
+            y = solver.NumVar(0, 1, f"y{i}_{k}")
+            objective_row.SetCoefficient(y, -cost)
+            row.SetCoefficient(y, 1)
+        for p in m.member_pairs[i]:
+            row.SetCoefficient(x[p], -1)
+    objective_row.SetMaximization()
     solver.SetHint(list(x.values()), [1.0 if p in hint else 0.0 for p in m.pairs])
     solver.SetTimeLimit(max(50, int(time_limit_s * 1000)))
     solver.SetSolverSpecificParametersAsString(
@@ -420,23 +437,35 @@ def solve(instance: Instance, cands: cand.Candidates) -> Plan:
     weight = sum(len(comps[c]) for c in open_comps) or 1
     chosen: list[int] = []
     total, bound = 0, 0
-    for c, ps in enumerate(comps):
+
+    def exact(c: int) -> tuple[list[int], int, int]:
+        ps = comps[c]
         hint = {p for p in ps if p in repaired_set}
-        if c not in open_comps:
-            chosen += sorted(hint)
-            total += comp_value[c]
-            bound += comp_value[c]
-            continue
-        model = _exact_model(instance, cands, ps)
         got, value, exact_bound, _status = engine(
-            instance, cands, model, hint, budget * len(ps) / weight, comp_bound[c]
+            instance,
+            cands,
+            _exact_model(instance, cands, ps),
+            hint,
+            budget * len(ps) / weight,
+            comp_bound[c],
         )
         if value < comp_value[c]:  # never worse than the plan it was given
             got, value = sorted(hint), comp_value[c]
-        best_bound = max(value, min(exact_bound, comp_bound[c]))
-        chosen += got
-        total += value
-        bound += best_bound
+        return got, value, max(value, min(exact_bound, comp_bound[c]))
+
+    # The solvers release the GIL while they search: independent components go side by side.
+    with ThreadPoolExecutor(max_workers=min(len(open_comps), os.cpu_count() or 1) or 1) as pool:
+        solved = dict(zip(sorted(open_comps), pool.map(exact, sorted(open_comps)), strict=True))
+    for c, ps in enumerate(comps):
+        if c in solved:
+            got, value, best_bound = solved[c]
+            chosen += got
+            total += value
+            bound += best_bound
+        else:
+            chosen += [p for p in ps if p in repaired_set]
+            total += comp_value[c]
+            bound += comp_value[c]
     timings[engine_name] = time.perf_counter() - t
     plan = Plan(sorted(chosen), total, bound, engine_name, "FEASIBLE", timings, len(comps), proven)
     # Proven within the gap asked for (the exact engines stop there).
