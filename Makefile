@@ -69,7 +69,7 @@ migrate: setup  ## apply every service's migrations to LINLI_DATABASE_URL (or th
 	$(PY) -m scripts.stack migrate
 
 token: setup  ## issue a local token, e.g. make token ARGS="--role district_admin"
-	$(PY) -m scripts.token $(ARGS)
+	$(VENV)/bin/linli token $(ARGS)
 
 $(BUF): tools/buf/package.json tools/buf/package-lock.json
 	cd tools/buf && npm ci --no-audit --no-fund --silent
