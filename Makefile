@@ -88,6 +88,7 @@ bench: setup  ## benchmarks (print tables; see scripts/bench_*.py)
 	$(PY) -m scripts.bench_registry
 	$(PY) -m scripts.bench_tasks
 	$(PY) -m scripts.bench_matching
+	$(PY) -m scripts.bench_matching_service
 
 clean:  ## remove the environment, generated code and local server data
 	-$(PY) -m scripts.stack down 2>/dev/null

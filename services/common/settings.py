@@ -101,3 +101,5 @@ class MatchingSettings(Settings):
     grpc_port: int = _port("matching", MATCHING_PORT)
     # Offer a declined or expired place to the next best member at once.
     reoffer: bool = True
+    # The durable JetStream consumer that feeds the read model.
+    durable: str = "matching"

@@ -41,7 +41,7 @@ def build(
                 rt.pool,
                 rt.js,
                 stream=settings.stream_name,
-                durable="matching",
+                durable=settings.durable,
                 subjects=events.CONSUMED,
                 handler=rt.matching.on_event,
                 after=rt.matching.after_event,

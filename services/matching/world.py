@@ -108,6 +108,9 @@ class World:
     # Indexes for suggestions: members and tasks by community, and by street.
     _members_at: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _tasks_at: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # What the solver sees of a member, per month: cleared when the member or a commitment of
+    # theirs changes.
+    _seen: dict[str, tuple[tuple[int, int], sm.Member]] = field(default_factory=dict)
 
     # -- keeping it current --------------------------------------------------------------------
 
@@ -117,6 +120,7 @@ class World:
             self._members_at[f"c:{old.community_id}"].discard(m.id)
             self._members_at[f"s:{old.street_id}"].discard(m.id)
         self.members[m.id] = m
+        self._forget(m.id)
         self._members_at[f"c:{m.community_id}"].add(m.id)
         self._members_at[f"s:{m.street_id}"].add(m.id)
 
@@ -129,6 +133,10 @@ class World:
     def put_commitment(self, c: CommitmentRow) -> None:
         self.commitments[c.assignment_id] = c
         self.by_member[c.member_id].add(c.assignment_id)
+        self._forget(c.member_id)
+
+    def _forget(self, member_id: str) -> None:
+        self._seen.pop(member_id, None)
 
     def refuse(self, task_id: str, member_id: str) -> None:
         self.refusals.add((task_id, member_id))

@@ -257,3 +257,40 @@ async def test_runs_are_scoped_to_who_asks(
             metadata=hood.admin,
         )
     assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_the_read_model_rebuilds_from_the_stream_alone(
+    servers, matching_rt: ServiceRuntime, hood: Neighbourhood, task_stub  # type: ignore[no-untyped-def]
+) -> None:
+    """A second matching service with an empty database and a new durable consumer replays the
+    stream from the start and arrives at the same picture of the district."""
+    import uuid as uuid_
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    from services.common.settings import MatchingSettings
+    from services.matching.app import build as build_matching
+
+    await posted_and_seen(task_stub, matching_rt, hood, 2)
+    live = matching_rt.matching.world  # type: ignore[attr-defined]
+    name = f"linli_replay_{uuid_.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(servers.admin_url)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = urlunsplit(urlsplit(servers.admin_url)._replace(path=f"/{name}"))
+    replay = build_matching(MatchingSettings(grpc_port=0, durable=f"replay-{name}", reoffer=False),
+                            url, servers.nats_url)
+    await replay.start()
+    try:
+        world = replay.matching.world  # type: ignore[attr-defined]
+
+        async def caught_up() -> bool:
+            return all(world.members.get(m) == live.members[m] for m in live.members) and all(
+                world.tasks.get(t) == live.tasks[t] for t in live.tasks)
+
+        await until(caught_up, timeout=60)
+        assert {k: v for k, v in world.commitments.items() if k in live.commitments} \
+            == live.commitments
+    finally:
+        await replay.stop(grace=1)
