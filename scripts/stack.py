@@ -157,6 +157,8 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
             "LINLI_NATS_URL": nats_url,
             f"LINLI_{spec.name.upper()}_PORT": str(port),
             "LINLI_DEV_MODE": "true",
+            # The demo lets time pass by writing an offset here (services/common/clock.py).
+            "LINLI_CLOCK_FILE": str(root / "clock"),
         }
         with open(root / "logs" / f"{spec.name}.log", "ab") as log:
             proc = subprocess.Popen(

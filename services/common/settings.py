@@ -52,8 +52,10 @@ class Settings(BaseSettings):
 
     bounds: Bounds = Bounds()
     log_level: str = "INFO"
-    # Local development (make up, the demo): allows the development signing key.
+    # Local development (make up, the demo): allows the development signing key and a clock file.
     dev_mode: bool = False
+    # A file holding seconds to add to the real time (demo only; see services/common/clock.py).
+    clock_file: str | None = None
     # Pause between reporting NOT_SERVING and refusing new calls, so that load balancers and
     # Kubernetes see it first. Zero locally; a few seconds in a cluster.
     shutdown_drain_s: float = Field(0.0, ge=0)
@@ -68,6 +70,8 @@ class Settings(BaseSettings):
             )
         if len(secret.encode()) < 32:
             raise SystemExit("LINLI_JWT_SECRET must be at least 32 bytes")
+        if self.clock_file and not self.dev_mode:
+            raise SystemExit("LINLI_CLOCK_FILE moves the service's time: dev mode only")
 
 
 def _port(service: str, default: int) -> int:

@@ -15,6 +15,7 @@ import asyncpg
 from nats.js.errors import NotFoundError
 
 from services.common import eventbus
+from services.common.clock import clock_for
 from services.common.logs import setup_logging
 from services.common.runtime import run_until_signal
 from services.common.settings import MatchingSettings
@@ -51,7 +52,8 @@ def main() -> None:
         raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")
     if args.rebuild_read_model:
         asyncio.run(forget(settings))
-    asyncio.run(run_until_signal(build(settings, settings.database_url, settings.nats_url)))
+    clock = clock_for(settings.clock_file)
+    asyncio.run(run_until_signal(build(settings, settings.database_url, settings.nats_url, clock)))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ from pathlib import Path
 from grpc import aio
 
 from linli.v1 import matching_pb2, matching_pb2_grpc
+from services.common.clock import Clock, system_clock
 from services.common.eventbus import Consumer, Outbox
 from services.common.runtime import ServiceRuntime, Worker
 from services.common.settings import MatchingSettings
 from services.matching import events
 from services.matching.api import MatchingApi
-from services.matching.service import Clock, Matching, system_clock
+from services.matching.service import Matching
 from services.matching.store import MatchingStore
 
 SCHEMA = "matching"

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from linli.v1 import events_pb2
 from services.common.auth import Principal, Role
+from services.common.clock import Clock, system_clock
 from services.common.errors import (
     Aborted,
     FieldViolation,
@@ -34,12 +34,7 @@ from services.matching.store import MatchingStore, proposal
 from services.matching.world import Scope, World
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 METHODS = ("auto", "flow", "greedy", "fcfs", "cpsat")
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def plan(instance: Any) -> tuple[Result, slv.Plan, float, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.common.clock import clock_for
 from services.common.logs import setup_logging
 from services.common.runtime import run_until_signal
 from services.common.settings import TasksSettings
@@ -16,7 +17,8 @@ def main() -> None:
     settings.refuse_unsafe()
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")
-    asyncio.run(run_until_signal(build(settings, settings.database_url, settings.nats_url)))
+    clock = clock_for(settings.clock_file)
+    asyncio.run(run_until_signal(build(settings, settings.database_url, settings.nats_url, clock)))
 
 
 if __name__ == "__main__":

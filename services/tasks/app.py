@@ -7,12 +7,13 @@ from pathlib import Path
 from grpc import aio
 
 from linli.v1 import tasks_pb2, tasks_pb2_grpc
+from services.common.clock import Clock, system_clock
 from services.common.eventbus import Consumer, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import TasksSettings
 from services.tasks import events
 from services.tasks.api import TasksApi
-from services.tasks.service import Clock, Tasks, system_clock
+from services.tasks.service import Tasks
 from services.tasks.store import TaskStore
 
 SCHEMA = "tasks"

@@ -15,6 +15,7 @@ import asyncpg
 
 from linli.v1 import events_pb2, registry_pb2
 from services.common.auth import Principal, Role
+from services.common.clock import Clock, system_clock
 from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -42,12 +43,6 @@ from services.tasks.domain import (
 from services.tasks.store import Scope, TaskStore
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def request_hash(draft: WishDraft | RoleDraft) -> str:
