@@ -153,20 +153,27 @@ class World:
         )
 
     def solver_member(self, m: MemberRow, now: datetime) -> sm.Member:
-        month = datetime(
-            now.astimezone(sm.LOCAL_TZ).year,
-            now.astimezone(sm.LOCAL_TZ).month,
-            1,
-            tzinfo=sm.LOCAL_TZ,
-        )
+        local = now.astimezone(sm.LOCAL_TZ)
+        month = (local.year, local.month)
+        cached = self._seen.get(m.id)
+        if cached is None or cached[0] != month:
+            start = datetime(local.year, local.month, 1, tzinfo=sm.LOCAL_TZ)
+            cached = (month, self._solver_member(m, start))
+            self._seen[m.id] = cached
+        return cached[1]
+
+    def _solver_member(self, m: MemberRow, month: datetime) -> sm.Member:
+        """A member as the solver sees them. Their load is every place they hold or have been
+        offered (a proposal counts until it is answered: it may be accepted) plus the hours
+        they gave since the month began; hours left is what their monthly offer leaves."""
         load, done, no_shows = 0.0, 0, 0
         busy = []
         for aid in self.by_member.get(m.id, ()):
             c = self.commitments[aid]
-            if c.state in LIVE and not c.flexible:
-                busy.append((c.start, c.end))
-            if c.state == "accepted" and c.start >= month:
+            if c.state in LIVE:
                 load += c.effort_hours
+                if not c.flexible:
+                    busy.append((c.start, c.end))
             elif c.state == "completed":
                 done += 1
                 if c.start >= month:

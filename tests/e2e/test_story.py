@@ -4,59 +4,21 @@ them), and everything goes through their gRPC APIs."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 from grpc import aio
 
 from linli.v1 import common_pb2, registry_pb2, tasks_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
-from scripts import gen_district, stack
+from scripts import gen_district
 from services.cli.district import import_district, import_members
 from services.common.auth import Principal, Role, issue_token
-from services.common.localinfra import free_port
 from services.common.settings import Settings
-from tests.conftest import Servers
+from tests.e2e.conftest import System
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def system(
-    servers: Servers,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch_module: pytest.MonkeyPatch,
-) -> Iterator[stack.StackState]:
-    name = f"linli_e2e_{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(servers.admin_url)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-
-    asyncio.run(create())
-    url = urlunsplit(urlsplit(servers.admin_url)._replace(path=f"/{name}"))
-    for spec in stack.SERVICES:  # free ports: a developer's `make up` may hold the defaults
-        monkeypatch_module.setenv(f"LINLI_{spec.name.upper()}_PORT", str(free_port()))
-    settings = Settings(
-        database_url=url, nats_url=servers.nats_url, state_dir=str(tmp_path_factory.mktemp("stack"))
-    )
-    state = stack.up(settings, quiet=True)
-    try:
-        yield state
-    finally:
-        stack.down(settings)
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
 
 
 def bearer(principal: Principal) -> tuple[tuple[str, str], ...]:
@@ -64,15 +26,15 @@ def bearer(principal: Principal) -> tuple[tuple[str, str], ...]:
 
 
 async def test_a_small_district_reports_in_posts_wishes_and_members_claim_them(
-    system: stack.StackState,
+    system: System,
 ) -> None:
     district = gen_district.generate(seed=7, small=True)
     admin = bearer(Principal("e2e-admin", Role.DISTRICT_ADMIN))
     staff = bearer(
         Principal("chengli-staff", Role.COMMUNITY_STAFF, community_ids=frozenset({"chengli"}))
     )
-    registry_addr = f"127.0.0.1:{system.services['registry']['port']}"
-    tasks_addr = f"127.0.0.1:{system.services['tasks']['port']}"
+    registry_addr = system.addresses()["registry"]
+    tasks_addr = system.addresses()["tasks"]
     async with aio.insecure_channel(registry_addr) as rch, aio.insecure_channel(tasks_addr) as tch:
         registry, tasks = RegistryServiceStub(rch), TaskServiceStub(tch)
         org = await import_district(registry, admin, gen_district.yaml_text(district))

@@ -260,7 +260,10 @@ async def test_runs_are_scoped_to_who_asks(
 
 
 async def test_the_read_model_rebuilds_from_the_stream_alone(
-    servers, matching_rt: ServiceRuntime, hood: Neighbourhood, task_stub  # type: ignore[no-untyped-def]
+    servers,
+    matching_rt: ServiceRuntime,
+    hood: Neighbourhood,
+    task_stub,  # type: ignore[no-untyped-def]
 ) -> None:
     """A second matching service with an empty database and a new durable consumer replays the
     stream from the start and arrives at the same picture of the district."""
@@ -279,18 +282,23 @@ async def test_the_read_model_rebuilds_from_the_stream_alone(
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
     url = urlunsplit(urlsplit(servers.admin_url)._replace(path=f"/{name}"))
-    replay = build_matching(MatchingSettings(grpc_port=0, durable=f"replay-{name}", reoffer=False),
-                            url, servers.nats_url)
+    replay = build_matching(
+        MatchingSettings(grpc_port=0, durable=f"replay-{name}", reoffer=False),
+        url,
+        servers.nats_url,
+    )
     await replay.start()
     try:
         world = replay.matching.world  # type: ignore[attr-defined]
 
         async def caught_up() -> bool:
             return all(world.members.get(m) == live.members[m] for m in live.members) and all(
-                world.tasks.get(t) == live.tasks[t] for t in live.tasks)
+                world.tasks.get(t) == live.tasks[t] for t in live.tasks
+            )
 
         await until(caught_up, timeout=60)
-        assert {k: v for k, v in world.commitments.items() if k in live.commitments} \
-            == live.commitments
+        assert {
+            k: v for k, v in world.commitments.items() if k in live.commitments
+        } == live.commitments
     finally:
         await replay.stop(grace=1)

@@ -1,0 +1,243 @@
+"""The main job on one street: a month played through the running services (scripts/month.py),
+then checked the way a district office would check it, and its report looked at in a browser."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from linli.v1 import matching_pb2, tasks_pb2
+from scripts import gen_district, month, report
+from services.common.clock import FileClock
+from services.common.settings import Settings
+from tests.e2e.conftest import System
+
+pytestmark = pytest.mark.e2e
+HELD = (
+    tasks_pb2.ASSIGNMENT_STATE_ACCEPTED,
+    tasks_pb2.ASSIGNMENT_STATE_COMPLETED,
+    tasks_pb2.ASSIGNMENT_STATE_NO_SHOW,
+)
+
+
+@pytest.fixture(scope="module")
+def played(
+    system: System, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[month.Month, report.Data, Path]:
+    district = gen_district.generate(seed=11, small=True)
+
+    async def go() -> tuple[month.Month, report.Data]:
+        m = await month.play(system.addresses(), district, FileClock(system.clock), seed=11)
+        stubs = month.Stubs(system.addresses())
+        try:
+            data = await report.collect(
+                stubs,
+                month.Actors(Settings()),
+                m.run.id if m.run else None,
+                until=m.started + timedelta(days=29),
+            )
+        finally:
+            await stubs.close()
+        return m, data
+
+    m, data = asyncio.run(go())
+    path = report.write(tmp_path_factory.mktemp("report") / "month.html", data, m)
+    return m, data, path
+
+
+def test_every_place_holds_at_most_its_headcount_and_one_member_once(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    _, data, _ = played
+    assert data.tasks
+    for task in data.tasks:
+        held = [a.member_id for a in data.assignments[task.id] if a.state in HELD]
+        assert len(held) <= task.headcount, task.id
+        assert len(held) == len(set(held)), task.id
+
+
+def test_nobody_is_double_booked_or_planned_past_their_hours(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    _, data, _ = played
+    by_member: dict[str, list[tasks_pb2.Task]] = defaultdict(list)
+    matched_hours: dict[str, float] = defaultdict(float)
+    tasks = {t.id: t for t in data.tasks}
+    for task in data.tasks:
+        for a in data.assignments[task.id]:
+            if a.state in HELD:
+                by_member[a.member_id].append(task)
+                if a.source == tasks_pb2.ASSIGNMENT_SOURCE_MATCHING:
+                    matched_hours[a.member_id] += task.effort_hours
+    for member_id, held in by_member.items():
+        fixed = sorted(
+            (t.window.start.ToDatetime(), t.window.end.ToDatetime())
+            for t in held
+            if not t.window.flexible
+        )
+        for (_, end), (start, _) in zip(fixed, fixed[1:], strict=False):
+            assert start >= end, f"{member_id} holds overlapping tasks"
+    offered = {m.id: m.hours_per_month for ms in data.members.values() for m in ms}
+    for member_id, hours in matched_hours.items():
+        assert hours <= offered[member_id] + 1e-9, member_id
+    assert tasks  # the month had work in it
+
+
+def test_declined_and_expired_places_were_offered_again(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    m, data, _ = played
+    assert m.answers["declined"] > 0 and m.reoffered > 0
+    for task in data.tasks:
+        states = [a.state for a in data.assignments[task.id]]
+        if tasks_pb2.ASSIGNMENT_STATE_DECLINED in states and task.headcount == 1:
+            # The declined place went to someone else (or nobody else could take it).
+            later = [
+                a
+                for a in data.assignments[task.id]
+                if a.state != tasks_pb2.ASSIGNMENT_STATE_DECLINED
+            ]
+            if later:
+                assert {a.member_id for a in later}.isdisjoint(
+                    {
+                        a.member_id
+                        for a in data.assignments[task.id]
+                        if a.state == tasks_pb2.ASSIGNMENT_STATE_DECLINED
+                    }
+                )
+                return
+    pytest.fail("no declined single place was offered to another member")
+
+
+def test_the_services_agree_on_what_happened(
+    played: tuple[month.Month, report.Data, Path], system: System
+) -> None:
+    m, data, _ = played
+    # The matching service planned from the same members the registry holds.
+    assert m.run is not None
+    members = sum(len(ms) for ms in data.members.values())
+    assert m.run.members == members
+    # The hours the month logged are the hours the task service's records hold.
+    completed = sum(
+        a.hours
+        for group in data.assignments.values()
+        for a in group
+        if a.state == tasks_pb2.ASSIGNMENT_STATE_COMPLETED
+    )
+    assert abs(completed - m.hours) < 1e-6
+    # Every proposal the run made reached the task service as an assignment of that run.
+    from_run = {
+        (a.task_id, a.member_id)
+        for group in data.assignments.values()
+        for a in group
+        if a.match_run_id == m.run.id
+    }
+    assert {(p.task_id, p.member_id) for p in data.planned} <= from_run
+
+    async def records() -> list[float]:
+        stubs = month.Stubs(system.addresses())
+        actors = month.Actors(Settings())
+        try:
+            worked = defaultdict(float)
+            for group in data.assignments.values():
+                for a in group:
+                    if a.state == tasks_pb2.ASSIGNMENT_STATE_COMPLETED:
+                        worked[a.member_id] += a.hours
+            sample = sorted(worked)[:20]
+            got = [
+                (
+                    await stubs.tasks.GetMemberRecord(
+                        tasks_pb2.GetMemberRecordRequest(member_id=mid), metadata=actors.admin
+                    )
+                ).record.hours_total
+                for mid in sample
+            ]
+            return [g - worked[mid] for g, mid in zip(got, sample, strict=True)]
+        finally:
+            await stubs.close()
+
+    assert all(abs(d) < 1e-6 for d in asyncio.run(records()))
+
+
+def test_the_report_has_the_map_and_the_tables(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    _, _, path = played
+    page = path.read_text(encoding="utf-8")
+    assert '<svg id="map"' in page and 'class="task' in page
+    for table in ('class="communities"', 'class="unfilled"', 'class="run"', 'class="story"'):
+        assert table in page
+    assert (
+        "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+        and "https://" not in page
+    )  # self-contained: nothing to fetch
+
+
+def test_the_report_renders_its_map_in_a_browser(
+    played: tuple[month.Month, report.Data, Path],
+    tmp_path: Path,
+) -> None:
+    _, _, path = played
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip(
+            "NO BROWSER: Debian's chromium is not installed (make browser installs it); "
+            "the report was not looked at"
+        )
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars",
+            "--window-size=1280,1600",
+            f"--screenshot={shot}",
+            path.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    image = Image.open(shot).convert("RGB")
+    width, height = image.size
+    # The map's marks: green (filled), amber (partly), red (unfilled) dots and squares.
+    colours = {(0x2E, 0x7D, 0x32): 0, (0xF9, 0xA8, 0x25): 0, (0xC6, 0x28, 0x28): 0}
+    for pixel in image.getdata():
+        for c in colours:
+            if all(abs(a - b) < 12 for a, b in zip(pixel, c, strict=True)):
+                colours[c] += 1
+    assert sum(colours.values()) > 200, colours  # marks were drawn
+    assert colours[(0x2E, 0x7D, 0x32)] > 50  # filled places show
+    assert (width, height) == (1280, 1600)
+
+
+def test_a_dry_run_afterwards_still_plans(system: System, played: object) -> None:
+    async def go() -> matching_pb2.MatchRun:
+        stubs = month.Stubs(system.addresses())
+        try:
+            return (
+                await stubs.matching.RunMatching(
+                    matching_pb2.RunMatchingRequest(dry_run=True),
+                    metadata=month.Actors(Settings()).admin,
+                )
+            ).run
+        finally:
+            await stubs.close()
+
+    run = asyncio.run(go())
+    assert run.state == matching_pb2.MATCH_RUN_STATE_SUCCEEDED and run.dry_run
