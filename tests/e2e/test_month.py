@@ -4,6 +4,7 @@ then checked the way a district office would check it, and its report looked at 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import subprocess
 from collections import defaultdict
@@ -82,7 +83,7 @@ def test_nobody_is_double_booked_or_planned_past_their_hours(
             for t in held
             if not t.window.flexible
         )
-        for (_, end), (start, _) in zip(fixed, fixed[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(fixed):
             assert start >= end, f"{member_id} holds overlapping tasks"
     offered = {m.id: m.hours_per_month for ms in data.members.values() for m in ms}
     for member_id, hours in matched_hours.items():
