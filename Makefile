@@ -16,7 +16,7 @@ BUF      := tools/buf/node_modules/.bin/buf
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup protos demo test test-unit test-integration test-e2e browser up down status lint fmt bench migrate token clean
+.PHONY: help setup protos demo test test-unit test-integration test-e2e k8s-check tools up down status lint fmt bench migrate token clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ protos: $(VENV)/.synced  ## regenerate the Python code from protos/
 demo: setup  ## bring the system up on local servers, load the district, show the result
 	$(PY) -m scripts.demo
 
-test: setup browser  ## the whole test suite: unit, integration (real PostgreSQL, NATS, gRPC), e2e
+test: setup tools  ## the whole test suite: unit, integration (real PostgreSQL, NATS, gRPC), e2e
 	$(PY) -m pytest -q
 
 test-unit: setup  ## fast tests, no I/O
@@ -53,21 +53,30 @@ test-unit: setup  ## fast tests, no I/O
 test-integration: setup  ## tests against real PostgreSQL, NATS and gRPC
 	$(PY) -m pytest -q tests/integration
 
-test-e2e: setup browser
+test-e2e: setup tools
 	$(PY) -m pytest -q tests/e2e
 
-# The e2e tests look at the report in Debian's Chromium (with CJK fonts for its Chinese). Installed
-# when missing and possible (root with apt-get); otherwise that one test is skipped, loudly.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+k8s-check: setup tools  ## render every overlay with kustomize and validate it
+	$(PY) -m pytest -q tests/deploy
+
+# Two tests need programs from Debian: the e2e tests look at the report in Chromium (with CJK
+# fonts for its Chinese), and the deploy tests render the overlays with kubectl's kustomize.
+# Installed when missing and possible (root with apt-get); otherwise those tests are skipped,
+# loudly.
+tools:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-noto-cjk"; \
+	command -v kubectl >/dev/null 2>&1 || missing="$$missing kubectl"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium and fonts-noto-cjk for the report's browser test"; \
+	    echo "installing from Debian:$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      chromium fonts-noto-cjk >/dev/null) || echo "!! could not install chromium"; \
+	      $$missing >/dev/null) || echo "!! could not install$$missing"; \
 	  else \
-	    echo "!! chromium is not installed (and this is not root with apt-get):"; \
-	    echo "!! the report's browser test will be SKIPPED"; \
-	  fi; }
+	    echo "!! missing$$missing (and this is not root with apt-get):"; \
+	    echo "!! the browser and Kubernetes checks will be SKIPPED"; \
+	  fi; \
+	fi
 
 up: setup  ## run PostgreSQL, NATS and the services in the background; print their addresses
 	$(PY) -m scripts.stack up

@@ -19,10 +19,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import asyncpg
-
-from services.common import migrations
 from services.common.localinfra import NatsServer, PostgresServer, wait_for_port
+from services.common.migrate_all import apply_all
 from services.common.runtime import health_check
 from services.common.settings import MATCHING_PORT, REGISTRY_PORT, TASKS_PORT, Settings
 
@@ -264,16 +262,8 @@ def status(settings: Settings) -> int:
 
 
 async def migrate(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        for spec in SERVICES:
-            applied = await migrations.apply(conn, spec.schema, spec.migrations)
-            print(
-                f"{spec.schema}: {len(applied)} applied"
-                + (f" ({', '.join(applied)})" if applied else "")
-            )
-    finally:
-        await conn.close()
+    for schema, applied in (await apply_all(database_url)).items():
+        print(f"{schema}: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
