@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -151,7 +149,8 @@ class Matching:
             figures["write_s"] = time.perf_counter() - t
             await self.store.set_figure(run_id, "write_s", figures["write_s"])
             if not dry_run:
-                self._reserve([a.task_id for a in result.assignments])
+                for a in result.assignments:
+                    self.world.offer(a.task_id, a.member_id)
             log.info(
                 "run %s %s: %d/%d places, gap %s, %.2fs",
                 run_id,
@@ -165,13 +164,6 @@ class Matching:
         except Exception as e:
             await self.store.fail_run(run_id, f"{type(e).__name__}: {e}")
             raise
-
-    def _reserve(self, task_ids: Sequence[str]) -> None:
-        """Count proposals just sent as taken places until the task service's word arrives."""
-        for task_id in task_ids:
-            t = self.world.tasks.get(task_id)
-            if t is not None:
-                self.world.put_task(replace(t, places_taken=t.places_taken + 1))
 
     # -- events --------------------------------------------------------------------------------
 
@@ -219,6 +211,7 @@ class Matching:
                 reoffer = (e.task.id, e.assignment.match_run_id)
         elif (e := _unpack(env, (events_pb2.ProposalRejected,))) is not None:
             tasks.append(e.task_id)
+            self.world.settle(e.task_id, e.member_id)
             if not e.place_unavailable:
                 reoffer = (e.task_id, e.match_run_id)
         if members or tasks or assignments:
@@ -246,7 +239,8 @@ class Matching:
                 for rank, (member_id, _score, _d, why) in enumerate(best, start=1)
             ]
         )
-        self._reserve([task_id] * len(best))
+        for member_id, *_ in best:
+            self.world.offer(task_id, member_id)
         self.reoffers += len(best)
         log.info("re-offered %d place(s) of task %s", len(best), task_id)
         return len(best)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.matching.solver import model as sm
@@ -111,6 +111,11 @@ class World:
     # What the solver sees of a member, per month: cleared when the member or a commitment of
     # theirs changes.
     _seen: dict[str, tuple[tuple[int, int], sm.Member]] = field(default_factory=dict)
+    # Proposals sent but not yet heard back about from the task service: they count as held
+    # (load, busy time, the task's place) until its word arrives, so that a re-offer made
+    # meanwhile cannot give the same member more than their hours.
+    pending: dict[tuple[str, str], CommitmentRow] = field(default_factory=dict)
+    _pending_of: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
 
     # -- keeping it current --------------------------------------------------------------------
 
@@ -133,7 +138,34 @@ class World:
     def put_commitment(self, c: CommitmentRow) -> None:
         self.commitments[c.assignment_id] = c
         self.by_member[c.member_id].add(c.assignment_id)
+        self.settle(c.task_id, c.member_id)
         self._forget(c.member_id)
+
+    def offer(self, task_id: str, member_id: str) -> None:
+        """Count a proposal just sent as held until the task service answers for it."""
+        t = self.tasks.get(task_id)
+        if t is None:
+            return
+        self._pending_of[member_id].add((task_id, member_id))
+        self.pending[(task_id, member_id)] = CommitmentRow(
+            assignment_id="",
+            member_id=member_id,
+            task_id=task_id,
+            state="proposed",
+            start=t.start,
+            end=t.end,
+            flexible=t.flexible,
+            effort_hours=t.effort_hours,
+            hours=0,
+        )
+        self.put_task(replace(t, places_taken=t.places_taken + 1))
+        self._forget(member_id)
+
+    def settle(self, task_id: str, member_id: str) -> None:
+        """The task service answered for a proposal (taken, or rejected)."""
+        if self.pending.pop((task_id, member_id), None) is not None:
+            self._pending_of[member_id].discard((task_id, member_id))
+            self._forget(member_id)
 
     def _forget(self, member_id: str) -> None:
         self._seen.pop(member_id, None)
@@ -168,8 +200,9 @@ class World:
         they gave since the month began; hours left is what their monthly offer leaves."""
         load, done, no_shows = 0.0, 0, 0
         busy = []
-        for aid in self.by_member.get(m.id, ()):
-            c = self.commitments[aid]
+        held = [self.commitments[aid] for aid in self.by_member.get(m.id, ())]
+        held += [self.pending[k] for k in self._pending_of.get(m.id, ())]
+        for c in held:
             if c.state in LIVE:
                 load += c.effort_hours
                 if not c.flexible:
@@ -220,7 +253,8 @@ class World:
             for c in self.commitments.values()
             if c.state in LIVE and c.task_id in wanted
         }
-        return frozenset(live | {r for r in self.refusals if r[0] in wanted})
+        offered = {k for k in self.pending if k[0] in wanted}
+        return frozenset(live | offered | {r for r in self.refusals if r[0] in wanted})
 
     def instance(
         self, scope: Scope, now: datetime, weights: sm.Weights, params: sm.Params
@@ -260,7 +294,7 @@ class World:
         reach: float,
     ) -> tuple[float, float, str] | None:
         """(net score, distance, reason) when the member could take the task, else None."""
-        if (t.id, m.id) in self.refusals:
+        if (t.id, m.id) in self.refusals or (t.id, m.id) in self.pending:
             return None
         if any(
             self.commitments[a].task_id == t.id and self.commitments[a].state in LIVE
