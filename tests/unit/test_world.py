@@ -15,7 +15,7 @@ def member(hours: int = 4) -> MemberRow:
     return MemberRow("m", "c", "s", True, True, 36.98, 117.17, {}, ALWAYS, hours)
 
 
-def task(task_id: str, start_h: int, effort: float) -> TaskRow:
+def task(task_id: str, start_h: int, effort: float, headcount: int = 1) -> TaskRow:
     start = NOW + timedelta(days=2, hours=start_h)
     return TaskRow(
         task_id,
@@ -25,7 +25,7 @@ def task(task_id: str, start_h: int, effort: float) -> TaskRow:
         36.981,
         117.171,
         (),
-        1,
+        headcount,
         0,
         start,
         start + timedelta(hours=effort),
