@@ -245,3 +245,14 @@ def health_check(address: str, service: str = "", timeout: float = 2.0) -> bool:
         except grpc.RpcError:
             return False
         return bool(reply.status == SERVING)
+
+
+def serve(settings: Settings, build: Callable[[], ServiceRuntime]) -> None:
+    """A service's `__main__`: logging, the safety checks, then run until SIGTERM."""
+    from services.common.logs import setup_logging
+
+    setup_logging(settings.log_level)
+    settings.refuse_unsafe()
+    if not settings.database_url or not settings.nats_url:
+        raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")
+    asyncio.run(run_until_signal(build()))

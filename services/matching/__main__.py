@@ -16,8 +16,7 @@ from nats.js.errors import NotFoundError
 
 from services.common import eventbus
 from services.common.clock import clock_for
-from services.common.logs import setup_logging
-from services.common.runtime import run_until_signal
+from services.common.runtime import serve
 from services.common.settings import MatchingSettings
 from services.matching.app import SCHEMA, build
 
@@ -45,15 +44,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.matching", description=__doc__)
     parser.add_argument("--rebuild-read-model", action="store_true")
     args = parser.parse_args()
-    settings = MatchingSettings()
-    setup_logging(settings.log_level)
-    settings.refuse_unsafe()
-    if not settings.database_url or not settings.nats_url:
-        raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")
+    s = MatchingSettings()
     if args.rebuild_read_model:
-        asyncio.run(forget(settings))
-    clock = clock_for(settings.clock_file)
-    asyncio.run(run_until_signal(build(settings, settings.database_url, settings.nats_url, clock)))
+        s.refuse_unsafe()
+        if not s.database_url or not s.nats_url:
+            raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL")
+        asyncio.run(forget(s))
+    serve(s, lambda: build(s, s.database_url or "", s.nats_url or "", clock_for(s.clock_file)))
 
 
 if __name__ == "__main__":

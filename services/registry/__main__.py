@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from services.common.logs import setup_logging
-from services.common.runtime import run_until_signal
+from services.common.runtime import serve
 from services.common.settings import RegistrySettings
 from services.registry.app import build
 
 
 def main() -> None:
-    settings = RegistrySettings()
-    setup_logging(settings.log_level)
-    settings.refuse_unsafe()
-    if not settings.database_url or not settings.nats_url:
-        raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")
-    asyncio.run(run_until_signal(build(settings, settings.database_url, settings.nats_url)))
+    s = RegistrySettings()
+    serve(s, lambda: build(s, s.database_url or "", s.nats_url or ""))
 
 
 if __name__ == "__main__":
