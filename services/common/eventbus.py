@@ -347,7 +347,7 @@ class Consumer:
                     sub = await self._subscribe()
                 try:
                     msgs = await sub.fetch(self._batch, timeout=1.0)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats.errors.TimeoutError, or a bare one from fetch()
                     continue
                 failures = 0
                 for msg in msgs:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import nats.errors
 from nats.js import JetStreamContext, api
 
 from linli.v1 import events_pb2
@@ -29,7 +28,7 @@ async def read_events(
         while True:
             try:
                 msgs = await sub.fetch(1000, timeout=0.5)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats.errors.TimeoutError, or a bare one from fetch()
                 break
             for m in msgs:
                 env = events_pb2.EventEnvelope()
