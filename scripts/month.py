@@ -144,41 +144,37 @@ class Stubs:
             await c.close()
 
 
-async def members_of(stubs: Stubs, md: Metadata, community: str) -> list[registry_pb2.Member]:
-    out: list[registry_pb2.Member] = []
-    token = ""
+async def pages(
+    call: Callable[..., Awaitable[Any]], request: Any, field: str, metadata: Metadata
+) -> list[Any]:
+    """Every item of a paged List call: `request` is sent again with each next page token."""
+    out: list[Any] = []
     while True:
-        page = await stubs.registry.ListMembers(
-            registry_pb2.ListMembersRequest(
-                community_id=community, page_size=1000, page_token=token
-            ),
-            metadata=md,
-        )
-        out += page.members
-        token = page.next_page_token
-        if not token:
+        page = await call(request, metadata=metadata)
+        out += getattr(page, field)
+        if not page.next_page_token:
             return out
+        request.page_token = page.next_page_token
+
+
+async def members_of(stubs: Stubs, md: Metadata, community: str) -> list[registry_pb2.Member]:
+    return await pages(
+        stubs.registry.ListMembers,
+        registry_pb2.ListMembersRequest(community_id=community, page_size=1000),
+        "members",
+        md,
+    )
 
 
 async def tasks_of(
     stubs: Stubs, md: Metadata, community: str, statuses: list[Any] | None = None
 ) -> list[tasks_pb2.Task]:
-    out: list[tasks_pb2.Task] = []
-    token = ""
-    while True:
-        page = await stubs.tasks.ListTasks(
-            tasks_pb2.ListTasksRequest(
-                community_id=community,
-                statuses=statuses or [],
-                page_size=1000,
-                page_token=token,
-            ),
-            metadata=md,
-        )
-        out += page.tasks
-        token = page.next_page_token
-        if not token:
-            return out
+    return await pages(
+        stubs.tasks.ListTasks,
+        tasks_pb2.ListTasksRequest(community_id=community, statuses=statuses or [], page_size=1000),
+        "tasks",
+        md,
+    )
 
 
 async def assignments_of(
@@ -559,21 +555,13 @@ async def play(
                 matching_pb2.RunMatchingRequest(time_limit_s=20), metadata=actors.admin, timeout=300
             )
         ).run
-        planned = await stubs.matching.ListMatchAssignments(
+        planned = await pages(
+            stubs.matching.ListMatchAssignments,
             matching_pb2.ListMatchAssignmentsRequest(run_id=month.run.id, page_size=1000),
-            metadata=actors.admin,
+            "assignments",
+            actors.admin,
         )
-        task_ids = {a.task_id for a in planned.assignments}
-        token = planned.next_page_token
-        while token:
-            page = await stubs.matching.ListMatchAssignments(
-                matching_pb2.ListMatchAssignmentsRequest(
-                    run_id=month.run.id, page_size=1000, page_token=token
-                ),
-                metadata=actors.admin,
-            )
-            task_ids |= {a.task_id for a in page.assignments}
-            token = page.next_page_token
+        task_ids = {a.task_id for a in planned}
         await asyncio.sleep(3.0)  # the task service turns proposals into held places
         say("members answer their proposals")
         first = await open_proposals(stubs, actors, month, task_ids)

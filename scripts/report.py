@@ -19,7 +19,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
-from scripts.month import Actors, Month, Stubs, assignments_of, gather, members_of, tasks_of
+from scripts.month import (
+    Actors,
+    Month,
+    Stubs,
+    assignments_of,
+    gather,
+    members_of,
+    pages,
+    tasks_of,
+)
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 GROUP_NAMES = {1: "elderly 老", 2: "child 少", 3: "disabled 残", 4: "poor 贫", 5: "other 其他"}
@@ -112,30 +121,18 @@ async def collect(
                 matching_pb2.GetMatchRunRequest(id=run_id), metadata=md
             )
         ).run
-        token = ""
-        while True:
-            page = await stubs.matching.ListMatchAssignments(
-                matching_pb2.ListMatchAssignmentsRequest(
-                    run_id=run_id, page_size=1000, page_token=token
-                ),
-                metadata=md,
-            )
-            d.planned += page.assignments
-            token = page.next_page_token
-            if not token:
-                break
-        token = ""
-        while True:
-            gaps = await stubs.matching.ListUnfilledPlaces(
-                matching_pb2.ListUnfilledPlacesRequest(
-                    run_id=run_id, page_size=1000, page_token=token
-                ),
-                metadata=md,
-            )
-            d.unfilled += gaps.places
-            token = gaps.next_page_token
-            if not token:
-                break
+        d.planned = await pages(
+            stubs.matching.ListMatchAssignments,
+            matching_pb2.ListMatchAssignmentsRequest(run_id=run_id, page_size=1000),
+            "assignments",
+            md,
+        )
+        d.unfilled = await pages(
+            stubs.matching.ListUnfilledPlaces,
+            matching_pb2.ListUnfilledPlacesRequest(run_id=run_id, page_size=1000),
+            "places",
+            md,
+        )
     return d
 
 
