@@ -16,6 +16,8 @@ from services.matching.solver import model as sm
 from services.matching.solver.candidates import distance_m
 
 LIVE = frozenset({"proposed", "accepted"})
+# The task service shows a resident's place rounded to this grid (services/tasks/domain.py).
+PUBLIC_DEGREES = 0.003
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,19 @@ class World:
                 continue
             found = self._pair(t, m, member, self.solver_task(t, now), now, weights, reach)
             if found is not None:
-                out.append((t.id, *found))
+                # A member is told the distance to the task's public place (rounded as the task
+                # service shows it), never to a resident's exact home.
+                net, _exact, reason = found
+                lat, lng = (
+                    round(round(x / PUBLIC_DEGREES) * PUBLIC_DEGREES, 6) for x in (t.lat, t.lng)
+                )
+                out.append(
+                    (
+                        t.id,
+                        net,
+                        distance_m(m.lat or 0.0, m.lng or 0.0, lat, lng),
+                        reason.split(" from home", 1)[-1].lstrip("; "),
+                    )
+                )
         out.sort(key=lambda r: (-r[1], r[2], r[0]))
         return out[:limit]

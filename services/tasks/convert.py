@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 
@@ -44,8 +44,17 @@ KIND_TO_PROTO = {k: getattr(tasks_pb2, f"TASK_KIND_{k.name}") for k in TaskKind}
 SOURCE_TO_PROTO = {s: getattr(tasks_pb2, f"ASSIGNMENT_SOURCE_{s.name}") for s in AssignmentSource}
 
 
+# google.protobuf.Timestamp's own range, 0001-01-01 to 9999-12-31.
+TIMESTAMP_MIN, TIMESTAMP_MAX = -62_135_596_800, 253_402_300_799
+
+
 def time_from_proto(t: timestamp_pb2.Timestamp) -> datetime:
-    return datetime.fromtimestamp(t.seconds + t.nanos / 1e9, UTC)
+    """A timestamp as a datetime; one outside Timestamp's range is clamped to its edge, where
+    validation names it (in the past, or too far ahead)."""
+    seconds = min(max(t.seconds, TIMESTAMP_MIN), TIMESTAMP_MAX)
+    return datetime(1, 1, 1, tzinfo=UTC) + timedelta(
+        seconds=seconds - TIMESTAMP_MIN, microseconds=t.nanos // 1000
+    )
 
 
 def window_from_proto(w: tasks_pb2.TimeWindow, present: bool) -> Window | None:

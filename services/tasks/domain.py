@@ -31,6 +31,7 @@ HOURS_LOGGED_MAX = 24.0
 FIXED_WINDOW_MAX = timedelta(days=7)
 FLEXIBLE_WINDOW_MAX = timedelta(days=92)
 SCHEDULE_SPAN_MAX = timedelta(days=3 * 366)
+EARLIEST_DATE = date(2000, 1, 1)  # anything before is a mistake (or an impossible date)
 # A resident's exact place is rounded to this many degrees (about 300 m) for callers not
 # entitled to it.
 APPROXIMATE_DEGREES = 0.003
@@ -344,7 +345,12 @@ def _check_weekly(v: Violations, s: WeeklySchedule, now: datetime, effort_hours:
     if s.first_date is None:
         v.add("weekly.first_date", "is required")
         ok = False
-    if s.first_date and s.last_date:
+    latest = now.date() + SCHEDULE_SPAN_MAX
+    for name, when in (("first_date", s.first_date), ("last_date", s.last_date)):
+        if when is not None and not EARLIEST_DATE <= when <= latest:
+            v.add(f"weekly.{name}", "must be a real date at most three years from today")
+            ok = False
+    if ok and s.first_date and s.last_date:
         if s.last_date < s.first_date:
             v.add("weekly.last_date", "must not be before first_date")
             ok = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -57,6 +58,13 @@ def _same_request(previous: str, fingerprint: str) -> None:
             "REQUEST_ID_REUSED",
             field="request_id",
         )
+
+
+def _check_member_id(member_id: str) -> None:
+    try:
+        uuid.UUID(member_id)
+    except ValueError:
+        raise InvalidArgument(FieldViolation("member_id", "is not a member id")) from None
 
 
 def _hidden(what: str = "task") -> PermissionDenied:
@@ -227,6 +235,11 @@ class Tasks:
             if community_id and community_id not in principal.community_ids:
                 raise PermissionDenied(f"community {community_id!r} is outside your scope")
             return Scope(community_ids=sorted(principal.community_ids))
+        if community_id:
+            async with self.store.transaction() as conn:
+                street = await self.store.street_of(conn, community_id)
+            if street not in principal.street_ids:
+                raise PermissionDenied(f"community {community_id!r} is outside your scope")
         return Scope(street_ids=sorted(principal.street_ids))
 
     async def list_tasks(
@@ -274,7 +287,14 @@ class Tasks:
         scope = await self._scope(principal, "")
         if scope is None:
             return []
-        tasks = await self.store.nearby(scope, near, radius_m or 3000, limit or 20, self.clock())
+        tasks = await self.store.nearby(
+            scope,
+            near,
+            radius_m or 3000,
+            limit or 20,
+            self.clock(),
+            exact=principal.role is not Role.MEMBER,
+        )
         return list(zip(tasks, await self._private(principal, tasks), strict=True))
 
     # -- staff changes -------------------------------------------------------------------------
@@ -395,12 +415,12 @@ class Tasks:
             )
         if task_id:
             task, _ = await self.get_task(principal, task_id)
-            items = await self.store.list_assignments(
-                task_id=task.id, member_id="", states=states, after=after, limit=limit
+            # A member sees only their own assignments of a task.
+            mine = principal.subject if principal.role is Role.MEMBER else ""
+            return await self.store.list_assignments(
+                task_id=task.id, member_id=mine, states=states, after=after, limit=limit
             )
-            if principal.role is Role.MEMBER:
-                items = [a for a in items if a.member_id == principal.subject]
-            return items
+        _check_member_id(member_id)
         await self._require_member_scope(principal, member_id)
         return await self.store.list_assignments(
             task_id="", member_id=member_id, states=states, after=after, limit=limit
@@ -418,6 +438,7 @@ class Tasks:
             raise PermissionDenied("this member is outside your scope")
 
     async def member_record(self, principal: Principal, member_id: str) -> MemberRecord:
+        _check_member_id(member_id)
         await self._require_member_scope(principal, member_id)
         return await self.store.member_record(member_id, self.clock())
 

@@ -24,6 +24,7 @@ from services.common.eventbus import Outbox
 from services.registry.domain import LatLng
 from services.tasks import events
 from services.tasks.domain import (
+    APPROXIMATE_DEGREES,
     HOLDS_PLACE,
     Assignment,
     AssignmentSource,
@@ -642,19 +643,33 @@ class TaskStore:
         return [task_from_record(r) for r in rows]
 
     async def nearby(
-        self, scope: Scope, near: LatLng, radius_m: float, limit: int, now: datetime
+        self,
+        scope: Scope,
+        near: LatLng,
+        radius_m: float,
+        limit: int,
+        now: datetime,
+        exact: bool,
     ) -> list[Task]:
-        args: list[object] = [near.lat, near.lng, radius_m, now, limit]
+        """Open tasks within `radius_m` of `near`, nearest first. Unless `exact`, a wish's
+        distance (and the reach test) is measured to its public, rounded place: otherwise the
+        distances seen from a few points would give away a resident's home."""
+        args: list[object] = [near.lat, near.lng, radius_m, now, limit, APPROXIMATE_DEGREES, exact]
         where = scope.sql(args)
+        place = (
+            "CASE WHEN $7 OR t.kind = 'role_occurrence' THEN ll_to_earth(t.lat, t.lng)"
+            " ELSE ll_to_earth(round(t.lat / $6) * $6, round(t.lng / $6) * $6) END"
+        )
         rows = await self._pool.fetch(
-            f"""SELECT t.*, earth_distance(ll_to_earth($1, $2), ll_to_earth(t.lat, t.lng))
-                       AS distance_m
-                FROM task t
-                WHERE t.status = 'open'
-                  AND earth_box(ll_to_earth($1, $2), $3) @> ll_to_earth(t.lat, t.lng)
-                  AND earth_distance(ll_to_earth($1, $2), ll_to_earth(t.lat, t.lng)) <= $3
-                  AND {DEADLINE_SQL} > $4 AND {where}
-                ORDER BY distance_m, t.id LIMIT $5""",
+            f"""SELECT * FROM (
+                    SELECT t.*, earth_distance(ll_to_earth($1, $2), {place}) AS distance_m
+                    FROM task t
+                    WHERE t.status = 'open'
+                      -- the index finds candidates; rounding moves a place by at most ~250 m
+                      AND earth_box(ll_to_earth($1, $2), $3 + 400) @> ll_to_earth(t.lat, t.lng)
+                      AND {DEADLINE_SQL} > $4 AND {where}) AS t
+                WHERE t.distance_m <= $3
+                ORDER BY t.distance_m, t.id LIMIT $5""",
             *args,
         )
         return [task_from_record(r) for r in rows]
@@ -681,7 +696,7 @@ class TaskStore:
         r = await conn.fetchrow(
             """UPDATE assignment SET state = $2, reason = COALESCE($3, reason),
                    hours = COALESCE($4, hours), served_at = COALESCE($5, served_at),
-                   updated_at = now()
+                   updated_at = clock_timestamp()
                WHERE id = $1 RETURNING *""",
             uuid.UUID(a.id),
             state.value,
@@ -711,7 +726,7 @@ class TaskStore:
         )
         r = await conn.fetchrow(
             """UPDATE task SET places_taken = $2, accepted = $3, status = $4,
-                   cancel_reason = COALESCE($5, cancel_reason), updated_at = now()
+                   cancel_reason = COALESCE($5, cancel_reason), updated_at = clock_timestamp()
                WHERE id = $1 RETURNING *""",
             uuid.UUID(task.id),
             places,
@@ -775,30 +790,27 @@ class TaskStore:
             async with self.transaction() as conn:
                 task = await self._lock_task(conn, task_id)
                 check(task)
-                member = await self.member_view(conn, member_id)
-                problem = claim_problem(
-                    member, task.community_id, task.street_id, task.street_wide
-                ) or claimable(task, now)
                 live = [
                     a
                     for a in await self._live_assignments(conn, task_id)
                     if a.member_id == member_id
                 ]
-                if live and live[0].state is AssignmentState.ACCEPTED:
+                if live and live[0].state is AssignmentState.PROPOSED:
+                    # Claiming a task one was proposed for is accepting the proposal: the place
+                    # is already theirs to take (_accept checks the member and the time).
+                    return await self._accept(conn, task, live[0], actor, now)
+                member = await self.member_view(conn, member_id)
+                problem = claim_problem(
+                    member, task.community_id, task.street_id, task.street_wide
+                ) or claimable(task, now)
+                if live:
                     problem = "the member already has a place on this task"
-                if problem is None and live:
-                    # Claiming a task one was proposed for is accepting the proposal.
-                    problem = claim_problem(
-                        member, task.community_id, task.street_id, task.street_wide
-                    )
                 elif problem is None:
                     clash = await self._overlapping(conn, member_id, task.window)
                     if clash:
                         problem = f"the member has another accepted task at that time ({clash})"
                 if problem is not None:
                     raise FailedPrecondition(f"cannot claim: {problem}", "CLAIM_REFUSED")
-                if live:
-                    return await self._accept(conn, task, live[0], actor, now)
                 assignment = await self._insert_assignment(
                     conn,
                     task,
@@ -824,6 +836,12 @@ class TaskStore:
         require_assignment_transition(a.state, AssignmentState.ACCEPTED, "accept")
         if a.expires_at is not None and a.expires_at <= now:
             raise FailedPrecondition("cannot accept: the proposal has expired", "PROPOSAL_EXPIRED")
+        if now >= task.window.claim_deadline:
+            raise FailedPrecondition("cannot accept: the task's time has passed", "TASK_STARTED")
+        member = await self.member_view(conn, a.member_id)
+        problem = claim_problem(member, task.community_id, task.street_id, task.street_wide)
+        if problem is not None:
+            raise FailedPrecondition(f"cannot accept: {problem}", "CLAIM_REFUSED")
         clash = await self._overlapping(conn, a.member_id, task.window)
         if clash:
             raise FailedPrecondition(
@@ -960,13 +978,21 @@ class TaskStore:
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[Assignment]:
-        column, key = ("task_id", task_id) if task_id else ("member_id", member_id)
+        clauses: list[str] = []
+        keys: list[uuid.UUID] = []
+        if task_id:
+            keys.append(uuid.UUID(task_id))
+            clauses.append(f"task_id = ${len(keys)}")
+        if member_id:
+            keys.append(uuid.UUID(member_id))
+            clauses.append(f"member_id = ${len(keys)}")
+        n = len(keys)
         rows = await self._pool.fetch(
-            f"""SELECT * FROM assignment WHERE {column} = $1
-                AND (cardinality($2::text[]) = 0 OR state = ANY($2::text[]))
-                AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
-                ORDER BY created_at, id LIMIT $5""",
-            uuid.UUID(key),
+            f"""SELECT * FROM assignment WHERE {" AND ".join(clauses)}
+                AND (cardinality(${n + 1}::text[]) = 0 OR state = ANY(${n + 1}::text[]))
+                AND (${n + 2}::timestamptz IS NULL OR (created_at, id) > (${n + 2}, ${n + 3}::uuid))
+                ORDER BY created_at, id LIMIT ${n + 4}""",
+            *keys,
             [s.value for s in states],
             after[0] if after else None,
             uuid.UUID(after[1]) if after else None,

@@ -747,7 +747,9 @@ async def test_near_me_lists_open_tasks_nearest_first_within_reach(
     assert ids.index(near.id) < ids.index(middle.id)
     assert all(t.community_id == hood.home for t in reply.tasks)  # only what they may see
     distances = [t.distance_m for t in reply.tasks]
-    assert distances == sorted(distances) and distances[0] < 50
+    assert distances == sorted(distances)
+    # Measured to the wish's public, rounded place (36.981, 117.171), not to the resident's home.
+    assert 130 < distances[0] < 160
     shown = next(t for t in reply.tasks if t.id == near.id)
     assert shown.location_approximate and not shown.address  # not assigned: no exact place
 
@@ -820,3 +822,78 @@ async def test_staff_of_another_community_get_permission_denied_whether_or_not_i
             tasks_pb2.GetTaskRequest(id="00000000-0000-0000-0000-000000000000"), metadata=hood.admin
         )
     assert code(err.value) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_member_proposed_for_the_last_place_may_claim_it(
+    task_stub,
+    hood: Neighbourhood,
+    nats_client: NatsClient,  # type: ignore[no-untyped-def]
+) -> None:
+    task = await post(task_stub, hood.staff, wish(hood.home, headcount=1))
+    member = hood.members[1]
+    await propose(nats_client, task.id, member)
+
+    async def proposed() -> bool:
+        return len(await proposals(task_stub, hood, task.id)) == 1
+
+    await until(proposed)
+    reply = await task_stub.ClaimTask(
+        tasks_pb2.ClaimTaskRequest(task_id=task.id), metadata=hood.as_member(member)
+    )
+    assert reply.assignment.state == tasks_pb2.ASSIGNMENT_STATE_ACCEPTED
+
+
+async def test_a_member_finds_their_own_assignment_whatever_the_page_size(
+    task_stub,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    task = await post(task_stub, hood.staff, wish(hood.home, headcount=3))
+    for m in hood.members[:3]:
+        await task_stub.ClaimTask(
+            tasks_pb2.ClaimTaskRequest(task_id=task.id), metadata=hood.as_member(m)
+        )
+    mine = await task_stub.ListAssignments(
+        tasks_pb2.ListAssignmentsRequest(task_id=task.id, page_size=1),
+        metadata=hood.as_member(hood.members[2]),
+    )
+    assert [a.member_id for a in mine.assignments] == [hood.members[2]]
+
+
+async def test_malformed_ids_times_and_dates_are_invalid_argument(
+    task_stub,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    for call, field in (
+        (
+            task_stub.GetMemberRecord(
+                tasks_pb2.GetMemberRecordRequest(member_id="x"), metadata=hood.admin
+            ),
+            "member_id",
+        ),
+        (
+            task_stub.ListAssignments(
+                tasks_pb2.ListAssignmentsRequest(member_id="x"), metadata=hood.admin
+            ),
+            "member_id",
+        ),
+    ):
+        with pytest.raises(aio.AioRpcError) as err:
+            await call
+        assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in bad_request_fields(err.value)
+    far = wish(hood.home)
+    far.window.start.seconds = 2**62
+    far.window.end.seconds = 2**62
+    with pytest.raises(aio.AioRpcError) as err:
+        await task_stub.PostWish(
+            tasks_pb2.PostWishRequest(request_id=request_id(), wish=far), metadata=hood.staff
+        )
+    assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
+    role = four_thirty_school(hood.home)
+    role.weekly.first_date.month = 13
+    with pytest.raises(aio.AioRpcError) as err:
+        await task_stub.CreateRole(
+            tasks_pb2.CreateRoleRequest(request_id=request_id(), role=role), metadata=hood.staff
+        )
+    assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
+    assert "role.weekly.first_date" in bad_request_fields(err.value)

@@ -178,3 +178,28 @@ async def test_answers_and_withdrawals_are_the_members_own(
         )
         == OK
     )
+
+
+async def test_street_admins_list_roles_only_in_their_street(
+    task_stub,
+    hood: Neighbourhood,
+    settings: RegistrySettings,  # type: ignore[no-untyped-def]
+) -> None:
+    md = callers(hood, settings)
+    assert (
+        await status(
+            task_stub.ListRoles(
+                tasks_pb2.ListRolesRequest(community_id=hood.home), metadata=md["street_admin"]
+            )
+        )
+        == OK
+    )
+    assert (
+        await status(
+            task_stub.ListRoles(
+                tasks_pb2.ListRolesRequest(community_id=hood.home),
+                metadata=md["other_street_admin"],
+            )
+        )
+        == DENIED
+    )
