@@ -1,17 +1,23 @@
-"""The server interceptor every service uses: request id, token check, deadline, error mapping, log.
+"""The server interceptor every service uses: request id, token check, bad input, deadline, error
+mapping, log.
 
-Each call gets a request id (the caller's `x-request-id` or a new one, returned in the trailing
-metadata), a verified Principal, a timeout equal to the caller's remaining deadline, one log line
-with method, principal, status and duration, and a proper status for every domain error.
+Each call gets a request id (the caller's `x-request-id` when it is a plain token, else a new one;
+returned in the trailing metadata), a verified Principal, the page-token key, a request checked
+at the door (services/common/validation.py), a timeout equal to the caller's remaining deadline,
+one log line with method, principal, status and duration, and a proper status for every domain
+error. A request body that does not decode is INVALID_ARGUMENT, never UNKNOWN: gRPC decodes it
+before any handler runs, so the interceptor wraps the decoder itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -19,8 +25,8 @@ import grpc
 from grpc import aio
 from grpc_status import rpc_status
 
-from services.common import auth
-from services.common.errors import DomainError
+from services.common import auth, paging, validation
+from services.common.errors import DomainError, FieldViolation, InvalidArgument, quote
 from services.common.settings import Settings
 
 log = logging.getLogger("linli.rpc")
@@ -36,6 +42,79 @@ LOST_RACES = (
 # Standard services any client or probe may call without a token.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
+# A caller's request id goes into every log line of the call: only plain tokens are kept, so that
+# nobody can forge log lines (a newline) or flood them.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+# A client stream (an import) is read whole and checked before its handler sees the first
+# message, so that one bad message refuses the call with nothing written. This bounds it.
+MAX_STREAMED_REQUESTS = 100_000
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """What the decoder hands on in place of a request body that is not a valid `type_name`."""
+
+    type_name: str
+
+
+def tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserialize`, answering Undecodable instead of raising, so that the call reaches the
+    interceptor's wrapper (an exception here would be UNKNOWN, with a stack trace)."""
+    if deserialize is None:
+        return None
+    owner = getattr(deserialize, "__self__", None)
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    type_name = getattr(descriptor, "name", "request")
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except Exception:  # noqa: BLE001 (DecodeError, or whatever else the decoder raises)
+            return Undecodable(type_name)
+
+    return decode
+
+
+def admit(request: Any, prefix: str = "") -> Any:
+    """`request` when it decoded and passes the generic checks; else InvalidArgument."""
+    if isinstance(request, Undecodable):
+        field = prefix.rstrip(".")
+        raise InvalidArgument(
+            FieldViolation(field, f"is not a valid {request.type_name}"),
+            message=f"invalid argument: the request is not a valid {request.type_name}"
+            + (f" ({field})" if field else ""),
+        )
+    validation.validate(request, prefix)
+    return request
+
+
+async def admit_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Read a whole client stream, checking each message; then hand the messages on."""
+    received: list[Any] = []
+    async for request in requests:
+        if len(received) >= MAX_STREAMED_REQUESTS:
+            raise InvalidArgument(
+                FieldViolation("requests", f"at most {MAX_STREAMED_REQUESTS} messages per call")
+            )
+        received.append(admit(request, f"requests[{len(received)}]."))
+    return _replay(received)
+
+
+async def _replay(received: list[Any]) -> AsyncIterator[Any]:
+    for request in received:
+        yield request
+
+
+def request_id_from(given: object) -> str:
+    """The caller's request id when it is a plain token; else a fresh one (and a log line)."""
+    if isinstance(given, str) and REQUEST_ID.fullmatch(given):
+        return given
+    fresh = str(uuid.uuid4())
+    if given:
+        log.warning("replaced the caller's request id %s with %s", quote(given), fresh)
+    return fresh
+
 
 class _CallLog:
     def __init__(self, method: str, request_id: str) -> None:
@@ -50,7 +129,7 @@ class _CallLog:
         level = logging.WARNING if self.code is grpc.StatusCode.INTERNAL else logging.INFO
         log.log(
             level,
-            "rpc method=%s request_id=%s principal=%s status=%s duration_ms=%.1f",
+            "rpc method=%s request_id=%r principal=%r status=%s duration_ms=%.1f",
             self.method,
             self.request_id,
             self.principal,
@@ -62,6 +141,7 @@ class _CallLog:
 class ServerInterceptor(aio.ServerInterceptor):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._page_key = settings.page_token_key()
 
     async def intercept_service(
         self,
@@ -73,25 +153,26 @@ class ServerInterceptor(aio.ServerInterceptor):
         if handler is None or method.startswith(OPEN_PREFIXES):
             return handler
         metadata = dict(details.invocation_metadata or ())  # type: ignore[attr-defined]
-        request_id = str(metadata.get("x-request-id") or uuid.uuid4())
+        request_id = request_id_from(metadata.get("x-request-id"))
         kwargs = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
+        streamed = handler.request_streaming
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method, request_id), **kwargs
+                self._wrap_unary(handler.unary_unary, method, request_id, streamed), **kwargs
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, method, request_id), **kwargs
+                self._wrap_unary(handler.stream_unary, method, request_id, streamed), **kwargs
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method, request_id), **kwargs
+                self._wrap_stream(handler.unary_stream, method, request_id, streamed), **kwargs
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(handler.stream_stream, method, request_id), **kwargs
+            self._wrap_stream(handler.stream_stream, method, request_id, streamed), **kwargs
         )
 
     async def _enter(self, context: aio.ServicerContext, call: _CallLog) -> None:
@@ -101,6 +182,12 @@ class ServerInterceptor(aio.ServerInterceptor):
         )
         call.principal = f"{principal.role.value}:{principal.subject}"
         auth.set_current_principal(principal)
+        paging.set_signing_key(self._page_key)
+
+    @staticmethod
+    async def _admitted(request: Any, streamed: bool) -> Any:
+        # Checked after the token: a caller without one learns nothing, not even what is wrong.
+        return await admit_stream(request) if streamed else admit(request)
 
     async def _fail(
         self, context: aio.ServicerContext, call: _CallLog, exc: BaseException, deadline_hit: bool
@@ -150,7 +237,11 @@ class ServerInterceptor(aio.ServerInterceptor):
         return None if remaining is None else max(remaining, 0.0)
 
     def _wrap_unary(
-        self, behaviour: Callable[..., Awaitable[Any]], method: str, request_id: str
+        self,
+        behaviour: Callable[..., Awaitable[Any]],
+        method: str,
+        request_id: str,
+        streamed: bool,
     ) -> Callable[[Any, aio.ServicerContext], Awaitable[Any]]:
         async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
             call = _CallLog(method, request_id)
@@ -159,6 +250,7 @@ class ServerInterceptor(aio.ServerInterceptor):
                 await self._enter(context, call)
                 async with deadline:
                     deadline.reschedule(_when(self._remaining(context)))
+                    request = await self._admitted(request, streamed)
                     return await behaviour(request, context)
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
@@ -174,7 +266,11 @@ class ServerInterceptor(aio.ServerInterceptor):
         return wrapper
 
     def _wrap_stream(
-        self, behaviour: Callable[..., AsyncIterator[Any]], method: str, request_id: str
+        self,
+        behaviour: Callable[..., AsyncIterator[Any]],
+        method: str,
+        request_id: str,
+        streamed: bool,
     ) -> Callable[[Any, aio.ServicerContext], AsyncIterator[Any]]:
         # No timeout is held across `yield`: a response stream is paced by its reader, and gRPC
         # itself ends the call at the caller's deadline.
@@ -182,6 +278,7 @@ class ServerInterceptor(aio.ServerInterceptor):
             call = _CallLog(method, request_id)
             try:
                 await self._enter(context, call)
+                request = await self._admitted(request, streamed)
                 async for response in behaviour(request, context):
                     yield response
             except aio.AbortError:

@@ -1,11 +1,20 @@
-"""Page sizes and opaque page tokens for List calls (keyset paging on a sortable key)."""
+"""Page sizes and opaque page tokens for List calls (keyset paging on a sortable key).
+
+A token is signed (HMAC-SHA256, truncated) with the service's page-token key, which the server
+interceptor puts in place for each call (`signing_key`): a token this service did not issue, or
+one altered by a byte, is INVALID_ARGUMENT naming `page_token` before anything reads its key.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import hashlib
+import hmac
 import json
 import uuid
+from collections.abc import Iterator
 
 from services.common.errors import invalid
 
@@ -13,6 +22,34 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # Our tokens hold one key and a fingerprint; anything much longer was not issued by us.
 MAX_TOKEN_LENGTH = 1024
+# 128 bits of HMAC-SHA256: forging one is out of reach, and tokens stay short.
+_MAC_BYTES = 16
+
+_key: contextvars.ContextVar[bytes] = contextvars.ContextVar("linli_page_token_key")
+
+
+def set_signing_key(key: bytes) -> None:
+    """Sign and check tokens with `key` in the current context (the interceptor, per call)."""
+    _key.set(key)
+
+
+@contextlib.contextmanager
+def signing_key(key: bytes) -> Iterator[None]:
+    """Sign and check tokens with `key` inside the block (tools and tests)."""
+    reset = _key.set(key)
+    try:
+        yield
+    finally:
+        _key.reset(reset)
+
+
+def _mac(raw: bytes) -> bytes:
+    try:
+        key = _key.get()
+    except LookupError:
+        # Outside a call nobody set a key: a token signed with a guessable one would be forgeable.
+        raise RuntimeError("page tokens need a signing key (paging.signing_key)") from None
+    return hmac.new(key, raw, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 def page_size(requested: int) -> int:
@@ -30,7 +67,7 @@ def _fingerprint(filters: object) -> str:
 def encode(after: str, filters: object) -> str:
     """A token for the page after key `after`, valid only with the same filters."""
     raw = json.dumps({"a": after, "f": _fingerprint(filters)}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return base64.urlsafe_b64encode(_mac(raw) + raw).decode().rstrip("=")
 
 
 def decode(token: str, filters: object) -> str | None:
@@ -40,7 +77,13 @@ def decode(token: str, filters: object) -> str | None:
     if len(token) > MAX_TOKEN_LENGTH:
         raise invalid("page_token", "not a token this service issued")
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        signed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except ValueError as e:
+        raise invalid("page_token", "not a token this service issued") from e
+    mac, raw = signed[:_MAC_BYTES], signed[_MAC_BYTES:]
+    if not hmac.compare_digest(mac, _mac(raw)):
+        raise invalid("page_token", "not a token this service issued")
+    try:
         data = json.loads(raw)
         after, fingerprint = str(data["a"]), data["f"]
     except (ValueError, KeyError, TypeError, RecursionError) as e:

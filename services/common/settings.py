@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -45,6 +48,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "linli"
     jwt_audience: str = "linli"
+    # Signs page tokens. Unset: a key derived from jwt_secret, so that every replica of a service
+    # accepts the tokens of the others without another Secret to deploy.
+    page_token_secret: SecretStr | None = None
 
     stream_name: str = "LINLI"
     relay_batch: int = Field(256, ge=1, le=10_000)
@@ -59,6 +65,13 @@ class Settings(BaseSettings):
     # Pause between reporting NOT_SERVING and refusing new calls, so that load balancers and
     # Kubernetes see it first. Zero locally; a few seconds in a cluster.
     shutdown_drain_s: float = Field(0.0, ge=0)
+
+    def page_token_key(self) -> bytes:
+        if self.page_token_secret is not None:
+            return self.page_token_secret.get_secret_value().encode()
+        # A key of its own purpose: a page token never helps to forge a JWT, nor the reverse.
+        secret = self.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, b"linli page tokens", hashlib.sha256).digest()
 
     def refuse_unsafe(self) -> None:
         """Stop a process that would accept tokens anyone can sign."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -28,6 +29,13 @@ from services.common.errors import (
 )
 
 FILTERS = {"kind": "grid", "parent": "binhu"}
+KEY = b"a page-token key for these tests"
+
+
+@pytest.fixture(autouse=True)
+def _signing_key() -> Iterator[None]:
+    with paging.signing_key(KEY):
+        yield
 
 
 def _nested(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
