@@ -9,11 +9,12 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common import paging
+from services.common import errors, paging
 from services.common.errors import (
     DOMAIN,
     Aborted,
@@ -274,3 +275,118 @@ def test_a_failed_precondition_carries_its_reason_and_metadata() -> None:
 @pytest.mark.parametrize("error", [PermissionDenied("no"), Unauthenticated("no")])
 def test_access_errors_carry_no_details(error: DomainError) -> None:
     assert list(error.to_status().details) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed page tokens
+
+
+def test_a_token_altered_in_any_byte_is_invalid_naming_page_token() -> None:
+    token = paging.encode("k-1", FILTERS)
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    for i in range(len(raw)):
+        altered = bytearray(raw)
+        altered[i] ^= 0x01
+        with pytest.raises(InvalidArgument) as caught:
+            paging.decode(b64(bytes(altered)), FILTERS)
+        v = only_violation(caught.value)
+        assert (v.field, v.description) == ("page_token", "not a token this service issued")
+
+
+def test_a_token_forged_with_the_right_fingerprint_is_invalid_naming_page_token() -> None:
+    # What a caller could build before tokens were signed: the key of their choice.
+    forged = b64(json.dumps({"a": "\x00' or 1=1", "f": paging._fingerprint(FILTERS)}).encode())
+    with pytest.raises(InvalidArgument) as caught:
+        paging.decode(forged, FILTERS)
+    assert only_violation(caught.value).field == "page_token"
+
+
+def test_a_token_signed_with_another_key_is_invalid_naming_page_token() -> None:
+    with paging.signing_key(b"the key of another deployment"):
+        token = paging.encode("k-1", FILTERS)
+    with pytest.raises(InvalidArgument) as caught:
+        paging.decode(token, FILTERS)
+    assert only_violation(caught.value).field == "page_token"
+
+
+def test_tokens_cannot_be_made_or_read_without_a_key() -> None:
+    with paging.signing_key(KEY):
+        token = paging.encode("k-1", FILTERS)
+    import contextvars
+
+    empty = contextvars.Context()
+    with pytest.raises(RuntimeError):
+        empty.run(paging.encode, "k-1", FILTERS)
+    with pytest.raises(RuntimeError):
+        empty.run(paging.decode, token, FILTERS)
+
+
+def test_the_page_token_key_comes_from_settings_and_differs_from_the_jwt_secret() -> None:
+    from pydantic import SecretStr
+
+    from services.common.settings import Settings
+
+    derived = Settings().page_token_key()
+    assert derived != Settings().jwt_secret.get_secret_value().encode()
+    assert derived == Settings().page_token_key()  # every replica derives the same
+    other = Settings(jwt_secret=SecretStr("another secret of at least 32 bytes!"))
+    assert other.page_token_key() != derived
+    chosen = Settings(page_token_secret=SecretStr("pages"))
+    assert chosen.page_token_key() == b"pages"
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors stay small whatever the input
+
+
+def test_a_huge_id_is_quoted_short_in_not_found() -> None:
+    error = NotFound("member", "m" * 10_000)
+    assert len(error.message) < 100
+    assert error.message.startswith("member 'mmm") and error.message.endswith("…' not found")
+    assert error.to_status().ByteSize() < 300
+
+
+def test_a_huge_value_in_a_violation_is_cut() -> None:
+    error = invalid("id" * 1000, "unknown id " + "x" * 10_000)
+    status = error.to_status()
+    assert len(error.message) <= errors.MESSAGE_MAX
+    assert status.ByteSize() < 2 * errors.DETAILS_MAX
+    [v] = unpack_bad_request(error).field_violations
+    assert len(v.field) == errors.FIELD_MAX and v.field.endswith("…")
+    assert len(v.description) == errors.DESCRIPTION_MAX and v.description.endswith("…")
+
+
+@given(
+    st.lists(st.builds(FieldViolation, st.text(max_size=500), st.text(max_size=2000)), max_size=200)
+)
+def test_the_details_of_any_invalid_argument_stay_under_the_bound(
+    violations: list[FieldViolation],
+) -> None:
+    error = InvalidArgument(violations)
+    status = error.to_status()
+    assert sum(d.ByteSize() for d in status.details) <= errors.DETAILS_MAX
+    assert len(error.message) <= errors.MESSAGE_MAX
+    if violations:
+        # The first violation is always named.
+        bad = unpack_bad_request(error)
+        assert bad.field_violations[0].field == errors.cut(violations[0].field, errors.FIELD_MAX)
+
+
+def test_error_info_metadata_from_input_is_cut() -> None:
+    error = FailedPrecondition("inactive", "MEMBER_INACTIVE", member_id="m" * 5000)
+    [detail] = error.to_status().details
+    info = error_details_pb2.ErrorInfo()
+    assert detail.Unpack(info)
+    assert len(info.metadata["member_id"]) == errors.QUOTE_MAX
+
+
+def test_details_too_large_in_sum_are_left_out_but_the_message_stays() -> None:
+    class Chatty(DomainError):
+        def details(self) -> list[any_pb2.Any]:
+            packed = any_pb2.Any()
+            packed.Pack(error_details_pb2.DebugInfo(detail="x" * 5000))
+            return [packed]
+
+    status = Chatty("something went wrong").to_status()
+    assert list(status.details) == []
+    assert status.message == "something went wrong"
