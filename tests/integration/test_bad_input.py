@@ -5,6 +5,8 @@ answered as INVALID_ARGUMENT naming the field (or refused before any handler), i
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import grpc
@@ -13,6 +15,7 @@ from google.protobuf import timestamp_pb2
 from grpc import aio
 
 from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
+from services.common import paging
 from services.common.interceptors import REQUEST_ID
 from services.common.runtime import ServiceRuntime
 from tests.integration.conftest import District, code
@@ -191,9 +194,20 @@ async def test_a_forged_page_token_is_invalid_argument_and_an_issued_one_works(
     )
     assert [s.id for s in second.streets] != [s.id for s in first.streets]
 
-    # An issued token with its last character changed, and one token used at another service.
+    # A token built as the service builds them but unsigned, an issued token with its last
+    # character changed, and an issued token used at another service.
+    forged = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {"a": "", "f": paging._fingerprint({"kind": "street", "parent": ""})}
+            ).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
     altered = first.next_page_token[:-1] + ("A" if first.next_page_token[-1] != "A" else "B")
     calls = [
+        stub.ListStreets(registry_pb2.ListStreetsRequest(page_token=forged), metadata=admin),
         stub.ListStreets(registry_pb2.ListStreetsRequest(page_token=altered), metadata=admin),
         task_stub.ListTasks(
             tasks_pb2.ListTasksRequest(
