@@ -12,6 +12,7 @@ before any handler runs, so the interceptor wraps the decoder itself.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import time
@@ -150,8 +151,10 @@ class ServerInterceptor(aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         method: str = details.method  # type: ignore[attr-defined]
-        if handler is None or method.startswith(OPEN_PREFIXES):
+        if handler is None:
             return handler
+        if method.startswith(OPEN_PREFIXES):
+            return _open(handler)
         metadata = dict(details.invocation_metadata or ())  # type: ignore[attr-defined]
         request_id = request_id_from(metadata.get("x-request-id"))
         kwargs = {
@@ -293,6 +296,48 @@ class ServerInterceptor(aio.ServerInterceptor):
                 call.done()
 
         return wrapper
+
+
+def _open(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A health or reflection method as it is, but an undecodable request is INVALID_ARGUMENT.
+
+    Only single-request methods: reflection's stream is a conversation, which a check reading
+    ahead would stall (and its decoding errors end only that caller's stream)."""
+    if handler.request_streaming:
+        return handler
+    kwargs = {
+        "request_deserializer": tolerant(handler.request_deserializer),
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(_refusing(handler.unary_unary), **kwargs)
+    return grpc.unary_stream_rpc_method_handler(_refusing(handler.unary_stream), **kwargs)
+
+
+def _refusing(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    async def refuse(request: Any, context: aio.ServicerContext) -> None:
+        if isinstance(request, Undecodable):
+            try:
+                admit(request)
+            except InvalidArgument as e:
+                converted = rpc_status.to_status(e.to_status())
+                await context.abort(converted.code, converted.details, converted.trailing_metadata)
+
+    # Handlers answer streams either as async generators or by context.write; keep the kind.
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def each(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+            await refuse(request, context)
+            async for response in behaviour(request, context):
+                yield response
+
+        return each
+
+    async def once(request: Any, context: aio.ServicerContext) -> Any:
+        await refuse(request, context)
+        return await behaviour(request, context)
+
+    return once
 
 
 def _when(remaining: float | None) -> float | None:

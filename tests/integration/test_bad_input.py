@@ -262,3 +262,32 @@ async def test_a_plain_request_id_comes_back_and_any_other_is_replaced(
         [answered] = [v for k, v in await call.trailing_metadata() if k == "x-request-id"]
         assert (answered == given) is kept
         assert REQUEST_ID.fullmatch(answered)
+
+
+async def test_health_refuses_an_undecodable_body_and_still_answers_a_good_one(
+    registry: ServiceRuntime,
+) -> None:
+    from grpc_health.v1 import health_pb2
+
+    check = "/grpc.health.v1.Health/Check"
+    err = await raw_call(registry.port, check, b"\xff\xff\xff\xff", ())
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details() == "invalid argument: the request is not a valid HealthCheckRequest"
+
+    async with aio.insecure_channel(f"127.0.0.1:{registry.port}") as channel:
+        answer = await channel.unary_unary(check)(
+            health_pb2.HealthCheckRequest().SerializeToString(), timeout=30
+        )
+        assert health_pb2.HealthCheckResponse.FromString(answer).status == (
+            health_pb2.HealthCheckResponse.SERVING
+        )
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch")
+        with pytest.raises(aio.AioRpcError) as refused:
+            async for _ in watch(b"\xff\xff\xff\xff", timeout=30):
+                pass
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        async for first in watch(health_pb2.HealthCheckRequest().SerializeToString(), timeout=30):
+            assert health_pb2.HealthCheckResponse.FromString(first).status == (
+                health_pb2.HealthCheckResponse.SERVING
+            )
+            break
