@@ -107,6 +107,15 @@ async def _replay(received: list[Any]) -> AsyncIterator[Any]:
         yield request
 
 
+async def admit_each(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Check each message of a bidirectional stream as it comes: such a stream is a
+    conversation, which reading it whole first would stall."""
+    index = 0
+    async for request in requests:
+        yield admit(request, f"requests[{index}].")
+        index += 1
+
+
 def request_id_from(given: object) -> str:
     """The caller's request id when it is a plain token; else a fresh one (and a log line)."""
     if isinstance(given, str) and REQUEST_ID.fullmatch(given):
@@ -188,9 +197,11 @@ class ServerInterceptor(aio.ServerInterceptor):
         paging.set_signing_key(self._page_key)
 
     @staticmethod
-    async def _admitted(request: Any, streamed: bool) -> Any:
+    async def _admitted(request: Any, streamed: bool, conversation: bool = False) -> Any:
         # Checked after the token: a caller without one learns nothing, not even what is wrong.
-        return await admit_stream(request) if streamed else admit(request)
+        if not streamed:
+            return admit(request)
+        return admit_each(request) if conversation else await admit_stream(request)
 
     async def _fail(
         self, context: aio.ServicerContext, call: _CallLog, exc: BaseException, deadline_hit: bool
@@ -281,7 +292,7 @@ class ServerInterceptor(aio.ServerInterceptor):
             call = _CallLog(method, request_id)
             try:
                 await self._enter(context, call)
-                request = await self._admitted(request, streamed)
+                request = await self._admitted(request, streamed, conversation=True)
                 async for response in behaviour(request, context):
                     yield response
             except aio.AbortError:

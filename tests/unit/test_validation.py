@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +16,14 @@ from hypothesis import strategies as st
 from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.common import validation
 from services.common.errors import FieldViolation, InvalidArgument
-from services.common.interceptors import Undecodable, admit, request_id_from, tolerant
+from services.common.interceptors import (
+    Undecodable,
+    admit,
+    admit_each,
+    admit_stream,
+    request_id_from,
+    tolerant,
+)
 from services.common.logs import FORMAT, OneLineFormatter
 
 
@@ -268,3 +276,28 @@ def test_a_log_line_stays_one_line_whatever_it_quotes() -> None:
     line = OneLineFormatter(FORMAT).format(record)
     assert "\n" not in line and "\r" not in line
     assert line.endswith("value=a\\nforged line\\rx")
+
+
+async def _stream(*items: object) -> AsyncIterator[object]:
+    for item in items:
+        yield item
+
+
+async def test_a_client_stream_is_checked_whole_before_its_first_message_is_handed_on() -> None:
+    good = tasks_pb2.GetTaskRequest(id="t-1")
+    with pytest.raises(InvalidArgument) as caught:
+        await admit_stream(_stream(good, good, Undecodable("GetTaskRequest")))
+    assert [v.field for v in caught.value.violations] == ["requests[2]"]
+
+    handed_on = await admit_stream(_stream(good, good))
+    assert [r async for r in handed_on] == [good, good]
+
+
+async def test_a_bidirectional_stream_is_checked_message_by_message() -> None:
+    good = tasks_pb2.GetTaskRequest(id="t-1")
+    seen = []
+    with pytest.raises(InvalidArgument) as caught:
+        async for request in admit_each(_stream(good, tasks_pb2.GetTaskRequest(id="\x00"))):
+            seen.append(request)
+    assert seen == [good]
+    assert [v.field for v in caught.value.violations] == ["requests[1].id"]
