@@ -223,7 +223,8 @@ def _prepare(method: MethodDescriptor, message: Message) -> Message:
     if isinstance(message, matching_pb2.RunMatchingRequest):
         # A run proposes members to places; a generated one may only plan, and only briefly.
         message.dry_run = True
-        if math.isfinite(message.time_limit_s) and message.time_limit_s > 1:
+        limit = message.time_limit_s
+        if math.isfinite(limit) and (limit > 1 or limit == 0):  # 0 means the default, 10 s
             message.time_limit_s = 1
     return message
 
