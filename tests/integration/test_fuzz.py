@@ -33,7 +33,7 @@ from tests.support import auth, member_proto, ref, request_id, token
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES_PER_RPC = 60
+EXAMPLES_PER_RPC = 40
 # Default clients read trailers up to 8 KiB; ours stay well under.
 TRAILER_LIMIT = 4096
 CONCURRENCY = 8
