@@ -84,7 +84,19 @@ class Tasks:
     def horizon(self) -> timedelta:
         return timedelta(days=self.settings.role_horizon_days)
 
+    @property
+    def reach(self) -> timedelta:
+        """How far ahead a wish's or a one-off event's window may lie."""
+        return timedelta(days=self.settings.posting_horizon_days)
+
     # -- posting -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _may_post(principal: Principal) -> None:
+        # Before any validation: a caller who may not post anywhere learns nothing from the
+        # answer, not even which of their fields would have been wrong.
+        if principal.role is Role.MEMBER:
+            raise PermissionDenied("members do not post wishes or roles")
 
     async def _place(self, principal: Principal, community_id: str, prefix: str) -> str:
         """The community's street, once the caller may post there."""
@@ -94,9 +106,10 @@ class Tasks:
             if (
                 community_id
                 and not principal.is_everywhere
-                and principal.role is Role.COMMUNITY_STAFF
                 and community_id not in principal.community_ids
             ):
+                # A street administrator (or staff) learns no more of a community outside their
+                # scope from a missing one than from a foreign one.
                 raise PermissionDenied(f"community {community_id!r} is outside your scope")
             raise InvalidArgument(
                 FieldViolation(f"{prefix}community_id", f"unknown community {community_id!r}")
@@ -108,36 +121,44 @@ class Tasks:
     async def post_wish(
         self, principal: Principal, request_id: str, draft: WishDraft
     ) -> tuple[Wish, Task]:
+        self._may_post(principal)
         v = Violations()
         request_id = check_request_id(v, request_id)
         v.raise_if_any()
         fingerprint = request_hash(draft)
         found = await self.store.find_wish(principal.subject, request_id)
-        if found is not None:
-            wish, task, previous = found
-            _same_request(previous, fingerprint)
-            return wish, task
-        draft = domain.validate_wish(draft, self.clock(), self.settings.bounds)
-        street = await self._place(principal, draft.community_id, "wish.")
-        return await self.store.post_wish(request_id, fingerprint, draft, street, principal)
+        if found is None:
+            draft = domain.validate_wish(draft, self.clock(), self.settings.bounds, self.reach)
+            street = await self._place(principal, draft.community_id, "wish.")
+            found = await self.store.post_wish(request_id, fingerprint, draft, street, principal)
+        # On every path, a concurrent first call's included: one request_id, one request.
+        wish, task, previous = found
+        _same_request(previous, fingerprint)
+        return wish, task
 
     async def create_role(
         self, principal: Principal, request_id: str, draft: RoleDraft
     ) -> tuple[VolunteerRole, int]:
+        self._may_post(principal)
         v = Violations()
         request_id = check_request_id(v, request_id)
         v.raise_if_any()
         fingerprint = request_hash(draft)
         found = await self.store.find_role(principal.subject, request_id)
-        if found is not None:
-            role, previous = found
-            _same_request(previous, fingerprint)
-            return role, 0
-        draft = domain.validate_role(draft, self.clock(), self.settings.bounds)
-        street = await self._place(principal, draft.community_id, "role.")
-        return await self.store.create_role(
-            request_id, fingerprint, draft, street, principal, self.clock(), self.horizon
-        )
+        if found is None:
+            draft = domain.validate_role(draft, self.clock(), self.settings.bounds, self.reach)
+            street = await self._place(principal, draft.community_id, "role.")
+            if draft.unit_id and not await self.store.unit_exists(draft.unit_id):
+                raise InvalidArgument(
+                    FieldViolation("role.unit_id", "is not a unit known to the registry")
+                )
+            found = await self.store.create_role(
+                request_id, fingerprint, draft, street, principal, self.clock(), self.horizon
+            )
+        # On every path, a concurrent first call's included; a repeat answers what it did.
+        role, generated, previous = found
+        _same_request(previous, fingerprint)
+        return role, generated
 
     async def get_role(self, principal: Principal, role_id: str) -> VolunteerRole:
         found = await self.store.get_role(role_id)
@@ -368,11 +389,13 @@ class Tasks:
     async def _answer(
         self, principal: Principal, assignment_id: str, target: AssignmentState, reason: str = ""
     ) -> Assignment:
+        # Refused before the id is looked up: staff learn nothing of which ids exist.
+        if principal.role not in (Role.MEMBER, Role.SERVICE):
+            raise PermissionDenied("members answer for themselves")
+
         def check(a: Assignment, _task: Task) -> None:
             if principal.role is Role.MEMBER and a.member_id != principal.subject:
                 raise _hidden("assignment")
-            if principal.role not in (Role.MEMBER, Role.SERVICE):
-                raise PermissionDenied("members answer for themselves")
 
         found = await self.store.get_assignment(assignment_id)
         if found is None:
@@ -440,6 +463,10 @@ class Tasks:
     async def member_record(self, principal: Principal, member_id: str) -> MemberRecord:
         _check_member_id(member_id)
         await self._require_member_scope(principal, member_id)
+        # Only callers who see everywhere (or the member themselves) get this far for a member
+        # the service does not know: for them, "not found" reveals nothing.
+        if not await self.store.member_known(member_id):
+            raise NotFound("member", member_id)
         return await self.store.member_record(member_id, self.clock())
 
     # -- time passing --------------------------------------------------------------------------
@@ -460,7 +487,11 @@ class Tasks:
 
     async def on_event(self, conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
         """Apply one consumed event inside the consumer's transaction."""
-        if env.payload.Is(events_pb2.CommunityCreated.DESCRIPTOR):
+        if env.payload.Is(events_pb2.UnitCreated.DESCRIPTOR):
+            u = events_pb2.UnitCreated()
+            env.payload.Unpack(u)
+            await self.store.apply_unit(conn, u.unit.id, u.unit.community_id)
+        elif env.payload.Is(events_pb2.CommunityCreated.DESCRIPTOR):
             c = events_pb2.CommunityCreated()
             env.payload.Unpack(c)
             await self.store.apply_community(
@@ -520,3 +551,8 @@ class Tasks:
             home=LatLng(m.home.latitude, m.home.longitude) if m.HasField("home") else None,
             version=m.update_time.ToDatetime(UTC),
         )
+        # A member holds only places they could take as they now stand: deactivated, or moved
+        # to another community, they free the rest for others (announced as withdrawals).
+        released = await self.store.release_places(conn, m.id)
+        if released:
+            log.info("released %d place(s) of member %s", released, m.id)
