@@ -11,8 +11,10 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import asyncpg
+from google.protobuf import descriptor_pool, message_factory
 
 from linli.v1 import events_pb2, registry_pb2
 from services.common.auth import Principal, Role
@@ -516,19 +518,19 @@ class Tasks:
             await self._apply_member(conn, env)
 
     async def _apply_member(self, conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
-        for kind in (
-            events_pb2.MemberRegistered,
-            events_pb2.MemberUpdated,
-            events_pb2.MemberReportedIn,
-            events_pb2.MemberDeactivated,
-        ):
-            if env.payload.Is(kind.DESCRIPTOR):
-                payload = kind()
-                env.payload.Unpack(payload)
-                break
-        else:
+        # Any registry event that carries the member whole (registered, updated, reported in,
+        # deactivated, and any later kind such as a reactivation) is applied the same way: the
+        # read model follows the member's latest snapshot.
+        try:
+            kind = descriptor_pool.Default().FindMessageTypeByName(env.payload.TypeName())
+        except KeyError:
             return
-        m = payload.member
+        field = kind.fields_by_name.get("member")
+        if field is None or field.message_type is not registry_pb2.Member.DESCRIPTOR:
+            return
+        payload = message_factory.GetMessageClass(kind)()
+        env.payload.Unpack(payload)
+        m = cast(registry_pb2.Member, getattr(payload, field.name))
         street = await self.store.street_of(conn, m.community_id) if m.community_id else None
         view = MemberView(
             m.id,

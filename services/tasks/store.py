@@ -653,7 +653,7 @@ class TaskStore:
             future = await conn.fetch(
                 f"""SELECT t.id FROM task t WHERE t.source_id = $1
                     AND t.status IN ('open', 'filled') AND {DEADLINE_SQL} > $2
-                    ORDER BY t.window_start""",
+                    ORDER BY t.id""",  # tasks are locked in id order by every writer
                 uuid.UUID(role_id),
                 now,
             )
