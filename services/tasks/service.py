@@ -100,6 +100,13 @@ class Tasks:
         if principal.role is Role.MEMBER:
             raise PermissionDenied("members do not post wishes or roles")
 
+    @staticmethod
+    def _may_manage(principal: Principal, what: str = "task") -> None:
+        # Members never manage: refused before validation, with the answer an id outside their
+        # scope gets, whether or not it exists.
+        if principal.role is Role.MEMBER:
+            raise _hidden(what)
+
     async def _place(self, principal: Principal, community_id: str, prefix: str) -> str:
         """The community's street, once the caller may post there."""
         async with self.store.transaction() as conn:
@@ -200,6 +207,7 @@ class Tasks:
     async def end_role(
         self, principal: Principal, role_id: str, reason: str
     ) -> tuple[VolunteerRole, int]:
+        self._may_manage(principal, "role")
         reason = domain.check_reason(reason)
         found = await self.store.get_role(role_id)
         if found is None:
@@ -334,6 +342,7 @@ class Tasks:
             raise NotFound("task", task_id) if principal.is_everywhere else _hidden()
 
     async def cancel_task(self, principal: Principal, task_id: str, reason: str) -> Task:
+        self._may_manage(principal)
         reason = domain.check_reason(reason, required=True)
         await self._existing_or_hidden(principal, task_id)
         return await self.store.cancel_task(
@@ -348,6 +357,7 @@ class Tasks:
         score: int,
         comment: str,
     ) -> tuple[Task, list[Assignment]]:
+        self._may_manage(principal)
         await self._existing_or_hidden(principal, task_id)
 
         def decide(task: Task, accepted: list[Assignment]) -> tuple[tuple[Outcome, ...], int, str]:

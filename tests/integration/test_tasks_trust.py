@@ -481,13 +481,14 @@ async def test_nul_and_control_characters_never_reach_the_database(
     assert "reason" in fields
 
 
-async def test_a_member_may_not_post_and_learns_nothing_of_the_fields(
+async def test_a_member_may_not_post_or_manage_and_learns_nothing_of_the_fields(
     task_stub,
     hood: Neighbourhood,  # type: ignore[no-untyped-def]
 ) -> None:
     broken = wish(hood.home, start=datetime(9999, 12, 31, tzinfo=UTC), headcount=0)
     broken.title = ""
     md = hood.as_member(hood.members[0])
+    task = await post(task_stub, hood.staff, wish(hood.home))
     for call in (
         task_stub.PostWish(tasks_pb2.PostWishRequest(request_id="", wish=broken), metadata=md),
         task_stub.PostWish(
@@ -497,6 +498,8 @@ async def test_a_member_may_not_post_and_learns_nothing_of_the_fields(
             tasks_pb2.CreateRoleRequest(request_id=request_id(), role=tasks_pb2.VolunteerRole()),
             metadata=md,
         ),
+        task_stub.CancelTask(tasks_pb2.CancelTaskRequest(id=task.id, reason=""), metadata=md),
+        task_stub.EndRole(tasks_pb2.EndRoleRequest(id=task.id, reason="x" * 999), metadata=md),
     ):
         with pytest.raises(aio.AioRpcError) as err:
             await call
