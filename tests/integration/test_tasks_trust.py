@@ -251,6 +251,48 @@ async def test_a_members_claims_queue_behind_their_member_row_so_locks_never_cro
     assert reply.assignment.state == tasks_pb2.ASSIGNMENT_STATE_ACCEPTED
 
 
+async def test_one_members_concurrent_accepts_of_overlapping_proposals_never_deadlock(
+    task_stub,
+    hood: Neighbourhood,
+    nats_client: NatsClient,  # type: ignore[no-untyped-def]
+) -> None:
+    member = hood.members[2]
+    start = soon(40)
+    tasks = [
+        await post(task_stub, hood.staff, wish(hood.home, start=start + timedelta(minutes=15 * k)))
+        for k in range(4)
+    ]
+    for t in tasks:
+        await publish_proposal(nats_client, t.id, member)
+
+    async def all_proposed() -> bool:
+        return all([await places(task_stub, hood, t.id) == 1 for t in tasks])
+
+    await until(all_proposed)
+    held = await task_stub.ListAssignments(
+        tasks_pb2.ListAssignmentsRequest(
+            member_id=member, states=[tasks_pb2.ASSIGNMENT_STATE_PROPOSED]
+        ),
+        metadata=hood.admin,
+    )
+    ids = [a.id for a in held.assignments if a.task_id in {t.id for t in tasks}]
+    assert len(ids) == 4
+    md = hood.as_member(member)
+    results = await asyncio.gather(
+        *(
+            outcome(
+                task_stub.AcceptProposal(
+                    tasks_pb2.AcceptProposalRequest(assignment_id=i), metadata=md
+                )
+            )
+            for i in ids * 2
+        )
+    )
+    codes = [c for c, _ in results]
+    assert codes.count(OK) == 1, codes
+    assert set(codes) == {OK, grpc.StatusCode.FAILED_PRECONDITION}, codes
+
+
 async def test_claims_on_separate_times_all_succeed_side_by_side(
     task_stub,
     hood: Neighbourhood,  # type: ignore[no-untyped-def]
