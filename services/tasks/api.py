@@ -57,9 +57,14 @@ def _enums(values: Sequence[int], known: Mapping[Any, T], field: str) -> list[T]
 
 
 def _required(value: str, field: str) -> str:
+    """A required id of a task, role or assignment: a UUID, else INVALID_ARGUMENT naming the
+    field (the value is not echoed: it may be huge, and it is never sent to the database)."""
     if not value:
         raise invalid(field, "is required")
-    return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise invalid(field, "is not an id this service issued") from None
 
 
 class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
@@ -259,7 +264,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         limit = paging.page_size(request.page_size)
         items = await self.t.list_assignments(
             current_principal(),
-            task_id=request.task_id,
+            task_id=_required(request.task_id, "task_id") if request.task_id else "",
             member_id=request.member_id,
             states=states,
             after=_time_key(request.page_token, filters),

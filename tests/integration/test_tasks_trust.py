@@ -712,3 +712,38 @@ async def test_a_withdrawal_announces_the_member_and_the_task_for_re_offer(
     found[0].payload.Unpack(changed)
     assert changed.assignment.id == claimed.assignment.id
     assert changed.task.places_taken == 0 and changed.task.status == tasks_pb2.TASK_STATUS_OPEN
+
+
+async def test_ids_that_are_not_ids_are_refused_by_name_without_echoing_them(
+    task_stub,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    huge = "x" * 10_000 + "\x00"
+    for md in (hood.admin, hood.staff, hood.as_member(hood.members[0])):
+        for call, field in (
+            (task_stub.GetTask(tasks_pb2.GetTaskRequest(id=huge), metadata=md), "id"),
+            (task_stub.GetRole(tasks_pb2.GetRoleRequest(id=huge), metadata=md), "id"),
+            (
+                task_stub.ClaimTask(tasks_pb2.ClaimTaskRequest(task_id=huge), metadata=md),
+                "task_id",
+            ),
+            (
+                task_stub.AcceptProposal(
+                    tasks_pb2.AcceptProposalRequest(assignment_id=huge), metadata=md
+                ),
+                "assignment_id",
+            ),
+            (
+                task_stub.ListAssignments(
+                    tasks_pb2.ListAssignmentsRequest(task_id=huge), metadata=md
+                ),
+                "task_id",
+            ),
+        ):
+            with pytest.raises(aio.AioRpcError) as err:
+                await call
+            assert code(err.value) == INVALID
+            assert field in bad_request_fields(err.value)
+            assert len(err.value.details() or "") < 500
+            trailer = sum(len(v) for _, v in err.value.trailing_metadata() or ())
+            assert trailer < 2000
