@@ -90,7 +90,7 @@ async def post(stub, md: Metadata, w: tasks_pb2.Wish) -> tasks_pb2.Task:  # type
     return reply.task  # type: ignore[no-any-return]
 
 
-async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+async def until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:
