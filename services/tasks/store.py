@@ -1023,6 +1023,15 @@ class TaskStore:
         """
         reason: str | None
         place_unavailable = False
+        if len(run_id) > 64 or not run_id.isprintable():
+            # Never stored (PostgreSQL refuses NUL in text, and the event would be redelivered
+            # forever): the proposal is answered as rejected instead.
+            await self._emit(
+                conn,
+                [events.proposal_rejected("", task_id, member_id, "malformed run id", False)],
+                actor,
+            )
+            return "malformed run id"
         try:
             async with conn.transaction():  # a savepoint: a refusal keeps the caller's work
                 task = await self._lock_task(conn, task_id)

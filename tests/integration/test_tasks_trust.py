@@ -552,12 +552,14 @@ async def test_a_member_may_not_post_or_manage_and_learns_nothing_of_the_fields(
 # -- members leaving -------------------------------------------------------------------------------
 
 
-async def publish_proposal(nats_client: NatsClient, task_id: str, member_id: str) -> None:
+async def publish_proposal(
+    nats_client: NatsClient, task_id: str, member_id: str, run: str = "run-leaving"
+) -> None:
     env = eventbus.envelope(
         source="matching",
         subj="linli.matching.proposal.made",
         payload=events_pb2.ProposalMade(
-            match_run_id="run-leaving", task_id=task_id, member_id=member_id, rank=1
+            match_run_id=run, task_id=task_id, member_id=member_id, rank=1
         ),
         actor=None,
     )
@@ -621,7 +623,7 @@ async def test_a_deactivated_member_frees_every_place_they_held_for_re_offer(
     js = nats_client.jetstream()
     for task in (claimed, proposed):
         found = await wait_for_events(
-            js, "linli.tasks.assignment.withdrawn", withdrawn_of(member, task.id), 1
+            js, "linli.tasks.assignment.withdrawn", withdrawn_of(member, task.id), 1, timeout=60
         )
         assert len(found) == 1
     after = await task_stub.GetTask(tasks_pb2.GetTaskRequest(id=claimed.id), metadata=hood.admin)
@@ -684,6 +686,7 @@ async def test_a_member_who_moves_community_keeps_only_the_places_they_can_still
         "linli.tasks.assignment.withdrawn",
         withdrawn_of(member, local.id),
         1,
+        timeout=60,
     )
     assert len(found) == 1
 
@@ -706,6 +709,7 @@ async def test_a_withdrawal_announces_the_member_and_the_task_for_re_offer(
         "linli.tasks.assignment.withdrawn",
         withdrawn_of(member, task.id),
         1,
+        timeout=60,
     )
     assert len(found) == 1
     changed = events_pb2.AssignmentChanged()
@@ -747,3 +751,27 @@ async def test_ids_that_are_not_ids_are_refused_by_name_without_echoing_them(
             assert len(err.value.details() or "") < 500
             trailer = sum(len(v) for _, v in err.value.trailing_metadata() or ())
             assert trailer < 2000
+
+
+async def test_a_proposal_with_a_malformed_run_id_is_rejected_and_the_next_one_applies(
+    task_stub,
+    hood: Neighbourhood,
+    nats_client: NatsClient,  # type: ignore[no-untyped-def]
+) -> None:
+    task = await post(task_stub, hood.staff, wish(hood.home, start=soon(12), headcount=2))
+    await publish_proposal(nats_client, task.id, hood.members[0], run="run\x00bad")
+    await publish_proposal(nats_client, task.id, hood.members[1], run="run-good")
+
+    async def proposed() -> bool:
+        return await places(task_stub, hood, task.id) == 1
+
+    await until(proposed)
+
+    def rejected(env: events_pb2.EventEnvelope) -> bool:
+        r = events_pb2.ProposalRejected()
+        return env.payload.Unpack(r) and r.task_id == task.id and r.member_id == hood.members[0]
+
+    found = await wait_for_events(
+        nats_client.jetstream(), "linli.tasks.proposal.rejected", rejected, 1, timeout=60
+    )
+    assert len(found) == 1
