@@ -228,6 +228,11 @@ class RoleDraft:
 # -- validation ---------------------------------------------------------------------------------
 
 
+def shown(value: str, limit: int = 40) -> str:
+    """A caller's value as quoted in an error: cut short, so that errors stay small."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 def _check_text(v: Violations, field: str, value: str, max_len: int) -> str:
     value = clean_text(value)
     if len(value) > max_len:
@@ -250,9 +255,13 @@ def _check_common(v: Violations, draft: WishDraft | RoleDraft, bounds: Bounds) -
         v.add("beneficiary_group", "is required: elderly, child, disabled, poor or other")
     check_location(v, "location", location, bounds)
     seen: set[str] = set()
+    if len(skills) > len(SKILL_CODES):
+        # One violation, not one per entry: an error stays small whatever was sent.
+        v.add("skills", f"names at most {len(SKILL_CODES)} skills (got {len(skills)})")
+        skills = ()
     for i, s in enumerate(skills):
         if s.skill not in SKILL_CODES:
-            v.add(f"skills[{i}].skill", f"unknown skill {s.skill!r} (see ListSkills)")
+            v.add(f"skills[{i}].skill", f"unknown skill {shown(s.skill)} (see ListSkills)")
         elif s.skill in seen:
             v.add(f"skills[{i}].skill", f"{s.skill!r} appears twice")
         seen.add(s.skill)
@@ -351,14 +360,18 @@ def validate_role(
 
 def _check_weekly(v: Violations, s: WeeklySchedule, now: datetime, effort_hours: float) -> None:
     ok = True
-    if not s.days:
+    days = s.days
+    if not days:
         v.add("weekly.days", "must name at least one day")
         ok = False
-    for i, day in enumerate(s.days):
+    elif len(days) > 7:
+        v.add("weekly.days", f"names at most 7 days (got {len(days)})")
+        ok, days = False, ()
+    for i, day in enumerate(days):
         if not 1 <= day <= 7:
             v.add(f"weekly.days[{i}]", "must be a day of the week")
             ok = False
-    if len(set(s.days)) != len(s.days):
+    if len(set(days)) != len(days):
         v.add("weekly.days", "names a day twice")
     if not 0 <= s.start_minute <= 1439:
         v.add("weekly.start_minute", f"must be 0 to 1439 (got {s.start_minute})")
@@ -530,6 +543,9 @@ def validate_completion(
     """Check a completion against the task's accepted members; return the cleaned comment."""
     v = Violations()
     seen: set[str] = set()
+    if len(outcomes) > HEADCOUNT_MAX:
+        v.add("outcomes", f"a task has at most {HEADCOUNT_MAX} members (got {len(outcomes)})")
+        outcomes = ()
     for i, o in enumerate(outcomes):
         if o.member_id in seen:
             v.add(f"outcomes[{i}].member_id", "appears twice")

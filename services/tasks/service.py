@@ -287,7 +287,7 @@ class Tasks:
         limit: int,
     ) -> list[tuple[Task, bool]]:
         if skill and skill not in domain.SKILL_CODES:
-            raise InvalidArgument(FieldViolation("skill", f"unknown skill {skill!r}"))
+            raise InvalidArgument(FieldViolation("skill", f"unknown skill {domain.shown(skill)}"))
         scope = await self._scope(principal, community_id)
         if scope is None:
             return []

@@ -1054,6 +1054,23 @@ def test_a_role_unit_id_with_a_nul_is_refused_by_name() -> None:
     assert "role.unit_id" in fields(err.value.violations)
 
 
+def test_errors_stay_small_whatever_was_sent() -> None:
+    many = tuple(RequiredSkill(f"skill-{i}", 1) for i in range(10_000))
+    with pytest.raises(InvalidArgument) as err:
+        validate_wish(wish(skills=many), NOW, BOUNDS)
+    assert [v.field for v in err.value.violations] == ["wish.skills"]
+    with pytest.raises(InvalidArgument) as err:
+        validate_wish(wish(skills=(RequiredSkill("x" * 10_000, 1),)), NOW, BOUNDS)
+    assert sum(len(v.description) for v in err.value.violations) < 200
+    with pytest.raises(InvalidArgument) as err:
+        validate_role(role(schedule=weekly(days=(MON,) * 10_000)), NOW, BOUNDS)
+    assert len(err.value.violations) == 1
+    outcomes = tuple(Outcome(f"m{i}", 1.0, False) for i in range(10_000))
+    with pytest.raises(InvalidArgument) as err:
+        validate_completion(outcomes, {"m1"}, 5, "")
+    assert len(err.value.violations) <= 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Who may see and manage a task
 
