@@ -590,6 +590,7 @@ async def test_a_deactivated_member_frees_every_place_they_held_for_re_offer(
     stub,
     task_stub,
     hood: Neighbourhood,
+    tasks_rt: ServiceRuntime,
     nats_client: NatsClient,  # type: ignore[no-untyped-def]
 ) -> None:
     member = hood.members[4]
@@ -628,6 +629,35 @@ async def test_a_deactivated_member_frees_every_place_they_held_for_re_offer(
         assert len(found) == 1
     after = await task_stub.GetTask(tasks_pb2.GetTaskRequest(id=claimed.id), metadata=hood.admin)
     assert after.task.status == tasks_pb2.TASK_STATUS_OPEN
+
+    # Should the member come back (the registry announcing them active again), nothing is
+    # re-held: their places stay free for whoever takes them.
+    snapshot = (
+        await stub.GetMember(registry_pb2.GetMemberRequest(id=member), metadata=hood.admin)
+    ).member
+    snapshot.status = registry_pb2.MEMBER_STATUS_ACTIVE
+    snapshot.update_time.FromDatetime(datetime.now(UTC) + timedelta(seconds=1))
+    env = eventbus.envelope(
+        source="registry",
+        subj="linli.registry.member.updated",
+        payload=events_pb2.MemberUpdated(member=snapshot),
+        actor=None,
+    )
+    await js.publish(
+        "linli.registry.member.updated", env.SerializeToString(), headers={"Nats-Msg-Id": env.id}
+    )
+
+    async def back() -> bool:
+        view = await tasks_rt.tasks.store.member_view(None, member)  # type: ignore[attr-defined]
+        return view is not None and view.active
+
+    await until(back)
+    assert await places(task_stub, hood, claimed.id) == 0
+    assert await places(task_stub, hood, proposed.id) == 0
+    held = await task_stub.ListAssignments(
+        tasks_pb2.ListAssignmentsRequest(member_id=member), metadata=hood.admin
+    )
+    assert {a.state for a in held.assignments} == {tasks_pb2.ASSIGNMENT_STATE_WITHDRAWN}
 
 
 async def test_a_member_who_moves_community_keeps_only_the_places_they_can_still_take(
