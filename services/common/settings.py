@@ -111,6 +111,8 @@ class TasksSettings(Settings):
     role_horizon_days: int = Field(28, ge=1, le=366)
     # How often expiry and role generation run.
     sweep_interval_s: float = Field(5.0, gt=0)
+    # How far ahead a wish's or a one-off event's window may lie.
+    posting_horizon_days: int = Field(366, ge=1, le=3 * 366)
 
 
 class MatchingSettings(Settings):

@@ -4,7 +4,9 @@ server interceptor (services/common/interceptors.py)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 from grpc import aio
 
@@ -17,6 +19,8 @@ from services.registry.convert import latlng_from_proto
 from services.tasks import convert
 from services.tasks.domain import Outcome
 from services.tasks.service import Tasks
+
+T = TypeVar("T")
 
 
 def _time_key(token: str, filters: object) -> tuple[datetime, str] | None:
@@ -34,10 +38,33 @@ def _time_token(when: datetime, key: str, filters: object) -> str:
     return paging.encode(f"{when.isoformat()}|{key}", filters)
 
 
+def _community(value: str, field: str = "community_id") -> str:
+    """A community id used as a filter: never sent to the database unless it could be one."""
+    if value and (len(value) > 64 or not value.isprintable()):
+        raise invalid(field, "is not a community id")
+    return value
+
+
+def _enums(values: Sequence[int], known: Mapping[Any, T], field: str) -> list[T]:
+    """Enum values from a repeated field; an unknown (or unspecified) one is refused by name,
+    never silently dropped (a filter that drops it would answer more than was asked)."""
+    out = []
+    for i, value in enumerate(values):
+        if value not in known:
+            raise invalid(f"{field}[{i}]", f"unknown value {value}")
+        out.append(known[value])
+    return out
+
+
 def _required(value: str, field: str) -> str:
+    """A required id of a task, role or assignment: a UUID, else INVALID_ARGUMENT naming the
+    field (the value is not echoed: it may be huge, and it is never sent to the database)."""
     if not value:
         raise invalid(field, "is required")
-    return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise invalid(field, "is not an id this service issued") from None
 
 
 class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
@@ -72,7 +99,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
     async def ListRoles(
         self, request: pb.ListRolesRequest, context: aio.ServicerContext
     ) -> pb.ListRolesResponse:
-        filters = {"community_id": request.community_id}
+        filters = {"community_id": _community(request.community_id)}
         limit = paging.page_size(request.page_size)
         roles = await self.t.list_roles(
             current_principal(),
@@ -104,8 +131,24 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: aio.ServicerContext
     ) -> pb.ListTasksResponse:
+        statuses = _enums(request.statuses, convert.STATUS_FROM_PROTO, "statuses")
+        beneficiary = None
+        if request.beneficiary_group:
+            beneficiary = _enums(
+                [request.beneficiary_group], convert.BENEFICIARY_FROM_PROTO, "beneficiary_group"
+            )[0]
+        start_after = (
+            convert.filter_time_from_proto(request.start_after, "start_after")
+            if request.HasField("start_after")
+            else None
+        )
+        start_before = (
+            convert.filter_time_from_proto(request.start_before, "start_before")
+            if request.HasField("start_before")
+            else None
+        )
         filters = {
-            "community_id": request.community_id,
+            "community_id": _community(request.community_id),
             "statuses": list(request.statuses),
             "beneficiary": request.beneficiary_group,
             "skill": request.skill,
@@ -120,19 +163,11 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         rows = await self.t.list_tasks(
             current_principal(),
             community_id=request.community_id,
-            statuses=[
-                convert.STATUS_FROM_PROTO[s]
-                for s in request.statuses
-                if s in convert.STATUS_FROM_PROTO
-            ],
-            beneficiary=convert.BENEFICIARY_FROM_PROTO.get(request.beneficiary_group),
+            statuses=statuses,
+            beneficiary=beneficiary,
             skill=request.skill,
-            start_after=convert.time_from_proto(request.start_after)
-            if request.HasField("start_after")
-            else None,
-            start_before=convert.time_from_proto(request.start_before)
-            if request.HasField("start_before")
-            else None,
+            start_after=start_after,
+            start_before=start_before,
             after=_time_key(request.page_token, filters),
             limit=limit + 1,
         )
@@ -220,6 +255,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
     async def ListAssignments(
         self, request: pb.ListAssignmentsRequest, context: aio.ServicerContext
     ) -> pb.ListAssignmentsResponse:
+        states = _enums(request.states, convert.STATE_FROM_PROTO, "states")
         filters = {
             "task_id": request.task_id,
             "member_id": request.member_id,
@@ -228,11 +264,9 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         limit = paging.page_size(request.page_size)
         items = await self.t.list_assignments(
             current_principal(),
-            task_id=request.task_id,
+            task_id=_required(request.task_id, "task_id") if request.task_id else "",
             member_id=request.member_id,
-            states=[
-                convert.STATE_FROM_PROTO[s] for s in request.states if s in convert.STATE_FROM_PROTO
-            ],
+            states=states,
             after=_time_key(request.page_token, filters),
             limit=limit + 1,
         )

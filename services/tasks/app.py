@@ -46,6 +46,15 @@ def build(
                 subjects=[events.COMMUNITY_CREATED, events.MEMBER_EVENTS, events.PROPOSAL_MADE],
                 handler=rt.tasks.on_event,
             ),
+            # Units in their own durable consumer: the one above keeps its subjects as they were.
+            Consumer(
+                rt.pool,
+                rt.js,
+                stream=settings.stream_name,
+                durable="tasks-units",
+                subjects=[events.UNIT_CREATED],
+                handler=rt.tasks.on_event,
+            ),
             Periodic("tasks sweep", rt.tasks.sweep, settings.sweep_interval_s),
         ]
 

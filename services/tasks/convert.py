@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from google.protobuf import timestamp_pb2
 
 from linli.v1 import common_pb2, tasks_pb2
+from services.common.errors import invalid
 from services.registry.convert import latlng_from_proto, latlng_to_proto, ts
 from services.tasks.domain import (
     Assignment,
@@ -52,9 +53,22 @@ def time_from_proto(t: timestamp_pb2.Timestamp) -> datetime:
     """A timestamp as a datetime; one outside Timestamp's range is clamped to its edge, where
     validation names it (in the past, or too far ahead)."""
     seconds = min(max(t.seconds, TIMESTAMP_MIN), TIMESTAMP_MAX)
+    micros = min(max(t.nanos, 0), 999_999_999) // 1000
     return datetime(1, 1, 1, tzinfo=UTC) + timedelta(
-        seconds=seconds - TIMESTAMP_MIN, microseconds=t.nanos // 1000
+        seconds=seconds - TIMESTAMP_MIN, microseconds=micros
     )
+
+
+# Filters on time are for the service's own life: anything outside these years is a mistake.
+FILTER_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+FILTER_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def filter_time_from_proto(t: timestamp_pb2.Timestamp, field: str) -> datetime:
+    """A timestamp used as a filter, refused (naming its field) unless a real, sane time."""
+    if not (FILTER_MIN.timestamp() <= t.seconds < FILTER_MAX.timestamp() and 0 <= t.nanos < 10**9):
+        raise invalid(field, "must be a time between the years 2000 and 2200")
+    return time_from_proto(t)
 
 
 def window_from_proto(w: tasks_pb2.TimeWindow, present: bool) -> Window | None:

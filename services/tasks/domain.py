@@ -5,6 +5,7 @@ machines, who may take a place, and what a caller may see. Pure: no I/O, time pa
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,6 +32,10 @@ HOURS_LOGGED_MAX = 24.0
 FIXED_WINDOW_MAX = timedelta(days=7)
 FLEXIBLE_WINDOW_MAX = timedelta(days=92)
 SCHEDULE_SPAN_MAX = timedelta(days=3 * 366)
+# How far ahead a wish's or a one-off event's window may lie (LINLI_POSTING_HORIZON_DAYS): a
+# window dated years ahead is a mistake, and every reader of tasks would carry it.
+POSTING_REACH = timedelta(days=366)
+ID_MAX = 64
 EARLIEST_DATE = date(2000, 1, 1)  # anything before is a mistake (or an impossible date)
 # A resident's exact place is rounded to this many degrees (about 300 m) for callers not
 # entitled to it.
@@ -223,10 +228,19 @@ class RoleDraft:
 # -- validation ---------------------------------------------------------------------------------
 
 
+def shown(value: str, limit: int = 40) -> str:
+    """A caller's value as quoted in an error: cut short, so that errors stay small."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 def _check_text(v: Violations, field: str, value: str, max_len: int) -> str:
     value = clean_text(value)
     if len(value) > max_len:
         v.add(field, f"must be at most {max_len} characters (got {len(value)})")
+    elif any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in value):
+        # PostgreSQL refuses NUL in text, and other control characters forge log and screen
+        # lines; line breaks and tabs are ordinary in a description.
+        v.add(field, "must not contain control characters")
     return value
 
 
@@ -241,9 +255,13 @@ def _check_common(v: Violations, draft: WishDraft | RoleDraft, bounds: Bounds) -
         v.add("beneficiary_group", "is required: elderly, child, disabled, poor or other")
     check_location(v, "location", location, bounds)
     seen: set[str] = set()
+    if len(skills) > len(SKILL_CODES):
+        # One violation, not one per entry: an error stays small whatever was sent.
+        v.add("skills", f"names at most {len(SKILL_CODES)} skills (got {len(skills)})")
+        skills = ()
     for i, s in enumerate(skills):
         if s.skill not in SKILL_CODES:
-            v.add(f"skills[{i}].skill", f"unknown skill {s.skill!r} (see ListSkills)")
+            v.add(f"skills[{i}].skill", f"unknown skill {shown(s.skill)} (see ListSkills)")
         elif s.skill in seen:
             v.add(f"skills[{i}].skill", f"{s.skill!r} appears twice")
         seen.add(s.skill)
@@ -259,8 +277,20 @@ def _check_common(v: Violations, draft: WishDraft | RoleDraft, bounds: Bounds) -
     return title, description
 
 
+def _check_community(v: Violations, community_id: str) -> None:
+    if not community_id:
+        v.add("community_id", "is required")
+    elif len(community_id) > ID_MAX or not community_id.isprintable():
+        v.add("community_id", "is not a community id")
+
+
 def check_window(
-    v: Violations, field: str, window: Window | None, now: datetime, effort_hours: float
+    v: Violations,
+    field: str,
+    window: Window | None,
+    now: datetime,
+    effort_hours: float,
+    reach: timedelta = POSTING_REACH,
 ) -> Window | None:
     if window is None:
         v.add(field, "is required")
@@ -270,8 +300,8 @@ def check_window(
         window = replace(window, start=now)
         if window.end <= now:
             v.add(f"{field}.end", "lies in the past")
-        elif window.end - now > FLEXIBLE_WINDOW_MAX:
-            v.add(f"{field}.end", f"must be within {FLEXIBLE_WINDOW_MAX.days} days")
+        elif window.end - now > min(FLEXIBLE_WINDOW_MAX, reach):
+            v.add(f"{field}.end", f"must be within {min(FLEXIBLE_WINDOW_MAX, reach).days} days")
         elif _effort_ok(effort_hours) and window.end - now < timedelta(hours=effort_hours):
             v.add(f"{field}.end", "leaves less time than effort_hours")
         return window
@@ -279,6 +309,8 @@ def check_window(
         v.add(f"{field}.end", "must be after start")
     elif window.start <= now:
         v.add(f"{field}.start", "lies in the past")
+    elif window.start - now > reach:
+        v.add(f"{field}.start", f"must be within {reach.days} days from now")
     elif window.end - window.start > FIXED_WINDOW_MAX:
         v.add(f"{field}.end", f"a fixed window lasts at most {FIXED_WINDOW_MAX.days} days")
     elif _effort_ok(effort_hours) and window.end - window.start < timedelta(hours=effort_hours):
@@ -291,27 +323,32 @@ def _effort_ok(effort_hours: float) -> bool:
     return math.isfinite(effort_hours) and EFFORT_MIN <= effort_hours <= EFFORT_MAX
 
 
-def validate_wish(draft: WishDraft, now: datetime, bounds: Bounds) -> WishDraft:
+def validate_wish(
+    draft: WishDraft, now: datetime, bounds: Bounds, reach: timedelta = POSTING_REACH
+) -> WishDraft:
     v = Violations("wish.")
     title, description = _check_common(v, draft, bounds)
     address = _check_text(v, "address", draft.address, ADDRESS_MAX)
-    window = check_window(v, "window", draft.window, now, draft.effort_hours)
-    if not draft.community_id:
-        v.add("community_id", "is required")
+    window = check_window(v, "window", draft.window, now, draft.effort_hours, reach)
+    _check_community(v, draft.community_id)
     v.raise_if_any()
     return replace(draft, title=title, description=description, address=address, window=window)
 
 
-def validate_role(draft: RoleDraft, now: datetime, bounds: Bounds) -> RoleDraft:
+def validate_role(
+    draft: RoleDraft, now: datetime, bounds: Bounds, reach: timedelta = POSTING_REACH
+) -> RoleDraft:
     v = Violations("role.")
     title, description = _check_common(v, draft, bounds)
-    if not draft.community_id:
-        v.add("community_id", "is required")
+    _check_community(v, draft.community_id)
+    unit_id = draft.unit_id
+    if unit_id and (len(unit_id) > ID_MAX or not unit_id.isprintable()):
+        v.add("unit_id", f"must be at most {ID_MAX} printable characters")
     schedule = draft.schedule
     if schedule is None:
         v.add("schedule", "is required: weekly or once")
     elif isinstance(schedule, OneOffSchedule):
-        window = check_window(v, "once.window", schedule.window, now, draft.effort_hours)
+        window = check_window(v, "once.window", schedule.window, now, draft.effort_hours, reach)
         if window is not None and window.flexible:
             v.add("once.window.flexible", "a one-off event has a fixed time")
         schedule = OneOffSchedule(window)
@@ -323,14 +360,18 @@ def validate_role(draft: RoleDraft, now: datetime, bounds: Bounds) -> RoleDraft:
 
 def _check_weekly(v: Violations, s: WeeklySchedule, now: datetime, effort_hours: float) -> None:
     ok = True
-    if not s.days:
+    days = s.days
+    if not days:
         v.add("weekly.days", "must name at least one day")
         ok = False
-    for i, day in enumerate(s.days):
+    elif len(days) > 7:
+        v.add("weekly.days", f"names at most 7 days (got {len(days)})")
+        ok, days = False, ()
+    for i, day in enumerate(days):
         if not 1 <= day <= 7:
             v.add(f"weekly.days[{i}]", "must be a day of the week")
             ok = False
-    if len(set(s.days)) != len(s.days):
+    if len(set(days)) != len(days):
         v.add("weekly.days", "names a day twice")
     if not 0 <= s.start_minute <= 1439:
         v.add("weekly.start_minute", f"must be 0 to 1439 (got {s.start_minute})")
@@ -409,21 +450,57 @@ class MemberView:
     reported_in: bool
 
 
-def claim_problem(
+class Refusal(StrEnum):
+    """Why a place may not be taken: the machine-readable `refusal` of a CLAIM_REFUSED error
+    (documented in protos/linli/v1/tasks.proto and docs/tasks.md)."""
+
+    TASK_FULL = "TASK_FULL"
+    TASK_NOT_OPEN = "TASK_NOT_OPEN"
+    DEADLINE_PASSED = "DEADLINE_PASSED"
+    MEMBER_UNKNOWN = "MEMBER_UNKNOWN"
+    MEMBER_INACTIVE = "MEMBER_INACTIVE"
+    NOT_REPORTED_IN = "NOT_REPORTED_IN"
+    OUT_OF_SCOPE = "OUT_OF_SCOPE"
+    TIME_CONFLICT = "TIME_CONFLICT"
+    ALREADY_HOLDS = "ALREADY_HOLDS"
+
+
+@dataclass(frozen=True)
+class ClaimRefusal:
+    refusal: Refusal
+    message: str
+
+
+def member_refusal(
     member: MemberView | None, community_id: str, street_id: str, street_wide: bool
-) -> str | None:
+) -> ClaimRefusal | None:
     """Why this member may not take a place on a task of this community, or None."""
     if member is None:
-        return "the member is not known to the task service yet"
+        return ClaimRefusal(
+            Refusal.MEMBER_UNKNOWN, "the member is not known to the task service yet"
+        )
     if not member.active:
-        return "the member is deactivated"
+        return ClaimRefusal(Refusal.MEMBER_INACTIVE, "the member is deactivated")
     if not member.reported_in or not member.community_id:
-        return "the member has not reported in to a community"
+        return ClaimRefusal(
+            Refusal.NOT_REPORTED_IN, "the member has not reported in to a community"
+        )
     if member.community_id == community_id:
         return None
     if street_wide and member.street_id == street_id:
         return None
-    return f"the member reported in to {member.community_id!r}, not to this task's community"
+    return ClaimRefusal(
+        Refusal.OUT_OF_SCOPE,
+        f"the member reported in to {member.community_id!r}, not to this task's community",
+    )
+
+
+def claim_problem(
+    member: MemberView | None, community_id: str, street_id: str, street_wide: bool
+) -> str | None:
+    """Why this member may not take a place on a task of this community, or None."""
+    found = member_refusal(member, community_id, street_id, street_wide)
+    return None if found is None else found.message
 
 
 def may_see_task(
@@ -466,6 +543,9 @@ def validate_completion(
     """Check a completion against the task's accepted members; return the cleaned comment."""
     v = Violations()
     seen: set[str] = set()
+    if len(outcomes) > HEADCOUNT_MAX:
+        v.add("outcomes", f"a task has at most {HEADCOUNT_MAX} members (got {len(outcomes)})")
+        outcomes = ()
     for i, o in enumerate(outcomes):
         if o.member_id in seen:
             v.add(f"outcomes[{i}].member_id", "appears twice")
@@ -573,12 +653,18 @@ class MemberRecord:
     upcoming: int
 
 
-def claimable(task: Task, now: datetime) -> str | None:
+def task_refusal(task: Task, now: datetime) -> ClaimRefusal | None:
     """Why no place can be taken on this task now, or None."""
     if task.status not in TAKING_PLACES:
-        return f"the task is {task.status.value}"
+        return ClaimRefusal(Refusal.TASK_NOT_OPEN, f"the task is {task.status.value}")
     if now >= task.window.claim_deadline:
-        return "the task's time to take places has passed"
+        return ClaimRefusal(Refusal.DEADLINE_PASSED, "the task's time to take places has passed")
     if task.places_taken >= task.headcount:
-        return "every place on the task is taken"
+        return ClaimRefusal(Refusal.TASK_FULL, "every place on the task is taken")
     return None
+
+
+def claimable(task: Task, now: datetime) -> str | None:
+    """Why no place can be taken on this task now, or None."""
+    found = task_refusal(task, now)
+    return None if found is None else found.message

@@ -1,8 +1,8 @@
 """What the task service publishes, and how it applies what it consumes.
 
 Published payloads carry whole records (exact places and addresses included): the stream is for
-services only. Consumed: the registry's communities and members (its read model) and matching's
-proposals.
+services only. Consumed: the registry's communities, units and members (its read model) and
+matching's proposals.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ PROPOSAL_REJECTED = subject(SERVICE, "proposal", "rejected")
 
 # Consumed.
 COMMUNITY_CREATED = "linli.registry.community.created"
+UNIT_CREATED = "linli.registry.unit.created"
 MEMBER_EVENTS = "linli.registry.member.>"
 PROPOSAL_MADE = "linli.matching.proposal.made"
 

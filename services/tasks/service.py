@@ -11,8 +11,10 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import asyncpg
+from google.protobuf import descriptor_pool, message_factory
 
 from linli.v1 import events_pb2, registry_pb2
 from services.common.auth import Principal, Role
@@ -84,7 +86,26 @@ class Tasks:
     def horizon(self) -> timedelta:
         return timedelta(days=self.settings.role_horizon_days)
 
+    @property
+    def reach(self) -> timedelta:
+        """How far ahead a wish's or a one-off event's window may lie."""
+        return timedelta(days=self.settings.posting_horizon_days)
+
     # -- posting -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _may_post(principal: Principal) -> None:
+        # Before any validation: a caller who may not post anywhere learns nothing from the
+        # answer, not even which of their fields would have been wrong.
+        if principal.role is Role.MEMBER:
+            raise PermissionDenied("members do not post wishes or roles")
+
+    @staticmethod
+    def _may_manage(principal: Principal, what: str = "task") -> None:
+        # Members never manage: refused before validation, with the answer an id outside their
+        # scope gets, whether or not it exists.
+        if principal.role is Role.MEMBER:
+            raise _hidden(what)
 
     async def _place(self, principal: Principal, community_id: str, prefix: str) -> str:
         """The community's street, once the caller may post there."""
@@ -94,9 +115,10 @@ class Tasks:
             if (
                 community_id
                 and not principal.is_everywhere
-                and principal.role is Role.COMMUNITY_STAFF
                 and community_id not in principal.community_ids
             ):
+                # A street administrator (or staff) learns no more of a community outside their
+                # scope from a missing one than from a foreign one.
                 raise PermissionDenied(f"community {community_id!r} is outside your scope")
             raise InvalidArgument(
                 FieldViolation(f"{prefix}community_id", f"unknown community {community_id!r}")
@@ -108,36 +130,44 @@ class Tasks:
     async def post_wish(
         self, principal: Principal, request_id: str, draft: WishDraft
     ) -> tuple[Wish, Task]:
+        self._may_post(principal)
         v = Violations()
         request_id = check_request_id(v, request_id)
         v.raise_if_any()
         fingerprint = request_hash(draft)
         found = await self.store.find_wish(principal.subject, request_id)
-        if found is not None:
-            wish, task, previous = found
-            _same_request(previous, fingerprint)
-            return wish, task
-        draft = domain.validate_wish(draft, self.clock(), self.settings.bounds)
-        street = await self._place(principal, draft.community_id, "wish.")
-        return await self.store.post_wish(request_id, fingerprint, draft, street, principal)
+        if found is None:
+            draft = domain.validate_wish(draft, self.clock(), self.settings.bounds, self.reach)
+            street = await self._place(principal, draft.community_id, "wish.")
+            found = await self.store.post_wish(request_id, fingerprint, draft, street, principal)
+        # On every path, a concurrent first call's included: one request_id, one request.
+        wish, task, previous = found
+        _same_request(previous, fingerprint)
+        return wish, task
 
     async def create_role(
         self, principal: Principal, request_id: str, draft: RoleDraft
     ) -> tuple[VolunteerRole, int]:
+        self._may_post(principal)
         v = Violations()
         request_id = check_request_id(v, request_id)
         v.raise_if_any()
         fingerprint = request_hash(draft)
         found = await self.store.find_role(principal.subject, request_id)
-        if found is not None:
-            role, previous = found
-            _same_request(previous, fingerprint)
-            return role, 0
-        draft = domain.validate_role(draft, self.clock(), self.settings.bounds)
-        street = await self._place(principal, draft.community_id, "role.")
-        return await self.store.create_role(
-            request_id, fingerprint, draft, street, principal, self.clock(), self.horizon
-        )
+        if found is None:
+            draft = domain.validate_role(draft, self.clock(), self.settings.bounds, self.reach)
+            street = await self._place(principal, draft.community_id, "role.")
+            if draft.unit_id and not await self.store.unit_exists(draft.unit_id):
+                raise InvalidArgument(
+                    FieldViolation("role.unit_id", "is not a unit known to the registry")
+                )
+            found = await self.store.create_role(
+                request_id, fingerprint, draft, street, principal, self.clock(), self.horizon
+            )
+        # On every path, a concurrent first call's included; a repeat answers what it did.
+        role, generated, previous = found
+        _same_request(previous, fingerprint)
+        return role, generated
 
     async def get_role(self, principal: Principal, role_id: str) -> VolunteerRole:
         found = await self.store.get_role(role_id)
@@ -177,6 +207,7 @@ class Tasks:
     async def end_role(
         self, principal: Principal, role_id: str, reason: str
     ) -> tuple[VolunteerRole, int]:
+        self._may_manage(principal, "role")
         reason = domain.check_reason(reason)
         found = await self.store.get_role(role_id)
         if found is None:
@@ -256,7 +287,7 @@ class Tasks:
         limit: int,
     ) -> list[tuple[Task, bool]]:
         if skill and skill not in domain.SKILL_CODES:
-            raise InvalidArgument(FieldViolation("skill", f"unknown skill {skill!r}"))
+            raise InvalidArgument(FieldViolation("skill", f"unknown skill {domain.shown(skill)}"))
         scope = await self._scope(principal, community_id)
         if scope is None:
             return []
@@ -311,6 +342,7 @@ class Tasks:
             raise NotFound("task", task_id) if principal.is_everywhere else _hidden()
 
     async def cancel_task(self, principal: Principal, task_id: str, reason: str) -> Task:
+        self._may_manage(principal)
         reason = domain.check_reason(reason, required=True)
         await self._existing_or_hidden(principal, task_id)
         return await self.store.cancel_task(
@@ -325,6 +357,7 @@ class Tasks:
         score: int,
         comment: str,
     ) -> tuple[Task, list[Assignment]]:
+        self._may_manage(principal)
         await self._existing_or_hidden(principal, task_id)
 
         def decide(task: Task, accepted: list[Assignment]) -> tuple[tuple[Outcome, ...], int, str]:
@@ -368,11 +401,13 @@ class Tasks:
     async def _answer(
         self, principal: Principal, assignment_id: str, target: AssignmentState, reason: str = ""
     ) -> Assignment:
+        # Refused before the id is looked up: staff learn nothing of which ids exist.
+        if principal.role not in (Role.MEMBER, Role.SERVICE):
+            raise PermissionDenied("members answer for themselves")
+
         def check(a: Assignment, _task: Task) -> None:
             if principal.role is Role.MEMBER and a.member_id != principal.subject:
                 raise _hidden("assignment")
-            if principal.role not in (Role.MEMBER, Role.SERVICE):
-                raise PermissionDenied("members answer for themselves")
 
         found = await self.store.get_assignment(assignment_id)
         if found is None:
@@ -440,6 +475,10 @@ class Tasks:
     async def member_record(self, principal: Principal, member_id: str) -> MemberRecord:
         _check_member_id(member_id)
         await self._require_member_scope(principal, member_id)
+        # Only callers who see everywhere (or the member themselves) get this far for a member
+        # the service does not know: for them, "not found" reveals nothing.
+        if not await self.store.member_known(member_id):
+            raise NotFound("member", member_id)
         return await self.store.member_record(member_id, self.clock())
 
     # -- time passing --------------------------------------------------------------------------
@@ -460,7 +499,11 @@ class Tasks:
 
     async def on_event(self, conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
         """Apply one consumed event inside the consumer's transaction."""
-        if env.payload.Is(events_pb2.CommunityCreated.DESCRIPTOR):
+        if env.payload.Is(events_pb2.UnitCreated.DESCRIPTOR):
+            u = events_pb2.UnitCreated()
+            env.payload.Unpack(u)
+            await self.store.apply_unit(conn, u.unit.id, u.unit.community_id)
+        elif env.payload.Is(events_pb2.CommunityCreated.DESCRIPTOR):
             c = events_pb2.CommunityCreated()
             env.payload.Unpack(c)
             await self.store.apply_community(
@@ -485,19 +528,19 @@ class Tasks:
             await self._apply_member(conn, env)
 
     async def _apply_member(self, conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
-        for kind in (
-            events_pb2.MemberRegistered,
-            events_pb2.MemberUpdated,
-            events_pb2.MemberReportedIn,
-            events_pb2.MemberDeactivated,
-        ):
-            if env.payload.Is(kind.DESCRIPTOR):
-                payload = kind()
-                env.payload.Unpack(payload)
-                break
-        else:
+        # Any registry event that carries the member whole (registered, updated, reported in,
+        # deactivated, and any later kind such as a reactivation) is applied the same way: the
+        # read model follows the member's latest snapshot.
+        try:
+            kind = descriptor_pool.Default().FindMessageTypeByName(env.payload.TypeName())
+        except KeyError:
             return
-        m = payload.member
+        field = kind.fields_by_name.get("member")
+        if field is None or field.message_type is not registry_pb2.Member.DESCRIPTOR:
+            return
+        payload = message_factory.GetMessageClass(kind)()
+        env.payload.Unpack(payload)
+        m = cast(registry_pb2.Member, getattr(payload, field.name))
         street = await self.store.street_of(conn, m.community_id) if m.community_id else None
         view = MemberView(
             m.id,
@@ -520,3 +563,8 @@ class Tasks:
             home=LatLng(m.home.latitude, m.home.longitude) if m.HasField("home") else None,
             version=m.update_time.ToDatetime(UTC),
         )
+        # A member holds only places they could take as they now stand: deactivated, or moved
+        # to another community, they free the rest for others (announced as withdrawals).
+        released = await self.store.release_places(conn, m.id)
+        if released:
+            log.info("released %d place(s) of member %s", released, m.id)

@@ -30,10 +30,12 @@ from services.tasks.domain import (
     AssignmentSource,
     AssignmentState,
     Beneficiary,
+    ClaimRefusal,
     MemberRecord,
     MemberView,
     OneOffSchedule,
     Outcome,
+    Refusal,
     RequiredSkill,
     RoleDraft,
     Task,
@@ -46,15 +48,34 @@ from services.tasks.domain import (
     WishDraft,
     claim_problem,
     claimable,
+    member_refusal,
     month_start,
     occurrences,
     require_assignment_transition,
     require_task_transition,
     status_for_places,
+    task_refusal,
     year_start,
 )
 
 DEADLINE_SQL = "(CASE WHEN t.flexible THEN t.window_end ELSE t.window_start END)"
+
+
+def refused(verb: str, why: ClaimRefusal) -> FailedPrecondition:
+    """CLAIM_REFUSED with the machine-readable sub-reason in the ErrorInfo's `refusal`."""
+    return FailedPrecondition(
+        f"cannot {verb}: {why.message}", "CLAIM_REFUSED", refusal=why.refusal.value
+    )
+
+
+def time_conflict(verb: str, clash: str | None = None) -> FailedPrecondition:
+    detail = f" ({clash})" if clash else ""
+    return refused(
+        verb,
+        ClaimRefusal(
+            Refusal.TIME_CONFLICT, f"the member has another accepted task at that time{detail}"
+        ),
+    )
 
 
 def _skills_json(skills: tuple[RequiredSkill, ...]) -> str:
@@ -273,6 +294,61 @@ class TaskStore:
             version,
         )
 
+    async def apply_unit(self, conn: asyncpg.Connection, unit_id: str, community_id: str) -> None:
+        await conn.execute(
+            """INSERT INTO unit (id, community_id) VALUES ($1, $2)
+               ON CONFLICT (id) DO UPDATE SET community_id = $2""",
+            unit_id,
+            community_id,
+        )
+
+    async def unit_exists(self, unit_id: str) -> bool:
+        return bool(await self._pool.fetchval("SELECT true FROM unit WHERE id = $1", unit_id))
+
+    async def member_known(self, member_id: str) -> bool:
+        try:
+            key = uuid.UUID(member_id)
+        except ValueError:
+            return False
+        return bool(await self._pool.fetchval("SELECT true FROM member WHERE id = $1", key))
+
+    async def release_places(self, conn: asyncpg.Connection, member_id: str) -> int:
+        """Release the places (proposed or accepted, on tasks still taking places) that the
+        member could no longer take as they now stand: deactivated, or moved to a community
+        whose scope the task is outside. Each is announced as a withdrawal, so that matching
+        offers it again. Returns how many were released."""
+        await self._lock_member(conn, member_id)
+        member = await self.member_view(conn, member_id)
+        rows = await conn.fetch(
+            """SELECT DISTINCT a.task_id FROM assignment a JOIN task t ON t.id = a.task_id
+               WHERE a.member_id = $1 AND a.state IN ('proposed', 'accepted')
+               AND t.status IN ('open', 'filled') ORDER BY a.task_id""",
+            uuid.UUID(member_id),
+        )
+        released = 0
+        for row in rows:  # in id order, as every writer locks tasks
+            task = await self._lock_task(conn, str(row["task_id"]))
+            why = member_refusal(member, task.community_id, task.street_id, task.street_wide)
+            if why is None or task.status not in (TaskStatus.OPEN, TaskStatus.FILLED):
+                continue
+            items: list[events.Event] = []
+            for a in await self._live_assignments(conn, task.id):
+                if a.member_id != member_id:
+                    continue
+                changed = await self._set_assignment(
+                    conn, a, AssignmentState.WITHDRAWN, reason=f"released: {why.message}"
+                )
+                task = await self._set_task(
+                    conn,
+                    task,
+                    places_delta=-1,
+                    accepted_delta=-1 if a.state is AssignmentState.ACCEPTED else 0,
+                )
+                items.append(events.assignment_changed("withdrawn", changed, task))
+                released += 1
+            await self._emit(conn, items, None)
+        return released
+
     async def street_of(self, conn: asyncpg.Connection, community_id: str) -> str | None:
         return await conn.fetchval(  # type: ignore[no-any-return]
             "SELECT street_id FROM community WHERE id = $1", community_id
@@ -316,7 +392,9 @@ class TaskStore:
         draft: WishDraft,
         street_id: str,
         actor: Principal,
-    ) -> tuple[Wish, Task]:
+    ) -> tuple[Wish, Task, str]:
+        """Post the wish, or find what this caller's request_id posted before: the wish, its
+        task and the fingerprint of the request that posted it (the caller compares)."""
         wish_id, task_id = uuid.uuid4(), uuid.uuid4()
         assert draft.window is not None and draft.location is not None and draft.beneficiary
         w = draft.window
@@ -360,13 +438,14 @@ class TaskStore:
                 )
                 assert task is not None
                 await self._emit(conn, [events.task_posted(task)], actor)
-                return wish_from_record(r), task
+                return wish_from_record(r), task, request_hash
         except asyncpg.UniqueViolationError:
-            # A concurrent call with the same request_id won; answer as it did.
+            # A concurrent call with the same request_id won: answer as it did, if it asked for
+            # the same thing (the caller checks the fingerprint returned).
             found = await self.find_wish(actor.subject, request_id)
             if found is None:
                 raise
-            return found[0], found[1]
+            return found
 
     async def _insert_task(
         self,
@@ -411,12 +490,15 @@ class TaskStore:
         )
         return None if r is None else task_from_record(r)
 
-    async def find_role(self, created_by: str, request_id: str) -> tuple[VolunteerRole, str] | None:
-        """The role a caller's request_id created, and the request's fingerprint."""
+    async def find_role(
+        self, created_by: str, request_id: str
+    ) -> tuple[VolunteerRole, int, str] | None:
+        """The role a caller's request_id created, how many tasks that call generated, and the
+        request's fingerprint."""
         r = await self._pool.fetchrow(
             "SELECT * FROM role WHERE created_by = $1 AND request_id = $2", created_by, request_id
         )
-        return None if r is None else (role_from_record(r), r["request_hash"])
+        return None if r is None else (role_from_record(r), r["tasks_generated"], r["request_hash"])
 
     async def create_role(
         self,
@@ -427,7 +509,9 @@ class TaskStore:
         actor: Principal,
         now: datetime,
         horizon: timedelta,
-    ) -> tuple[VolunteerRole, int]:
+    ) -> tuple[VolunteerRole, int, str]:
+        """Create the role, or find what this caller's request_id created before (as
+        find_role)."""
         role_id = uuid.uuid4()
         assert draft.location is not None and draft.beneficiary is not None
         try:
@@ -459,12 +543,16 @@ class TaskStore:
                 role = role_from_record(r)
                 await self._emit(conn, [events.role_created(role)], actor)
                 generated = await self._generate(conn, role, street_id, now, now + horizon, actor)
-                return role, generated
+                # Kept so that a repeated request answers exactly what the first one did.
+                await conn.execute(
+                    "UPDATE role SET tasks_generated = $2 WHERE id = $1", role_id, generated
+                )
+                return role, generated, request_hash
         except asyncpg.UniqueViolationError:
             found = await self.find_role(actor.subject, request_id)
             if found is None:
                 raise
-            return found[0], 0
+            return found
 
     async def _generate(
         self,
@@ -565,7 +653,7 @@ class TaskStore:
             future = await conn.fetch(
                 f"""SELECT t.id FROM task t WHERE t.source_id = $1
                     AND t.status IN ('open', 'filled') AND {DEADLINE_SQL} > $2
-                    ORDER BY t.window_start""",
+                    ORDER BY t.id""",  # tasks are locked in id order by every writer
                 uuid.UUID(role_id),
                 now,
             )
@@ -778,6 +866,18 @@ class TaskStore:
         )
         return assignment_from_record(r)
 
+    async def _lock_member(self, conn: asyncpg.Connection, member_id: str) -> None:
+        """Lock the member's row (when known) before any task: a member's claims, answers and
+        releases then run one after another, and every writer takes its locks in one order
+        (member, then tasks by id, then assignments), so none waits in a cycle. Without it two
+        claims by one member on overlapping tasks each wait for the other's row in the exclusion
+        constraint: a deadlock."""
+        try:
+            key = uuid.UUID(member_id)
+        except ValueError:
+            return
+        await conn.execute("SELECT 1 FROM member WHERE id = $1 FOR UPDATE", key)
+
     async def claim(
         self,
         task_id: str,
@@ -788,6 +888,7 @@ class TaskStore:
     ) -> tuple[Assignment, Task]:
         try:
             async with self.transaction() as conn:
+                await self._lock_member(conn, member_id)
                 task = await self._lock_task(conn, task_id)
                 check(task)
                 live = [
@@ -800,17 +901,19 @@ class TaskStore:
                     # is already theirs to take (_accept checks the member and the time).
                     return await self._accept(conn, task, live[0], actor, now)
                 member = await self.member_view(conn, member_id)
-                problem = claim_problem(
+                problem = member_refusal(
                     member, task.community_id, task.street_id, task.street_wide
-                ) or claimable(task, now)
+                ) or task_refusal(task, now)
                 if live:
-                    problem = "the member already has a place on this task"
+                    problem = ClaimRefusal(
+                        Refusal.ALREADY_HOLDS, "the member already has a place on this task"
+                    )
                 elif problem is None:
                     clash = await self._overlapping(conn, member_id, task.window)
                     if clash:
-                        problem = f"the member has another accepted task at that time ({clash})"
+                        raise time_conflict("claim", clash)
                 if problem is not None:
-                    raise FailedPrecondition(f"cannot claim: {problem}", "CLAIM_REFUSED")
+                    raise refused("claim", problem)
                 assignment = await self._insert_assignment(
                     conn,
                     task,
@@ -826,9 +929,7 @@ class TaskStore:
                 )
                 return assignment, task
         except asyncpg.ExclusionViolationError:
-            raise FailedPrecondition(
-                "cannot claim: the member has another accepted task at that time", "CLAIM_REFUSED"
-            ) from None
+            raise time_conflict("claim") from None
 
     async def _accept(
         self, conn: asyncpg.Connection, task: Task, a: Assignment, actor: Principal, now: datetime
@@ -839,15 +940,12 @@ class TaskStore:
         if now >= task.window.claim_deadline:
             raise FailedPrecondition("cannot accept: the task's time has passed", "TASK_STARTED")
         member = await self.member_view(conn, a.member_id)
-        problem = claim_problem(member, task.community_id, task.street_id, task.street_wide)
+        problem = member_refusal(member, task.community_id, task.street_id, task.street_wide)
         if problem is not None:
-            raise FailedPrecondition(f"cannot accept: {problem}", "CLAIM_REFUSED")
+            raise refused("accept", problem)
         clash = await self._overlapping(conn, a.member_id, task.window)
         if clash:
-            raise FailedPrecondition(
-                f"cannot accept: the member has another accepted task at that time ({clash})",
-                "CLAIM_REFUSED",
-            )
+            raise time_conflict("accept", clash)
         accepted = await self._set_assignment(conn, a, AssignmentState.ACCEPTED)
         task = await self._set_task(conn, task, accepted_delta=1)
         await self._emit(conn, [events.assignment_changed("accepted", accepted, task)], actor)
@@ -876,6 +974,7 @@ class TaskStore:
             raise NotFound("assignment", assignment_id)
         try:
             async with self.transaction() as conn:
+                await self._lock_member(conn, found.member_id)
                 task = await self._lock_task(conn, found.task_id)
                 r = await conn.fetchrow(
                     "SELECT * FROM assignment WHERE id = $1 FOR UPDATE", uuid.UUID(assignment_id)
@@ -906,9 +1005,7 @@ class TaskStore:
                 await self._emit(conn, [events.assignment_changed(verb_past, changed, task)], actor)
                 return changed, task
         except asyncpg.ExclusionViolationError:
-            raise FailedPrecondition(
-                "cannot accept: the member has another accepted task at that time", "CLAIM_REFUSED"
-            ) from None
+            raise time_conflict("accept") from None
 
     async def propose(
         self,
@@ -926,6 +1023,15 @@ class TaskStore:
         """
         reason: str | None
         place_unavailable = False
+        if len(run_id) > 64 or not run_id.isprintable():
+            # Never stored (PostgreSQL refuses NUL in text, and the event would be redelivered
+            # forever): the proposal is answered as rejected instead.
+            await self._emit(
+                conn,
+                [events.proposal_rejected("", task_id, member_id, "malformed run id", False)],
+                actor,
+            )
+            return "malformed run id"
         try:
             async with conn.transaction():  # a savepoint: a refusal keeps the caller's work
                 task = await self._lock_task(conn, task_id)

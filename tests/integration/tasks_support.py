@@ -34,6 +34,7 @@ class Neighbourhood:
     members: list[str] = field(default_factory=list)  # reported in to `home`
     outsiders: list[str] = field(default_factory=list)  # reported in to `other`
     settings: Settings | None = None
+    unit: str = ""  # a unit paired with `home`
 
     def as_member(self, member_id: str) -> Metadata:
         assert self.settings is not None
@@ -89,7 +90,7 @@ async def post(stub, md: Metadata, w: tasks_pb2.Wish) -> tasks_pb2.Task:  # type
     return reply.task  # type: ignore[no-any-return]
 
 
-async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+async def until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -104,7 +105,7 @@ async def make_neighbourhood(
     members: int = 6,
     outsiders: int = 2,
 ) -> Neighbourhood:
-    street, home, other = ref("st"), ref("c"), ref("c")
+    street, home, other, unit = ref("st"), ref("c"), ref("c"), ref("u")
     home_grid, other_grid = ref("g"), ref("g")
     admin = auth(token(settings, Role.DISTRICT_ADMIN))
     await registry.ImportDistrict(
@@ -124,6 +125,8 @@ streets:
         station: {{lat: 36.990, lng: 117.180}}
         grids:
           - {{id: {other_grid}, name: 一, center: {{lat: 36.99, lng: 117.18}}, radius_m: 300}}
+units:
+  - {{id: {unit}, name: 实验小学, kind: institution, community: {home}}}
 """
         ),
         metadata=admin,
@@ -142,6 +145,7 @@ streets:
         admin=admin,
         service=auth(token(settings, Role.SERVICE, "app-backend")),
         settings=settings,
+        unit=unit,
     )
     for community, grid, bucket, n in (
         (home, home_grid, hood.members, members),

@@ -32,6 +32,7 @@ from services.tasks.domain import (
     MemberView,
     OneOffSchedule,
     Outcome,
+    Refusal,
     RequiredSkill,
     RoleDraft,
     Task,
@@ -46,11 +47,13 @@ from services.tasks.domain import (
     claimable,
     may_manage_task,
     may_see_task,
+    member_refusal,
     month_start,
     occurrences,
     require_assignment_transition,
     require_task_transition,
     status_for_places,
+    task_refusal,
     validate_completion,
     validate_role,
     validate_wish,
@@ -972,6 +975,100 @@ def test_a_flexible_task_takes_places_until_its_window_ends() -> None:
 
 def test_no_place_can_be_taken_when_every_place_is_taken() -> None:
     assert claimable(task(places_taken=2), NOW) == "every place on the task is taken"
+
+
+@pytest.mark.parametrize(
+    ("changes", "now", "refusal"),
+    [
+        pytest.param({"places_taken": 2}, NOW, Refusal.TASK_FULL, id="full"),
+        pytest.param({"status": T.CANCELLED}, NOW, Refusal.TASK_NOT_OPEN, id="cancelled"),
+        pytest.param({}, SAT_9, Refusal.DEADLINE_PASSED, id="started"),
+    ],
+)
+def test_a_task_that_takes_no_place_says_why_for_machines(
+    changes: dict[str, object], now: datetime, refusal: Refusal
+) -> None:
+    got = task_refusal(task(**changes), now)
+    assert got is not None and got.refusal is refusal
+    assert got.message == claimable(task(**changes), now)
+
+
+@pytest.mark.parametrize(
+    ("member", "community", "street_wide", "refusal"),
+    [
+        pytest.param(None, "binhu", False, Refusal.MEMBER_UNKNOWN, id="unknown"),
+        pytest.param(member_view(active=False), "binhu", False, Refusal.MEMBER_INACTIVE, id="off"),
+        pytest.param(
+            member_view(reported_in=False), "binhu", False, Refusal.NOT_REPORTED_IN, id="nocom"
+        ),
+        pytest.param(member_view(), "yinshan", False, Refusal.OUT_OF_SCOPE, id="elsewhere"),
+    ],
+)
+def test_a_member_who_may_not_take_a_place_is_told_why_for_machines(
+    member: MemberView | None, community: str, street_wide: bool, refusal: Refusal
+) -> None:
+    got = member_refusal(member, community, "jiyang", street_wide)
+    assert got is not None and got.refusal is refusal
+
+
+def test_a_member_moved_within_the_street_keeps_street_wide_places_only() -> None:
+    moved = member_view(community_id="yinshan")
+    assert member_refusal(moved, "binhu", "jiyang", True) is None
+    got = member_refusal(moved, "binhu", "jiyang", False)
+    assert got is not None and got.refusal is Refusal.OUT_OF_SCOPE
+
+
+def test_a_wish_or_one_off_event_far_ahead_is_refused_by_its_start() -> None:
+    far = fixed(NOW + timedelta(days=400), 2)
+    with pytest.raises(InvalidArgument) as err:
+        validate_wish(wish(window=far), NOW, BOUNDS)
+    assert "wish.window.start" in fields(err.value.violations)
+    with pytest.raises(InvalidArgument) as err:
+        validate_role(role(schedule=OneOffSchedule(far)), NOW, BOUNDS)
+    assert "role.once.window.start" in fields(err.value.violations)
+    last_day = fixed(datetime(9999, 12, 31, 10, tzinfo=UTC), 2)
+    with pytest.raises(InvalidArgument) as err:
+        validate_wish(wish(window=last_day), NOW, BOUNDS)
+    assert "wish.window.start" in fields(err.value.violations)
+    # The horizon is a setting.
+    soon_enough = fixed(NOW + timedelta(days=20), 2)
+    validate_wish(wish(window=soon_enough), NOW, BOUNDS, timedelta(days=30))
+    with pytest.raises(InvalidArgument):
+        validate_wish(wish(window=soon_enough), NOW, BOUNDS, timedelta(days=10))
+
+
+@pytest.mark.parametrize("field", ["title", "description", "address", "community_id"])
+def test_nul_and_control_characters_in_a_wish_are_refused_by_name(field: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate_wish(wish(**{field: "清华园\x00401"}), NOW, BOUNDS)
+    assert f"wish.{field}" in fields(err.value.violations)
+
+
+def test_line_breaks_and_tabs_in_a_description_are_ordinary() -> None:
+    assert validate_wish(wish(description="第一行\n\t第二行"), NOW, BOUNDS)
+
+
+def test_a_role_unit_id_with_a_nul_is_refused_by_name() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate_role(role(unit_id="u\x00"), NOW, BOUNDS)
+    assert "role.unit_id" in fields(err.value.violations)
+
+
+def test_errors_stay_small_whatever_was_sent() -> None:
+    many = tuple(RequiredSkill(f"skill-{i}", 1) for i in range(10_000))
+    with pytest.raises(InvalidArgument) as err:
+        validate_wish(wish(skills=many), NOW, BOUNDS)
+    assert [v.field for v in err.value.violations] == ["wish.skills"]
+    with pytest.raises(InvalidArgument) as err:
+        validate_wish(wish(skills=(RequiredSkill("x" * 10_000, 1),)), NOW, BOUNDS)
+    assert sum(len(v.description) for v in err.value.violations) < 200
+    with pytest.raises(InvalidArgument) as err:
+        validate_role(role(schedule=weekly(days=(MON,) * 10_000)), NOW, BOUNDS)
+    assert len(err.value.violations) == 1
+    outcomes = tuple(Outcome(f"m{i}", 1.0, False) for i in range(10_000))
+    with pytest.raises(InvalidArgument) as err:
+        validate_completion(outcomes, {"m1"}, 5, "")
+    assert len(err.value.violations) <= 2
 
 
 # ---------------------------------------------------------------------------------------------
