@@ -13,17 +13,27 @@ from services.common.settings import RegistrySettings
 from services.registry.api import RegistryApi
 from services.registry.events import SERVICE
 from services.registry.service import Registry
+from services.registry.sms import OutboxSms, SmsSender
 from services.registry.store import RegistryStore
 
 SCHEMA = "registry"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: RegistrySettings, database_url: str, nats_url: str) -> ServiceRuntime:
+def build(
+    settings: RegistrySettings,
+    database_url: str,
+    nats_url: str,
+    sms: SmsSender | None = None,
+) -> ServiceRuntime:
+    """`sms` sends one-time codes; without one, messages are kept in memory (development)."""
+    sender = sms if sms is not None else OutboxSms()
+
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
         store = RegistryStore(rt.pool, Outbox(SERVICE))
+        rt.sms = sender  # type: ignore[attr-defined]  # for tests reading the kept messages
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
-            RegistryApi(Registry(store, settings)), server
+            RegistryApi(Registry(store, settings, sender)), server
         )
         return [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name]
 
