@@ -30,8 +30,6 @@ RADIUS_MAX_M = 5000
 # levels deep), small enough that no file can hold the registry busy.
 FILE_MAX_BYTES = 4_000_000
 FILE_MAX_DEPTH = 24
-# libyaml when present: the same documents, parsed many times faster.
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -246,37 +244,48 @@ class _Reader:
             self.bad(m[k], f"{path}.{k}", f"unknown field (expected {', '.join(sorted(allowed))})")
 
 
-def _line(text: str, mark: Any) -> str:
-    return f"line {mark.line + 1}" if mark is not None else "file"
+class _Refused(Exception):
+    def __init__(self, mark: Any, why: str) -> None:
+        super().__init__(why)
+        self.mark = mark
+        self.why = why
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A composer that refuses anchors and aliases and nesting beyond `max_depth`.
+
+    Aliases are what make a small file expand into a huge tree (an alias bomb), and the format
+    needs none; deep nesting costs time and stack. Both are refused as the parser meets them,
+    before any of the tree below is built.
+    """
+
+    def __init__(self, text: str, max_depth: int) -> None:
+        super().__init__(text)
+        self._max_depth = max_depth
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(event.start_mark, "anchors and aliases (& and *) are not allowed")
+        self._depth += 1
+        if self._depth > self._max_depth:
+            raise _Refused(event.start_mark, f"nested more than {self._max_depth} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _compose(text: str, max_depth: int) -> yaml.Node | None:
-    """The file's node tree, refusing anchors and aliases and nesting beyond `max_depth`.
-
-    Aliases are what make a small file expand into a huge tree (an alias bomb), and the format
-    needs none; deep nesting costs time and stack. Both are refused on a first pass over the
-    parser's events, before any tree is built.
-    """
-    depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise InvalidArgument(
-                FieldViolation(
-                    _line(text, event.start_mark), "anchors and aliases (& and *) are not allowed"
-                )
-            )
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > max_depth:
-                raise InvalidArgument(
-                    FieldViolation(
-                        _line(text, event.start_mark),
-                        f"nested more than {max_depth} levels deep",
-                    )
-                )
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-    return yaml.compose(text, Loader=_Loader)  # type: ignore[no-any-return]
+    loader = _BoundedLoader(text, max_depth)
+    try:
+        try:
+            return loader.get_single_node()  # type: ignore[no-any-return]
+        except _Refused as e:
+            raise InvalidArgument(FieldViolation(f"line {e.mark.line + 1}", e.why)) from None
+    finally:
+        loader.dispose()
 
 
 def parse_district(
