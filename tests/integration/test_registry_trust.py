@@ -3,6 +3,7 @@ the registry's time to a hostile district file; and the way back for a deactivat
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import grpc
@@ -451,3 +452,26 @@ async def test_an_import_stream_that_breaks_writes_nothing(
         "SELECT count(*) FROM registry.member WHERE request_id = ANY($1::text[])", ids
     )
     assert written == 0
+
+
+async def test_other_calls_keep_answering_while_a_large_district_file_is_read(
+    stub: rpc.RegistryServiceStub, admin: Metadata, district: District
+) -> None:
+    paired = district.community
+    units = "".join(
+        f"  - {{id: u-load-{i:05d}, name: 单位{i}, kind: government, community: {paired}}}\n"
+        for i in range(6_000)
+    )
+    text = f"units:\n{units}  - {{id: u-load-bad, name: 单位, kind: nonsense, community: x}}\n"
+    importing = asyncio.ensure_future(
+        stub.ImportDistrict(registry_pb2.ImportDistrictRequest(content=text), metadata=admin)
+    )
+    answered_meanwhile = 0
+    while not importing.done():
+        await stub.ListSkills(registry_pb2.ListSkillsRequest(), metadata=admin)
+        answered_meanwhile += not importing.done()
+
+    err = await failure(importing)
+    assert code(err) == grpc.StatusCode.INVALID_ARGUMENT
+    # Read on the event loop, the file would hold every call until it was done.
+    assert answered_meanwhile >= 20, answered_meanwhile
