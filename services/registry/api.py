@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from linli.v1 import registry_pb2 as pb
@@ -247,10 +248,16 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         # undecodable row, a cancelled call) writes nothing, and a retry of it is safe.
         rows: list[pb.RegisterMemberRequest] = []
         limit = self.r.settings.import_members_max_rows
-        async for item in request_iterator:
-            if len(rows) >= limit:
-                raise invalid("row", f"at most {limit} rows in one import; split the file")
-            rows.append(item.row)
+        try:
+            async for item in request_iterator:
+                if len(rows) >= limit:
+                    raise invalid("row", f"at most {limit} rows in one import; split the file")
+                rows.append(item.row)
+        except DecodeError:
+            # The stream's next message is not an ImportMembersRequest: nothing was written.
+            raise invalid(
+                f"rows[{len(rows)}]", "could not be decoded as an ImportMembersRequest"
+            ) from None
         for row in rows:
             index = response.received
             response.received += 1

@@ -446,7 +446,8 @@ async def test_an_import_stream_that_breaks_writes_nothing(
 
     err = await failure(import_members(stream(), metadata=admin))
 
-    assert code(err) != grpc.StatusCode.OK
+    assert code(err) == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(bad_request_fields(err)) == [f"rows[{len(rows)}]"]
     ids = [registry_pb2.ImportMembersRequest.FromString(r).row.request_id for r in rows]
     written = await db.fetchval(  # type: ignore[attr-defined]
         "SELECT count(*) FROM registry.member WHERE request_id = ANY($1::text[])", ids
@@ -475,3 +476,36 @@ async def test_other_calls_keep_answering_while_a_large_district_file_is_read(
     assert code(err) == grpc.StatusCode.INVALID_ARGUMENT
     # Read on the event loop, the file would hold every call until it was done.
     assert answered_meanwhile >= 20, answered_meanwhile
+
+
+async def test_rows_that_decode_but_are_bad_are_refused_one_by_one_and_the_good_ones_land(
+    stub: rpc.RegistryServiceStub, admin: Metadata, district: District
+) -> None:
+    good = registry_pb2.RegisterMemberRequest(
+        request_id=request_id(), member=member_proto(district.community, district.grid)
+    )
+    odd = [
+        registry_pb2.RegisterMemberRequest(),  # an empty row
+        registry_pb2.RegisterMemberRequest(
+            request_id="r\x00" + "x" * 5000, member=member_proto(district.community, district.grid)
+        ),
+        registry_pb2.RegisterMemberRequest(
+            request_id=request_id(), member=member_proto("c\x00x", district.grid)
+        ),
+        registry_pb2.RegisterMemberRequest(
+            request_id=request_id(),
+            member=member_proto(district.community, district.grid, name="名\x00字"),
+        ),
+    ]
+
+    async def stream():  # type: ignore[no-untyped-def]
+        for row in [*odd, good]:
+            yield registry_pb2.ImportMembersRequest(row=row)
+
+    reply = await stub.ImportMembers(stream(), metadata=admin)
+
+    assert (reply.received, reply.registered) == (5, 1)
+    assert [(e.index, e.code) for e in reply.errors] == [
+        (i, grpc.StatusCode.INVALID_ARGUMENT.value[0]) for i in range(4)
+    ]
+    assert all(len(e.message) < 1000 and len(e.request_id) <= 64 for e in reply.errors)
