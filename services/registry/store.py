@@ -460,7 +460,15 @@ class RegistryStore:
                     actor.subject,
                     conflicts,
                 )
+                await self._forget_old_attempts(conn, actor.subject)
         return [results[row.index] for row in rows]
+
+    async def _forget_old_attempts(self, conn: asyncpg.Connection, caller: str) -> None:
+        # Only the last day counts; older rows of this caller go as new ones arrive, so the
+        # table holds about one day of attempts.
+        await conn.execute(
+            "DELETE FROM phone_attempt WHERE caller = $1 AND at < now() - interval '1 day'", caller
+        )
 
     async def _insert_members(
         self, conn: asyncpg.Connection, rows: list[tuple[RegisterRow, uuid.UUID]], actor: Principal
@@ -590,6 +598,7 @@ class RegistryStore:
                 caller,
                 key,
             )
+            await self._forget_old_attempts(conn, caller)
 
     async def request_phone_change(
         self, member_id: str, phone: str, code_hash: str, ttl_s: float
