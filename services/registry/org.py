@@ -244,48 +244,40 @@ class _Reader:
             self.bad(m[k], f"{path}.{k}", f"unknown field (expected {', '.join(sorted(allowed))})")
 
 
-class _Refused(Exception):
-    def __init__(self, mark: Any, why: str) -> None:
-        super().__init__(why)
-        self.mark = mark
-        self.why = why
+# libyaml when present (as in every supported install): the same tree, several times faster.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_POSITIONS_IN_BYTES = _Loader is not yaml.SafeLoader  # libyaml counts bytes, PyYAML characters
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A composer that refuses anchors and aliases and nesting beyond `max_depth`.
-
-    Aliases are what make a small file expand into a huge tree (an alias bomb), and the format
-    needs none; deep nesting costs time and stack. Both are refused as the parser meets them,
-    before any of the tree below is built.
-    """
-
-    def __init__(self, text: str, max_depth: int) -> None:
-        super().__init__(text)
-        self._max_depth = max_depth
-        self._depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Refused(event.start_mark, "anchors and aliases (& and *) are not allowed")
-        self._depth += 1
-        if self._depth > self._max_depth:
-            raise _Refused(event.start_mark, f"nested more than {self._max_depth} levels deep")
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+def _line_at(text: str, position: int) -> int:
+    if _POSITIONS_IN_BYTES:
+        return text.encode("utf-8", "surrogatepass")[:position].count(b"\n") + 1
+    return text[:position].count("\n") + 1
 
 
 def _compose(text: str, max_depth: int) -> yaml.Node | None:
-    loader = _BoundedLoader(text, max_depth)
-    try:
-        try:
-            return loader.get_single_node()  # type: ignore[no-any-return]
-        except _Refused as e:
-            raise InvalidArgument(FieldViolation(f"line {e.mark.line + 1}", e.why)) from None
-    finally:
-        loader.dispose()
+    """The file's node tree, refusing anchors and aliases and nesting beyond `max_depth`.
+
+    Aliases are what make a small file expand into a huge tree (an alias bomb), and the format
+    needs none; deep nesting costs time and stack. A first pass over the parser's events, which
+    build nothing, refuses both before any tree is composed.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        where = f"line {event.start_mark.line + 1}" if event.start_mark else "file"
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise InvalidArgument(
+                FieldViolation(where, "anchors and aliases (& and *) are not allowed")
+            )
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > max_depth:
+                raise InvalidArgument(
+                    FieldViolation(where, f"nested more than {max_depth} levels deep")
+                )
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return yaml.compose(text, Loader=_Loader)  # type: ignore[no-any-return]
 
 
 def parse_district(
@@ -309,7 +301,7 @@ def parse_district(
         if mark is not None:
             where = f"line {mark.line + 1}"
         elif isinstance(position, int):
-            where = f"line {text[:position].count(chr(10)) + 1}"
+            where = f"line {_line_at(text, position)}"
         else:
             where = "file"
         raise InvalidArgument(FieldViolation(where, f"not valid YAML: {e}")) from e

@@ -461,7 +461,7 @@ async def test_other_calls_keep_answering_while_a_large_district_file_is_read(
     paired = district.community
     units = "".join(
         f"  - {{id: u-load-{i:05d}, name: 单位{i}, kind: government, community: {paired}}}\n"
-        for i in range(6_000)
+        for i in range(30_000)
     )
     text = f"units:\n{units}  - {{id: u-load-bad, name: 单位, kind: nonsense, community: x}}\n"
     importing = asyncio.ensure_future(
@@ -475,7 +475,7 @@ async def test_other_calls_keep_answering_while_a_large_district_file_is_read(
     err = await failure(importing)
     assert code(err) == grpc.StatusCode.INVALID_ARGUMENT
     # Read on the event loop, the file would hold every call until it was done.
-    assert answered_meanwhile >= 20, answered_meanwhile
+    assert answered_meanwhile >= 10, answered_meanwhile
 
 
 async def test_rows_that_decode_but_are_bad_are_refused_one_by_one_and_the_good_ones_land(
