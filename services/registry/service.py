@@ -156,7 +156,6 @@ class Registry:
         """The registered member, and whether the caller may see their phone and home."""
         request_id, data = self._validate_row(request_id, data)
         await self._authorize_register(principal, data)
-        await self._check_conflict_limit(principal)
         (result,) = await self._register_rows([RegisterRow(0, request_id, data)], principal)
         if result.error is not None:
             raise result.error
@@ -170,7 +169,6 @@ class Registry:
         self, principal: Principal, rows: Sequence[tuple[int, str, MemberData]]
     ) -> list[RegisterResult]:
         """Validate and register a batch of rows; each row gets its own result."""
-        await self._check_conflict_limit(principal)
         results: list[RegisterResult] = []
         good: list[RegisterRow] = []
         for index, raw_request_id, raw_data in rows:
@@ -190,24 +188,32 @@ class Registry:
     ) -> list[RegisterResult]:
         # A concurrent registration of the same request_id or phone can win between our checks
         # and our insert; the retry then sees its row and answers as for any repeat.
-        count = principal.role in LIMITED_REGISTRARS
         for _attempt in range(3):
             try:
-                return await self.store.register(rows, principal, count_conflicts=count)
+                allowance = await self._conflict_allowance(principal)
+                return await self.store.register(rows, principal, conflict_allowance=allowance)
             except asyncpg.UniqueViolationError:
                 continue
-        return await self.store.register(rows, principal, count_conflicts=count)
+        allowance = await self._conflict_allowance(principal)
+        return await self.store.register(rows, principal, conflict_allowance=allowance)
 
-    async def _check_conflict_limit(self, principal: Principal) -> None:
-        """Staff learn that a number is taken (they must, to avoid duplicates), but only a few
-        times a day: enough for mistakes, too few to search the district's numbers."""
+    async def _conflict_allowance(self, principal: Principal) -> int | None:
+        """How many more taken phones this caller may be told of today (None: no limit).
+
+        Staff learn that a number is taken (they must, to avoid duplicates), but only a few
+        times a day: enough for mistakes, too few to search the district's numbers.
+        """
         if principal.role not in LIMITED_REGISTRARS:
-            return
+            return None
         used = await self.store.count_phone_attempts("conflict", caller=principal.subject)
-        if used >= self.settings.phone_conflicts_per_caller_per_day:
+        left = self.settings.phone_conflicts_per_caller_per_day - used
+        if left <= 0:
+            # Every registration is refused, free number or not: refusing only the taken ones
+            # would still tell them apart.
             raise PhoneChangeLimited(
                 "too many registrations refused for a taken phone today; try again tomorrow"
             )
+        return left
 
     async def _visible(self, principal: Principal, member_id: str) -> Member:
         member = await self.store.get_member(member_id)

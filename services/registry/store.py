@@ -383,13 +383,19 @@ class RegistryStore:
         return out, streets
 
     async def register(
-        self, rows: Sequence[RegisterRow], actor: Principal, *, count_conflicts: bool = False
+        self,
+        rows: Sequence[RegisterRow],
+        actor: Principal,
+        *,
+        conflict_allowance: int | None = None,
     ) -> list[RegisterResult]:
         """Register valid rows in one transaction; each row gets its own result.
 
         A row whose request_id this caller used before returns the member it registered (or, if
         that request asked for something else, fails); a phone already taken (in the registry or
-        earlier in `rows`) and a bad reference fail only that row.
+        earlier in `rows`) and a bad reference fail only that row. With `conflict_allowance`,
+        taken phones are counted against the caller, and more of them than allowed fail the
+        whole batch with PhoneChangeLimited, writing nothing of it.
         """
         results: dict[int, RegisterResult] = {}
         conflicts = 0
@@ -436,6 +442,12 @@ class RegistryStore:
                     to_insert.append((row, uuid.uuid4()))
                     continue
                 results[row.index] = RegisterResult(row.index, error=error)
+            if conflict_allowance is not None and conflicts > conflict_allowance:
+                # Answering row by row would tell which numbers are taken beyond the allowance.
+                await self._count_conflicts(self._pool, actor.subject, conflict_allowance + 1)
+                raise PhoneChangeLimited(
+                    "too many registrations refused for a taken phone today; try again tomorrow"
+                )
             if to_insert:
                 by_id = {r["id"]: r for r in await self._insert_members(conn, to_insert, actor)}
                 payloads: list[tuple[str, pb_message.Message]] = []
@@ -453,17 +465,24 @@ class RegistryStore:
                     results[row.index] = RegisterResult(row.index, member, created=True)
                     payloads.append(events.member_registered(member))
                 await self._outbox.add_many(conn, payloads, actor)
-            if count_conflicts and conflicts:
-                await conn.execute(
-                    "INSERT INTO phone_attempt (kind, caller) "
-                    "SELECT 'conflict', $1 FROM generate_series(1, $2)",
-                    actor.subject,
-                    conflicts,
-                )
-                await self._forget_old_attempts(conn, actor.subject)
+            if conflict_allowance is not None and conflicts:
+                await self._count_conflicts(conn, actor.subject, conflicts)
         return [results[row.index] for row in rows]
 
-    async def _forget_old_attempts(self, conn: asyncpg.Connection, caller: str) -> None:
+    async def _count_conflicts(
+        self, conn: asyncpg.Connection | asyncpg.Pool, caller: str, n: int
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO phone_attempt (kind, caller) "
+            "SELECT 'conflict', $1 FROM generate_series(1, $2)",
+            caller,
+            n,
+        )
+        await self._forget_old_attempts(conn, caller)
+
+    async def _forget_old_attempts(
+        self, conn: asyncpg.Connection | asyncpg.Pool, caller: str
+    ) -> None:
         # Only the last day counts; older rows of this caller go as new ones arrive, so the
         # table holds about one day of attempts.
         await conn.execute(

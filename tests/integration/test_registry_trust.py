@@ -509,3 +509,41 @@ async def test_rows_that_decode_but_are_bad_are_refused_one_by_one_and_the_good_
         (i, grpc.StatusCode.INVALID_ARGUMENT.value[0]) for i in range(4)
     ]
     assert all(len(e.message) < 1000 and len(e.request_id) <= 64 for e in reply.errors)
+
+
+async def test_an_import_cannot_learn_more_taken_numbers_than_the_daily_allowance(
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
+    settings: RegistrySettings,
+    db: object,
+) -> None:
+    holder = await register(stub, admin, district)
+    staff = auth(token(settings, Role.COMMUNITY_STAFF, ref("s"), communities=(district.community,)))
+    free_row = registry_pb2.RegisterMemberRequest(
+        request_id=request_id(), member=member_proto(district.community, district.grid)
+    )
+    taken_rows = [
+        registry_pb2.RegisterMemberRequest(
+            request_id=request_id(),
+            member=member_proto(district.community, district.grid, phone_number=holder.phone),
+        )
+        for _ in range(settings.phone_conflicts_per_caller_per_day + 1)
+    ]
+
+    async def stream():  # type: ignore[no-untyped-def]
+        for row in [free_row, *taken_rows]:
+            yield registry_pb2.ImportMembersRequest(row=row)
+
+    err = await failure(stub.ImportMembers(stream(), metadata=staff))
+
+    assert code(err) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    written = await db.fetchval(  # type: ignore[attr-defined]
+        "SELECT count(*) FROM registry.member WHERE request_id = $1", free_row.request_id
+    )
+    assert written == 0
+    # From now on every registration by this account is refused, free number or taken.
+    for number in (phone(), holder.phone):
+        assert code(await failure(register(stub, staff, district, number=number))) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+        )
