@@ -589,3 +589,41 @@ async def test_access(  # type: ignore[no-untyped-def]
             missing[0],
             missing[1].replace(MISSING, "<id>"),
         )
+
+
+# role -> which members of the site's community it lists ("all", "self" or "none")
+LISTS = {
+    "self": "self",
+    "other_member": "self",
+    "staff": "all",
+    "neighbour_staff": "none",
+    "street_admin": "all",
+    "other_street_admin": "none",
+    "district_admin": "all",
+    "service": "all",
+}
+
+
+@pytest.mark.parametrize("where", ["near", "far"])
+@pytest.mark.parametrize("role", list(LISTS))
+async def test_listing_members_shows_only_the_members_a_caller_may_see(  # type: ignore[no-untyped-def]
+    world: World, stub, role: str, where: str
+) -> None:
+    site = world.sites[where]
+    md = world.caller(site, role, site.member, site.member_b)
+    expected = {
+        "all": {site.member, site.member_b},
+        "self": {site.member if role == "self" else site.member_b},
+        "none": set(),
+    }[LISTS[role]]
+
+    reply = await stub.ListMembers(
+        registry_pb2.ListMembersRequest(community_id=site.home, page_size=1000), metadata=md
+    )
+    assert {m.id for m in reply.members} == expected
+    if LISTS[role] != "all":  # without a filter, nobody else's members either
+        reply = await stub.ListMembers(registry_pb2.ListMembersRequest(), metadata=md)
+        listed = {m.id for m in reply.members}
+        assert listed & {site.member, site.member_b} == expected
+        if LISTS[role] == "self":
+            assert listed == expected
