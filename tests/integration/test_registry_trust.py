@@ -547,3 +547,42 @@ async def test_an_import_cannot_learn_more_taken_numbers_than_the_daily_allowanc
         assert code(await failure(register(stub, staff, district, number=number))) == (
             grpc.StatusCode.RESOURCE_EXHAUSTED
         )
+
+
+READ_MODELS_IGNORE_REACTIVATION = (
+    "the task service's and matching's read models do not consume MemberReactivated yet "
+    "(services/tasks/service.py _apply_member, services/matching/service.py MEMBER_EVENTS)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=READ_MODELS_IGNORE_REACTIVATION)
+async def test_the_other_services_see_a_reactivated_member_active_again(
+    stub: rpc.RegistryServiceStub,
+    admin: Metadata,
+    district: District,
+    tasks_rt: ServiceRuntime,
+    matching_rt: ServiceRuntime,
+) -> None:
+    from tests.integration.tasks_support import until
+
+    me = await register(stub, admin, district)
+    tasks_store = tasks_rt.tasks.store  # type: ignore[attr-defined]
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+
+    async def active_everywhere(active: bool) -> bool:
+        view = await tasks_store.member_view(None, me.id)
+        seen = world.members.get(me.id)
+        return (
+            view is not None and view.active is active and seen is not None
+        ) and seen.active is active
+
+    await until(lambda: active_everywhere(True), timeout=30)
+    await stub.DeactivateMember(
+        registry_pb2.DeactivateMemberRequest(member_id=me.id), metadata=admin
+    )
+    await until(lambda: active_everywhere(False), timeout=30)
+    await stub.ReactivateMember(
+        registry_pb2.ReactivateMemberRequest(member_id=me.id), metadata=admin
+    )
+
+    await until(lambda: active_everywhere(True), timeout=10)
