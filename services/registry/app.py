@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from grpc import aio
@@ -16,6 +17,8 @@ from services.registry.service import Registry
 from services.registry.sms import OutboxSms, SmsSender
 from services.registry.store import RegistryStore
 
+log = logging.getLogger(__name__)
+
 SCHEMA = "registry"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,6 +30,10 @@ def build(
     sms: SmsSender | None = None,
 ) -> ServiceRuntime:
     """`sms` sends one-time codes; without one, messages are kept in memory (development)."""
+    if sms is None and not settings.dev_mode:
+        log.warning(
+            "no SMS gateway given: phone change codes are kept in memory and never delivered"
+        )
     sender = sms if sms is not None else OutboxSms()
 
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
