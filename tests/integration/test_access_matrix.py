@@ -620,7 +620,11 @@ async def test_listing_members_shows_only_the_members_a_caller_may_see(  # type:
     reply = await stub.ListMembers(
         registry_pb2.ListMembersRequest(community_id=site.home, page_size=1000), metadata=md
     )
-    assert {m.id for m in reply.members} == expected
+    if LISTS[role] == "all":  # other tests register more members here
+        assert expected <= {m.id for m in reply.members}
+        assert {m.community_id for m in reply.members} == {site.home}
+    else:
+        assert {m.id for m in reply.members} == expected
     if LISTS[role] != "all":  # without a filter, nobody else's members either
         reply = await stub.ListMembers(registry_pb2.ListMembersRequest(), metadata=md)
         listed = {m.id for m in reply.members}
