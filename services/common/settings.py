@@ -100,6 +100,22 @@ REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = 50051, 50052, 50053
 class RegistrySettings(Settings):
     service_name: str = "registry"
     grpc_port: int = _port("registry", REGISTRY_PORT)
+    # Phone changes asked for in 24 hours, per member and per caller (RESOURCE_EXHAUSTED beyond);
+    # they bound how fast anyone can probe which numbers are registered.
+    phone_changes_per_member_per_day: int = Field(5, ge=1)
+    phone_changes_per_caller_per_day: int = Field(50, ge=1)
+    # Registrations by staff and street administrators refused for a taken phone, per caller in
+    # 24 hours; district administrators and services (bulk loads) are not limited.
+    phone_conflicts_per_caller_per_day: int = Field(20, ge=1)
+    # How long the code sent for a member's own phone change stays valid, and how many wrong
+    # codes drop the change.
+    phone_code_ttl_s: float = Field(600.0, gt=0)
+    phone_code_attempts: int = Field(5, ge=1)
+    # Limits of a district file: bytes, nesting depth (the format needs about 12).
+    district_file_max_bytes: int = Field(4_000_000, ge=1000)
+    district_file_max_depth: int = Field(24, ge=8)
+    # Rows of one ImportMembers stream: all are received before any is written.
+    import_members_max_rows: int = Field(20_000, ge=1)
 
 
 class TasksSettings(Settings):

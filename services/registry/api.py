@@ -3,9 +3,11 @@ server interceptor (services/common/interceptors.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from linli.v1 import registry_pb2 as pb
@@ -18,7 +20,26 @@ from services.registry.org import OrgEntry
 from services.registry.service import Registry
 
 IMPORT_BATCH = 500
+ORG_PARENT_FIELD = {
+    "street": "",
+    "community": "street_id",
+    "grid": "community_id",
+    "building_group": "grid_id",
+    "unit": "community_id",
+}
 LIST_FILTERS = ("community_id", "grid_id", "skill", "status")
+
+
+def member_id_arg(value: str, field: str) -> str:
+    """A member id from a request, in canonical form. A value that cannot be an id is bad input
+    (no member could have it); a well-formed one is looked up and, missing or not the caller's
+    to see, answered NOT_FOUND the same way."""
+    if not value:
+        raise invalid(field, "is required")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise invalid(field, "must be a member id (a UUID)") from None
 
 
 class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
@@ -50,6 +71,9 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     async def _get(self, kind: str, entry_id: str) -> Any:
         if not entry_id:
             raise invalid("id", "is required")
+        v = domain.Violations()
+        domain.check_org_id(v, "id", entry_id)
+        v.raise_if_any()
         entry = await self.r.store.get_org(kind, entry_id)
         created_at = (await self.r.store.org_created_at(kind, [entry_id])).get(entry_id)
         return convert.org_to_proto(entry, created_at)
@@ -58,6 +82,10 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         self, kind: str, parent_id: str, page_size: int, token: str
     ) -> tuple[list[Any], str]:
         current_principal()
+        if parent_id:
+            v = domain.Violations()
+            domain.check_org_id(v, ORG_PARENT_FIELD[kind], parent_id)
+            v.raise_if_any()
         limit = paging.page_size(page_size)
         after = paging.decode(token, {"kind": kind, "parent": parent_id})
         rows = await self.r.store.list_org(kind, parent_id or None, after, limit + 1)
@@ -216,13 +244,25 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
             batch_ids.clear()
 
         batch_ids: dict[int, str] = {}
-        async for item in request_iterator:
+        # The whole stream is received before anything is written: a stream that breaks (an
+        # undecodable row, a cancelled call) writes nothing, and a retry of it is safe.
+        rows: list[pb.RegisterMemberRequest] = []
+        limit = self.r.settings.import_members_max_rows
+        try:
+            async for item in request_iterator:
+                if len(rows) >= limit:
+                    raise invalid("row", f"at most {limit} rows in one import; split the file")
+                rows.append(item.row)
+        except DecodeError:
+            # The stream's next message is not an ImportMembersRequest: nothing was written.
+            raise invalid(
+                f"rows[{len(rows)}]", "could not be decoded as an ImportMembersRequest"
+            ) from None
+        for row in rows:
             index = response.received
             response.received += 1
-            batch.append(
-                (index, item.row.request_id, convert.member_data_from_proto(item.row.member))
-            )
-            batch_ids[index] = item.row.request_id
+            batch.append((index, row.request_id, convert.member_data_from_proto(row.member)))
+            batch_ids[index] = row.request_id[:64]
             if len(batch) >= IMPORT_BATCH:
                 await flush()
         if batch:
@@ -232,9 +272,8 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     async def GetMember(
         self, request: pb.GetMemberRequest, context: aio.ServicerContext
     ) -> pb.GetMemberResponse:
-        if not request.id:
-            raise invalid("id", "is required")
-        member, private = await self.r.get_member(current_principal(), request.id)
+        member_id = member_id_arg(request.id, "id")
+        member, private = await self.r.get_member(current_principal(), member_id)
         return pb.GetMemberResponse(member=convert.member_to_proto(member, private=private))
 
     async def ListMembers(
@@ -265,24 +304,30 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateMember(
         self, request: pb.UpdateMemberRequest, context: aio.ServicerContext
     ) -> pb.UpdateMemberResponse:
-        if not request.member.id:
-            raise invalid("member.id", "is required")
-        member = await self.r.update(
+        member_id = member_id_arg(request.member.id, "member.id")
+        member, pending = await self.r.update(
             current_principal(),
-            request.member.id,
+            member_id,
             convert.member_data_from_proto(request.member),
             list(request.update_mask.paths),
         )
-        return pb.UpdateMemberResponse(member=convert.member_to_proto(member))
+        return pb.UpdateMemberResponse(
+            member=convert.member_to_proto(member), phone_change_pending=pending
+        )
+
+    async def ConfirmPhoneChange(
+        self, request: pb.ConfirmPhoneChangeRequest, context: aio.ServicerContext
+    ) -> pb.ConfirmPhoneChangeResponse:
+        member_id = member_id_arg(request.member_id, "member_id")
+        member = await self.r.confirm_phone_change(current_principal(), member_id, request.code)
+        return pb.ConfirmPhoneChangeResponse(member=convert.member_to_proto(member))
 
     async def ReportIn(
         self, request: pb.ReportInRequest, context: aio.ServicerContext
     ) -> pb.ReportInResponse:
-        if not request.member_id:
-            raise invalid("member_id", "is required")
         member = await self.r.report_in(
             current_principal(),
-            request.member_id,
+            member_id_arg(request.member_id, "member_id"),
             request.community_id,
             request.grid_id,
             request.building_group_id,
@@ -292,7 +337,13 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     async def DeactivateMember(
         self, request: pb.DeactivateMemberRequest, context: aio.ServicerContext
     ) -> pb.DeactivateMemberResponse:
-        if not request.member_id:
-            raise invalid("member_id", "is required")
-        member = await self.r.deactivate(current_principal(), request.member_id, request.reason)
+        member_id = member_id_arg(request.member_id, "member_id")
+        member = await self.r.deactivate(current_principal(), member_id, request.reason)
         return pb.DeactivateMemberResponse(member=convert.member_to_proto(member))
+
+    async def ReactivateMember(
+        self, request: pb.ReactivateMemberRequest, context: aio.ServicerContext
+    ) -> pb.ReactivateMemberResponse:
+        member_id = member_id_arg(request.member_id, "member_id")
+        member = await self.r.reactivate(current_principal(), member_id)
+        return pb.ReactivateMemberResponse(member=convert.member_to_proto(member))

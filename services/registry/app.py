@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from grpc import aio
@@ -13,17 +14,33 @@ from services.common.settings import RegistrySettings
 from services.registry.api import RegistryApi
 from services.registry.events import SERVICE
 from services.registry.service import Registry
+from services.registry.sms import OutboxSms, SmsSender
 from services.registry.store import RegistryStore
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "registry"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: RegistrySettings, database_url: str, nats_url: str) -> ServiceRuntime:
+def build(
+    settings: RegistrySettings,
+    database_url: str,
+    nats_url: str,
+    sms: SmsSender | None = None,
+) -> ServiceRuntime:
+    """`sms` sends one-time codes; without one, messages are kept in memory (development)."""
+    if sms is None and not settings.dev_mode:
+        log.warning(
+            "no SMS gateway given: phone change codes are kept in memory and never delivered"
+        )
+    sender = sms if sms is not None else OutboxSms()
+
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
         store = RegistryStore(rt.pool, Outbox(SERVICE))
+        rt.sms = sender  # type: ignore[attr-defined]  # for tests reading the kept messages
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
-            RegistryApi(Registry(store, settings)), server
+            RegistryApi(Registry(store, settings, sender)), server
         )
         return [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name]
 

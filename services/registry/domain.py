@@ -12,8 +12,10 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import grpc
+
 from services.common.auth import Principal, Role
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import DomainError, FieldViolation, InvalidArgument, NotFound
 from services.common.settings import Bounds
 from services.common.skills import SKILL_CODES, SKILLS  # noqa: F401 (re-exported)
 
@@ -140,7 +142,7 @@ def check_skills(v: Violations, field_name: str, skills: tuple[tuple[str, int], 
     seen: set[str] = set()
     for i, (code, level) in enumerate(skills):
         if code not in SKILL_CODES:
-            v.add(f"{field_name}[{i}].skill", f"unknown skill {code!r} (see ListSkills)")
+            v.add(f"{field_name}[{i}].skill", f"unknown skill {code[:40]!r} (see ListSkills)")
         elif code in seen:
             v.add(f"{field_name}[{i}].skill", f"{code!r} appears twice")
         seen.add(code)
@@ -195,7 +197,7 @@ def check_org_id(v: Violations, field_name: str, value: str) -> str:
         v.add(
             field_name,
             "must be 2 to 64 lower-case letters, digits or '-', starting with a "
-            f"letter (got {value!r})",
+            f"letter (got {value[:40]!r})",
         )
     return value
 
@@ -240,24 +242,43 @@ def apply_update(
     return validate_member(replace(current, **changes), bounds)
 
 
+class PhoneChangeLimited(DomainError):
+    """Too many phone changes (or phone conflicts) in a day."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+    """At most the first 3 and last 2 digits: 10^6 numbers share a mask."""
+    return phone[:3] + "*" * (len(phone) - 5) + phone[-2:] if len(phone) >= 11 else "****"
 
 
-def may_see_private(
+def may_see(
     principal: Principal, member_id: str, community_id: str | None, street_id: str | None
 ) -> bool:
-    """Phone in full and home location: the member, staff/admins in whose scope, services."""
+    """Whether the member exists for this caller: themself, staff/admins in scope, services.
+
+    A member outside it is answered exactly as a missing one (see `not_found`).
+    """
     if principal.role is Role.MEMBER:
         return principal.subject == member_id
     return principal.holds(community_id, street_id)
+
+
+# Whoever may see a member sees them whole (phone and home): no role sees members partly today.
+may_see_private = may_see
 
 
 def may_manage(
     principal: Principal, member_id: str, community_id: str | None, street_id: str | None
 ) -> bool:
     """Change, report in or deactivate a member: themself, staff/admins in scope, services."""
-    return may_see_private(principal, member_id, community_id, street_id)
+    return may_see(principal, member_id, community_id, street_id)
+
+
+def not_found(member_id: str) -> NotFound:
+    """The one answer for a member that is missing or not the caller's to see."""
+    return NotFound("member", member_id)
 
 
 @dataclass

@@ -17,6 +17,7 @@ MEMBER_REGISTERED = subject(SERVICE, "member", "registered")
 MEMBER_UPDATED = subject(SERVICE, "member", "updated")
 MEMBER_REPORTED_IN = subject(SERVICE, "member", "reported_in")
 MEMBER_DEACTIVATED = subject(SERVICE, "member", "deactivated")
+MEMBER_REACTIVATED = subject(SERVICE, "member", "reactivated")
 ALL = f"linli.{SERVICE}.>"
 
 
@@ -54,3 +55,7 @@ def member_deactivated(member: Member, reason: str) -> tuple[str, pb_message.Mes
     return MEMBER_DEACTIVATED, events_pb2.MemberDeactivated(
         member=member_to_proto(member), reason=reason
     )
+
+
+def member_reactivated(member: Member) -> tuple[str, pb_message.Message]:
+    return MEMBER_REACTIVATED, events_pb2.MemberReactivated(member=member_to_proto(member))

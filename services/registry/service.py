@@ -6,16 +6,24 @@ servicer (api.py) is a thin translation on top.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 
 import asyncpg
 
 from services.common.auth import Principal, Role
-from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from services.common.settings import Settings
+from services.common.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
+from services.common.settings import RegistrySettings
 from services.registry import domain, events
-from services.registry.domain import Member, MemberData, Violations
+from services.registry.domain import Member, MemberData, PhoneChangeLimited, Violations
 from services.registry.org import (
     BuildingGroup,
     Community,
@@ -27,15 +35,24 @@ from services.registry.org import (
     parse_district,
     validate_entry,
 )
+from services.registry.sms import SmsSender
 from services.registry.store import RegisterResult, RegisterRow, RegistryStore
 
 ADMINS = (Role.DISTRICT_ADMIN, Role.SERVICE)
+# Staff whose registrations refused for a taken phone are counted and limited.
+LIMITED_REGISTRARS = (Role.COMMUNITY_STAFF, Role.STREET_ADMIN)
+CODE_DIGITS = 6
+
+
+def code_hash(member_id: str, code: str) -> str:
+    return hashlib.sha256(f"{member_id}:{code.strip()}".encode()).hexdigest()
 
 
 class Registry:
-    def __init__(self, store: RegistryStore, settings: Settings) -> None:
+    def __init__(self, store: RegistryStore, settings: RegistrySettings, sms: SmsSender) -> None:
         self.store = store
         self.settings = settings
+        self.sms = sms
 
     # -- organisation ------------------------------------------------------------------------
 
@@ -44,8 +61,12 @@ class Registry:
             return
         if isinstance(entry, (Street, Unit)):
             raise PermissionDenied(f"only district administrators may create a {entry.kind}")
+        # The organisation is public: an unknown parent is left for write_org to name as an
+        # invalid field, whoever asks, rather than answered as a question of scope.
         if isinstance(entry, Community):
             if principal.role is Role.STREET_ADMIN and entry.street_id in principal.street_ids:
+                return
+            if not await self.store.org_exists("street", entry.street_id):
                 return
             raise PermissionDenied("only administrators of its street may create a community")
         if isinstance(entry, Grid):
@@ -53,8 +74,12 @@ class Registry:
         else:
             assert isinstance(entry, BuildingGroup)
             place = await self.store.street_of_grid(entry.grid_id)
-            community_id = place[0] if place else ""
+            if place is None:
+                return
+            community_id = place[0]
         street_id = await self.store.street_of(community_id)
+        if street_id is None:
+            return
         if not principal.holds(community_id, street_id):
             raise PermissionDenied(f"community {community_id!r} is outside your scope")
 
@@ -83,7 +108,15 @@ class Registry:
         self, principal: Principal, text: str, validate_only: bool
     ) -> tuple[dict[str, int], int]:
         principal.require(*ADMINS)
-        district = parse_district(text, self.settings.bounds)
+        # Parsing is CPU work bounded by the file's size and depth; a thread keeps every other
+        # call answering while a large or hostile file is read.
+        district = await asyncio.to_thread(
+            parse_district,
+            text,
+            self.settings.bounds,
+            max_bytes=self.settings.district_file_max_bytes,
+            max_depth=self.settings.district_file_max_depth,
+        )
         created, unchanged, _ = await self._write_org(district.entries(), principal, validate_only)
         return created, unchanged
 
@@ -100,6 +133,10 @@ class Registry:
                 "scope: set member.community_id"
             )
         street_id = await self.store.street_of(data.community_id)
+        if street_id is None:
+            raise InvalidArgument(
+                FieldViolation("member.community_id", f"unknown community {data.community_id!r}")
+            )
         if not principal.holds(data.community_id, street_id):
             raise PermissionDenied(f"community {data.community_id!r} is outside your scope")
 
@@ -153,14 +190,40 @@ class Registry:
         # and our insert; the retry then sees its row and answers as for any repeat.
         for _attempt in range(3):
             try:
-                return await self.store.register(rows, principal)
+                allowance = await self._conflict_allowance(principal)
+                return await self.store.register(rows, principal, conflict_allowance=allowance)
             except asyncpg.UniqueViolationError:
                 continue
-        return await self.store.register(rows, principal)
+        allowance = await self._conflict_allowance(principal)
+        return await self.store.register(rows, principal, conflict_allowance=allowance)
+
+    async def _conflict_allowance(self, principal: Principal) -> int | None:
+        """How many more taken phones this caller may be told of today (None: no limit).
+
+        Staff learn that a number is taken (they must, to avoid duplicates), but only a few
+        times a day: enough for mistakes, too few to search the district's numbers.
+        """
+        if principal.role not in LIMITED_REGISTRARS:
+            return None
+        used = await self.store.count_phone_attempts("conflict", caller=principal.subject)
+        left = self.settings.phone_conflicts_per_caller_per_day - used
+        if left <= 0:
+            # Every registration is refused, free number or not: refusing only the taken ones
+            # would still tell them apart.
+            raise PhoneChangeLimited(
+                "too many registrations refused for a taken phone today; try again tomorrow"
+            )
+        return left
+
+    async def _visible(self, principal: Principal, member_id: str) -> Member:
+        member = await self.store.get_member(member_id)
+        if not domain.may_see(principal, member.id, member.data.community_id, member.street_id):
+            raise domain.not_found(member_id)
+        return member
 
     async def get_member(self, principal: Principal, member_id: str) -> tuple[Member, bool]:
         """The member and whether the caller may see their phone and home."""
-        member = await self.store.get_member(member_id)
+        member = await self._visible(principal, member_id)
         return member, domain.may_see_private(
             principal, member.id, member.data.community_id, member.street_id
         )
@@ -176,14 +239,27 @@ class Registry:
         after: str | None,
         limit: int,
     ) -> list[tuple[Member, bool]]:
+        v = Violations()
         if skill and skill not in domain.SKILL_CODES:
-            raise InvalidArgument(domain.FieldViolation("skill", f"unknown skill {skill!r}"))
+            v.add("skill", f"unknown skill {skill[:40]!r}")
+        if community_id:
+            domain.check_org_id(v, "community_id", community_id)
+        if grid_id:
+            domain.check_org_id(v, "grid_id", grid_id)
+        v.raise_if_any()
+        # Each caller lists only the members they may see: a member themself, staff their
+        # communities, street administrators their streets.
+        mine = principal.role is Role.MEMBER
         members = await self.store.list_members(
             community_id=community_id,
             grid_id=grid_id,
             skill=skill,
             active=active,
-            street_ids=None,
+            street_ids=principal.street_ids if principal.role is Role.STREET_ADMIN else None,
+            community_ids=principal.community_ids
+            if principal.role is Role.COMMUNITY_STAFF
+            else None,
+            member_id=principal.subject if mine else None,
             after=after,
             limit=limit,
         )
@@ -193,20 +269,85 @@ class Registry:
         ]
 
     def _require_manage(self, principal: Principal, member: Member) -> None:
+        # Not PERMISSION_DENIED: a member the caller may not see must look missing.
         if not domain.may_manage(principal, member.id, member.data.community_id, member.street_id):
-            raise PermissionDenied("this member is outside your scope")
+            raise domain.not_found(member.id)
 
     async def update(
         self, principal: Principal, member_id: str, new: MemberData, paths: list[str]
-    ) -> Member:
+    ) -> tuple[Member, bool]:
+        """The member after the update, and whether a phone change awaits confirmation."""
+        own = principal.role is Role.MEMBER
+        current = await self._visible(principal, member_id)
+        if not current.active:
+            raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
+        wanted = domain.apply_update(current.data, new, paths, self.settings.bounds)
+        phone_changes = "phone" in paths and wanted.phone != current.data.phone
+        paths = [p for p in paths if p != "phone" or (phone_changes and not own)]
+        if phone_changes and principal.role is not Role.SERVICE:
+            await self.store.note_phone_change(
+                principal.subject,
+                current.id,
+                self.settings.phone_changes_per_member_per_day,
+                None if own else self.settings.phone_changes_per_caller_per_day,
+            )
+        pending = False
+        if phone_changes and own:
+            # A member's own new number must prove itself by a code sent to it, and the answer
+            # is the same whether or not the number is taken: a taken number gets a notice
+            # instead of a code and so can never be confirmed.
+            code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+            free = await self.store.request_phone_change(
+                current.id,
+                wanted.phone,
+                code_hash(current.id, code),
+                self.settings.phone_code_ttl_s,
+            )
+            minutes = max(1, round(self.settings.phone_code_ttl_s / 60))
+            text = (
+                f"【邻里】验证码 {code}，{minutes}分钟内有效，用于更换登记手机号。"
+                if free
+                else "【邻里】有人申请将此号码登记为其手机号，但此号码已登记。"
+                "如非本人操作，请忽略。"
+            )
+            await self.sms.send(wanted.phone, text)
+            pending = True
+        if not paths:
+            return current, pending
+
         def change(member: Member) -> tuple[MemberData, bool]:
             self._require_manage(principal, member)
             if not member.active:
                 raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
             return domain.apply_update(member.data, new, paths, self.settings.bounds), True
 
-        return await self.store.change_member(
+        updated = await self.store.change_member(
             member_id, change, lambda m: events.member_updated(m, paths), principal
+        )
+        return updated, pending
+
+    async def confirm_phone_change(self, principal: Principal, member_id: str, code: str) -> Member:
+        member = await self._visible(principal, member_id)
+        if principal.role is not Role.MEMBER and principal.role is not Role.SERVICE:
+            raise PermissionDenied("only the member confirms their own phone change")
+        wrong = InvalidArgument(
+            FieldViolation("code", "does not match a pending phone change, or has expired")
+        )
+        if not code.strip().isdigit() or len(code.strip()) != CODE_DIGITS:
+            raise wrong
+        phone = await self.store.take_phone_change(
+            member.id, code_hash(member.id, code), self.settings.phone_code_attempts
+        )
+        if phone is None:
+            raise wrong
+
+        def change(m: Member) -> tuple[MemberData, bool]:
+            if not m.active:
+                raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
+            return replace(m.data, phone=phone), True
+
+        return await self.store.change_member(
+            member.id, change, lambda m: events.member_updated(m, ["phone"]), principal
         )
 
     async def report_in(
@@ -223,19 +364,35 @@ class Registry:
         if building_group_id:
             domain.check_org_id(v, "building_group_id", building_group_id)
         v.raise_if_any()
+        # The organisation is public: unknown places are named whoever asks.
+        await self.store.check_places(
+            MemberData(
+                name="",
+                phone="",
+                home=None,
+                unit_id=None,
+                skills=(),
+                availability=(),
+                hours_per_month=0,
+                community_id=community_id,
+                grid_id=grid_id,
+                building_group_id=building_group_id or None,
+            ),
+            prefix="",
+        )
         target_street = await self.store.street_of(community_id)
 
         def change(member: Member) -> tuple[MemberData, bool] | None:
             if principal.role is Role.MEMBER:
                 if principal.subject != member.id:
-                    raise PermissionDenied("members report in only themselves")
+                    raise domain.not_found(member.id)
             else:
                 # Staff and street admins move a member only from a community of their scope (or
                 # report in one who has none yet) into a community of their scope: a member of
-                # another community is not theirs to take.
+                # another community is not theirs to take, nor to know of.
                 current = member.data.community_id
                 if current and not principal.holds(current, member.street_id):
-                    raise PermissionDenied("this member is outside your scope")
+                    raise domain.not_found(member.id)
                 if not principal.holds(community_id, target_street):
                     raise PermissionDenied(f"community {community_id!r} is outside your scope")
             if not member.active:
@@ -276,4 +433,15 @@ class Registry:
             lambda m: events.member_deactivated(m, reason),
             principal,
             deactivate_reason=reason,
+        )
+
+    async def reactivate(self, principal: Principal, member_id: str) -> Member:
+        def change(member: Member) -> tuple[MemberData, bool] | None:
+            self._require_manage(principal, member)
+            if principal.role is Role.MEMBER:
+                raise PermissionDenied("staff of the member's community reactivate a member")
+            return None if member.active else (member.data, True)
+
+        return await self.store.change_member(
+            member_id, change, events.member_reactivated, principal, deactivate_reason=""
         )

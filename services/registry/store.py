@@ -6,9 +6,10 @@ Every write runs in one transaction together with the outbox rows of the events 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from services.common.errors import (
 )
 from services.common.eventbus import Outbox
 from services.registry import events
-from services.registry.domain import LatLng, Member, MemberData, Window
+from services.registry.domain import LatLng, Member, MemberData, PhoneChangeLimited, Window
 from services.registry.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit, parent_of
 
 
@@ -128,6 +129,9 @@ class RegisterResult:
     created: bool = False
     error: Exception | None = None
 
+
+# Names neither the member holding the number nor any part of it.
+PHONE_TAKEN = "this phone number is already registered to a member"
 
 MEMBER_SELECT = """
     SELECT m.*, c.street_id FROM member m LEFT JOIN community c ON c.id = m.community_id
@@ -303,12 +307,25 @@ class RegistryStore:
 
     # -- members -----------------------------------------------------------------------------
 
+    async def check_places(self, data: MemberData, prefix: str) -> None:
+        """Raise InvalidArgument naming (with `prefix`) each unknown or mismatched reference."""
+        async with self._pool.acquire() as conn:
+            errors, _ = await self._places(conn, [data], prefix)
+        if errors:
+            raise InvalidArgument(errors[0])
+
+    async def org_exists(self, kind: str, entry_id: str) -> bool:
+        table = ORG_TABLES[kind]
+        found = await self._pool.fetchval(f"SELECT true FROM {table.table} WHERE id = $1", entry_id)
+        return bool(found)
+
     async def _places(
-        self, conn: asyncpg.Connection, datas: Sequence[MemberData]
+        self, conn: asyncpg.Connection, datas: Sequence[MemberData], prefix: str = "member."
     ) -> tuple[dict[int, list[FieldViolation]], dict[str, str]]:
         """Check every row's community/grid/building group/unit in one query.
 
-        Returns the violations per position and the street of each community named.
+        Returns the violations per position (fields named with `prefix`) and the street of each
+        community named.
         """
         refs = [
             sorted({d.community_id for d in datas if d.community_id}),
@@ -332,15 +349,15 @@ class RegistryStore:
             v: list[FieldViolation] = []
             if d.community_id and d.community_id not in streets:
                 v.append(
-                    FieldViolation("member.community_id", f"unknown community {d.community_id!r}")
+                    FieldViolation(f"{prefix}community_id", f"unknown community {d.community_id!r}")
                 )
             if d.grid_id:
                 if d.grid_id not in grid_c:
-                    v.append(FieldViolation("member.grid_id", f"unknown grid {d.grid_id!r}"))
+                    v.append(FieldViolation(f"{prefix}grid_id", f"unknown grid {d.grid_id!r}"))
                 elif grid_c[d.grid_id] != d.community_id:
                     v.append(
                         FieldViolation(
-                            "member.grid_id",
+                            f"{prefix}grid_id",
                             f"grid {d.grid_id!r} is not in community {d.community_id!r}",
                         )
                     )
@@ -348,31 +365,40 @@ class RegistryStore:
                 if d.building_group_id not in group_g:
                     v.append(
                         FieldViolation(
-                            "member.building_group_id",
+                            f"{prefix}building_group_id",
                             f"unknown building group {d.building_group_id!r}",
                         )
                     )
                 elif group_g[d.building_group_id] != d.grid_id:
                     v.append(
                         FieldViolation(
-                            "member.building_group_id",
+                            f"{prefix}building_group_id",
                             f"building group {d.building_group_id!r} is not in grid {d.grid_id!r}",
                         )
                     )
             if d.unit_id and d.unit_id not in units:
-                v.append(FieldViolation("member.unit_id", f"unknown unit {d.unit_id!r}"))
+                v.append(FieldViolation(f"{prefix}unit_id", f"unknown unit {d.unit_id!r}"))
             if v:
                 out[i] = v
         return out, streets
 
-    async def register(self, rows: Sequence[RegisterRow], actor: Principal) -> list[RegisterResult]:
+    async def register(
+        self,
+        rows: Sequence[RegisterRow],
+        actor: Principal,
+        *,
+        conflict_allowance: int | None = None,
+    ) -> list[RegisterResult]:
         """Register valid rows in one transaction; each row gets its own result.
 
         A row whose request_id this caller used before returns the member it registered (or, if
         that request asked for something else, fails); a phone already taken (in the registry or
-        earlier in `rows`) and a bad reference fail only that row.
+        earlier in `rows`) and a bad reference fail only that row. With `conflict_allowance`,
+        taken phones are counted against the caller, and more of them than allowed fail the
+        whole batch with PhoneChangeLimited, writing nothing of it.
         """
         results: dict[int, RegisterResult] = {}
+        conflicts = 0
         async with self._pool.acquire() as conn, conn.transaction():
             known = await conn.fetch(
                 MEMBER_SELECT + " WHERE (m.created_by = $1 AND m.request_id = ANY($2::text[]))"
@@ -406,9 +432,8 @@ class RegistryStore:
                 if i in place_errors:
                     error: Exception = InvalidArgument(place_errors[i])
                 elif row.data.phone in taken:
-                    error = AlreadyExists(
-                        "a member with this phone is already registered", "member.phone"
-                    )
+                    conflicts += 1
+                    error = AlreadyExists(PHONE_TAKEN, "member.phone")
                 elif row.request_id in batch_request_ids:
                     error = AlreadyExists("request_id used twice in one import", "request_id")
                 else:
@@ -417,6 +442,12 @@ class RegistryStore:
                     to_insert.append((row, uuid.uuid4()))
                     continue
                 results[row.index] = RegisterResult(row.index, error=error)
+            if conflict_allowance is not None and conflicts > conflict_allowance:
+                # Answering row by row would tell which numbers are taken beyond the allowance.
+                await self._count_conflicts(self._pool, actor.subject, conflict_allowance + 1)
+                raise PhoneChangeLimited(
+                    "too many registrations refused for a taken phone today; try again tomorrow"
+                )
             if to_insert:
                 by_id = {r["id"]: r for r in await self._insert_members(conn, to_insert, actor)}
                 payloads: list[tuple[str, pb_message.Message]] = []
@@ -434,7 +465,29 @@ class RegistryStore:
                     results[row.index] = RegisterResult(row.index, member, created=True)
                     payloads.append(events.member_registered(member))
                 await self._outbox.add_many(conn, payloads, actor)
+            if conflict_allowance is not None and conflicts:
+                await self._count_conflicts(conn, actor.subject, conflicts)
         return [results[row.index] for row in rows]
+
+    async def _count_conflicts(
+        self, conn: asyncpg.Connection | asyncpg.Pool, caller: str, n: int
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO phone_attempt (kind, caller) "
+            "SELECT 'conflict', $1 FROM generate_series(1, $2)",
+            caller,
+            n,
+        )
+        await self._forget_old_attempts(conn, caller)
+
+    async def _forget_old_attempts(
+        self, conn: asyncpg.Connection | asyncpg.Pool, caller: str
+    ) -> None:
+        # Only the last day counts; older rows of this caller go as new ones arrive, so the
+        # table holds about one day of attempts.
+        await conn.execute(
+            "DELETE FROM phone_attempt WHERE caller = $1 AND at < now() - interval '1 day'", caller
+        )
 
     async def _insert_members(
         self, conn: asyncpg.Connection, rows: list[tuple[RegisterRow, uuid.UUID]], actor: Principal
@@ -487,9 +540,11 @@ class RegistryStore:
         grid_id: str,
         skill: str,
         active: bool | None,
-        street_ids: Sequence[str] | None,
+        street_ids: Collection[str] | None,
         after: str | None,
         limit: int,
+        community_ids: Collection[str] | None = None,
+        member_id: str | None = None,
     ) -> list[Member]:
         clauses: list[str] = []
         args: list[object] = []
@@ -508,6 +563,10 @@ class RegistryStore:
             clauses.append(f"m.active = {arg(active)}")
         if street_ids is not None:
             clauses.append(f"c.street_id = ANY({arg(list(street_ids))}::text[])")
+        if community_ids is not None:
+            clauses.append(f"m.community_id = ANY({arg(list(community_ids))}::text[])")
+        if member_id is not None:
+            clauses.append(f"m.id = {arg(uuid.UUID(member_id))}")
         if after is not None:
             clauses.append(f"m.id > {arg(uuid.UUID(after))}")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -515,6 +574,101 @@ class RegistryStore:
             f"{MEMBER_SELECT} {where} ORDER BY m.id LIMIT {arg(limit)}", *args
         )
         return [member_from_record(r) for r in rows]
+
+    # -- phone changes -----------------------------------------------------------------------
+
+    async def count_phone_attempts(
+        self, kind: str, *, caller: str | None = None, member_id: str | None = None
+    ) -> int:
+        """Counted acts of `kind` in the last 24 hours, by caller or of a member."""
+        return await self._pool.fetchval(  # type: ignore[no-any-return]
+            """SELECT count(*) FROM phone_attempt WHERE kind = $1
+               AND ($2::text IS NULL OR caller = $2) AND ($3::uuid IS NULL OR member_id = $3)
+               AND at > now() - interval '1 day'""",
+            kind,
+            caller,
+            None if member_id is None else uuid.UUID(member_id),
+        )
+
+    async def note_phone_change(
+        self, caller: str, member_id: str, per_member: int | None, per_caller: int | None
+    ) -> None:
+        """Count one phone change, or raise PhoneChangeLimited when a daily limit is reached.
+
+        The member's row lock makes concurrent changes of one member count one after another.
+        """
+        key = uuid.UUID(member_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM member WHERE id = $1 FOR UPDATE", key)
+            counts = await conn.fetchrow(
+                """SELECT count(*) FILTER (WHERE member_id = $2) AS of_member,
+                          count(*) FILTER (WHERE caller = $1) AS by_caller
+                   FROM phone_attempt WHERE kind = 'change' AND at > now() - interval '1 day'
+                   AND (member_id = $2 OR caller = $1)""",
+                caller,
+                key,
+            )
+            if per_member is not None and counts["of_member"] >= per_member:
+                raise PhoneChangeLimited("too many phone changes for this member today")
+            if per_caller is not None and counts["by_caller"] >= per_caller:
+                raise PhoneChangeLimited("too many phone changes by this caller today")
+            await conn.execute(
+                "INSERT INTO phone_attempt (kind, caller, member_id) VALUES ('change', $1, $2)",
+                caller,
+                key,
+            )
+            await self._forget_old_attempts(conn, caller)
+
+    async def request_phone_change(
+        self, member_id: str, phone: str, code_hash: str, ttl_s: float
+    ) -> bool:
+        """Record a pending change of a member's own phone; True when the number is free.
+
+        A taken number gets no code (code_hash NULL), so it can never be confirmed.
+        """
+        key = uuid.UUID(member_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            taken = await conn.fetchval(
+                "SELECT true FROM member WHERE phone = $1 AND id <> $2", phone, key
+            )
+            await conn.execute(
+                """INSERT INTO phone_change (member_id, phone, code_hash, expires_at)
+                   VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+                   ON CONFLICT (member_id) DO UPDATE SET phone = EXCLUDED.phone,
+                       code_hash = EXCLUDED.code_hash, attempts = 0,
+                       expires_at = EXCLUDED.expires_at, created_at = now()""",
+                key,
+                phone,
+                None if taken else code_hash,
+                ttl_s,
+            )
+        return not taken
+
+    async def take_phone_change(
+        self, member_id: str, code_hash: str, max_attempts: int
+    ) -> str | None:
+        """The new phone if `code_hash` matches the member's pending change (which is used up);
+        else None, counting a wrong attempt and dropping the change after `max_attempts`."""
+        key = uuid.UUID(member_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            r = await conn.fetchrow(
+                "SELECT phone, code_hash, attempts, expires_at > now() AS live"
+                " FROM phone_change WHERE member_id = $1 FOR UPDATE",
+                key,
+            )
+            if r is None:
+                return None
+            stored = r["code_hash"]
+            if r["live"] and stored is not None and hmac.compare_digest(stored, code_hash):
+                await conn.execute("DELETE FROM phone_change WHERE member_id = $1", key)
+                return str(r["phone"])
+            if not r["live"] or r["attempts"] + 1 >= max_attempts:
+                await conn.execute("DELETE FROM phone_change WHERE member_id = $1", key)
+            else:
+                await conn.execute(
+                    "UPDATE phone_change SET attempts = attempts + 1 WHERE member_id = $1", key
+                )
+            return None
 
     async def change_member(
         self,
@@ -551,9 +705,7 @@ class RegistryStore:
                     uuid.UUID(member.id),
                 )
                 if other is not None:
-                    raise AlreadyExists(
-                        "a member with this phone is already registered", "member.phone"
-                    )
+                    raise AlreadyExists(PHONE_TAKEN, "member.phone")
             d = data
             try:
                 r = await conn.fetchrow(
@@ -584,9 +736,7 @@ class RegistryStore:
             except asyncpg.UniqueViolationError as e:
                 # Another member took this phone between our check and our write.
                 if e.constraint_name == "member_phone_key":
-                    raise AlreadyExists(
-                        "a member with this phone is already registered", "member.phone"
-                    ) from None
+                    raise AlreadyExists(PHONE_TAKEN, "member.phone") from None
                 raise
             updated = member_from_record(
                 await conn.fetchrow(MEMBER_SELECT + " WHERE m.id = $1", r["id"])

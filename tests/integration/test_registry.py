@@ -295,34 +295,40 @@ async def test_staff_act_only_inside_their_community(
         )
     assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
 
-    for call in (
-        stub.DeactivateMember(
-            registry_pb2.DeactivateMemberRequest(member_id=theirs.id), metadata=staff
-        ),
-        stub.UpdateMember(
-            registry_pb2.UpdateMemberRequest(
-                member=registry_pb2.Member(id=theirs.id, hours_per_month=5),
-                update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"]),
+    # A member of another community is, for this staff account, no member at all.
+    missing = "00000000-0000-0000-0000-000000000000"
+    for member_id in (theirs.id, missing):
+        for call in (
+            stub.DeactivateMember(
+                registry_pb2.DeactivateMemberRequest(member_id=member_id), metadata=staff
             ),
-            metadata=staff,
-        ),
-        stub.ReportIn(
+            stub.UpdateMember(
+                registry_pb2.UpdateMemberRequest(
+                    member=registry_pb2.Member(id=member_id, hours_per_month=5),
+                    update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"]),
+                ),
+                metadata=staff,
+            ),
+            stub.GetMember(registry_pb2.GetMemberRequest(id=member_id), metadata=staff),
+        ):
+            with pytest.raises(aio.AioRpcError) as err:
+                await call
+            assert code(err.value) == grpc.StatusCode.NOT_FOUND
+            assert err.value.details() == f"member {member_id!r} not found"
+    with pytest.raises(aio.AioRpcError) as err:
+        await stub.ReportIn(
             registry_pb2.ReportInRequest(
                 member_id=mine.id, community_id=district.far, grid_id=district.far_grid
             ),
             metadata=staff,
-        ),
-    ):
-        with pytest.raises(aio.AioRpcError) as err:
-            await call
-        assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
+        )
+    assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
 
-    seen = (
-        await stub.GetMember(registry_pb2.GetMemberRequest(id=theirs.id), metadata=staff)
-    ).member
-    assert seen.phone_masked and "****" in seen.phone and not seen.HasField("home")
     own = (await stub.GetMember(registry_pb2.GetMemberRequest(id=mine.id), metadata=staff)).member
     assert not own.phone_masked and own.phone == mine.phone and own.HasField("home")
+    listed = await stub.ListMembers(registry_pb2.ListMembersRequest(page_size=1000), metadata=staff)
+    assert {m.community_id for m in listed.members} == {district.community}
+    assert theirs.id not in {m.id for m in listed.members}
 
 
 async def test_street_admins_see_their_whole_street_and_no_further(
@@ -354,13 +360,17 @@ async def test_street_admins_see_their_whole_street_and_no_further(
         await stub.GetMember(registry_pb2.GetMemberRequest(id=neighbour.id), metadata=street_admin)
     ).member
     assert not got.phone_masked
-    got_far = (
+    with pytest.raises(aio.AioRpcError) as err:
         await stub.GetMember(registry_pb2.GetMemberRequest(id=far.id), metadata=street_admin)
-    ).member
-    assert got_far.phone_masked
+    assert code(err.value) == grpc.StatusCode.NOT_FOUND
+    listed = await stub.ListMembers(
+        registry_pb2.ListMembersRequest(community_id=district.far, page_size=1000),
+        metadata=street_admin,
+    )
+    assert list(listed.members) == []
 
 
-async def test_members_see_their_own_phone_and_others_masked(
+async def test_members_see_themselves_and_no_other_member(
     stub: rpc.RegistryServiceStub,
     admin: Metadata,
     district: District,
@@ -371,17 +381,32 @@ async def test_members_see_their_own_phone_and_others_masked(
     as_me = auth(token(settings, Role.MEMBER, me.id))
 
     mine = (await stub.GetMember(registry_pb2.GetMemberRequest(id=me.id), metadata=as_me)).member
-    theirs = (
-        await stub.GetMember(registry_pb2.GetMemberRequest(id=other.id), metadata=as_me)
-    ).member
-
     assert mine.phone == me.phone and not mine.phone_masked
-    assert theirs.phone == other.phone[:3] + "****" + other.phone[-4:]
-    with pytest.raises(aio.AioRpcError) as err:
-        await stub.DeactivateMember(
-            registry_pb2.DeactivateMemberRequest(member_id=other.id), metadata=as_me
-        )
-    assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
+
+    missing = "00000000-0000-0000-0000-000000000000"
+    answers = []
+    for member_id in (other.id, missing):
+        for call in (
+            stub.GetMember(registry_pb2.GetMemberRequest(id=member_id), metadata=as_me),
+            stub.DeactivateMember(
+                registry_pb2.DeactivateMemberRequest(member_id=member_id), metadata=as_me
+            ),
+            stub.ReportIn(
+                registry_pb2.ReportInRequest(
+                    member_id=member_id, community_id=district.community, grid_id=district.grid
+                ),
+                metadata=as_me,
+            ),
+        ):
+            with pytest.raises(aio.AioRpcError) as err:
+                await call
+            answers.append((err.value.code(), err.value.details().replace(member_id, "ID")))
+    assert set(answers) == {(grpc.StatusCode.NOT_FOUND, "member 'ID' not found")}
+    listed = await stub.ListMembers(
+        registry_pb2.ListMembersRequest(community_id=district.community, page_size=1000),
+        metadata=as_me,
+    )
+    assert [m.id for m in listed.members] == [me.id]
     with pytest.raises(aio.AioRpcError) as err:
         await register(stub, as_me, district)
     assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
@@ -539,10 +564,16 @@ async def test_deactivate_is_idempotent_and_blocks_updates(
 async def test_get_of_an_unknown_member_is_not_found(
     stub: rpc.RegistryServiceStub, admin: Metadata
 ) -> None:
-    for member_id in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
-        with pytest.raises(aio.AioRpcError) as err:
-            await stub.GetMember(registry_pb2.GetMemberRequest(id=member_id), metadata=admin)
-        assert code(err.value) == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(aio.AioRpcError) as err:
+        await stub.GetMember(
+            registry_pb2.GetMemberRequest(id="00000000-0000-0000-0000-000000000000"), metadata=admin
+        )
+    assert code(err.value) == grpc.StatusCode.NOT_FOUND
+    # No member can have an id that is not a UUID: bad input, named.
+    with pytest.raises(aio.AioRpcError) as err:
+        await stub.GetMember(registry_pb2.GetMemberRequest(id="not-a-uuid"), metadata=admin)
+    assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(bad_request_fields(err.value)) == {"id"}
 
 
 async def test_list_members_filters_and_pages(
