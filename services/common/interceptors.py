@@ -47,8 +47,8 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # nobody can forge log lines (a newline) or flood them.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
-# A client stream (an import) is read whole and checked before its handler sees the first
-# message, so that one bad message refuses the call with nothing written. This bounds it.
+# A client stream (an import) is read whole before its handler sees the first message, so that
+# a message that does not decode refuses the call with nothing written. This bounds it.
 MAX_STREAMED_REQUESTS = 100_000
 
 
@@ -91,14 +91,18 @@ def admit(request: Any, prefix: str = "") -> Any:
 
 
 async def admit_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """Read a whole client stream, checking each message; then hand the messages on."""
+    """Read a whole client stream, then hand the messages on. A message that does not decode
+    refuses the whole call; one that decodes is the handler's to judge, row by row (an import
+    reports each bad row and lands the good ones), with `validation.check` as unary calls get."""
     received: list[Any] = []
     async for request in requests:
         if len(received) >= MAX_STREAMED_REQUESTS:
             raise InvalidArgument(
                 FieldViolation("requests", f"at most {MAX_STREAMED_REQUESTS} messages per call")
             )
-        received.append(admit(request, f"requests[{len(received)}]."))
+        if isinstance(request, Undecodable):
+            admit(request, f"requests[{len(received)}].")
+        received.append(request)
     return _replay(received)
 
 

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from google.protobuf.message import DecodeError
+import grpc
 from grpc import aio
 
 from linli.v1 import registry_pb2 as pb
 from linli.v1 import registry_pb2_grpc
-from services.common import paging
+from services.common import paging, validation
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid
 from services.registry import convert, domain
@@ -248,25 +248,35 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         # undecodable row, a cancelled call) writes nothing, and a retry of it is safe.
         rows: list[pb.RegisterMemberRequest] = []
         limit = self.r.settings.import_members_max_rows
-        try:
-            async for item in request_iterator:
-                if len(rows) >= limit:
-                    raise invalid("row", f"at most {limit} rows in one import; split the file")
-                rows.append(item.row)
-        except DecodeError:
-            # The stream's next message is not an ImportMembersRequest: nothing was written.
-            raise invalid(
-                f"rows[{len(rows)}]", "could not be decoded as an ImportMembersRequest"
-            ) from None
+        # (A message that does not decode refuses the call at the door, before this reads it.)
+        async for item in request_iterator:
+            if len(rows) >= limit:
+                raise invalid("row", f"at most {limit} rows in one import; split the file")
+            rows.append(item.row)
         for row in rows:
             index = response.received
             response.received += 1
+            # The checks every unary call gets at the door, here row by row: a bad row is
+            # reported with its fields and the good ones land.
+            violations = validation.check(row, "row.")
+            if violations:
+                response.errors.append(
+                    pb.ImportMembersRowError(
+                        index=index,
+                        request_id="",
+                        message=str(InvalidArgument(violations)),
+                        code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                        field_violations=[f"{v.field}: {v.description}" for v in violations],
+                    )
+                )
+                continue
             batch.append((index, row.request_id, convert.member_data_from_proto(row.member)))
             batch_ids[index] = row.request_id[:64]
             if len(batch) >= IMPORT_BATCH:
                 await flush()
         if batch:
             await flush()
+        response.errors.sort(key=lambda e: e.index)
         return response
 
     async def GetMember(

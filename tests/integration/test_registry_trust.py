@@ -447,7 +447,7 @@ async def test_an_import_stream_that_breaks_writes_nothing(
     err = await failure(import_members(stream(), metadata=admin))
 
     assert code(err) == grpc.StatusCode.INVALID_ARGUMENT
-    assert list(bad_request_fields(err)) == [f"rows[{len(rows)}]"]
+    assert list(bad_request_fields(err)) == [f"requests[{len(rows)}]"]
     ids = [registry_pb2.ImportMembersRequest.FromString(r).row.request_id for r in rows]
     written = await db.fetchval(  # type: ignore[attr-defined]
         "SELECT count(*) FROM registry.member WHERE request_id = ANY($1::text[])", ids
