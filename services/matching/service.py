@@ -227,7 +227,7 @@ class Matching:
         t = self.world.tasks.get(task_id)
         if t is None:
             return 0
-        free = t.open_places(now)
+        free = self.world.open_places(t, now)
         if free == 0:
             return 0
         best = self.world.suggest_members(task_id, free, now, Weights(), 3000.0)
