@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -87,11 +86,15 @@ class Matching:
         self._updated = asyncio.Event()
 
     async def load(self) -> None:
-        # A run still marked running was cut off with the process that ran it.
-        interrupted = await self.store.fail_leftover_runs(datetime.now(UTC))
-        if interrupted:
-            log.warning("marked %d run(s) left running by an earlier process failed", interrupted)
+        await self.fail_lapsed_runs()
         await self.store.load(self.world)
+
+    async def fail_lapsed_runs(self) -> None:
+        """A run whose lease lapsed was cut off with the process that ran it (killed before it
+        could say so): marked failed, at start and then periodically, by whichever replica."""
+        interrupted = await self.store.fail_lapsed_runs(self.settings.run_lease_s)
+        if interrupted:
+            log.warning("marked %d run(s) of a stopped process failed", interrupted)
 
     # -- who may do what -----------------------------------------------------------------------
 
@@ -183,7 +186,7 @@ class Matching:
         self.running += 1
         try:
             run_id, clash = await self.store.start_run(
-                scope, street, dry_run, params.method, principal.subject
+                scope, street, dry_run, params.method, principal.subject, self.settings.run_lease_s
             )
             if run_id is None:
                 # Runs whose scopes overlap would propose the same places: refused, to retry.
@@ -192,9 +195,22 @@ class Matching:
                     "RUN_IN_PROGRESS",
                     run_id=clash or "",
                 )
-            return await self._run_started(run_id, principal, scope, dry_run, params, weights)
+            lease = asyncio.ensure_future(self._renew(run_id))
+            try:
+                return await self._run_started(run_id, principal, scope, dry_run, params, weights)
+            finally:
+                lease.cancel()
         finally:
             self.running -= 1
+
+    async def _renew(self, run_id: str) -> None:
+        """Keep a run's lease while it plans (other replicas fail runs whose lease lapsed)."""
+        while True:
+            await asyncio.sleep(self.settings.run_lease_s / 3)
+            try:
+                await self.store.renew(run_id)
+            except (OSError, asyncpg.PostgresError) as e:
+                log.warning("run %s: lease not renewed (%s); retrying", run_id, e)
 
     async def _run_started(
         self,

@@ -270,7 +270,13 @@ class MatchingStore:
         )
 
     async def start_run(
-        self, scope: Scope, street_id: str, dry_run: bool, method: str, by: str
+        self,
+        scope: Scope,
+        street_id: str,
+        dry_run: bool,
+        method: str,
+        by: str,
+        lease_s: float = 30.0,
     ) -> tuple[str | None, str | None]:
         """Record a run as running, unless a run whose scope overlaps this one is running:
         (the new run, None) or (None, the run in the way). One short transaction on one
@@ -278,6 +284,7 @@ class MatchingStore:
         async with self._pool.acquire() as conn, conn.transaction():
             # Serialises the check and the insert between concurrent starts (released at commit).
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('matching:runs'))")
+            await self._fail_lapsed(conn, lease_s)
             clash = await conn.fetchval(
                 """SELECT id FROM match_run WHERE state = 'running' AND (
                        $1 = 'district' OR scope_kind = 'district'
@@ -292,7 +299,8 @@ class MatchingStore:
                 return None, str(clash)
             run_id = await conn.fetchval(
                 """INSERT INTO match_run (id, scope_kind, scope_id, street_id, state, dry_run,
-                       method, requested_by) VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)
+                       method, requested_by, heartbeat_at)
+                   VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, now())
                    RETURNING id""",
                 uuid.uuid4(),
                 scope.kind,
@@ -304,12 +312,23 @@ class MatchingStore:
             )
             return str(run_id), None
 
-    async def fail_leftover_runs(self, before: datetime) -> int:
-        """Mark runs left running by a process that ended (started before this one) failed."""
-        done = await self._pool.execute(
+    async def renew(self, run_id: str) -> None:
+        await self._pool.execute(
+            "UPDATE match_run SET heartbeat_at = now() WHERE id = $1 AND state = 'running'",
+            uuid.UUID(run_id),
+        )
+
+    async def fail_lapsed_runs(self, lease_s: float) -> int:
+        """Mark runs whose process stopped renewing their lease failed (interrupted)."""
+        async with self._pool.acquire() as conn:
+            return await self._fail_lapsed(conn, lease_s)
+
+    async def _fail_lapsed(self, conn: asyncpg.Connection, lease_s: float) -> int:
+        done = await conn.execute(
             "UPDATE match_run SET state = 'failed', error = 'interrupted', finished_at = now()"
-            " WHERE state = 'running' AND created_at < $1",
-            before,
+            " WHERE state = 'running'"
+            " AND coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1)",
+            lease_s,
         )
         return int(done.split()[-1])
 
@@ -396,7 +415,8 @@ class MatchingStore:
 
     async def fail_run(self, run_id: str, error: str) -> None:
         await self._pool.execute(
-            "UPDATE match_run SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+            "UPDATE match_run SET state = 'failed', error = $2, finished_at = now()"
+            " WHERE id = $1 AND state = 'running'",
             uuid.UUID(run_id),
             error[:500],
         )

@@ -14,6 +14,9 @@ CREATE TABLE pending_proposal (
 -- The street a run's scope lies in ('' for the district): runs whose scopes overlap (the
 -- district and anything; a street and its communities) never run at the same time.
 ALTER TABLE match_run ADD COLUMN street_id text NOT NULL DEFAULT '';
+-- A running run's process renews this while it plans; a run whose lease has lapsed was cut off
+-- with its process and is marked failed (by any replica).
+ALTER TABLE match_run ADD COLUMN heartbeat_at timestamptz;
 UPDATE match_run r SET street_id = CASE
     WHEN r.scope_kind = 'street' THEN r.scope_id
     ELSE coalesce((SELECT c.street_id FROM community c WHERE c.id = r.scope_id), '')
