@@ -245,14 +245,21 @@ class Matching:
             figures["max_distance_m"] = params.max_distance_m
             figures["invalid_tasks"] = len(invalid)
             t = time.perf_counter()
-            await self.store.finish_run(
-                run_id, result, figures, proposals, principal, self.public_distance
-            )
+            # Held before the proposals can be answered: the task service's answer, whenever it
+            # comes, always finds the offer it settles.
+            offered = [] if dry_run else [(a.task_id, a.member_id) for a in result.assignments]
+            for task_id, member_id in offered:
+                self.world.offer(task_id, member_id)
+            try:
+                await self.store.finish_run(
+                    run_id, result, figures, proposals, principal, self.public_distance
+                )
+            except BaseException:
+                for task_id, member_id in offered:
+                    self.world.settle(task_id, member_id)
+                raise
             figures["write_s"] = time.perf_counter() - t
             await self.store.set_figure(run_id, "write_s", figures["write_s"])
-            if not dry_run:
-                for a in result.assignments:
-                    self.world.offer(a.task_id, a.member_id)
             log.info(
                 "run %s %s: %d/%d places, gap %s, %.2fs",
                 run_id,
@@ -419,14 +426,27 @@ class Matching:
         best = self.world.suggest_members(task_id, free, now, Weights(), 3000.0)
         if not best:
             return 0
-        await self.store.propose(
-            [
-                proposal(run_id, task_id, member_id, rank, f"re-offered: {why}")
-                for rank, (member_id, _score, _d, why) in enumerate(best, start=1)
-            ]
-        )
         for member_id, *_ in best:
             self.world.offer(task_id, member_id)
+        try:
+            await self.store.propose(
+                [
+                    proposal(
+                        run_id,
+                        task_id,
+                        member_id,
+                        rank,
+                        # As for a run's proposals: a band, since the task service shows it.
+                        "re-offered: within "
+                        f"{banded(self.public_distance(task_id, member_id)):.0f} m of home",
+                    )
+                    for rank, (member_id, *_) in enumerate(best, start=1)
+                ]
+            )
+        except BaseException:
+            for member_id, *_ in best:
+                self.world.settle(task_id, member_id)
+            raise
         self.reoffers += len(best)
         log.info("re-offered %d place(s) of task %s", len(best), task_id)
         return len(best)

@@ -30,6 +30,9 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 LONGEST_WINDOW = timedelta(days=400)
 MOST_EFFORT_HOURS = 1000.0
 MOST_HEADCOUNT = 10_000
+# Skill levels run 1 to 3 (the registry's scale); a member's levels are read within 0 to 3.
+MOST_LEVEL = 3
+MOST_HOURS_PER_MONTH = 31 * 24
 
 
 def public_place(lat: float, lng: float) -> tuple[float, float]:
@@ -68,6 +71,8 @@ def task_problem(t: TaskRow) -> str | None:
         return "its effort hours are out of range"
     if not (t.places_taken >= 0 and 0 < t.headcount <= MOST_HEADCOUNT):
         return "its headcount is out of range"
+    if not all(1 <= level <= MOST_LEVEL for _code, level in t.skills):
+        return "a skill level asked for is out of range"
     return None
 
 
@@ -285,9 +290,10 @@ class World:
             lng=m.lng,
             community_id=m.community_id or "",
             street_id=m.street_id or "",
-            skills=m.skills,
+            # Read within their scales, so that one odd record cannot break a run.
+            skills={k: min(MOST_LEVEL, max(0, v)) for k, v in m.skills.items()},
             availability=m.availability,
-            hours_left=max(0.0, m.hours_per_month - load),
+            hours_left=max(0.0, min(MOST_HOURS_PER_MONTH, m.hours_per_month) - load),
             load_hours=load,
             reliability=(done + 1) / (done + no_shows + 2),
             busy=tuple(sorted(busy)),

@@ -128,6 +128,7 @@ def test_a_task_the_planner_cannot_take_is_left_out_and_reported_not_fatal() -> 
         replace(task("x", 0, 1.0), effort_hours=1e308),
         replace(task("x", 0, 1.0), end=NOW - timedelta(days=3)),
         replace(task("x", 0, 1.0), headcount=0),
+        replace(task("x", 0, 1.0), skills=(("tutoring", 4),)),
     ):
         w.put_task(broken)
         assert "x" in {t for t, *_ in w.invalid_tasks(scope, NOW)}
@@ -188,3 +189,11 @@ def test_staff_see_members_outside_their_scope_only_by_banded_distance(
     assert shown[0] == shown[1]
     ((_m, _score, distance, reason),) = shown[0]
     assert distance % DISTANCE_BAND_M == 0 and reason.startswith(f"within {distance:.0f} m")
+
+
+def test_a_member_with_odd_levels_or_hours_is_planned_without_breaking_the_run() -> None:
+    w = world(replace(task("a", 0, 1.0), skills=(("tutoring", 3),)))
+    w.put_member(replace(member(), skills={"tutoring": 1000}, hours_per_month=10**9))
+    instance = w.instance(Scope("community", "c"), NOW, Weights(), Params())
+    result, *_ = plan(instance)
+    assert [(a.task_id, a.member_id) for a in result.assignments] == [("a", "m")]
