@@ -701,3 +701,35 @@ async def test_a_withdrawn_place_is_remembered_and_offered_to_someone_else(
 
 async def _len_is(f, n: int) -> bool:  # type: ignore[no-untyped-def]
     return len(await f()) == n
+
+
+async def test_a_deactivated_member_is_no_longer_proposed_or_suggested(
+    stub,
+    task_stub,
+    match_stub,
+    matching_rt: ServiceRuntime,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    gone = hood.members[0]
+    await stub.DeactivateMember(
+        registry_pb2.DeactivateMemberRequest(member_id=gone, reason="调离"), metadata=hood.admin
+    )
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+    await until(lambda: _true(not world.members[gone].active))
+    (task,) = await posted(
+        task_stub,
+        matching_rt,
+        hood.staff,
+        [wish(hood.home, start=next_saturday_morning(), skills=(), headcount=6)],
+    )
+    suggested = await match_stub.SuggestMembers(
+        matching_pb2.SuggestMembersRequest(task_id=task.id, limit=50), metadata=hood.staff
+    )
+    assert suggested.members and gone not in {m.member_id for m in suggested.members}
+    run = await match_stub.RunMatching(
+        matching_pb2.RunMatchingRequest(community_id=hood.home, dry_run=True), metadata=hood.staff
+    )
+    planned = await match_stub.ListMatchAssignments(
+        matching_pb2.ListMatchAssignmentsRequest(run_id=run.run.id), metadata=hood.staff
+    )
+    assert planned.assignments and gone not in {a.member_id for a in planned.assignments}
