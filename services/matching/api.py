@@ -76,8 +76,21 @@ def scope_of(community_id: str, street_id: str) -> Scope:
     return Scope("district")
 
 
-def run_to_proto(r: asyncpg.Record) -> pb.MatchRun:
+def sees_every_member(principal: Principal, r: asyncpg.Record) -> bool:
+    """Whether the caller may see exact distances of every member a run could plan: members of
+    other communities take street-wide places in a community's run."""
+    if principal.is_everywhere:
+        return True
+    return principal.role is Role.STREET_ADMIN and r["street_id"] in principal.street_ids
+
+
+def run_to_proto(r: asyncpg.Record, principal: Principal) -> pb.MatchRun:
     f = json.loads(r["figures"])
+    if not sees_every_member(principal, r):
+        # Distance figures from members' public cells: a mean over exact distances would give
+        # away one member's, given the others'.
+        for name in ("mean_distance_m", "p95_distance_m"):
+            f[name] = f.get(f"public_{name}", f.get(name))
     out = pb.MatchRun(
         id=str(r["id"]),
         scope_kind=r["scope_kind"],
@@ -185,7 +198,7 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         )
         record = await self.m.store.get_run(run_id)
         assert record is not None
-        return pb.RunMatchingResponse(run=run_to_proto(record))
+        return pb.RunMatchingResponse(run=run_to_proto(record, current_principal()))
 
     async def _visible_run(
         self, principal: Principal, run_id: str, field: str = "id"
@@ -208,7 +221,7 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         self, request: pb.GetMatchRunRequest, context: aio.ServicerContext
     ) -> pb.GetMatchRunResponse:
         record = await self._visible_run(current_principal(), request.id)
-        return pb.GetMatchRunResponse(run=run_to_proto(record))
+        return pb.GetMatchRunResponse(run=run_to_proto(record, current_principal()))
 
     async def ListMatchRuns(
         self, request: pb.ListMatchRunsRequest, context: aio.ServicerContext
@@ -246,7 +259,9 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
             if more
             else ""
         )
-        return pb.ListMatchRunsResponse(runs=[run_to_proto(r) for r in rows], next_page_token=token)
+        return pb.ListMatchRunsResponse(
+            runs=[run_to_proto(r, principal) for r in rows], next_page_token=token
+        )
 
     async def ListMatchAssignments(
         self, request: pb.ListMatchAssignmentsRequest, context: aio.ServicerContext

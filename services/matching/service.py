@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import statistics
 import time
 from typing import Any
 
@@ -244,6 +245,13 @@ class Matching:
             figures["weight_distance"] = weights.distance
             figures["max_distance_m"] = params.max_distance_m
             figures["invalid_tasks"] = len(invalid)
+            public = sorted(
+                self.public_distance(a.task_id, a.member_id) for a in result.assignments
+            )
+            figures["public_mean_distance_m"] = statistics.fmean(public) if public else 0.0
+            figures["public_p95_distance_m"] = (
+                public[int(0.95 * (len(public) - 1))] if public else 0.0
+            )
             t = time.perf_counter()
             # Held before the proposals can be answered: the task service's answer, whenever it
             # comes, always finds the offer it settles.

@@ -5,6 +5,7 @@ caller may learn of members and places. Real gRPC, PostgreSQL and NATS throughou
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import threading
 import uuid
@@ -478,6 +479,7 @@ async def test_bad_input_is_refused_naming_its_field(
 async def test_staff_see_other_communities_members_only_by_banded_distance(
     task_stub,
     match_stub,
+    db,
     matching_rt: ServiceRuntime,
     hood: Neighbourhood,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -547,6 +549,17 @@ async def test_staff_see_other_communities_members_only_by_banded_distance(
     )
     exact = {(a.task_id, a.member_id): a.distance_m for a in by_admin.assignments}
     assert any(exact[(a.task_id, a.member_id)] % DISTANCE_BAND_M != 0 for a in outsiders)
+    # Nor through the run's figures: a mean over exact distances gives one away, given the rest.
+    figures = json.loads((await run_row(db, run.run.id))["figures"])
+    for md, mean in (
+        (hood.staff, figures["public_mean_distance_m"]),
+        (hood.street_admin, figures["mean_distance_m"]),
+    ):
+        got = await match_stub.GetMatchRun(
+            matching_pb2.GetMatchRunRequest(id=run.run.id), metadata=md
+        )
+        assert got.run.mean_distance_m == pytest.approx(mean)
+    assert figures["public_mean_distance_m"] != pytest.approx(figures["mean_distance_m"])
 
 
 async def test_a_foreign_object_and_a_missing_one_are_refused_alike(
