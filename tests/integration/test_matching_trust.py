@@ -323,27 +323,46 @@ async def test_a_run_cut_off_is_marked_failed_at_once(
 
 
 async def test_a_run_left_running_by_a_stopped_process_is_failed_at_the_next_start(
+    servers,
     db,
-    matching_rt: ServiceRuntime,
     hood: Neighbourhood,  # type: ignore[no-untyped-def]
 ) -> None:
-    from services.matching.service import Matching
+    """A process killed mid-run leaves its run marked running: the next process to start fails
+    it (its lease lapsed), before it answers."""
+    from services.common.settings import MatchingSettings
+    from services.matching.app import build as build_matching
 
     leftover = uuid.uuid4()
     await db.execute(
         "INSERT INTO matching.match_run (id, scope_kind, scope_id, street_id, state, dry_run,"
-        " method, requested_by, created_at)"
+        " method, requested_by, created_at, heartbeat_at)"
         " VALUES ($1, 'community', $2, $3, 'running', true, 'auto', 'gone',"
-        " now() - interval '1 minute')",
+        " now() - interval '2 minutes', now() - interval '1 minute')",
         leftover,
         hood.home,
         hood.street,
     )
-    old = matching_rt.matching  # type: ignore[attr-defined]
-    # What the service does at start, before it answers: load its world.
-    await Matching(old.store, old.settings).load()
-    row = await run_row(db, str(leftover))
-    assert row["state"] == "failed" and row["error"] == "interrupted"
+    live = uuid.uuid4()  # a run of another replica, alive and renewing its lease
+    await db.execute(
+        "INSERT INTO matching.match_run (id, scope_kind, scope_id, street_id, state, dry_run,"
+        " method, requested_by, heartbeat_at)"
+        " VALUES ($1, 'street', $2, $2, 'running', true, 'auto', 'alive', now())",
+        live,
+        ref("st"),
+    )
+    restarted = build_matching(
+        MatchingSettings(grpc_port=0, durable=f"restart-{leftover.hex[:8]}", reoffer=False),
+        servers.database_url,
+        servers.nats_url,
+    )
+    await restarted.start()
+    try:
+        row = await run_row(db, str(leftover))
+        assert row["state"] == "failed" and row["error"] == "interrupted"
+        assert (await run_row(db, str(live)))["state"] == "running"
+    finally:
+        await restarted.stop(grace=1)
+        await db.execute("UPDATE matching.match_run SET state = 'failed' WHERE id = $1", live)
 
 
 # -- 5. one bad task -----------------------------------------------------------------------------
