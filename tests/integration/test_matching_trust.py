@@ -765,3 +765,33 @@ async def test_a_deactivated_member_is_no_longer_proposed_or_suggested(
         matching_pb2.ListMatchAssignmentsRequest(run_id=run.run.id), metadata=hood.staff
     )
     assert planned.assignments and gone not in {a.member_id for a in planned.assignments}
+
+
+async def test_a_members_suggestions_follow_from_a_wishs_public_place_only(
+    task_stub,
+    match_stub,
+    matching_rt: ServiceRuntime,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    """A wish at a resident's exact place and the same wish at its public (rounded) place give
+    a member the same score and distance."""
+    from services.matching.world import public_place
+
+    start = next_saturday_morning()
+    exact = (36.98163, 117.17241)
+    rounded = public_place(*exact)
+    assert rounded != exact
+    tasks = await posted(
+        task_stub,
+        matching_rt,
+        hood.staff,
+        [
+            wish(hood.home, start=start, skills=(), lat=lat, lng=lng, title=title)
+            for (lat, lng), title in ((exact, "代购·甲"), (rounded, "代购·乙"))
+        ],
+    )
+    reply = await match_stub.SuggestTasks(
+        matching_pb2.SuggestTasksRequest(limit=50), metadata=hood.as_member(hood.members[1])
+    )
+    shown = {t.task_id: (t.score, t.distance_m) for t in reply.tasks}
+    assert shown[tasks[0].id] == shown[tasks[1].id]
