@@ -61,7 +61,7 @@ def uuid_id(value: str, field: str) -> str:
     try:
         return str(uuid.UUID(value[:64]))
     except ValueError:
-        raise InvalidArgument(FieldViolation(field, "is not an id this service issued")) from None
+        raise InvalidArgument(FieldViolation(field, "is not a valid id")) from None
 
 
 def scope_of(community_id: str, street_id: str) -> Scope:
