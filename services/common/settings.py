@@ -138,3 +138,13 @@ class MatchingSettings(Settings):
     reoffer: bool = True
     # The durable JetStream consumer that feeds the read model.
     durable: str = "matching"
+    # Runs planned at once by one process; more are refused (RESOURCE_EXHAUSTED) to be retried.
+    max_concurrent_runs: int = Field(3, ge=1, le=32)
+    # The retry delay suggested with that refusal.
+    run_retry_after_s: float = Field(5.0, gt=0)
+    # A running run's process renews its lease every third of this; a run whose lease lapsed
+    # (its process is gone) is marked failed.
+    run_lease_s: float = Field(30.0, ge=3)
+    # How long a call waits for the read model to see a task or member it names (just posted,
+    # just registered) before answering that it is not there.
+    read_model_wait_s: float = Field(3.0, ge=0, le=30)

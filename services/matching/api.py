@@ -12,7 +12,7 @@ from grpc import aio
 from linli.v1 import matching_pb2 as pb
 from linli.v1 import matching_pb2_grpc
 from services.common import paging
-from services.common.auth import Principal, current_principal
+from services.common.auth import Principal, Role, current_principal
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from services.matching.service import Matching
 from services.matching.solver.model import Weights
@@ -20,7 +20,7 @@ from services.matching.solver.result import REASONS
 from services.matching.world import Scope
 from services.registry.convert import ts
 
-METHOD_NAMES = {
+METHOD_NAMES: dict[int, str] = {
     pb.MATCH_METHOD_UNSPECIFIED: "auto",
     pb.MATCH_METHOD_AUTO: "auto",
     pb.MATCH_METHOD_FLOW: "flow",
@@ -42,7 +42,31 @@ STATES = {
 }
 
 
+# Ids of the organisation are short printable text; anything else names nothing (and is not
+# echoed back at length).
+MAX_ID_LENGTH = 64
+
+
+def text_id(value: str, field: str) -> str:
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise InvalidArgument(
+            FieldViolation(field, f"must be at most {MAX_ID_LENGTH} printable characters")
+        )
+    return value
+
+
+def uuid_id(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(FieldViolation(field, "is required"))
+    try:
+        return str(uuid.UUID(value[:64]))
+    except ValueError:
+        raise InvalidArgument(FieldViolation(field, "is not a valid id")) from None
+
+
 def scope_of(community_id: str, street_id: str) -> Scope:
+    text_id(community_id, "community_id")
+    text_id(street_id, "street_id")
     if community_id and street_id:
         raise InvalidArgument(FieldViolation("street_id", "give a community or a street, not both"))
     if community_id:
@@ -52,8 +76,21 @@ def scope_of(community_id: str, street_id: str) -> Scope:
     return Scope("district")
 
 
-def run_to_proto(r: asyncpg.Record) -> pb.MatchRun:
+def sees_every_member(principal: Principal, r: asyncpg.Record) -> bool:
+    """Whether the caller may see exact distances of every member a run could plan: members of
+    other communities take street-wide places in a community's run."""
+    if principal.is_everywhere:
+        return True
+    return principal.role is Role.STREET_ADMIN and r["street_id"] in principal.street_ids
+
+
+def run_to_proto(r: asyncpg.Record, principal: Principal) -> pb.MatchRun:
     f = json.loads(r["figures"])
+    if not sees_every_member(principal, r):
+        # Distance figures from members' public cells: a mean over exact distances would give
+        # away one member's, given the others'.
+        for name in ("mean_distance_m", "p95_distance_m"):
+            f[name] = f.get(f"public_{name}", f.get(name))
     out = pb.MatchRun(
         id=str(r["id"]),
         scope_kind=r["scope_kind"],
@@ -114,11 +151,32 @@ def _weights(w: pb.MatchWeights) -> Weights:
 def _position(token: str, run_id: str) -> int:
     after = paging.decode(token, {"run": run_id})
     try:
-        return -1 if after is None else int(after)
-    except ValueError as e:
-        raise InvalidArgument(
-            FieldViolation("page_token", "not a token this service issued")
-        ) from e
+        position = -1 if after is None else int(after)
+    except ValueError:
+        position = -2
+    if not -1 <= position < 2**31 - 1:
+        raise InvalidArgument(FieldViolation("page_token", "not a token this service issued"))
+    return position
+
+
+def _after_run(token: str, filters: dict[str, str]) -> tuple[datetime, str] | None:
+    after = paging.decode(token, filters)
+    if after is None:
+        return None
+    when, _, run_id = after.partition("|")
+    try:
+        key = (datetime.fromisoformat(when), str(uuid.UUID(run_id)))
+    except ValueError:
+        key = None
+    if key is None or key[0].tzinfo is None:
+        raise InvalidArgument(FieldViolation("page_token", "not a token this service issued"))
+    return key
+
+
+def _method(value: int) -> str:
+    if value not in METHOD_NAMES:
+        raise InvalidArgument(FieldViolation("method", "is not a known MatchMethod"))
+    return METHOD_NAMES[value]
 
 
 class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
@@ -132,7 +190,7 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
             current_principal(),
             scope_of(request.community_id, request.street_id),
             dry_run=request.dry_run,
-            method=METHOD_NAMES.get(request.method, "auto"),
+            method=_method(request.method),
             time_limit_s=request.time_limit_s,
             gap_target=request.gap_target,
             weights=_weights(request.weights),
@@ -140,19 +198,22 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         )
         record = await self.m.store.get_run(run_id)
         assert record is not None
-        return pb.RunMatchingResponse(run=run_to_proto(record))
+        return pb.RunMatchingResponse(run=run_to_proto(record, current_principal()))
 
-    async def _visible_run(self, principal: Principal, run_id: str) -> asyncpg.Record:
-        if not run_id:
-            raise InvalidArgument(FieldViolation("id", "is required"))
+    async def _visible_run(
+        self, principal: Principal, run_id: str, field: str = "id"
+    ) -> asyncpg.Record:
+        run_id = uuid_id(run_id, field)
         record = await self.m.store.get_run(run_id)
         if record is None:
             if principal.is_everywhere:
                 raise NotFound("match run", run_id)
             raise PermissionDenied("this run is outside your scope")
+        if principal.is_everywhere:
+            return record
         try:
             self.m.authorize(principal, Scope(record["scope_kind"], record["scope_id"]))
-        except PermissionDenied:
+        except (PermissionDenied, InvalidArgument):
             raise PermissionDenied("this run is outside your scope") from None
         return record
 
@@ -160,7 +221,7 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         self, request: pb.GetMatchRunRequest, context: aio.ServicerContext
     ) -> pb.GetMatchRunResponse:
         record = await self._visible_run(current_principal(), request.id)
-        return pb.GetMatchRunResponse(run=run_to_proto(record))
+        return pb.GetMatchRunResponse(run=run_to_proto(record, current_principal()))
 
     async def ListMatchRuns(
         self, request: pb.ListMatchRunsRequest, context: aio.ServicerContext
@@ -168,24 +229,29 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         principal = current_principal()
         filters = {"community_id": request.community_id, "street_id": request.street_id}
         scope = scope_of(request.community_id, request.street_id)
-        self.m.authorize(principal, scope)
         limit = paging.page_size(request.page_size)
-        after = paging.decode(request.page_token, filters)
-        key = None
-        if after is not None:
-            when, _, run_id = after.partition("|")
-            try:
-                key = (datetime.fromisoformat(when), str(uuid.UUID(run_id)))
-            except ValueError as e:
-                raise InvalidArgument(
-                    FieldViolation("page_token", "not a token this service issued")
-                ) from e
-        rows = await self.m.store.list_runs(
-            kind=None if scope.kind == "district" else scope.kind,
-            scope_id=scope.id,
-            after=key,
-            limit=limit + 1,
-        )
+        key = _after_run(request.page_token, filters)
+        if scope.kind == "district" and not principal.is_everywhere:
+            # No filter: the runs of the caller's own scope (their communities, or their
+            # streets with the streets' communities).
+            if principal.role is Role.MEMBER:
+                raise PermissionDenied("members do not see matching runs")
+            rows = await self.m.store.list_runs(
+                kind=None,
+                scope_id="",
+                after=key,
+                limit=limit + 1,
+                communities=sorted(principal.community_ids),
+                streets=sorted(principal.street_ids) if principal.role is Role.STREET_ADMIN else [],
+            )
+        else:
+            self.m.authorize(principal, scope)
+            rows = await self.m.store.list_runs(
+                kind=None if scope.kind == "district" else scope.kind,
+                scope_id=scope.id,
+                after=key,
+                limit=limit + 1,
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         token = (
@@ -193,12 +259,16 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
             if more
             else ""
         )
-        return pb.ListMatchRunsResponse(runs=[run_to_proto(r) for r in rows], next_page_token=token)
+        return pb.ListMatchRunsResponse(
+            runs=[run_to_proto(r, principal) for r in rows], next_page_token=token
+        )
 
     async def ListMatchAssignments(
         self, request: pb.ListMatchAssignmentsRequest, context: aio.ServicerContext
     ) -> pb.ListMatchAssignmentsResponse:
-        await self._visible_run(current_principal(), request.run_id)
+        principal = current_principal()
+        run = await self._visible_run(principal, request.run_id, "run_id")
+        figures = json.loads(run["figures"])
         limit = paging.page_size(request.page_size)
         rows = await self.m.store.run_rows(
             "match_assignment",
@@ -208,21 +278,22 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         )
         more = len(rows) > limit
         rows = rows[:limit]
+        shown = [(r, self.m.shown_assignment(principal, r, figures)) for r in rows]
         return pb.ListMatchAssignmentsResponse(
             assignments=[
                 pb.MatchAssignment(
-                    run_id=request.run_id,
+                    run_id=str(run["id"]),
                     task_id=str(r["task_id"]),
                     member_id=str(r["member_id"]),
-                    score=r["score"],
-                    distance_m=r["distance_m"],
-                    explanation=r["explanation"],
+                    score=v["score"],
+                    distance_m=v["distance_m"],
+                    explanation=v["explanation"],
                     alternatives=[
                         pb.Alternative(member_id=a[0], score=a[1], distance_m=a[2], status=a[3])
-                        for a in json.loads(r["alternatives"])
+                        for a in v["alternatives"]
                     ],
                 )
-                for r in rows
+                for r, v in shown
             ],
             next_page_token=paging.encode(str(rows[-1]["position"]), {"run": request.run_id})
             if more
@@ -232,7 +303,7 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
     async def ListUnfilledPlaces(
         self, request: pb.ListUnfilledPlacesRequest, context: aio.ServicerContext
     ) -> pb.ListUnfilledPlacesResponse:
-        await self._visible_run(current_principal(), request.run_id)
+        await self._visible_run(current_principal(), request.run_id, "run_id")
         limit = paging.page_size(request.page_size)
         rows = await self.m.store.run_rows(
             "match_unfilled",
@@ -262,9 +333,8 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
     async def SuggestMembers(
         self, request: pb.SuggestMembersRequest, context: aio.ServicerContext
     ) -> pb.SuggestMembersResponse:
-        if not request.task_id:
-            raise InvalidArgument(FieldViolation("task_id", "is required"))
-        rows = self.m.suggest_members(current_principal(), request.task_id, request.limit)
+        task_id = uuid_id(request.task_id, "task_id")
+        rows = await self.m.suggest_members(current_principal(), task_id, request.limit)
         return pb.SuggestMembersResponse(
             members=[
                 pb.MemberSuggestion(member_id=m, score=s, distance_m=d, reason=why)
@@ -275,7 +345,8 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
     async def SuggestTasks(
         self, request: pb.SuggestTasksRequest, context: aio.ServicerContext
     ) -> pb.SuggestTasksResponse:
-        rows = self.m.suggest_tasks(current_principal(), request.member_id, request.limit)
+        member_id = uuid_id(request.member_id, "member_id") if request.member_id else ""
+        rows = await self.m.suggest_tasks(current_principal(), member_id, request.limit)
         return pb.SuggestTasksResponse(
             tasks=[
                 pb.TaskSuggestion(task_id=t, score=s, distance_m=d, reason=why)

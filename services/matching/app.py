@@ -9,7 +9,7 @@ from grpc import aio
 from linli.v1 import matching_pb2, matching_pb2_grpc
 from services.common.clock import Clock, system_clock
 from services.common.eventbus import Consumer, Outbox
-from services.common.runtime import ServiceRuntime, Worker
+from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import MatchingSettings
 from services.matching import events
 from services.matching.api import MatchingApi
@@ -47,7 +47,8 @@ def build(
                 handler=rt.matching.on_event,
                 after=rt.matching.after_event,
                 batch=512,
-            )
+            ),
+            Periodic("lapsed matching runs", rt.matching.fail_lapsed_runs, settings.run_lease_s),
         ]
 
     return MatchingRuntime(

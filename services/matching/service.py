@@ -7,17 +7,25 @@ the event loop, then solved in a worker thread so that the server keeps answerin
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import statistics
 import time
 from typing import Any
 
 import asyncpg
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2
 
 from linli.v1 import events_pb2
 from services.common.auth import Principal, Role
 from services.common.clock import Clock, system_clock
 from services.common.errors import (
+    DOMAIN,
     Aborted,
+    DomainError,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -26,13 +34,32 @@ from services.common.errors import (
 from services.common.settings import MatchingSettings
 from services.matching.solver import candidates as cand
 from services.matching.solver import solve as slv
+from services.matching.solver.candidates import distance_m
 from services.matching.solver.model import Params, Weights
-from services.matching.solver.result import Result, explain
+from services.matching.solver.result import Result, Unfilled, explain
 from services.matching.store import MatchingStore, proposal
-from services.matching.world import Scope, World
+from services.matching.world import MemberRow, Scope, TaskRow, World, banded, public_place
 
 log = logging.getLogger(__name__)
 METHODS = ("auto", "flow", "greedy", "fcfs", "cpsat")
+
+
+class TooManyRuns(DomainError):
+    """The process plans as many runs as it may at once: retry after the delay given."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, limit: int, retry_after_s: float) -> None:
+        super().__init__(f"{limit} matching runs are in progress; retry later")
+        self.retry_after_s = retry_after_s
+
+    def details(self) -> list[any_pb2.Any]:
+        info, retry = any_pb2.Any(), any_pb2.Any()
+        info.Pack(error_details_pb2.ErrorInfo(reason="TOO_MANY_RUNS", domain=DOMAIN))
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(int(self.retry_after_s * 1000))
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        return [info, retry]
 
 
 def plan(instance: Any) -> tuple[Result, slv.Plan, float, float]:
@@ -55,33 +82,71 @@ class Matching:
         self.clock = clock
         self.world = World()
         self.reoffers = 0
+        self.running = 0  # runs being planned by this process
+        # Set (and replaced) each time the world takes in an event.
+        self._updated = asyncio.Event()
 
     async def load(self) -> None:
+        await self.fail_lapsed_runs()
         await self.store.load(self.world)
+
+    async def fail_lapsed_runs(self) -> None:
+        """A run whose lease lapsed was cut off with the process that ran it (killed before it
+        could say so): marked failed, at start and then periodically, by whichever replica."""
+        interrupted = await self.store.fail_lapsed_runs(self.settings.run_lease_s)
+        if interrupted:
+            log.warning("marked %d run(s) of a stopped process failed", interrupted)
 
     # -- who may do what -----------------------------------------------------------------------
 
-    def _street_of(self, community_id: str) -> str | None:
-        for m in self.world.members.values():
-            if m.community_id == community_id:
-                return m.street_id
-        for t in self.world.tasks.values():
-            if t.community_id == community_id:
-                return t.street_id
-        return None
+    def street_of(self, scope: Scope) -> str | None:
+        """The street a scope lies in ('' for the district); None when there is no such place."""
+        if scope.kind == "district":
+            return ""
+        if scope.kind == "community":
+            return self.world.communities.get(scope.id)
+        return scope.id if scope.id in self.world.communities.values() else None
 
-    def authorize(self, principal: Principal, scope: Scope) -> None:
+    def authorize(self, principal: Principal, scope: Scope) -> str:
+        """The scope's street, when the caller may act on the scope. Someone else's place and a
+        place that does not exist are refused alike; those who may act anywhere learn which
+        field names nothing."""
+        street = self.street_of(scope)
+        denied = PermissionDenied(
+            f"{scope.kind} {scope.id[:64] or 'district'!r} is outside your scope"
+        )
         if principal.is_everywhere:
-            return
-        if scope.kind == "community" and principal.holds(scope.id, self._street_of(scope.id)):
-            return
-        if (
-            scope.kind == "street"
-            and principal.role is Role.STREET_ADMIN
-            and scope.id in principal.street_ids
-        ):
-            return
-        raise PermissionDenied(f"{scope.kind} {scope.id or 'district'!r} is outside your scope")
+            allowed = True
+        elif scope.kind == "community":
+            allowed = principal.holds(scope.id, street)
+        elif scope.kind == "street":
+            allowed = principal.role is Role.STREET_ADMIN and scope.id in principal.street_ids
+        else:
+            allowed = False
+        if not allowed:
+            raise denied
+        if street is None:
+            field = "community_id" if scope.kind == "community" else "street_id"
+            raise InvalidArgument(FieldViolation(field, f"no such {scope.kind}"))
+        return street
+
+    async def _deny_after(self, started: float, error: DomainError) -> None:
+        """Refuse no sooner than a missing object would be: the time taken tells nothing."""
+        rest = started + self.settings.read_model_wait_s - asyncio.get_running_loop().time()
+        if rest > 0:
+            await asyncio.sleep(rest)
+        raise error
+
+    async def _seen(self, found: Any) -> Any:
+        """What `found()` returns once the read model has it, waiting a little for events on
+        their way (a wish just posted, a member just registered); None if it never comes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.read_model_wait_s
+        while (got := found()) is None and (rest := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(rest):
+                    await self._updated.wait()
+        return got
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -108,49 +173,101 @@ class Matching:
             v.append(FieldViolation("max_distance_m", "must be 0 to 20000 metres"))
         if v:
             raise InvalidArgument(v)
-        self.authorize(principal, scope)
+        street = self.authorize(principal, scope)
         params = Params(
             max_distance_m=max_distance_m or 3000.0,
             time_limit_s=time_limit_s or 10.0,
             gap_target=gap_target or 0.0001,
             method=method,
         )
-        async with self.store.scope_lock(scope.key) as got:
-            # One run per scope at a time, across every replica of the service.
-            if not got:
-                running = await self.store.running_run(scope)
+        # A cap on runs planned at once: each holds a worker thread and memory while it plans;
+        # beyond it the caller is told to come back rather than queued behind them.
+        if self.running >= self.settings.max_concurrent_runs:
+            raise TooManyRuns(self.settings.max_concurrent_runs, self.settings.run_retry_after_s)
+        self.running += 1
+        try:
+            run_id, clash = await self.store.start_run(
+                scope, street, dry_run, params.method, principal.subject, self.settings.run_lease_s
+            )
+            if run_id is None:
+                # Runs whose scopes overlap would propose the same places: refused, to retry.
                 raise Aborted(
-                    f"a run for this scope is in progress: {running}",
+                    f"a run whose scope overlaps this one is in progress: {clash}",
                     "RUN_IN_PROGRESS",
-                    run_id=running or "",
+                    run_id=clash or "",
                 )
-            return await self._run_locked(principal, scope, dry_run, params, weights)
+            lease = asyncio.ensure_future(self._renew(run_id))
+            try:
+                return await self._run_started(run_id, principal, scope, dry_run, params, weights)
+            finally:
+                lease.cancel()
+        finally:
+            self.running -= 1
 
-    async def _run_locked(
-        self, principal: Principal, scope: Scope, dry_run: bool, params: Params, weights: Weights
+    async def _renew(self, run_id: str) -> None:
+        """Keep a run's lease while it plans (other replicas fail runs whose lease lapsed)."""
+        while True:
+            await asyncio.sleep(self.settings.run_lease_s / 3)
+            try:
+                await self.store.renew(run_id)
+            except (OSError, asyncpg.PostgresError) as e:
+                log.warning("run %s: lease not renewed (%s); retrying", run_id, e)
+
+    async def _run_started(
+        self,
+        run_id: str,
+        principal: Principal,
+        scope: Scope,
+        dry_run: bool,
+        params: Params,
+        weights: Weights,
     ) -> str:
-        run_id, _ = await self.store.start_run(scope, dry_run, params.method, principal.subject)
         try:
             t = time.perf_counter()
-            instance = self.world.instance(scope, self.clock(), weights, params)
+            now = self.clock()
+            instance = self.world.instance(scope, now, weights, params)
+            invalid = self.world.invalid_tasks(scope, now)
             load_s = time.perf_counter() - t
             result, fcfs, candidates_s, solve_s = await asyncio.to_thread(plan, instance)
+            for task_id, places, why in invalid:
+                # One task the planner cannot take never fails the run: it stays unmatched.
+                log.warning("run %s: task %s left out: %s", run_id, task_id, why)
+                result.unfilled.append(Unfilled(task_id, places, "invalid_task", 0))
             proposals = (
                 []
                 if dry_run
                 else [
-                    proposal(run_id, a.task_id, a.member_id, a.rank, a.explanation())
+                    proposal(run_id, a.task_id, a.member_id, a.rank, self._why(a))
                     for a in result.assignments
                 ]
             )
             figures = _figures(result, fcfs, load_s, candidates_s, solve_s)
+            figures["weight_distance"] = weights.distance
+            figures["max_distance_m"] = params.max_distance_m
+            figures["invalid_tasks"] = len(invalid)
+            public = sorted(
+                self.public_distance(a.task_id, a.member_id) for a in result.assignments
+            )
+            figures["public_mean_distance_m"] = statistics.fmean(public) if public else 0.0
+            figures["public_p95_distance_m"] = (
+                public[int(0.95 * (len(public) - 1))] if public else 0.0
+            )
             t = time.perf_counter()
-            await self.store.finish_run(run_id, result, figures, proposals, principal)
+            # Held before the proposals can be answered: the task service's answer, whenever it
+            # comes, always finds the offer it settles.
+            offered = [] if dry_run else [(a.task_id, a.member_id) for a in result.assignments]
+            for task_id, member_id in offered:
+                self.world.offer(task_id, member_id)
+            try:
+                await self.store.finish_run(
+                    run_id, result, figures, proposals, principal, self.public_distance
+                )
+            except BaseException:
+                for task_id, member_id in offered:
+                    self.world.settle(task_id, member_id)
+                raise
             figures["write_s"] = time.perf_counter() - t
             await self.store.set_figure(run_id, "write_s", figures["write_s"])
-            if not dry_run:
-                for a in result.assignments:
-                    self.world.offer(a.task_id, a.member_id)
             log.info(
                 "run %s %s: %d/%d places, gap %s, %.2fs",
                 run_id,
@@ -161,9 +278,88 @@ class Matching:
                 solve_s,
             )
             return run_id
+        except asyncio.CancelledError:
+            # Cut off (the call cancelled, the process stopping): never left running.
+            await asyncio.shield(self.store.fail_run(run_id, "interrupted"))
+            raise
         except Exception as e:
             await self.store.fail_run(run_id, f"{type(e).__name__}: {e}")
             raise
+
+    def public_distance(self, task_id: str, member_id: str) -> float:
+        """From the member's public cell to the task: what those outside their scope may know."""
+        m, t = self.world.members.get(member_id), self.world.tasks.get(task_id)
+        if m is None or t is None or m.lat is None or m.lng is None:
+            return 0.0
+        return distance_m(*public_place(m.lat, m.lng), t.lat, t.lng)
+
+    def _why(self, a: Any) -> str:
+        """A proposal's reason, as the task service shows it to the member and to staff: the
+        distance as a band from the member's public cell, no other members named."""
+        band = banded(self.public_distance(a.task_id, a.member_id))
+        return (
+            f"within {band:.0f} m of home, skill fit {a.skill_fit:.2f}, "
+            f"{a.member_load_hours:.1f} h already this month; rank {a.rank}"
+        )
+
+    def sees_exactly(self, principal: Principal, member_id: str) -> bool:
+        """Whether the caller may see this member's exact distances (as they may their home)."""
+        if principal.is_everywhere:
+            return True
+        m = self.world.members.get(member_id)
+        return (
+            m is not None
+            and principal.role is not Role.MEMBER
+            and principal.holds(m.community_id, m.street_id)
+        )
+
+    def shown_assignment(
+        self, principal: Principal, row: asyncpg.Record, figures: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A planned assignment as this caller may see it: members outside their scope by the
+        band of the distance from their public cell, with the score that distance would give."""
+        reach = float(figures.get("max_distance_m") or 3000.0)
+        weight = float(figures.get("weight_distance", 20.0))
+
+        def shown(member_id: str, score: float, exact: float, public: float | None) -> tuple:
+            if self.sees_exactly(principal, member_id):
+                return score, exact, f"{exact:.0f} m"
+            band = banded(exact if public is None else public)
+            moved = weight * (max(0.0, 1 - band / reach) - max(0.0, 1 - exact / reach))
+            return round(score + moved, 1), band, f"within {band:.0f} m"
+
+        member_id = str(row["member_id"])
+        score, distance, said = shown(
+            member_id, row["score"], row["distance_m"], row["public_distance_m"]
+        )
+        alternatives = []
+        for alt in json.loads(row["alternatives"]):
+            a_score, a_distance, _ = shown(alt[0], alt[1], alt[2], alt[4] if len(alt) > 4 else None)
+            alternatives.append((alt[0], a_score, a_distance, alt[3]))
+        facts = json.loads(row["facts"])
+        if facts:
+            alts = (
+                "; ".join(f"{m} ({sc:.1f}, {d:.0f} m, {st})" for m, sc, d, st in alternatives)
+                or "none"
+            )
+            explanation = (
+                f"{said} from home, skill fit {facts['skill_fit']:.2f}, "
+                f"{facts['load_hours']:.1f} h already this month, reliability "
+                f"{facts['reliability']:.2f}; score {score:.1f} (rank {facts['rank']}); "
+                f"next best: {alts}"
+            )
+        elif self.sees_exactly(principal, member_id) and all(
+            self.sees_exactly(principal, a[0]) for a in alternatives
+        ):
+            explanation = row["explanation"]
+        else:
+            explanation = f"{said} from home"
+        return {
+            "score": score,
+            "distance_m": distance,
+            "explanation": explanation,
+            "alternatives": alternatives,
+        }
 
     # -- events --------------------------------------------------------------------------------
 
@@ -182,14 +378,15 @@ class Matching:
         elif (e := _unpack(env, (events_pb2.AssignmentChanged,))) is not None:
             await self.store.apply_task(conn, e.task)
             await self.store.apply_assignment(conn, e.assignment, e.task)
+            await self.store.answered(conn, e.assignment.task_id, e.assignment.member_id)
             if env.subject.endswith(FREED):
                 await self.store.refuse(
                     conn, e.assignment.task_id, e.assignment.member_id, env.subject.rsplit(".")[-1]
                 )
-        elif (e := _unpack(env, (events_pb2.ProposalRejected,))) is not None and not (
-            e.place_unavailable
-        ):
-            await self.store.refuse(conn, e.task_id, e.member_id, e.reason[:200])
+        elif (e := _unpack(env, (events_pb2.ProposalRejected,))) is not None:
+            await self.store.answered(conn, e.task_id, e.member_id)
+            if not e.place_unavailable:
+                await self.store.refuse(conn, e.task_id, e.member_id, e.reason[:200])
 
     async def after_event(self, env: events_pb2.EventEnvelope) -> None:
         """Once an event is committed: bring memory up to date, and re-offer freed places."""
@@ -197,7 +394,9 @@ class Matching:
         tasks: list[str] = []
         assignments: list[str] = []
         reoffer: tuple[str, str] | None = None  # (task, the run that proposed)
-        if (e := _unpack(env, MEMBER_EVENTS)) is not None:
+        if (e := _unpack(env, (events_pb2.CommunityCreated,))) is not None:
+            self.world.put_community(e.community.id, e.community.street_id)
+        elif (e := _unpack(env, MEMBER_EVENTS)) is not None:
             members.append(e.member.id)
         elif (e := _unpack(env, TASK_EVENTS)) is not None:
             tasks.append(e.task.id)
@@ -218,6 +417,8 @@ class Matching:
             await self.store.refresh(
                 self.world, members=members, tasks=tasks, assignments=assignments
             )
+        self._updated.set()
+        self._updated = asyncio.Event()
         if reoffer is not None and self.settings.reoffer:
             await self.reoffer(*reoffer)
 
@@ -227,55 +428,81 @@ class Matching:
         t = self.world.tasks.get(task_id)
         if t is None:
             return 0
-        free = t.open_places(now)
+        free = self.world.open_places(t, now)
         if free == 0:
             return 0
         best = self.world.suggest_members(task_id, free, now, Weights(), 3000.0)
         if not best:
             return 0
-        await self.store.propose(
-            [
-                proposal(run_id, task_id, member_id, rank, f"re-offered: {why}")
-                for rank, (member_id, _score, _d, why) in enumerate(best, start=1)
-            ]
-        )
         for member_id, *_ in best:
             self.world.offer(task_id, member_id)
+        try:
+            await self.store.propose(
+                [
+                    proposal(
+                        run_id,
+                        task_id,
+                        member_id,
+                        rank,
+                        # As for a run's proposals: a band, since the task service shows it.
+                        "re-offered: within "
+                        f"{banded(self.public_distance(task_id, member_id)):.0f} m of home",
+                    )
+                    for rank, (member_id, *_) in enumerate(best, start=1)
+                ]
+            )
+        except BaseException:
+            for member_id, *_ in best:
+                self.world.settle(task_id, member_id)
+            raise
         self.reoffers += len(best)
         log.info("re-offered %d place(s) of task %s", len(best), task_id)
         return len(best)
 
     # -- suggestions ---------------------------------------------------------------------------
 
-    def suggest_members(
+    async def suggest_members(
         self, principal: Principal, task_id: str, limit: int
     ) -> list[tuple[str, float, float, str]]:
-        t = self.world.tasks.get(task_id)
+        limit = _limit(limit)
+        started = asyncio.get_running_loop().time()
+        denied = PermissionDenied("this task is outside your scope")
+        if principal.role is Role.MEMBER:
+            raise denied
+        t: TaskRow | None = await self._seen(lambda: self.world.tasks.get(task_id))
         if t is None:
             if principal.is_everywhere:
                 raise NotFound("task", task_id)
-            raise PermissionDenied("this task is outside your scope")
-        if principal.role is Role.MEMBER or not principal.holds(t.community_id, t.street_id):
-            raise PermissionDenied("this task is outside your scope")
-        return self.world.suggest_members(task_id, _limit(limit), self.clock(), Weights(), 3000.0)
+            raise denied
+        if not principal.holds(t.community_id, t.street_id):
+            await self._deny_after(started, denied)
+        return self.world.suggest_members(
+            task_id,
+            limit,
+            self.clock(),
+            Weights(),
+            3000.0,
+            exact=lambda m: self.sees_exactly(principal, m.id),
+        )
 
-    def suggest_tasks(
+    async def suggest_tasks(
         self, principal: Principal, member_id: str, limit: int
     ) -> list[tuple[str, float, float, str]]:
+        limit = _limit(limit)
+        started = asyncio.get_running_loop().time()
         if principal.role is Role.MEMBER:
             if member_id and member_id != principal.subject:
                 raise PermissionDenied("members ask for their own suggestions")
             member_id = principal.subject
         elif not member_id:
             raise InvalidArgument(FieldViolation("member_id", "is required"))
-        m = self.world.members.get(member_id)
-        if (
-            principal.role is not Role.MEMBER
-            and not principal.is_everywhere
-            and (m is None or not principal.holds(m.community_id, m.street_id))
-        ):
-            raise PermissionDenied("this member is outside your scope")
-        return self.world.suggest_tasks(member_id, _limit(limit), self.clock(), Weights(), 3000.0)
+        m: MemberRow | None = await self._seen(lambda: self.world.members.get(member_id))
+        if principal.role is Role.MEMBER or principal.is_everywhere:
+            if m is None:
+                raise NotFound("member", member_id)
+        elif m is None or not principal.holds(m.community_id, m.street_id):
+            await self._deny_after(started, PermissionDenied("this member is outside your scope"))
+        return self.world.suggest_tasks(member_id, limit, self.clock(), Weights(), 3000.0)
 
 
 MEMBER_EVENTS = (
@@ -290,8 +517,9 @@ TASK_EVENTS = (
     events_pb2.TaskExpired,
     events_pb2.TaskClosed,
 )
-# A matching proposal that ends this way frees its place for the next best member.
-FREED = (".declined", ".expired")
+# A matching proposal that ends this way frees its place for the next best member, and its
+# member is not proposed for that task again.
+FREED = (".declined", ".expired", ".withdrawn")
 
 
 def _unpack(env: events_pb2.EventEnvelope, kinds: tuple[type[Any], ...]) -> Any | None:

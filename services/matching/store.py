@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -200,6 +199,8 @@ class MatchingStore:
     async def load(self, world: World) -> None:
         """Fill the in-memory world from the read model."""
         async with self._pool.acquire() as conn:
+            for r in await conn.fetch("SELECT id, street_id FROM community"):
+                world.put_community(r["id"], r["street_id"])
             for r in await conn.fetch("SELECT * FROM member"):
                 world.put_member(member_row(r))
             for r in await conn.fetch("SELECT * FROM task WHERE status IN ('open', 'filled')"):
@@ -208,6 +209,21 @@ class MatchingStore:
                 world.put_commitment(commitment_row(r))
             for r in await conn.fetch("SELECT task_id, member_id FROM refusal"):
                 world.refuse(str(r["task_id"]), str(r["member_id"]))
+            for r in await conn.fetch("SELECT task_id, member_id FROM pending_proposal"):
+                world.offer(str(r["task_id"]), str(r["member_id"]))
+
+    async def communities(self, world: World) -> None:
+        """Bring the world's communities up to date with the read model."""
+        for r in await self._pool.fetch("SELECT id, street_id FROM community"):
+            world.put_community(r["id"], r["street_id"])
+
+    async def answered(self, conn: asyncpg.Connection, task_id: str, member_id: str) -> None:
+        """The task service answered for a proposal (an assignment, or a rejection)."""
+        await conn.execute(
+            "DELETE FROM pending_proposal WHERE task_id = $1 AND member_id = $2",
+            uuid.UUID(task_id),
+            uuid.UUID(member_id),
+        )
 
     async def refresh(
         self,
@@ -244,19 +260,6 @@ class MatchingStore:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def scope_lock(self, key: str) -> AsyncIterator[bool]:
-        """Hold the lock of a run's scope (across processes) for the block, if free."""
-        async with self._pool.acquire() as conn:
-            got = bool(
-                await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"match:{key}")
-            )
-            try:
-                yield got
-            finally:
-                if got:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"match:{key}")
-
     async def set_figure(self, run_id: str, name: str, value: float) -> None:
         await self._pool.execute(
             "UPDATE match_run SET figures = figures || jsonb_build_object($2::text, $3::float8)"
@@ -267,29 +270,67 @@ class MatchingStore:
         )
 
     async def start_run(
-        self, scope: Scope, dry_run: bool, method: str, by: str
-    ) -> tuple[str, datetime]:
-        r = await self._pool.fetchrow(
-            """INSERT INTO match_run (id, scope_kind, scope_id, state, dry_run, method,
-                   requested_by) VALUES ($1, $2, $3, 'running', $4, $5, $6)
-               RETURNING id, created_at""",
-            uuid.uuid4(),
-            scope.kind,
-            scope.id,
-            dry_run,
-            method,
-            by,
-        )
-        return str(r["id"]), r["created_at"]
+        self,
+        scope: Scope,
+        street_id: str,
+        dry_run: bool,
+        method: str,
+        by: str,
+        lease_s: float = 30.0,
+    ) -> tuple[str | None, str | None]:
+        """Record a run as running, unless a run whose scope overlaps this one is running:
+        (the new run, None) or (None, the run in the way). One short transaction on one
+        connection; the row itself is the lock, across every replica of the service."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Serialises the check and the insert between concurrent starts (released at commit).
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('matching:runs'))")
+            await self._fail_lapsed(conn, lease_s)
+            clash = await conn.fetchval(
+                """SELECT id FROM match_run WHERE state = 'running' AND (
+                       $1 = 'district' OR scope_kind = 'district'
+                       OR (street_id = $3
+                           AND ($1 = 'street' OR scope_kind = 'street' OR scope_id = $2)))
+                   ORDER BY created_at LIMIT 1""",
+                scope.kind,
+                scope.id,
+                street_id,
+            )
+            if clash is not None:
+                return None, str(clash)
+            run_id = await conn.fetchval(
+                """INSERT INTO match_run (id, scope_kind, scope_id, street_id, state, dry_run,
+                       method, requested_by, heartbeat_at)
+                   VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, now())
+                   RETURNING id""",
+                uuid.uuid4(),
+                scope.kind,
+                scope.id,
+                street_id,
+                dry_run,
+                method,
+                by,
+            )
+            return str(run_id), None
 
-    async def running_run(self, scope: Scope) -> str | None:
-        found = await self._pool.fetchval(
-            "SELECT id FROM match_run WHERE scope_kind = $1 AND scope_id = $2 AND state ="
-            " 'running' ORDER BY created_at DESC LIMIT 1",
-            scope.kind,
-            scope.id,
+    async def renew(self, run_id: str) -> None:
+        await self._pool.execute(
+            "UPDATE match_run SET heartbeat_at = now() WHERE id = $1 AND state = 'running'",
+            uuid.UUID(run_id),
         )
-        return None if found is None else str(found)
+
+    async def fail_lapsed_runs(self, lease_s: float) -> int:
+        """Mark runs whose process stopped renewing their lease failed (interrupted)."""
+        async with self._pool.acquire() as conn:
+            return await self._fail_lapsed(conn, lease_s)
+
+    async def _fail_lapsed(self, conn: asyncpg.Connection, lease_s: float) -> int:
+        done = await conn.execute(
+            "UPDATE match_run SET state = 'failed', error = 'interrupted', finished_at = now()"
+            " WHERE state = 'running'"
+            " AND coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1)",
+            lease_s,
+        )
+        return int(done.split()[-1])
 
     async def finish_run(
         self,
@@ -298,12 +339,15 @@ class MatchingStore:
         figures: dict[str, Any],
         proposals: list[tuple[str, pb_message.Message]],
         actor: Principal,
+        public_distance: Callable[[str, str], float],
     ) -> None:
+        """Record the plan, its figures and (in the same transaction) its proposals, which hold
+        their places until the task service answers for them."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
                 """INSERT INTO match_assignment (run_id, position, task_id, member_id, score,
-                       distance_m, explanation, alternatives)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)""",
+                       distance_m, explanation, alternatives, public_distance_m, facts)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)""",
                 [
                     (
                         uuid.UUID(run_id),
@@ -314,7 +358,25 @@ class MatchingStore:
                         a.distance_m,
                         a.explanation(),
                         json.dumps(
-                            [[x.member_id, x.score, x.distance_m, x.status] for x in a.alternatives]
+                            [
+                                [
+                                    x.member_id,
+                                    x.score,
+                                    x.distance_m,
+                                    x.status,
+                                    public_distance(a.task_id, x.member_id),
+                                ]
+                                for x in a.alternatives
+                            ]
+                        ),
+                        public_distance(a.task_id, a.member_id),
+                        json.dumps(
+                            {
+                                "skill_fit": a.skill_fit,
+                                "load_hours": a.member_load_hours,
+                                "reliability": a.reliability,
+                                "rank": a.rank,
+                            }
                         ),
                     )
                     for n, a in enumerate(result.assignments)
@@ -335,11 +397,26 @@ class MatchingStore:
                 json.dumps(figures),
             )
             if proposals:
+                await self._hold(conn, proposals)
                 await self._outbox.add_many(conn, proposals, actor)
+
+    async def _hold(
+        self, conn: asyncpg.Connection, proposals: list[tuple[str, pb_message.Message]]
+    ) -> None:
+        await conn.executemany(
+            "INSERT INTO pending_proposal (task_id, member_id, run_id) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            [
+                (uuid.UUID(p.task_id), uuid.UUID(p.member_id), uuid.UUID(p.match_run_id))
+                for _subject, p in proposals
+                if isinstance(p, events_pb2.ProposalMade)
+            ],
+        )
 
     async def fail_run(self, run_id: str, error: str) -> None:
         await self._pool.execute(
-            "UPDATE match_run SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+            "UPDATE match_run SET state = 'failed', error = $2, finished_at = now()"
+            " WHERE id = $1 AND state = 'running'",
             uuid.UUID(run_id),
             error[:500],
         )
@@ -358,7 +435,11 @@ class MatchingStore:
         scope_id: str,
         after: tuple[datetime, str] | None,
         limit: int,
+        communities: Sequence[str] | None = None,
+        streets: Sequence[str] | None = None,
     ) -> list[asyncpg.Record]:
+        """Runs newest first: of one scope (kind and id), or of any of these communities and
+        streets (a street's runs include its communities'), or all of them."""
         args: list[object] = []
 
         def arg(v: object) -> str:
@@ -368,6 +449,11 @@ class MatchingStore:
         clauses = []
         if kind is not None:
             clauses.append(f"scope_kind = {arg(kind)} AND scope_id = {arg(scope_id)}")
+        if communities is not None or streets is not None:
+            clauses.append(
+                f"((scope_kind = 'community' AND scope_id = ANY({arg(list(communities or []))}))"
+                f" OR street_id = ANY({arg(list(streets or []))}))"
+            )
         if after is not None:
             clauses.append(f"(created_at, id) < ({arg(after[0])}, {arg(uuid.UUID(after[1]))})")
         where = " AND ".join(clauses) or "true"
@@ -390,6 +476,7 @@ class MatchingStore:
 
     async def propose(self, items: list[tuple[str, pb_message.Message]]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
+            await self._hold(conn, items)
             await self._outbox.add_many(conn, items, None)
 
 

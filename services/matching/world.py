@@ -7,17 +7,73 @@ Pure: loading from and refreshing against the database happen in store.py.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from services.matching.solver import model as sm
 from services.matching.solver.candidates import distance_m
 
 LIVE = frozenset({"proposed", "accepted"})
-# The task service shows a resident's place rounded to this grid (services/tasks/domain.py).
+# The task service shows a resident's place rounded to this grid (services/tasks/domain.py), and
+# the registry shows nobody's home to those outside its scope: what such callers see (scores,
+# distances, order) is computed from places rounded to it.
 PUBLIC_DEGREES = 0.003
+# Distances to members outside the caller's scope are shown in bands this wide (their upper end).
+DISTANCE_BAND_M = 500.0
+# What a task's data must lie within to be planned; outside it the task is reported unmatched
+# (invalid_task) instead of failing the run it is in.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+LONGEST_WINDOW = timedelta(days=400)
+MOST_EFFORT_HOURS = 1000.0
+MOST_HEADCOUNT = 10_000
+# Skill levels run 1 to 3 (the registry's scale); a member's levels are read within 0 to 3.
+MOST_LEVEL = 3
+MOST_HOURS_PER_MONTH = 31 * 24
+
+
+def public_place(lat: float, lng: float) -> tuple[float, float]:
+    """A place rounded to the public grid."""
+    return (
+        round(round(lat / PUBLIC_DEGREES) * PUBLIC_DEGREES, 6),
+        round(round(lng / PUBLIC_DEGREES) * PUBLIC_DEGREES, 6),
+    )
+
+
+def banded(distance: float) -> float:
+    """A distance as the upper end of its band."""
+    return max(1, math.ceil(distance / DISTANCE_BAND_M)) * DISTANCE_BAND_M
+
+
+def on_earth(lat: float | None, lng: float | None) -> bool:
+    return (
+        lat is not None
+        and lng is not None
+        and math.isfinite(lat)
+        and math.isfinite(lng)
+        and -90 <= lat <= 90
+        and -180 <= lng <= 180
+    )
+
+
+def task_problem(t: TaskRow) -> str | None:
+    """Why the planner cannot take this task as it is, or None when it can."""
+    if not on_earth(t.lat, t.lng):
+        return "its place is not on earth"
+    if not (EARLIEST <= t.start <= LATEST and EARLIEST <= t.end <= LATEST):
+        return "its window lies outside the years 2000 to 2100"
+    if t.end < t.start or t.end - t.start > LONGEST_WINDOW:
+        return "its window ends before it starts or lasts more than 400 days"
+    if not (math.isfinite(t.effort_hours) and 0 <= t.effort_hours <= MOST_EFFORT_HOURS):
+        return "its effort hours are out of range"
+    if not (t.places_taken >= 0 and 0 < t.headcount <= MOST_HEADCOUNT):
+        return "its headcount is out of range"
+    if not all(1 <= level <= MOST_LEVEL for _code, level in t.skills):
+        return "a skill level asked for is out of range"
+    return None
 
 
 @dataclass(frozen=True)
@@ -116,8 +172,14 @@ class World:
     # Proposals sent but not yet heard back about from the task service: they count as held
     # (load, busy time, the task's place) until its word arrives, so that a re-offer made
     # meanwhile cannot give the same member more than their hours.
+    # They are kept in the read model too (pending_proposal), so that a restart or a reload of
+    # the task's row never forgets them: a place offered is not free until the task service says
+    # so, and the next run does not offer it again.
     pending: dict[tuple[str, str], CommitmentRow] = field(default_factory=dict)
     _pending_of: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
+    _pending_on: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # The organisation: community -> its street.
+    communities: dict[str, str] = field(default_factory=dict)
 
     # -- keeping it current --------------------------------------------------------------------
 
@@ -131,11 +193,22 @@ class World:
         self._members_at[f"c:{m.community_id}"].add(m.id)
         self._members_at[f"s:{m.street_id}"].add(m.id)
 
+    def put_community(self, community_id: str, street_id: str) -> None:
+        self.communities[community_id] = street_id
+
     def put_task(self, t: TaskRow) -> None:
         self.tasks[t.id] = t
         self._tasks_at[f"c:{t.community_id}"].add(t.id)
         if t.street_wide:
             self._tasks_at[f"s:{t.street_id}"].add(t.id)
+        if t.status not in ("open", "filled"):
+            # A closed task has no place to give: nothing offered on it is held any more.
+            for member_id in list(self._pending_on.get(t.id, ())):
+                self.settle(t.id, member_id)
+
+    def open_places(self, t: TaskRow, now: datetime) -> int:
+        """Free places, less those offered and not yet answered for."""
+        return max(0, t.open_places(now) - len(self._pending_on.get(t.id, ())))
 
     def put_commitment(self, c: CommitmentRow) -> None:
         self.commitments[c.assignment_id] = c
@@ -146,9 +219,10 @@ class World:
     def offer(self, task_id: str, member_id: str) -> None:
         """Count a proposal just sent as held until the task service answers for it."""
         t = self.tasks.get(task_id)
-        if t is None:
+        if t is None or (task_id, member_id) in self.pending:
             return
         self._pending_of[member_id].add((task_id, member_id))
+        self._pending_on[task_id].add(member_id)
         self.pending[(task_id, member_id)] = CommitmentRow(
             assignment_id="",
             member_id=member_id,
@@ -160,13 +234,13 @@ class World:
             effort_hours=t.effort_hours,
             hours=0,
         )
-        self.put_task(replace(t, places_taken=t.places_taken + 1))
         self._forget(member_id)
 
     def settle(self, task_id: str, member_id: str) -> None:
         """The task service answered for a proposal (taken, or rejected)."""
         if self.pending.pop((task_id, member_id), None) is not None:
             self._pending_of[member_id].discard((task_id, member_id))
+            self._pending_on[task_id].discard(member_id)
             self._forget(member_id)
 
     def _forget(self, member_id: str) -> None:
@@ -178,13 +252,7 @@ class World:
     # -- what the solver sees ------------------------------------------------------------------
 
     def eligible(self, m: MemberRow) -> bool:
-        return (
-            m.active
-            and m.reported_in
-            and m.community_id is not None
-            and m.lat is not None
-            and m.lng is not None
-        )
+        return m.active and m.reported_in and m.community_id is not None and on_earth(m.lat, m.lng)
 
     def solver_member(self, m: MemberRow, now: datetime) -> sm.Member:
         local = now.astimezone(sm.LOCAL_TZ)
@@ -222,9 +290,10 @@ class World:
             lng=m.lng,
             community_id=m.community_id or "",
             street_id=m.street_id or "",
-            skills=m.skills,
+            # Read within their scales, so that one odd record cannot break a run.
+            skills={k: min(MOST_LEVEL, max(0, v)) for k, v in m.skills.items()},
             availability=m.availability,
-            hours_left=max(0.0, m.hours_per_month - load),
+            hours_left=max(0.0, min(MOST_HOURS_PER_MONTH, m.hours_per_month) - load),
             load_hours=load,
             reliability=(done + 1) / (done + no_shows + 2),
             busy=tuple(sorted(busy)),
@@ -239,7 +308,7 @@ class World:
             street_id=t.street_id,
             street_wide=t.street_wide,
             skills=t.skills,
-            places=t.open_places(now),
+            places=self.open_places(t, now),
             start=t.start,
             end=t.end,
             flexible=t.flexible,
@@ -262,7 +331,11 @@ class World:
         self, scope: Scope, now: datetime, weights: sm.Weights, params: sm.Params
     ) -> sm.Instance:
         tasks = sorted(
-            (t for t in self.tasks.values() if scope.holds_task(t) and t.open_places(now) > 0),
+            (
+                t
+                for t in self.tasks.values()
+                if scope.holds_task(t) and task_problem(t) is None and self.open_places(t, now) > 0
+            ),
             key=lambda t: t.id,
         )
         streets = {t.street_id for t in tasks if t.street_wide}
@@ -283,6 +356,17 @@ class World:
             excluded=self.excluded(t.id for t in tasks),
         )
 
+    def invalid_tasks(self, scope: Scope, now: datetime) -> list[tuple[str, int, str]]:
+        """(task, free places, why) for the scope's open tasks the planner cannot take."""
+        out = []
+        for t in self.tasks.values():
+            if not scope.holds_task(t) or t.status != "open":
+                continue
+            why = task_problem(t)
+            if why is not None:
+                out.append((t.id, max(0, min(t.headcount, MOST_HEADCOUNT) - t.places_taken), why))
+        return sorted(out)
+
     # -- suggestions ---------------------------------------------------------------------------
 
     def _pair(
@@ -294,8 +378,11 @@ class World:
         now: datetime,
         weights: sm.Weights,
         reach: float,
-    ) -> tuple[float, float, str] | None:
-        """(net score, distance, reason) when the member could take the task, else None."""
+        distance: float,
+    ) -> tuple[float, str] | None:
+        """(net score, reason without the distance) when the member could take the task at this
+        distance, else None. The distance is the one the caller may know: everything shown
+        (score, order, whether it is shown at all) follows from it and nothing finer."""
         if (t.id, m.id) in self.refusals or (t.id, m.id) in self.pending:
             return None
         if any(
@@ -303,8 +390,6 @@ class World:
             for a in self.by_member.get(m.id, ())
         ):
             return None
-        assert m.lat is not None and m.lng is not None
-        distance = distance_m(m.lat, m.lng, t.lat, t.lng)
         if distance > reach:
             return None
         fit = sm.skill_fit(member, task)
@@ -320,18 +405,28 @@ class World:
         net = (score - sm.fairness_cost(member, 1, weights)) / sm.SCALE
         skills = ", ".join(f"{code} {member.skills.get(code, 0)}" for code, _ in task.skills)
         reason = (
-            f"{distance:.0f} m from home"
-            + (f"; skills {skills}" if skills else "")
-            + f"; {member.load_hours:.1f} h this month, {member.hours_left:.1f} h left"
+            (f"skills {skills}; " if skills else "")
+            + f"{member.load_hours:.1f} h this month, {member.hours_left:.1f} h left"
             + ("; serves a priority group" if task.beneficiary in sm.PRIORITY_GROUPS else "")
         )
-        return net, distance, reason
+        return net, reason
 
     def suggest_members(
-        self, task_id: str, limit: int, now: datetime, weights: sm.Weights, reach: float
+        self,
+        task_id: str,
+        limit: int,
+        now: datetime,
+        weights: sm.Weights,
+        reach: float,
+        exact: Callable[[MemberRow], bool] = lambda _m: True,
     ) -> list[tuple[str, float, float, str]]:
+        """The best members for a task's free places: (member, score, distance, reason).
+
+        For a member `exact` says no to (outside the caller's scope) the distance is measured
+        from their home's public cell and shown as its band, and the score and order follow from
+        that banded distance only: nobody's home is found by moving a task about."""
         t = self.tasks.get(task_id)
-        if t is None or t.open_places(now) == 0:
+        if t is None or task_problem(t) is not None or self.open_places(t, now) == 0:
             return []
         task = self.solver_task(t, now)
         out = []
@@ -342,43 +437,47 @@ class World:
                 m.community_id == t.community_id or (t.street_wide and m.street_id == t.street_id)
             ):
                 continue
+            assert m.lat is not None and m.lng is not None
+            if exact(m):
+                distance = distance_m(m.lat, m.lng, t.lat, t.lng)
+                shown = f"{distance:.0f} m from home"
+            else:
+                distance = banded(distance_m(*public_place(m.lat, m.lng), t.lat, t.lng))
+                shown = f"within {distance:.0f} m of home"
             member = self.solver_member(m, now)
-            found = self._pair(t, m, member, task, now, weights, reach)
+            found = self._pair(t, m, member, task, now, weights, reach, distance)
             if found is not None:
-                out.append((m.id, *found))
+                out.append((m.id, found[0], distance, f"{shown}; {found[1]}"))
         out.sort(key=lambda r: (-r[1], r[2], r[0]))
         return out[:limit]
 
     def suggest_tasks(
         self, member_id: str, limit: int, now: datetime, weights: sm.Weights, reach: float
     ) -> list[tuple[str, float, float, str]]:
+        """The best open tasks for a member: (task, score, distance, reason).
+
+        A member is told the distance to the task's public place (rounded as the task service
+        shows it), never to a resident's exact home; the score, the order and the reach are
+        computed from that same public place, so moving one's own home about reveals nothing
+        finer than the public cell."""
         m = self.members.get(member_id)
         if m is None or not self.eligible(m):
             return []
+        assert m.lat is not None and m.lng is not None
         member = self.solver_member(m, now)
         out = []
         for t in self.tasks.values():
-            if t.open_places(now) == 0:
+            if task_problem(t) is not None or self.open_places(t, now) == 0:
                 continue
             if not (
                 t.community_id == m.community_id or (t.street_wide and t.street_id == m.street_id)
             ):
                 continue
-            found = self._pair(t, m, member, self.solver_task(t, now), now, weights, reach)
+            lat, lng = public_place(t.lat, t.lng)
+            task = replace(self.solver_task(t, now), lat=lat, lng=lng)
+            distance = distance_m(m.lat, m.lng, lat, lng)
+            found = self._pair(t, m, member, task, now, weights, reach, distance)
             if found is not None:
-                # A member is told the distance to the task's public place (rounded as the task
-                # service shows it), never to a resident's exact home.
-                net, _exact, reason = found
-                lat, lng = (
-                    round(round(x / PUBLIC_DEGREES) * PUBLIC_DEGREES, 6) for x in (t.lat, t.lng)
-                )
-                out.append(
-                    (
-                        t.id,
-                        net,
-                        distance_m(m.lat or 0.0, m.lng or 0.0, lat, lng),
-                        reason.split(" from home", 1)[-1].lstrip("; "),
-                    )
-                )
+                out.append((t.id, found[0], distance, found[1]))
         out.sort(key=lambda r: (-r[1], r[2], r[0]))
         return out[:limit]

@@ -110,11 +110,32 @@ def test_on_small_instances_the_exact_solvers_find_the_optimum(instance: Instanc
 @given(instances(max_members=6, max_tasks=6))
 def test_the_solver_is_never_worse_than_greedy_and_its_bound_holds(instance: Instance) -> None:
     cands = cand.build(instance)
-    best = slv.solve(replace(instance, params=Params(method="auto")), cands)
-    for yardstick in ("greedy", "fcfs"):
-        other = slv.solve(replace(instance, params=Params(method=yardstick)), cands)
-        assert best.objective >= other.objective
-    assert best.bound is not None and best.bound >= best.objective
+    for method in ("auto", "flow", "mip", "cpsat"):
+        best = slv.solve(replace(instance, params=Params(method=method)), cands)
+        for yardstick in ("greedy", "fcfs"):
+            other = slv.solve(replace(instance, params=Params(method=yardstick)), cands)
+            assert best.objective >= other.objective, (method, yardstick)
+        assert best.bound is not None and best.bound >= best.objective
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances(max_members=6, max_tasks=6), st.sampled_from([0.0, 0.0001, 0.05, 0.1]))
+def test_a_plan_is_called_optimal_only_when_it_meets_its_proven_bound(
+    instance: Instance, gap_target: float
+) -> None:
+    """A loose gap target lets the exact engine stop early: that plan is WITHIN_GAP, never
+    OPTIMAL, unless its value meets the bound."""
+    cands = cand.build(instance)
+    for method in ("auto", "flow", "mip", "cpsat"):
+        plan = slv.solve(
+            replace(instance, params=Params(method=method, gap_target=gap_target)), cands
+        )
+        assert plan.bound is not None
+        assert plan.status in (slv.OPTIMAL, slv.WITHIN_GAP, slv.FEASIBLE)
+        if plan.status == slv.OPTIMAL:
+            assert plan.objective >= plan.bound, method
+        if plan.status == slv.WITHIN_GAP:
+            assert 0 < (slv.gap(plan) or 0.0) <= gap_target, method
 
 
 def test_the_same_instance_gives_the_same_plan_twice() -> None:

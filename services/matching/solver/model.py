@@ -26,6 +26,8 @@ SCALE = 100  # points are scored in hundredths
 PRIORITY_GROUPS = frozenset({"elderly", "child", "disabled", "poor"})
 FAIRNESS_HOURS = 10.0  # a month's load is counted in steps of this many hours
 URGENCY_HORIZON = timedelta(days=7)
+# Weights beyond this would only overflow the integer scores, never change a plan's meaning.
+MAX_WEIGHT = 1000.0
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,9 @@ class Weights:
 
     def validate(self) -> list[str]:
         return [
-            f"{name} must be a finite number of at least 0"
+            f"{name} must be a number from 0 to {MAX_WEIGHT:.0f}"
             for name, value in self.__dict__.items()
-            if not (math.isfinite(value) and value >= 0)
+            if not (math.isfinite(value) and 0 <= value <= MAX_WEIGHT)
         ]
 
 

@@ -25,6 +25,7 @@ REASONS = {
     "time_clash": "everyone suitable already has an accepted task at that time",
     "too_few_candidates": "fewer suitable members than places",
     "outscored": "its candidates were given places that weigh more",
+    "invalid_task": "its window, hours, headcount or place cannot be planned (left out)",
 }
 
 
