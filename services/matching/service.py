@@ -510,6 +510,7 @@ MEMBER_EVENTS = (
     events_pb2.MemberUpdated,
     events_pb2.MemberReportedIn,
     events_pb2.MemberDeactivated,
+    events_pb2.MemberReactivated,
 )
 TASK_EVENTS = (
     events_pb2.TaskPosted,

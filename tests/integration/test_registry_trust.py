@@ -549,13 +549,6 @@ async def test_an_import_cannot_learn_more_taken_numbers_than_the_daily_allowanc
         )
 
 
-READ_MODELS_IGNORE_REACTIVATION = (
-    "the task service's and matching's read models do not consume MemberReactivated yet "
-    "(services/tasks/service.py _apply_member, services/matching/service.py MEMBER_EVENTS)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=READ_MODELS_IGNORE_REACTIVATION)
 async def test_the_other_services_see_a_reactivated_member_active_again(
     stub: rpc.RegistryServiceStub,
     admin: Metadata,
