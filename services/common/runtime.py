@@ -389,6 +389,7 @@ class ServiceRuntime:
     _stopped: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _last_tick: float = field(init=False, default=0.0)
     _events_ok: bool = field(init=False, default=True)
+    _not_ready_because: str = field(init=False, default="")
     _stream_checked: float = field(init=False, default=0.0)
 
     @property
@@ -486,24 +487,27 @@ class ServiceRuntime:
         now = time.monotonic()
         self._last_tick = now
         self.supervisor.mark_stable()
-        failing = [
-            st.name
-            for st in self.supervisor.states
-            if st.failing_for(now) >= s.loop_failing_limit_s
-        ]
-        ok = not failing
-        if ok:
+        limit = s.loop_failing_limit_s
+        failing = [st.name for st in self.supervisor.states if st.failing_for(now) >= limit]
+        why = f"loops failing for long: {failing}" if failing else ""
+        if not failing:
             try:
-                async with asyncio.timeout(2.0):
-                    await self.pool.fetchval("SELECT 1")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                ok = False
-        else:
-            log.warning("%s not ready: loops failing for long: %s", s.service_name, failing)
+                # asyncpg's own timeout cancels the query cleanly; the outer one bounds the wait
+                # for a connection from the pool.
+                async with asyncio.timeout(5.0):
+                    await self.pool.fetchval("SELECT 1", timeout=2.0)
+            except Exception as e:  # noqa: BLE001 (whatever the database says, it is not ready)
+                why = f"the database does not answer ({type(e).__name__})"
         if self._stopped.is_set():
             return  # stop() has said NOT_SERVING; nothing may say otherwise
+        if why != self._not_ready_because:  # log changes, not every interval
+            if why:
+                log.warning("%s not ready: %s", s.service_name, why)
+            else:
+                log.info("%s ready", s.service_name)
+            self._not_ready_because = why
         for name in self.readiness_names:
-            await self.health.set(name, SERVING if ok else NOT_SERVING)
+            await self.health.set(name, NOT_SERVING if why else SERVING)
         await self._check_events(now)
 
     async def _check_events(self, now: float) -> None:
