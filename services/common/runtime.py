@@ -593,12 +593,13 @@ async def _connect_with_retry(
         except (OSError, TimeoutError, Exception) as e:
             if attempt == attempts - 1:
                 raise
-            log.warning("nats not reachable at %s (%s); retrying", _without_password(url), e)
+            log.warning("nats not reachable at %s (%s); retrying", redacted(url), e)
             await asyncio.sleep(0.5)
     raise AssertionError("unreachable")
 
 
-def _without_password(url: str) -> str:
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and screens."""
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
