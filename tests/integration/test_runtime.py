@@ -18,7 +18,7 @@ from linli.v1 import registry_pb2_grpc
 from services.common import eventbus
 from services.common.auth import Role
 from services.common.localinfra import NatsServer
-from services.common.runtime import EVENTS, LIVENESS, ServiceRuntime
+from services.common.runtime import EVENTS, LIVENESS, ServiceRuntime, redacted
 from services.common.settings import RegistrySettings
 from services.common.streamspec import StreamSpec
 from services.registry.app import build
@@ -307,3 +307,14 @@ async def test_a_runtime_creates_the_stream_from_its_settings(
     async with running(runtime):
         config = (await runtime.js.stream_info("LINLI")).config
         assert (config.max_age, config.duplicate_window) == (86400, 30)
+
+
+async def test_a_service_logs_in_to_nats_with_the_credentials_from_its_settings(
+    database: str, nats_server: NatsServer
+) -> None:
+    settings = quick(nats_user="linli", nats_password=nats_server.password)
+    runtime = build(settings, database, nats_server.anonymous_url)
+    async with running(runtime) as channel:
+        await wait_status(channel, EVENTS, SERVING)
+        assert runtime.nc.is_connected
+    assert redacted(nats_server.url) == f"nats://linli:***@127.0.0.1:{nats_server.port}"
