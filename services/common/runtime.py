@@ -148,38 +148,41 @@ class Supervisor:
         while not self._stopping.is_set():
             started = time.monotonic()
             state.state, state.since = "running", time.time()
+            failure: BaseException | None = None
             try:
                 await worker.run()
             except asyncio.CancelledError:
                 raise
-            except Exception as e:
-                error = f"{type(e).__name__}: {e}"[:300]
-                log.error(
-                    "loop %r of %s failed: %s; restarting in %.1fs",
-                    state.name,
-                    self._service,
-                    error,
-                    backoff,
-                    exc_info=e,
-                )
-            else:
-                if self._stopping.is_set():
-                    break
-                error = "returned before the stop"
-                log.error(
-                    "loop %r of %s returned before the stop; restarting in %.1fs",
-                    state.name,
-                    self._service,
-                    backoff,
-                )
+            except Exception as e:  # noqa: BLE001 (any failure of a loop is restarted)
+                failure = e
+            if self._stopping.is_set():
+                if failure is not None:
+                    log.warning(
+                        "loop %r of %s failed while stopping: %r",
+                        state.name,
+                        self._service,
+                        failure,
+                    )
+                break
             now = time.monotonic()
             if now - started > self._max_s:  # it had been running well: start over gently
                 backoff, state.failing_since = self._min_s, None
+            if failure is None:
+                state.last_error = "returned before the stop"
+            else:
+                state.last_error = f"{type(failure).__name__}: {failure}"[:300]
+            log.error(
+                "loop %r of %s: %s; restarting in %.1fs",
+                state.name,
+                self._service,
+                state.last_error,
+                backoff,
+                exc_info=failure,
+            )
             state.restarts += 1
-            state.last_error = error
             state.state, state.since = "restarting", time.time()
             if state.failing_since is None:
-                state.failing_since = started
+                state.failing_since = now
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(backoff):
                     await self._stopping.wait()
@@ -249,13 +252,22 @@ class CallGate(aio.ServerInterceptor):
     def close(self) -> None:
         self._closed = True
 
-    async def wait_idle(self, timeout: float, quiet_s: float = 0.2) -> bool:
-        """Wait until no call is in flight and none arrived for quiet_s; False on timeout."""
+    async def wait_idle(
+        self, timeout: float, quiet_s: float = 0.2, quiet_cap_s: float = 1.0
+    ) -> bool:
+        """Wait until no call is in flight and none arrived for quiet_s (or none has been in
+        flight for quiet_cap_s, for clients that keep retrying on this connection: stopping the
+        server moves them elsewhere); False when calls are still in flight at the timeout."""
         deadline = time.monotonic() + timeout
+        idle_since: float | None = None
         while time.monotonic() < deadline:
             now = time.monotonic()
-            if not self._in_flight and now - self._last_arrival >= quiet_s:
-                return True
+            if self._in_flight:
+                idle_since = None
+            else:
+                idle_since = idle_since or now
+                if now - self._last_arrival >= quiet_s or now - idle_since >= quiet_cap_s:
+                    return True
             await asyncio.sleep(0.02)
         return not self._in_flight
 
