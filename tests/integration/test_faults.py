@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -39,20 +40,24 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def durable_pg() -> Iterator[PostgresServer]:
     """A PostgreSQL of this module's own, with the default (durable) settings: it is crashed."""
-    server = PostgresServer.start(ROOT / ".linli" / ref("pg-faults"))
+    root = ROOT / ".linli" / ref("pg-faults")
+    server = PostgresServer.start(root)
     try:
         yield server
     finally:
         server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 async def nats_server() -> AsyncIterator[NatsServer]:
-    server = NatsServer.start(ROOT / ".linli" / ref("nats-faults"))
+    root = ROOT / ".linli" / ref("nats-faults")
+    server = NatsServer.start(root)
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_an_immediate_crash_loses_no_acknowledged_write(durable_pg: PostgresServer) -> None:

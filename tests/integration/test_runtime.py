@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
 
 import grpc
@@ -42,11 +43,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def nats_server() -> AsyncIterator[NatsServer]:
-    server = NatsServer.start(ROOT / ".linli" / ref("nats-rt"))
+    root = ROOT / ".linli" / ref("nats-rt")
+    server = NatsServer.start(root)
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
