@@ -2,7 +2,8 @@
 
 PostgreSQL and NATS come from their wheels (or from LINLI_DATABASE_URL / LINLI_NATS_URL when set),
 the services run as their own processes, and everything lives under .linli/stack/: data, logs and
-state.json, which records what runs where so that `make down` can stop it.
+state.json, which records what runs where so that `make down` can stop it. The local NATS
+requires a user and password like production's; the services get both in LINLI_NATS_URL.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from services.common.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.common.migrate_all import apply_all
-from services.common.runtime import health_check
+from services.common.runtime import health_check, redacted
 from services.common.settings import MATCHING_PORT, REGISTRY_PORT, TASKS_PORT, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +133,7 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
         nats = NatsServer.start(root / "nats", port=_saved_port(old, "nats_url"), detach=True)
         assert nats.process is not None
         nats_url, nats_pid, nats_dir = nats.url, nats.process.pid, str(nats.store_dir)
-    say(f"NATS         {nats_url}")
+    say(f"NATS         {redacted(nats_url)}  (password in {root / 'nats' / 'nats-password'})")
     state = StackState(db_url, nats_url, pg_dir, nats_pid, nats_dir)
     save_state(settings, state)
 
@@ -250,7 +251,7 @@ def status(settings: Settings) -> int:
         print("nothing is running (make up starts it)")
         return 1
     print(f"PostgreSQL   {state.database_url}")
-    print(f"NATS         {state.nats_url}")
+    print(f"NATS         {redacted(state.nats_url)}")
     ok = True
     for spec in SERVICES:
         info = state.services.get(spec.name)

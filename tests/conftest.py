@@ -38,7 +38,8 @@ def servers() -> Iterator[Servers]:
     state = ROOT / ".linli" / f"test-{os.getpid()}"
     try:
         if not db_url:
-            pg = PostgresServer.start(state / "pg")
+            # Throwaway databases: speed over durability (the fault tests start durable ones).
+            pg = PostgresServer.start(state / "pg", durable=False)
             started.append(pg)
             db_url = pg.url
         if not nats_url:

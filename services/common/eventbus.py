@@ -29,6 +29,7 @@ from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from linli.v1 import events_pb2
 from services.common.auth import Principal
+from services.common.streamspec import StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,11 @@ def subject(service: str, entity: str, verb: str) -> str:
     return f"{SUBJECT_PREFIX}.{service}.{entity}.{verb}"
 
 
-async def connect(url: str, name: str) -> NatsClient:
-    """A NATS connection that keeps reconnecting for as long as the process lives."""
+async def connect(url: str, name: str, **credentials: str) -> NatsClient:
+    """A NATS connection that keeps reconnecting for as long as the process lives.
+
+    `credentials` are nats.connect's (user and password, or user_credentials: a creds file).
+    """
 
     async def on_error(e: Exception) -> None:
         log.warning("nats: %s", e)
@@ -61,23 +65,25 @@ async def connect(url: str, name: str) -> NatsClient:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
+        **credentials,  # type: ignore[arg-type]
     )
 
 
-async def ensure_stream(js: JetStreamContext, name: str) -> None:
-    """Create the stream that carries every Linli event, or leave the existing one as it is."""
+async def ensure_stream(js: JetStreamContext, stream: str | StreamSpec) -> None:
+    """Create the stream that carries every Linli event, or bring an existing one to `stream`'s
+    settings where NATS allows it (a name alone leaves an existing stream as it is)."""
+    spec = StreamSpec(name=stream) if isinstance(stream, str) else stream
     try:
-        await js.stream_info(name)
+        info = await js.stream_info(spec.name)
     except NotFoundError:
-        await js.add_stream(
-            api.StreamConfig(
-                name=name,
-                subjects=[f"{SUBJECT_PREFIX}.>"],
-                storage=api.StorageType.FILE,
-                retention=api.RetentionPolicy.LIMITS,
-                duplicate_window=120.0,
-            )
-        )
+        await js.add_stream(spec.config([f"{SUBJECT_PREFIX}.>"]))
+        return
+    if isinstance(stream, str):
+        return
+    changed = spec.differs_from(info.config)
+    if changed:
+        log.warning("stream %s: updating %s to the configured values", spec.name, changed)
+        await js.update_stream(spec.config(info.config.subjects or [f"{SUBJECT_PREFIX}.>"]))
 
 
 def envelope(

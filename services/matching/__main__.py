@@ -32,7 +32,7 @@ async def forget(settings: MatchingSettings) -> None:
             await conn.execute("DELETE FROM inbox WHERE consumer = $1", settings.durable)
     finally:
         await conn.close()
-    nc = await eventbus.connect(settings.nats_url, "linli-matching-rebuild")
+    nc = await eventbus.connect(settings.nats_url, "linli-matching-rebuild", **settings.nats_auth())
     try:
         with contextlib.suppress(NotFoundError):
             await nc.jetstream().delete_consumer(settings.stream_name, settings.durable)

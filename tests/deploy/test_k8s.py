@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from services.cli.main import parser as cli_parser
+from services.common.runtime import LIVENESS
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -95,6 +96,11 @@ def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_contai
             port = c["ports"][0]["containerPort"]
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert c[probe]["grpc"]["port"] == port, (d["metadata"]["name"], probe)
+            # Readiness asks for the API service, liveness for the loops only (never the same
+            # health, or a broker outage would restart every pod).
+            assert c["readinessProbe"]["grpc"]["service"].startswith("linli.v1.")
+            assert c["livenessProbe"]["grpc"]["service"] == LIVENESS
+            assert c["startupProbe"]["grpc"]["service"] == LIVENESS
             assert c["resources"]["limits"]["cpu"] and c["resources"]["limits"]["memory"]
             assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
@@ -117,7 +123,51 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         for e in c.get("env", [])
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert refs <= {"linli-db-app", "linli-jwt", "linli-cron-token"}
+    assert refs <= {"linli-db-app", "linli-jwt", "linli-cron-token", "linli-nats"}
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_nats_requires_credentials_that_every_service_has_from_a_secret(
+    objects: list[dict[str, Any]],
+) -> None:
+    config = next(
+        o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"].startswith("nats-config")
+    )
+    conf = config["data"]["nats.conf"]
+    assert "authorization" in conf and "$NATS_USER" in conf and "$NATS_PASSWORD" in conf
+    (nats,) = of_kind(objects, "StatefulSet")
+    (server,) = nats["spec"]["template"]["spec"]["containers"]
+    for name in ("NATS_USER", "NATS_PASSWORD"):
+        assert env_of(server)[name]["valueFrom"]["secretKeyRef"]["name"] == "linli-nats"
+    for d in of_kind(objects, "Deployment"):
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            env = env_of(c)
+            for name, key in (("LINLI_NATS_USER", "user"), ("LINLI_NATS_PASSWORD", "password")):
+                ref = env[name]["valueFrom"]["secretKeyRef"]
+                assert (ref["name"], ref["key"]) == ("linli-nats", key), d["metadata"]["name"]
+
+
+def linli_config(objects: list[dict[str, Any]]) -> dict[str, str]:
+    (config,) = [
+        o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"].startswith("linli-config")
+    ]
+    data: dict[str, str] = config["data"]
+    return data
+
+
+def test_the_stream_settings_are_valid_settings_in_every_overlay(
+    objects: list[dict[str, Any]],
+) -> None:
+    env = {k: v for k, v in linli_config(objects).items() if k.startswith("LINLI_STREAM_")}
+    assert env
+    spec = Settings.model_validate(
+        {k.removeprefix("LINLI_").lower(): v for k, v in env.items()}
+    ).stream_spec()
+    (nats,) = of_kind(objects, "StatefulSet")
+    assert spec.replicas <= nats["spec"]["replicas"]
 
 
 def test_every_scheduled_run_is_a_command_the_cli_accepts(objects: list[dict[str, Any]]) -> None:
@@ -141,6 +191,9 @@ def test_prod_replicates_the_stateful_parts_and_syncs_every_write() -> None:
         o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"].startswith("nats-config")
     )
     assert "sync_interval: always" in config["data"]["nats.conf"]
+    config = linli_config(objects)
+    assert config["LINLI_STREAM_REPLICAS"] == "3"
+    assert int(config["LINLI_STREAM_MAX_BYTES"]) > 0
     streets = {c["metadata"]["name"] for c in of_kind(objects, "CronJob")}
     assert {"match-district", "match-jiyang", "match-jibei"} <= streets
 
