@@ -17,17 +17,24 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc import aio
 from grpc_status import rpc_status
 
 from services.common import auth, paging, validation
-from services.common.errors import DomainError, FieldViolation, InvalidArgument, quote
+from services.common.errors import (
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    quote,
+)
 from services.common.settings import Settings
 
 log = logging.getLogger("linli.rpc")
@@ -120,6 +127,11 @@ async def admit_each(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         index += 1
 
 
+def methods(service: ServiceDescriptor, *names: str) -> frozenset[str]:
+    """The full paths (`/package.Service/Method`) of a service's methods, checked to exist."""
+    return frozenset(f"/{service.full_name}/{service.methods_by_name[n].name}" for n in names)
+
+
 def request_id_from(given: object) -> str:
     """The caller's request id when it is a plain token; else a fresh one (and a log line)."""
     if isinstance(given, str) and REQUEST_ID.fullmatch(given):
@@ -153,9 +165,18 @@ class _CallLog:
 
 
 class ServerInterceptor(aio.ServerInterceptor):
-    def __init__(self, settings: Settings) -> None:
+    """Request id, token, the checks at the door, the caller's deadline, the log line, and the
+    mapping of domain errors to status codes, for every call but health and reflection.
+
+    `staff_only` names the methods (`/package.Service/Method`) that a member may never call: a
+    member is refused them before the request is looked at, so that what is wrong with a request
+    is told only to a caller who may make it. The services' own rules still decide everything
+    finer (which community, which task)."""
+
+    def __init__(self, settings: Settings, staff_only: Collection[str] = ()) -> None:
         self._settings = settings
         self._page_key = settings.page_token_key()
+        self._staff_only = frozenset(staff_only)
 
     async def intercept_service(
         self,
@@ -198,6 +219,8 @@ class ServerInterceptor(aio.ServerInterceptor):
         )
         call.principal = f"{principal.role.value}:{principal.subject}"
         auth.set_current_principal(principal)
+        if principal.role is auth.Role.MEMBER and call.method in self._staff_only:
+            raise PermissionDenied(f"members may not call {call.method.rsplit('/', 1)[-1]}")
         paging.set_signing_key(self._page_key)
 
     @staticmethod

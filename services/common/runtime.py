@@ -386,6 +386,8 @@ class ServiceRuntime:
     # Run at stop once no call is in flight any more and before the pool closes (e.g. to mark
     # work that a cut-off call left half done). Servicers may append to it in `register`.
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Methods a member may never call (see ServerInterceptor), refused before anything else.
+    staff_only: frozenset[str] = frozenset()
 
     pool: asyncpg.Pool = field(init=False)
     nc: NatsClient = field(init=False)
@@ -443,7 +445,7 @@ class ServiceRuntime:
         self.gate = CallGate(OPEN_PREFIXES)
         self.server = aio.server(
             # The gate is outermost: it sees every call first and ends cut-off ones retryably.
-            interceptors=[self.gate, ServerInterceptor(s)],
+            interceptors=[self.gate, ServerInterceptor(s, self.staff_only)],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
         self._service_names = self.register(self.server, self)

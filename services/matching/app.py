@@ -12,7 +12,7 @@ from services.common.eventbus import Consumer, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import MatchingSettings
 from services.matching import events
-from services.matching.api import MatchingApi
+from services.matching.api import STAFF_ONLY, MatchingApi
 from services.matching.service import Matching
 from services.matching.store import MatchingStore
 
@@ -53,6 +53,7 @@ def build(
 
     return MatchingRuntime(
         settings=settings,
+        staff_only=STAFF_ONLY,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         register=register,

@@ -15,9 +15,24 @@ from linli.v1 import registry_pb2_grpc
 from services.common import paging, validation
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid
+from services.common.interceptors import methods
 from services.registry import convert, domain
 from services.registry.org import OrgEntry
 from services.registry.service import Registry
+
+# What a member may never call: refused at the door, before the request is looked at.
+STAFF_ONLY = methods(
+    pb.DESCRIPTOR.services_by_name["RegistryService"],
+    "ImportDistrict",
+    "CreateStreet",
+    "CreateCommunity",
+    "CreateGrid",
+    "CreateBuildingGroup",
+    "CreateUnit",
+    "RegisterMember",
+    "ImportMembers",
+    "ReactivateMember",
+)
 
 IMPORT_BATCH = 500
 ORG_PARENT_FIELD = {

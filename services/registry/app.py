@@ -11,7 +11,7 @@ from linli.v1 import registry_pb2, registry_pb2_grpc
 from services.common.eventbus import Outbox
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
-from services.registry.api import RegistryApi
+from services.registry.api import STAFF_ONLY, RegistryApi
 from services.registry.events import SERVICE
 from services.registry.service import Registry
 from services.registry.sms import OutboxSms, SmsSender
@@ -46,6 +46,7 @@ def build(
 
     return ServiceRuntime(
         settings=settings,
+        staff_only=STAFF_ONLY,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         register=register,

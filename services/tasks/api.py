@@ -15,10 +15,21 @@ from linli.v1 import tasks_pb2_grpc
 from services.common import paging
 from services.common.auth import current_principal
 from services.common.errors import invalid
+from services.common.interceptors import methods
 from services.registry.convert import latlng_from_proto
 from services.tasks import convert
 from services.tasks.domain import Outcome
 from services.tasks.service import Tasks
+
+# What a member may never call: refused at the door, before the request is looked at.
+STAFF_ONLY = methods(
+    pb.DESCRIPTOR.services_by_name["TaskService"],
+    "PostWish",
+    "CreateRole",
+    "EndRole",
+    "CancelTask",
+    "CompleteTask",
+)
 
 T = TypeVar("T")
 

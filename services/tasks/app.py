@@ -12,7 +12,7 @@ from services.common.eventbus import Consumer, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import TasksSettings
 from services.tasks import events
-from services.tasks.api import TasksApi
+from services.tasks.api import STAFF_ONLY, TasksApi
 from services.tasks.service import Tasks
 from services.tasks.store import TaskStore
 
@@ -60,6 +60,7 @@ def build(
 
     return TasksRuntime(
         settings=settings,
+        staff_only=STAFF_ONLY,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         register=register,
