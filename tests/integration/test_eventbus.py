@@ -20,7 +20,7 @@ from services.common.db import create_pool
 from services.common.localinfra import NatsServer
 from services.common.settings import Settings
 from tests.conftest import ROOT, Servers
-from tests.integration.events import read_events
+from tests.integration.events import KEYS, read_events
 from tests.support import ref
 
 pytestmark = pytest.mark.integration
@@ -119,7 +119,7 @@ async def test_events_written_while_the_relay_is_stopped_arrive_after_it_starts(
     await asyncio.sleep(0.3)
     assert await read_events(js, subject) == []  # nothing publishes without the relay
 
-    relay = eventbus.OutboxRelay(pool, js, schema=name)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS)
     async with running(relay):
         await until(lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0))
 
@@ -137,9 +137,15 @@ async def test_nats_stopped_and_restarted_mid_way_loses_nothing_and_applies_noth
     nc = await connect(server.url)
     js = nc.jetstream()
     await eventbus.ensure_stream(js, STREAM)
-    relay = eventbus.OutboxRelay(pool, js, schema=name, idle_poll_s=0.2)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS, idle_poll_s=0.2)
     consumer = eventbus.Consumer(
-        pool, js, stream=STREAM, durable=f"{name}-probe", subjects=[subject], handler=apply_street
+        pool,
+        js,
+        stream=STREAM,
+        durable=f"{name}-probe",
+        subjects=[subject],
+        handler=apply_street,
+        keys=KEYS,
     )
     ids = [ref("s") for _ in range(200)]
     try:
@@ -179,12 +185,19 @@ async def test_a_redelivered_event_changes_nothing(
     js = nc.jetstream()
     await eventbus.ensure_stream(js, STREAM)
     env = eventbus.envelope(source="probe", subj=subject, payload=street_event("once"), actor=None)
+    eventbus.seal(env, KEYS)
     # The same event twice under different message ids: JetStream's de-duplication cannot help,
     # so only the consumer's inbox stands between the event and a double count.
     for msg_id in ("a", "b"):
         await js.publish(subject, env.SerializeToString(), headers={"Nats-Msg-Id": name + msg_id})
     consumer = eventbus.Consumer(
-        pool, js, stream=STREAM, durable=f"{name}-probe", subjects=[subject], handler=apply_street
+        pool,
+        js,
+        stream=STREAM,
+        durable=f"{name}-probe",
+        subjects=[subject],
+        handler=apply_street,
+        keys=KEYS,
     )
 
     async with running(consumer):
@@ -212,9 +225,15 @@ async def test_a_failing_handler_commits_nothing_and_the_event_comes_again(
             raise RuntimeError("the handler fails once, after writing")
 
     await write_events(pool, subject, ["flaky"])
-    relay = eventbus.OutboxRelay(pool, js, schema=name)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS)
     consumer = eventbus.Consumer(
-        pool, js, stream=STREAM, durable=f"{name}-probe", subjects=[subject], handler=flaky
+        pool,
+        js,
+        stream=STREAM,
+        durable=f"{name}-probe",
+        subjects=[subject],
+        handler=flaky,
+        keys=KEYS,
     )
     async with running(relay, consumer):
         await until(lambda: _value(consumer.applied, 1))
@@ -244,7 +263,8 @@ async def test_migrations_apply_once_even_when_two_processes_race(
     conns = [await asyncpg.connect(servers.database_url) for _ in range(2)]
     try:
         results = await asyncio.gather(*(migrations.apply(c, name, schema_dir) for c in conns))
-        assert sorted(len(r) for r in results) == [0, 2]  # event bus + the folder's one file
+        event_bus = len(migrations.discover(migrations.EVENT_BUS))
+        assert sorted(len(r) for r in results) == [0, event_bus + 1]  # + the folder's one file
         assert await migrations.apply(conns[0], name, schema_dir) == []
 
         (schema_dir / "0001_applied.sql").write_text("-- edited after it was applied\n")
@@ -279,7 +299,7 @@ async def test_nats_restarted_without_its_data_gets_its_stream_back_and_nothing_
     nc = await connect(server.url)
     js = nc.jetstream()
     await eventbus.ensure_stream(js, STREAM)
-    relay = eventbus.OutboxRelay(pool, js, schema=name, idle_poll_s=0.2)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS, idle_poll_s=0.2)
     try:
         async with running(relay):
             await write_events(pool, subject, ["before"])
@@ -296,7 +316,9 @@ async def test_nats_restarted_without_its_data_gets_its_stream_back_and_nothing_
                 lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0),
                 timeout=30,
             )
-        assert [_street(e) for e in await read_events(js, subject)] == ["after"]
+        # The event sent before the loss is published again, ahead of the later one.
+        assert [_street(e) for e in await read_events(js, subject)] == ["before", "after"]
+        assert relay.republished == 1
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -308,7 +330,7 @@ async def test_an_idle_relay_does_not_pile_up_tasks(
 ) -> None:
     name, pool = schema
     nc = await connect(servers.nats_url)
-    relay = eventbus.OutboxRelay(pool, nc.jetstream(), schema=name, idle_poll_s=0.02)
+    relay = eventbus.OutboxRelay(pool, nc.jetstream(), schema=name, keys=KEYS, idle_poll_s=0.02)
     async with running(relay):
         await asyncio.sleep(0.3)
         before = len(asyncio.all_tasks())
@@ -326,7 +348,9 @@ async def test_only_one_relay_per_schema_publishes(
     nc = await connect(servers.nats_url)
     js = nc.jetstream()
     await eventbus.ensure_stream(js, STREAM)
-    relays = [eventbus.OutboxRelay(pool, js, schema=name, idle_poll_s=0.05) for _ in range(3)]
+    relays = [
+        eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS, idle_poll_s=0.05) for _ in range(3)
+    ]
     ids = [ref("s") for _ in range(60)]
     async with running(*relays):
         for chunk in range(0, 60, 6):
