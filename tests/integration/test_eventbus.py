@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from nats.aio.client import Client as NatsClient
 from linli.v1 import common_pb2, events_pb2
 from services.common import eventbus, migrations
 from services.common.db import create_pool
-from services.common.localinfra import NatsServer
+from services.common.localinfra import NatsServer, PostgresServer
 from services.common.settings import Settings
 from tests.conftest import ROOT, Servers
 from tests.integration.events import KEYS, read_events
@@ -307,8 +308,6 @@ async def test_nats_restarted_without_its_data_gets_its_stream_back_and_nothing_
                 lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0)
             )
             server.stop()
-            import shutil
-
             shutil.rmtree(server.store_dir)  # the volume is gone: a new, empty server
             server.resume()
             await write_events(pool, subject, ["after"])
@@ -359,3 +358,238 @@ async def test_only_one_relay_per_schema_publishes(
         assert sum(r.leader for r in relays) == 1
     assert [_street(e) for e in await read_events(js, subject)] == ids
     await nc.drain()
+
+
+# -- faults: the relay and the consumer outlive their database connections -------------------------
+
+
+async def _lock_holder(pool: asyncpg.Pool, name: str) -> int | None:
+    """The backend holding the relay's advisory lock for schema `name` (None when nobody does)."""
+    pid = await pool.fetchval(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND objid::text::bigint = (hashtext($1)::bigint & 4294967295)",
+        f"outbox:{name}",
+    )
+    return int(pid) if pid is not None else None
+
+
+async def _retrying(action, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Run `action` until it succeeds (the database may still be coming back)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await action()
+            return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_the_relay_takes_its_lock_again_when_its_listener_backend_is_terminated(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS, idle_poll_s=0.2)
+    async with running(relay):
+        await write_events(pool, subject, ["before"])
+        await until(lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0))
+        first = await _lock_holder(pool, name)
+        assert first is not None
+
+        assert await pool.fetchval("SELECT pg_terminate_backend($1)", first)
+
+        async def relocked() -> bool:
+            holder = await _lock_holder(pool, name)
+            return holder is not None and holder != first
+
+        await until(relocked, timeout=30)
+        await _retrying(lambda: write_events(pool, subject, ["after"]))
+        await until(
+            lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0),
+            timeout=30,
+        )
+        assert relay.leader
+    assert [_street(e) for e in await read_events(js, subject)] == ["before", "after"]
+    await nc.drain()
+
+
+async def test_the_relay_keeps_publishing_after_postgresql_restarts(
+    servers: Servers, schema_dir: Path
+) -> None:
+    name = ref("probe").replace("-", "_")
+    subject = f"linli.{name}.street.created"
+    root = ROOT / ".linli" / f"pg-{name}"
+    pg = PostgresServer.start(root)
+    pool = await create_pool(Settings(service_name="probe"), pg.url, name)
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    try:
+        async with pool.acquire() as conn:
+            await migrations.apply(conn, name, schema_dir)
+        relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS, idle_poll_s=0.2)
+        async with running(relay):
+            await write_events(pool, subject, ["before"])
+            await until(
+                lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0)
+            )
+            pg.stop()
+            await asyncio.sleep(1.0)  # the relay meets the database gone, more than once
+            pg = PostgresServer.start(root, port=pg.port)
+            await _retrying(lambda: write_events(pool, subject, ["after"]))
+
+            async def published() -> bool:
+                try:
+                    return await _count(
+                        pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0
+                    )
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    return False
+
+            await until(published, timeout=30)
+            assert relay.leader
+        assert [_street(e) for e in await read_events(js, subject)] == ["before", "after"]
+    finally:
+        await pool.close()
+        with contextlib.suppress(Exception):
+            await nc.drain()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_an_event_whose_database_connection_dies_is_retried_not_set_aside(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    kills = [1, 2, 3]  # more deaths than max_deliver allows handler failures
+
+    async def dies_mid_event(conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
+        await apply_street(conn, env)
+        if kills:
+            kills.pop()
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    await write_events(pool, subject, ["survivor"])
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS)
+    consumer = eventbus.Consumer(
+        pool,
+        js,
+        stream=STREAM,
+        durable=f"{name}-probe",
+        subjects=[subject],
+        handler=dies_mid_event,
+        keys=KEYS,
+        max_deliver=2,
+    )
+    async with running(relay, consumer):
+        await until(lambda: _value(consumer.applied, 1), timeout=60)
+
+    assert not kills and consumer.dropped == 0
+    assert await pool.fetchval("SELECT n FROM tally") == 1
+    await nc.drain()
+
+
+# -- faults: NATS loses its data while a consumer lags ---------------------------------------------
+
+
+async def test_a_lagging_consumer_gets_every_event_once_after_nats_loses_its_data(
+    schema: tuple[str, asyncpg.Pool],
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    server = NatsServer.start(ROOT / ".linli" / f"nats-wipe-{name}")
+    nc = await connect(server.url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS, idle_poll_s=0.2)
+
+    def consumer() -> eventbus.Consumer:
+        return eventbus.Consumer(
+            pool,
+            js,
+            stream=STREAM,
+            durable=f"{name}-probe",
+            subjects=[subject],
+            handler=apply_street,
+            keys=KEYS,
+        )
+
+    ids = [ref("s") for _ in range(120)]
+    unsent = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+    try:
+        async with running(relay):
+            await write_events(pool, subject, ids[:30])
+            async with running(consumer()):  # it reads the first 30, then stops
+                await until(lambda: _count(pool, "SELECT n FROM tally", 30))
+            for chunk in range(30, 100, 10):  # published while the consumer is away
+                await write_events(pool, subject, ids[chunk : chunk + 10])
+            await until(lambda: _count(pool, unsent, 0))
+
+            server.stop()
+            shutil.rmtree(server.store_dir)  # the volume is gone: the stream and the consumer too
+            server.resume()
+            await write_events(pool, subject, ids[100:])
+
+            async with running(consumer()):
+                await until(lambda: _count(pool, "SELECT n FROM tally", 120), timeout=60)
+                await asyncio.sleep(0.5)  # room for any duplicate to show itself
+
+        assert relay.republished >= 100
+        assert await pool.fetchval("SELECT n FROM tally") == 120
+        assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ids
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        server.stop()
+        shutil.rmtree(server.store_dir.parent, ignore_errors=True)
+
+
+async def test_a_running_consumer_finds_its_way_back_after_nats_loses_its_data(
+    schema: tuple[str, asyncpg.Pool],
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    server = NatsServer.start(ROOT / ".linli" / f"nats-wipe-{name}")
+    nc = await connect(server.url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    relay = eventbus.OutboxRelay(pool, js, schema=name, keys=KEYS, idle_poll_s=0.2)
+    consumer = eventbus.Consumer(
+        pool,
+        js,
+        stream=STREAM,
+        durable=f"{name}-probe",
+        subjects=[subject],
+        handler=apply_street,
+        keys=KEYS,
+        check_consumer_s=0.5,
+    )
+    ids = [ref("s") for _ in range(20)]
+    try:
+        async with running(relay, consumer):
+            await write_events(pool, subject, ids[:10])
+            await until(lambda: _count(pool, "SELECT n FROM tally", 10))
+            server.stop()
+            shutil.rmtree(server.store_dir)
+            server.resume()
+            await write_events(pool, subject, ids[10:])
+            await until(lambda: _count(pool, "SELECT n FROM tally", 20), timeout=60)
+            await asyncio.sleep(0.5)
+        assert consumer.skipped >= 10  # the first ten came again and changed nothing
+        assert await pool.fetchval("SELECT n FROM tally") == 20
+        assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ids
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        server.stop()
+        shutil.rmtree(server.store_dir.parent, ignore_errors=True)
