@@ -80,6 +80,12 @@ class Settings(BaseSettings):
             )
         if len(secret.encode()) < 32:
             raise SystemExit("LINLI_JWT_SECRET must be at least 32 bytes")
+        from services.common.eventbus import EventKeyError, KeyRing  # it imports this module
+
+        try:
+            KeyRing.from_settings(self)
+        except EventKeyError as e:
+            raise SystemExit(f"LINLI_EVENT_KEYS / LINLI_EVENT_KEY_ID: {e}") from None
         if DEV_EVENT_KEY in self.event_keys.get_secret_value() and not self.dev_mode:
             raise SystemExit(
                 "LINLI_EVENT_KEYS holds the published development key: set keys of your own "

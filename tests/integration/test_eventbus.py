@@ -5,7 +5,9 @@ NATS going away mid-way. Each test works in a schema and (where it stops NATS) a
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -593,3 +595,82 @@ async def test_a_running_consumer_finds_its_way_back_after_nats_loses_its_data(
             await nc.close()
         server.stop()
         shutil.rmtree(server.store_dir.parent, ignore_errors=True)
+
+
+# -- sealed payloads -------------------------------------------------------------------------------
+
+
+async def test_a_tampered_or_unsealed_message_is_set_aside_and_the_next_one_applied(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+
+    def sealed(street_id: str) -> events_pb2.EventEnvelope:
+        env = eventbus.envelope(
+            source="probe", subj=subject, payload=street_event(street_id), actor=None
+        )
+        return eventbus.seal(env, KEYS)
+
+    moved = sealed("moved")
+    moved.subject = f"linli.{name}.street.renamed"  # a sealed payload moved to another subject
+    flipped = sealed("flipped")
+    flipped.sealed_payload = flipped.sealed_payload[:-1] + bytes([flipped.sealed_payload[-1] ^ 1])
+    clear = eventbus.envelope(
+        source="probe", subj=subject, payload=street_event("clear"), actor=None
+    )
+    for env in (moved, flipped, clear, sealed("good")):
+        await js.publish(subject, env.SerializeToString(), headers={"Nats-Msg-Id": env.id})
+    consumer = eventbus.Consumer(
+        pool,
+        js,
+        stream=STREAM,
+        durable=f"{name}-probe",
+        subjects=[subject],
+        handler=apply_street,
+        keys=KEYS,
+    )
+    async with running(consumer):
+        await until(lambda: _value(consumer.applied, 1))
+        await until(lambda: _value(consumer.unreadable, 3))
+
+    assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ["good"]
+    await nc.drain()
+
+
+async def test_events_sealed_before_a_key_rotation_are_still_applied_after_it(
+    servers: Servers, schema: tuple[str, asyncpg.Pool]
+) -> None:
+    name, pool = schema
+    subject = f"linli.{name}.street.created"
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    k1, k2 = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    before = eventbus.KeyRing.parse(f"k1:{k1}", "k1")
+    after = eventbus.KeyRing.parse(f"k1:{k1},k2:{k2}", "k2")
+
+    await write_events(pool, subject, ["old-key"])
+    async with running(eventbus.OutboxRelay(pool, js, schema=name, keys=before)):
+        await until(lambda: _count(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0))
+    await write_events(pool, subject, ["new-key"])
+    consumer = eventbus.Consumer(
+        pool,
+        js,
+        stream=STREAM,
+        durable=f"{name}-probe",
+        subjects=[subject],
+        handler=apply_street,
+        keys=after,
+    )
+    async with running(eventbus.OutboxRelay(pool, js, schema=name, keys=after), consumer):
+        await until(lambda: _value(consumer.applied, 2))
+
+    assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == [
+        "old-key",
+        "new-key",
+    ]
+    await nc.drain()
