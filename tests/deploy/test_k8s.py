@@ -117,7 +117,7 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         for e in c.get("env", [])
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert refs <= {"linli-db-app", "linli-jwt", "linli-cron-token"}
+    assert refs <= {"linli-db-app", "linli-jwt", "linli-events", "linli-cron-token"}
 
 
 def test_every_scheduled_run_is_a_command_the_cli_accepts(objects: list[dict[str, Any]]) -> None:
