@@ -578,9 +578,22 @@ class Consumer:
         self.skipped = 0
         self.dropped = 0
         self.unreadable = 0
+        # Handler failures per event still being retried (only events in flight, so it stays small).
+        self._tries: dict[uuid.UUID, int] = {}
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _database_answers(self) -> bool:
+        """Whether the database answers now: a failure while it does not is not the event's."""
+        try:
+            async with asyncio.timeout(5.0):
+                await self._pool.fetchval("SELECT 1")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 (any failure means: not now)
+            return False
+        return True
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         """Bind to the durable consumer, creating it (and the stream, if lost) on first use."""
@@ -616,16 +629,8 @@ class Consumer:
                     continue
                 quiet_since = time.monotonic()
                 failed = False
-                for i, msg in enumerate(msgs):
-                    outcome = await self._apply(msg)
-                    if outcome is _Outcome.DATABASE_LOST:
-                        # Keep the order: the rest of the batch waits for the database too.
-                        for rest in msgs[i + 1 :]:
-                            with contextlib.suppress(Exception):
-                                await rest.nak(delay=backoff)
-                        failed = True
-                        break
-                    failed |= outcome is _Outcome.FAILED
+                for msg in msgs:
+                    failed |= not await self._apply(msg)
                 if failed:
                     await self._pause(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -654,7 +659,25 @@ class Consumer:
         with contextlib.suppress(Exception):
             await msg.term()
 
-    async def _apply(self, msg: Msg) -> _Outcome:
+    async def _apply(self, msg: Msg) -> bool:
+        """Apply one message; False when it failed and will come again.
+
+        While the database is away the message is held (its ack deadline pushed back) and tried
+        again until the database answers: the batch behind it waits, so the order is kept, and
+        the outage does not count against the event."""
+        pause = 0.2
+        while (outcome := await self._apply_once(msg)) is _Outcome.DATABASE_LOST:
+            if self._stopping.is_set():
+                with contextlib.suppress(Exception):
+                    await msg.nak()  # for whoever consumes next
+                return False
+            await self._pause(pause)
+            pause = min(pause * 2, 5.0)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+        return outcome is _Outcome.DONE
+
+    async def _apply_once(self, msg: Msg) -> _Outcome:
         """Apply one message and say how it went."""
         env = events_pb2.EventEnvelope()
         try:
@@ -708,39 +731,42 @@ class Consumer:
         except Exception as e:
             # Nothing was committed (or, if the connection died during the commit, the inbox
             # row tells on the next delivery).
-            if _database_lost(e):
+            if _database_lost(e) or not await self._database_answers():
                 log.warning(
-                    "consumer %s: database connection lost during event %s: %r",
+                    "consumer %s: database away during event %s: %r; holding it",
                     self._durable,
                     env.id,
                     e,
                 )
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=1.0)
                 return _Outcome.DATABASE_LOST
-            # Ask for it again a little later; after max_deliver tries the event is set aside
-            # (logged with its id) so that the ones behind it can pass.
-            if delivered >= self._max_deliver:
+            # Ask for it again a little later; after max_deliver failures of its own (counted
+            # here: deliveries while the database was away are not the event's fault) the event
+            # is set aside (logged with its id) so that the ones behind it can pass.
+            tries = self._tries.get(event_id, 0) + 1
+            if tries >= self._max_deliver:
+                self._tries.pop(event_id, None)
                 log.exception(
                     "consumer %s: giving up on event %s (%s) after %d tries",
                     self._durable,
                     env.id,
                     env.type,
-                    delivered,
+                    tries,
                 )
                 await self._set_aside(msg)
                 return _Outcome.DONE
+            self._tries[event_id] = tries
             log.warning(
                 "consumer %s: event %s (%s) failed, try %d",
                 self._durable,
                 env.id,
                 env.type,
-                delivered,
+                tries,
                 exc_info=True,
             )
             with contextlib.suppress(Exception):
-                await msg.nak(delay=min(2.0**delivered, 60.0))
+                await msg.nak(delay=min(2.0**tries, 60.0))
             return _Outcome.FAILED
+        self._tries.pop(event_id, None)
         # Ack only after the commit: a crash before this line redelivers, and the inbox skips it.
         await msg.ack()
         if fresh and self._after is not None:
@@ -760,13 +786,13 @@ class Consumer:
 class _Outcome(enum.Enum):
     DONE = "done"  # applied, skipped as a duplicate, or set aside
     FAILED = "failed"  # the handler failed; the event comes again after a delay
-    DATABASE_LOST = "database lost"  # not the event's fault; it comes again, uncounted
+    DATABASE_LOST = "database lost"  # not the event's fault: held and tried again, uncounted
 
 
 def _database_lost(e: BaseException) -> bool:
     """Whether a failure came from losing the database rather than from the event."""
-    if isinstance(e, asyncpg.QueryCanceledError):  # a statement timeout: the handler's doing
-        return False
+    if isinstance(e, (asyncpg.QueryCanceledError, TimeoutError)):
+        return False  # a timeout may be the handler's own doing; the probe of the database decides
     return isinstance(
         e,
         (

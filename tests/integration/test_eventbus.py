@@ -501,6 +501,59 @@ async def test_an_event_whose_database_connection_dies_is_retried_not_set_aside(
     await nc.drain()
 
 
+async def test_events_arriving_while_postgresql_is_down_are_applied_once_it_is_back(
+    servers: Servers, schema_dir: Path
+) -> None:
+    name = ref("probe").replace("-", "_")
+    subject = f"linli.{name}.street.created"
+    root = ROOT / ".linli" / f"pg-{name}"
+    pg = PostgresServer.start(root)
+    pool = await create_pool(Settings(service_name="probe"), pg.url, name)
+    nc = await connect(servers.nats_url)
+    js = nc.jetstream()
+    await eventbus.ensure_stream(js, STREAM)
+    try:
+        async with pool.acquire() as conn:
+            await migrations.apply(conn, name, schema_dir)
+        consumer = eventbus.Consumer(
+            pool,
+            js,
+            stream=STREAM,
+            durable=f"{name}-probe",
+            subjects=[subject],
+            handler=apply_street,
+            keys=KEYS,
+            max_deliver=2,
+        )
+        async with running(consumer):
+            pg.stop()
+            ids = [ref("s") for _ in range(3)]
+            for street_id in ids:
+                env = eventbus.envelope(
+                    source="probe", subj=subject, payload=street_event(street_id), actor=None
+                )
+                eventbus.seal(env, KEYS)
+                await js.publish(subject, env.SerializeToString(), headers={"Nats-Msg-Id": env.id})
+            await asyncio.sleep(4.0)  # several deliveries meet the database gone
+            pg = PostgresServer.start(root, port=pg.port)
+
+            async def applied() -> bool:
+                try:
+                    return await _count(pool, "SELECT n FROM tally", 3)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    return False
+
+            await until(applied, timeout=60)
+        assert consumer.dropped == 0
+        assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ids
+    finally:
+        await pool.close()
+        with contextlib.suppress(Exception):
+            await nc.drain()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # -- faults: NATS loses its data while a consumer lags ---------------------------------------------
 
 
