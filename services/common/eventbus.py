@@ -370,13 +370,7 @@ class OutboxRelay:
             await self._drop_listener()
 
     def _listener_alive(self) -> bool:
-        listener = self._listener
-        if listener is None:
-            return False
-        try:
-            return not listener.is_closed()
-        except asyncpg.InterfaceError:  # the pool took the dead connection back: it is gone
-            return False
+        return self._listener is not None and self._alive(self._listener)
 
     async def _lead(self) -> bool:
         """Hold a live listening connection and, if free, the schema's lock; True when leading."""
@@ -387,16 +381,23 @@ class OutboxRelay:
             self._listener = listener
             listener.add_termination_listener(self._on_lost)
             await listener.add_listener("linli_outbox", self._on_notify)
-        if self.leader:
-            # The lock lives as long as the session: prove the session is still there, so that a
-            # connection lost without a word does not leave two relays publishing.
-            await self._listener.execute("SELECT 1")
-            return True
-        self.leader = bool(
-            await self._listener.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self._schema}"
+        try:
+            if self.leader:
+                # The lock lives as long as the session: prove the session is still there, so
+                # that a connection lost without a word does not leave two relays publishing.
+                await self._listener.execute("SELECT 1", timeout=self._ack_timeout_s)
+                return True
+            self.leader = bool(
+                await self._listener.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtext($1))",
+                    f"outbox:{self._schema}",
+                    timeout=self._ack_timeout_s,
+                )
             )
-        )
+        except Exception:
+            # Whatever went wrong with the listening connection, a new one is the way back.
+            await self._drop_listener()
+            raise
         if self.leader:
             self._known = None  # another replica may have led meanwhile: read the record again
         return self.leader
@@ -410,17 +411,18 @@ class OutboxRelay:
             listener.remove_termination_listener(self._on_lost)
         if self._alive(listener):
             with contextlib.suppress(Exception):
-                await listener.remove_listener("linli_outbox", self._on_notify)
-                if was_leader:
-                    await listener.execute("SELECT pg_advisory_unlock_all()")
+                async with asyncio.timeout(2.0):  # a connection that hangs is not waited for
+                    await listener.remove_listener("linli_outbox", self._on_notify)
+                    if was_leader:
+                        await listener.execute("SELECT pg_advisory_unlock_all()")
         with contextlib.suppress(Exception):
-            await self._pool.release(listener)  # a dead one is replaced by the pool
+            await self._pool.release(listener, timeout=2.0)  # a dead one is replaced by the pool
 
     @staticmethod
     def _alive(conn: asyncpg.Connection) -> bool:
         try:
             return not conn.is_closed()
-        except asyncpg.InterfaceError:
+        except asyncpg.InterfaceError:  # the pool took the dead connection back: it is gone
             return False
 
     async def _check_stream(self) -> None:
