@@ -466,6 +466,7 @@ class ServiceRuntime:
             self.pool,
             self.js,
             schema=self.schema,
+            keys=eventbus.KeyRing.from_settings(s),
             stream=s.stream_name,
             batch=s.relay_batch,
             idle_poll_s=s.relay_idle_poll_s,
@@ -474,7 +475,11 @@ class ServiceRuntime:
         pool = self.pool
         self._workers = [
             *self.workers(self),
-            Periodic("event bus prune", lambda: eventbus.prune(pool), 3600.0),
+            Periodic(
+                "event bus prune",
+                lambda: eventbus.prune(pool, outbox_days=s.outbox_retention_days),
+                3600.0,
+            ),
         ]
         self.supervisor.start("outbox relay", self.relay)
         for worker in self._workers:

@@ -13,6 +13,10 @@ from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
 DEV_JWT_SECRET = "linli-local-development-signing-key-not-for-production"
+# The event key ring for local development and tests (b"linli-dev-event-key-not-secret!!"):
+# deployments set LINLI_EVENT_KEYS and LINLI_EVENT_KEY_ID from a Secret.
+DEV_EVENT_KEY = "bGlubGktZGV2LWV2ZW50LWtleS1ub3Qtc2VjcmV0ISE="
+DEV_EVENT_KEYS = f"dev:{DEV_EVENT_KEY}"
 
 
 class Bounds(BaseModel):
@@ -58,6 +62,12 @@ class Settings(BaseSettings):
     stream_name: str = "LINLI"
     relay_batch: int = Field(256, ge=1, le=10_000)
     relay_idle_poll_s: float = Field(1.0, gt=0)
+    # How long sent outbox rows are kept: the relay can republish them if NATS loses its data.
+    outbox_retention_days: int = Field(7, ge=1, le=365)
+    # Keys that seal event payloads: "kid:base64key,kid:base64key" (32-byte AES-256 keys). Every
+    # kid still on the stream must stay here; event_key_id names the one new events are sealed with.
+    event_keys: SecretStr = SecretStr(DEV_EVENT_KEYS)
+    event_key_id: str = "dev"
 
     bounds: Bounds = Bounds()
     log_level: str = "INFO"
@@ -130,6 +140,17 @@ class Settings(BaseSettings):
             )
         if len(secret.encode()) < 32:
             raise SystemExit("LINLI_JWT_SECRET must be at least 32 bytes")
+        from services.common.eventbus import EventKeyError, KeyRing  # it imports this module
+
+        try:
+            KeyRing.from_settings(self)
+        except EventKeyError as e:
+            raise SystemExit(f"LINLI_EVENT_KEYS / LINLI_EVENT_KEY_ID: {e}") from None
+        if DEV_EVENT_KEY in self.event_keys.get_secret_value() and not self.dev_mode:
+            raise SystemExit(
+                "LINLI_EVENT_KEYS holds the published development key: set keys of your own "
+                "(or LINLI_DEV_MODE=true on a developer's machine)"
+            )
         if self.clock_file and not self.dev_mode:
             raise SystemExit("LINLI_CLOCK_FILE moves the service's time: dev mode only")
 

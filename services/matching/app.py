@@ -8,7 +8,7 @@ from grpc import aio
 
 from linli.v1 import matching_pb2, matching_pb2_grpc
 from services.common.clock import Clock, system_clock
-from services.common.eventbus import Consumer, Outbox
+from services.common.eventbus import Consumer, KeyRing, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import MatchingSettings
 from services.matching import events
@@ -45,6 +45,7 @@ def build(
                 durable=settings.durable,
                 subjects=events.CONSUMED,
                 handler=rt.matching.on_event,
+                keys=KeyRing.from_settings(settings),
                 after=rt.matching.after_event,
                 batch=512,
             ),

@@ -8,7 +8,7 @@ from grpc import aio
 
 from linli.v1 import tasks_pb2, tasks_pb2_grpc
 from services.common.clock import Clock, system_clock
-from services.common.eventbus import Consumer, Outbox
+from services.common.eventbus import Consumer, KeyRing, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import TasksSettings
 from services.tasks import events
@@ -45,6 +45,7 @@ def build(
                 durable="tasks",
                 subjects=[events.COMMUNITY_CREATED, events.MEMBER_EVENTS, events.PROPOSAL_MADE],
                 handler=rt.tasks.on_event,
+                keys=KeyRing.from_settings(settings),
             ),
             # Units in their own durable consumer: the one above keeps its subjects as they were.
             Consumer(

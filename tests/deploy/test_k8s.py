@@ -123,7 +123,7 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         for e in c.get("env", [])
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert refs <= {"linli-db-app", "linli-jwt", "linli-cron-token", "linli-nats"}
+    assert refs <= {"linli-db-app", "linli-jwt", "linli-cron-token", "linli-nats", "linli-events"}
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:

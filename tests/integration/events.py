@@ -8,12 +8,18 @@ from collections.abc import Callable
 from nats.js import JetStreamContext, api
 
 from linli.v1 import events_pb2
+from services.common import eventbus
+from services.common.settings import Settings
+
+# The key ring every service in the tests seals with (the settings' development default).
+KEYS = eventbus.KeyRing.from_settings(Settings())
 
 
 async def read_events(
     js: JetStreamContext, subject: str, stream: str = "LINLI"
 ) -> list[events_pb2.EventEnvelope]:
-    """Every event on `subject` now in the stream (an ephemeral consumer from the start)."""
+    """Every event on `subject` now in the stream (an ephemeral consumer from the start),
+    unsealed as a consumer sees it."""
     sub = await js.pull_subscribe(
         subject,
         stream=stream,
@@ -33,7 +39,7 @@ async def read_events(
             for m in msgs:
                 env = events_pb2.EventEnvelope()
                 env.ParseFromString(m.data)
-                out.append(env)
+                out.append(eventbus.unseal(env, KEYS))
     finally:
         await sub.unsubscribe()
     return out

@@ -16,7 +16,7 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from tests.integration.conftest import MovableClock, code
 from tests.integration.errors import bad_request_fields
-from tests.integration.events import wait_for_events
+from tests.integration.events import KEYS, wait_for_events
 from tests.integration.tasks_support import (
     Neighbourhood,
     make_neighbourhood,
@@ -442,6 +442,7 @@ async def propose(
         ),
         actor=None,
     )
+    eventbus.seal(env, KEYS)
     await js.publish(
         "linli.matching.proposal.made", env.SerializeToString(), headers={"Nats-Msg-Id": env.id}
     )
