@@ -55,6 +55,7 @@ def build(
                 durable="tasks-units",
                 subjects=[events.UNIT_CREATED],
                 handler=rt.tasks.on_event,
+                keys=KeyRing.from_settings(settings),
             ),
             Periodic("tasks sweep", rt.tasks.sweep, settings.sweep_interval_s),
         ]

@@ -20,7 +20,7 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from tests.integration.conftest import code
 from tests.integration.errors import bad_request_fields
-from tests.integration.events import wait_for_events
+from tests.integration.events import KEYS, wait_for_events
 from tests.integration.tasks_support import (
     Neighbourhood,
     make_neighbourhood,
@@ -563,6 +563,7 @@ async def publish_proposal(
         ),
         actor=None,
     )
+    eventbus.seal(env, KEYS)
     await nats_client.jetstream().publish(
         "linli.matching.proposal.made", env.SerializeToString(), headers={"Nats-Msg-Id": env.id}
     )
@@ -643,6 +644,7 @@ async def test_a_deactivated_member_frees_every_place_they_held_for_re_offer(
         payload=events_pb2.MemberUpdated(member=snapshot),
         actor=None,
     )
+    eventbus.seal(env, KEYS)
     await js.publish(
         "linli.registry.member.updated", env.SerializeToString(), headers={"Nats-Msg-Id": env.id}
     )
