@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
 from grpc import aio
 from grpc_status import rpc_status
 
@@ -93,7 +94,8 @@ def admit(request: Any, prefix: str = "") -> Any:
             message=f"invalid argument: the request is not a valid {request.type_name}"
             + (f" ({field})" if field else ""),
         )
-    validation.validate(request, prefix)
+    if isinstance(request, Message):  # (a handler without a deserializer gets the raw bytes)
+        validation.validate(request, prefix)
     return request
 
 
