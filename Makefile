@@ -14,6 +14,9 @@ GEN_STAMP := gen/.stamp
 BUF      := tools/buf/node_modules/.bin/buf
 
 export UV_PYTHON_DOWNLOADS := never
+# No process of ours forks to run gRPC; its fork handlers can hang a child that a busy process
+# forks to start PostgreSQL as its own user (tests restart it). See tests/conftest.py.
+export GRPC_ENABLE_FORK_SUPPORT := false
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: help setup protos demo test test-unit test-integration test-e2e k8s-check tools up down status lint fmt bench migrate token clean

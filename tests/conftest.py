@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+# Tests start and stop PostgreSQL (as its own user, so by fork and exec) from a process whose
+# gRPC threads are busy; gRPC's fork handlers can then leave the child hung before its exec.
+# Nothing here forks to run gRPC, so the handlers are not needed. Read when grpc is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import asyncpg
 import pytest
 
