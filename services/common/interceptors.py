@@ -12,6 +12,7 @@ before any handler runs, so the interceptor wraps the decoder itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import re
@@ -127,6 +128,20 @@ async def admit_each(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
         yield admit(request, f"requests[{index}].")
         index += 1
+
+
+async def _drain(requests: AsyncIterator[Any], remaining: float | None) -> None:
+    """Read what is left of a client stream refused before it was read (no token, a message
+    that does not decode), within bounds. A client still writing when the status comes is told
+    INTERNAL by some gRPC clients instead of that status (grpc/grpc#36066): letting it finish
+    writing first gives it the real answer."""
+    count = 0
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(min(remaining if remaining is not None else 5.0, 5.0)):
+            async for _ in requests:
+                count += 1
+                if count >= MAX_STREAMED_REQUESTS:
+                    break
 
 
 def methods(service: ServiceDescriptor, *names: str) -> frozenset[str]:
@@ -289,11 +304,14 @@ class ServerInterceptor(aio.ServerInterceptor):
         async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
             call = _CallLog(method, request_id)
             deadline = asyncio.timeout_at(None)
+            received = request
+            admitted = False
             try:
                 await self._enter(context, call)
                 async with deadline:
                     deadline.reschedule(_when(self._remaining(context)))
                     request = await self._admitted(request, streamed)
+                    admitted = True
                     return await behaviour(request, context)
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
@@ -302,6 +320,8 @@ class ServerInterceptor(aio.ServerInterceptor):
                 call.code = grpc.StatusCode.CANCELLED  # the caller went away
                 raise
             except Exception as exc:  # noqa: BLE001 (every error becomes a status)
+                if streamed and not admitted:
+                    await _drain(received, self._remaining(context))
                 await self._fail(context, call, exc, deadline.expired())
             finally:
                 call.done()

@@ -197,8 +197,13 @@ class MatchingStore:
         )
 
     async def load(self, world: World) -> None:
-        """Fill the in-memory world from the read model."""
-        async with self._pool.acquire() as conn:
+        """Fill the in-memory world from the read model, as of one moment: the tables are read
+        in one snapshot, so that a proposal answered meanwhile is seen either as offered or as
+        an assignment, never as neither (which would offer its place again)."""
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             for r in await conn.fetch("SELECT id, street_id FROM community"):
                 world.put_community(r["id"], r["street_id"])
             for r in await conn.fetch("SELECT * FROM member"):
