@@ -55,6 +55,7 @@ from services.tasks.domain import (
     task_refusal,
 )
 
+# common.values.claim_deadline in SQL, the expression the task_due index is built on.
 DEADLINE_SQL = "(CASE WHEN t.flexible THEN t.window_end ELSE t.window_start END)"
 
 
