@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.descriptor import EnumDescriptor
 
-from linli.v1 import common_pb2
+from linli.v1 import common_pb2, tasks_pb2
 from services.common.values import Beneficiary, LatLng, WeeklyWindow
 
 # google.protobuf.Timestamp's own range, 0001-01-01 to 9999-12-31.
@@ -21,6 +22,17 @@ BENEFICIARY_TO_PROTO = {
     Beneficiary.OTHER: common_pb2.BENEFICIARY_GROUP_OTHER,
 }
 BENEFICIARY_FROM_PROTO = {v: k for k, v in BENEFICIARY_TO_PROTO.items()}
+
+
+def enum_words(enum: EnumDescriptor, prefix: str) -> dict[int, str]:
+    """An enum's numbers to the words Python and SQL use for them (TASK_STATUS_OPEN: "open"),
+    the unspecified zero left out."""
+    return {v.number: v.name.removeprefix(prefix).lower() for v in enum.values if v.number}
+
+
+# The task service's states, as every service that reads its events names them.
+TASK_STATUS_WORDS = enum_words(tasks_pb2.TaskStatus.DESCRIPTOR, "TASK_STATUS_")
+ASSIGNMENT_STATE_WORDS = enum_words(tasks_pb2.AssignmentState.DESCRIPTOR, "ASSIGNMENT_STATE_")
 
 
 def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:

@@ -14,30 +14,16 @@ from google.protobuf import message as pb_message
 from linli.v1 import events_pb2, registry_pb2, tasks_pb2
 from services.common.auth import Principal
 from services.common.eventbus import Outbox
-from services.common.protoconv import BENEFICIARY_FROM_PROTO, time_from_proto
+from services.common.protoconv import (
+    ASSIGNMENT_STATE_WORDS,
+    BENEFICIARY_FROM_PROTO,
+    TASK_STATUS_WORDS,
+    time_from_proto,
+)
 from services.common.values import Beneficiary, WeeklyWindow
 from services.matching import events
 from services.matching.solver.result import Result
 from services.matching.world import CommitmentRow, MemberRow, Scope, TaskRow, World
-
-TASK_STATUS = {
-    tasks_pb2.TASK_STATUS_OPEN: "open",
-    tasks_pb2.TASK_STATUS_FILLED: "filled",
-    tasks_pb2.TASK_STATUS_CLOSED: "closed",
-    tasks_pb2.TASK_STATUS_COMPLETED: "completed",
-    tasks_pb2.TASK_STATUS_CANCELLED: "cancelled",
-    tasks_pb2.TASK_STATUS_EXPIRED: "expired",
-}
-ASSIGNMENT_STATE = {
-    tasks_pb2.ASSIGNMENT_STATE_PROPOSED: "proposed",
-    tasks_pb2.ASSIGNMENT_STATE_ACCEPTED: "accepted",
-    tasks_pb2.ASSIGNMENT_STATE_DECLINED: "declined",
-    tasks_pb2.ASSIGNMENT_STATE_EXPIRED: "expired",
-    tasks_pb2.ASSIGNMENT_STATE_WITHDRAWN: "withdrawn",
-    tasks_pb2.ASSIGNMENT_STATE_COMPLETED: "completed",
-    tasks_pb2.ASSIGNMENT_STATE_NO_SHOW: "no_show",
-    tasks_pb2.ASSIGNMENT_STATE_CANCELLED: "cancelled",
-}
 
 
 def member_row(r: asyncpg.Record) -> MemberRow:
@@ -155,7 +141,7 @@ class MatchingStore:
             t.window.flexible,
             t.effort_hours,
             BENEFICIARY_FROM_PROTO.get(t.beneficiary_group, Beneficiary.OTHER).value,
-            TASK_STATUS.get(t.status, "open"),
+            TASK_STATUS_WORDS.get(t.status, "open"),
             time_from_proto(t.create_time),
             time_from_proto(t.update_time),
         )
@@ -172,7 +158,7 @@ class MatchingStore:
             uuid.UUID(a.id),
             uuid.UUID(a.member_id),
             uuid.UUID(a.task_id),
-            ASSIGNMENT_STATE.get(a.state, "proposed"),
+            ASSIGNMENT_STATE_WORDS.get(a.state, "proposed"),
             time_from_proto(t.window.start),
             time_from_proto(t.window.end),
             t.window.flexible,

@@ -49,7 +49,10 @@ DEFINED_ONCE = [
     (r"class (LatLng|Beneficiary|TimeWindow|WeeklyWindow)\b", "common/values.py"),
     (r"if (self\.)?flexible else", "common/values.py"),
     (r"BENEFICIARY_GROUP_", "common/protoconv.py"),
-    (r"FromDatetime|ToDatetime|fromtimestamp\(\w+\.seconds|Timestamp\(seconds=", "common/protoconv.py"),
+    (
+        r"FromDatetime|ToDatetime|fromtimestamp\(\w+\.seconds|Timestamp\(seconds=",
+        "common/protoconv.py",
+    ),
     (r"[\"']linli\.(registry|tasks|matching)\b", "common/subjects.py"),
     (r"class Violations\b|def check_request_id\b", "common/checks.py"),
 ]

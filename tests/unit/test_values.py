@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from linli.v1 import common_pb2
 from services.common.protoconv import (
+    ASSIGNMENT_STATE_WORDS,
     BENEFICIARY_FROM_PROTO,
     BENEFICIARY_TO_PROTO,
+    TASK_STATUS_WORDS,
     time_from_proto,
     ts,
     weekly_window_from_proto,
@@ -70,3 +72,11 @@ def test_a_time_survives_the_trip_through_a_timestamp(when: datetime) -> None:
 def test_a_weekly_window_survives_the_trip_through_its_message() -> None:
     w = WeeklyWindow(3, 18 * 60, 21 * 60)
     assert weekly_window_from_proto(weekly_window_to_proto(w)) == w
+
+
+def test_the_state_words_matching_reads_are_the_task_services_own() -> None:
+    # Matching keeps the task service's states in its read model by these words.
+    from services.tasks.domain import AssignmentState, TaskStatus
+
+    assert set(TASK_STATUS_WORDS.values()) == {s.value for s in TaskStatus}
+    assert set(ASSIGNMENT_STATE_WORDS.values()) == {s.value for s in AssignmentState}
