@@ -99,10 +99,11 @@ token: setup  ## issue a local token, e.g. make token ARGS="--role district_admi
 $(BUF): tools/buf/package.json tools/buf/package-lock.json
 	cd tools/buf && npm ci --no-audit --no-fund --silent
 
-lint: setup $(BUF)  ## ruff, mypy and buf lint
+lint: setup $(BUF)  ## ruff, mypy, the import contracts (pyproject.toml) and buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(BUF) lint
 
 fmt: setup

@@ -153,6 +153,12 @@ class Aborted(_WithReason):
     code = grpc.StatusCode.ABORTED
 
 
+class ResourceExhausted(DomainError):
+    """A caller used up an allowance (for example, changes a day)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class PermissionDenied(DomainError):
     code = grpc.StatusCode.PERMISSION_DENIED
 

@@ -44,14 +44,9 @@ from linli.v1 import events_pb2
 from services.common.auth import Principal
 from services.common.settings import Settings
 from services.common.streamspec import StreamSpec
+from services.common.subjects import PREFIX as SUBJECT_PREFIX
 
 log = logging.getLogger(__name__)
-
-SUBJECT_PREFIX = "linli"
-
-
-def subject(service: str, entity: str, verb: str) -> str:
-    return f"{SUBJECT_PREFIX}.{service}.{entity}.{verb}"
 
 
 async def connect(url: str, name: str, **credentials: str) -> NatsClient:

@@ -15,11 +15,11 @@ from services.common import paging
 from services.common.auth import Principal, Role, current_principal
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from services.common.interceptors import methods
+from services.common.protoconv import ts
 from services.matching.service import Matching
 from services.matching.solver.model import Weights
 from services.matching.solver.result import REASONS
 from services.matching.world import Scope
-from services.registry.convert import ts
 
 # What a member may never call: refused at the door, before the request is looked at.
 STAFF_ONLY = methods(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from services.common.eventbus import subject
+from services.common import subjects
+from services.common.subjects import MATCHING as SERVICE
+from services.common.subjects import PROPOSAL_MADE
 
-SERVICE = "matching"
-PROPOSAL_MADE = subject(SERVICE, "proposal", "made")
+__all__ = ["CONSUMED", "PROPOSAL_MADE", "SERVICE"]
 
 # Consumed: the registry's communities and members, and everything the task service says about
 # tasks, assignments and rejected proposals.
 CONSUMED = [
-    "linli.registry.community.created",
-    "linli.registry.member.>",
-    "linli.tasks.task.>",
-    "linli.tasks.assignment.>",
-    "linli.tasks.proposal.rejected",
+    subjects.COMMUNITY_CREATED,
+    subjects.MEMBER_EVENTS,
+    subjects.TASK_EVENTS,
+    subjects.ASSIGNMENT_EVENTS,
+    subjects.PROPOSAL_REJECTED,
 ]

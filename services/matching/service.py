@@ -32,13 +32,13 @@ from services.common.errors import (
     PermissionDenied,
 )
 from services.common.settings import MatchingSettings
+from services.common.values import distance_m, public_place
 from services.matching.solver import candidates as cand
 from services.matching.solver import solve as slv
-from services.matching.solver.candidates import distance_m
 from services.matching.solver.model import Params, Weights
 from services.matching.solver.result import Result, Unfilled, explain
 from services.matching.store import MatchingStore, proposal
-from services.matching.world import MemberRow, Scope, TaskRow, World, banded, public_place
+from services.matching.world import MemberRow, Scope, TaskRow, World, banded
 
 log = logging.getLogger(__name__)
 METHODS = ("auto", "flow", "greedy", "fcfs", "cpsat")

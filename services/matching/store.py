@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -14,34 +14,16 @@ from google.protobuf import message as pb_message
 from linli.v1 import events_pb2, registry_pb2, tasks_pb2
 from services.common.auth import Principal
 from services.common.eventbus import Outbox
+from services.common.protoconv import (
+    ASSIGNMENT_STATE_WORDS,
+    BENEFICIARY_FROM_PROTO,
+    TASK_STATUS_WORDS,
+    time_from_proto,
+)
+from services.common.values import Beneficiary, WeeklyWindow
 from services.matching import events
-from services.matching.solver.model import Window
 from services.matching.solver.result import Result
 from services.matching.world import CommitmentRow, MemberRow, Scope, TaskRow, World
-
-TASK_STATUS = {
-    tasks_pb2.TASK_STATUS_OPEN: "open",
-    tasks_pb2.TASK_STATUS_FILLED: "filled",
-    tasks_pb2.TASK_STATUS_CLOSED: "closed",
-    tasks_pb2.TASK_STATUS_COMPLETED: "completed",
-    tasks_pb2.TASK_STATUS_CANCELLED: "cancelled",
-    tasks_pb2.TASK_STATUS_EXPIRED: "expired",
-}
-ASSIGNMENT_STATE = {
-    tasks_pb2.ASSIGNMENT_STATE_PROPOSED: "proposed",
-    tasks_pb2.ASSIGNMENT_STATE_ACCEPTED: "accepted",
-    tasks_pb2.ASSIGNMENT_STATE_DECLINED: "declined",
-    tasks_pb2.ASSIGNMENT_STATE_EXPIRED: "expired",
-    tasks_pb2.ASSIGNMENT_STATE_WITHDRAWN: "withdrawn",
-    tasks_pb2.ASSIGNMENT_STATE_COMPLETED: "completed",
-    tasks_pb2.ASSIGNMENT_STATE_NO_SHOW: "no_show",
-    tasks_pb2.ASSIGNMENT_STATE_CANCELLED: "cancelled",
-}
-GROUP = {1: "elderly", 2: "child", 3: "disabled", 4: "poor", 5: "other"}
-
-
-def _t(ts: Any) -> datetime:
-    return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
 
 
 def member_row(r: asyncpg.Record) -> MemberRow:
@@ -54,7 +36,7 @@ def member_row(r: asyncpg.Record) -> MemberRow:
         lat=r["lat"],
         lng=r["lng"],
         skills=json.loads(r["skills"]),
-        availability=tuple(Window(*w) for w in json.loads(r["availability"])),
+        availability=tuple(WeeklyWindow(*w) for w in json.loads(r["availability"])),
         hours_per_month=r["hours_per_month"],
     )
 
@@ -133,7 +115,7 @@ class MatchingStore:
             json.dumps({s.skill: s.level for s in m.skills}),
             json.dumps([[w.day, w.start_minute, w.end_minute] for w in m.availability]),
             m.hours_per_month,
-            _t(m.update_time),
+            time_from_proto(m.update_time),
         )
 
     async def apply_task(self, conn: asyncpg.Connection, t: tasks_pb2.Task) -> None:
@@ -154,14 +136,14 @@ class MatchingStore:
             json.dumps([[s.skill, s.min_level] for s in t.skills]),
             t.headcount,
             t.places_taken,
-            _t(t.window.start),
-            _t(t.window.end),
+            time_from_proto(t.window.start),
+            time_from_proto(t.window.end),
             t.window.flexible,
             t.effort_hours,
-            GROUP.get(t.beneficiary_group, "other"),
-            TASK_STATUS.get(t.status, "open"),
-            _t(t.create_time),
-            _t(t.update_time),
+            BENEFICIARY_FROM_PROTO.get(t.beneficiary_group, Beneficiary.OTHER).value,
+            TASK_STATUS_WORDS.get(t.status, "open"),
+            time_from_proto(t.create_time),
+            time_from_proto(t.update_time),
         )
 
     async def apply_assignment(
@@ -176,13 +158,13 @@ class MatchingStore:
             uuid.UUID(a.id),
             uuid.UUID(a.member_id),
             uuid.UUID(a.task_id),
-            ASSIGNMENT_STATE.get(a.state, "proposed"),
-            _t(t.window.start),
-            _t(t.window.end),
+            ASSIGNMENT_STATE_WORDS.get(a.state, "proposed"),
+            time_from_proto(t.window.start),
+            time_from_proto(t.window.end),
             t.window.flexible,
             t.effort_hours,
             a.hours,
-            _t(a.update_time),
+            time_from_proto(a.update_time),
         )
 
     async def refuse(

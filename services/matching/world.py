@@ -13,14 +13,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from services.common.values import (
+    LOCAL_TZ,
+    PRIORITY_GROUPS,
+    claim_deadline,
+    distance_m,
+    month_start,
+    public_place,
+)
 from services.matching.solver import model as sm
-from services.matching.solver.candidates import distance_m
 
 LIVE = frozenset({"proposed", "accepted"})
-# The task service shows a resident's place rounded to this grid (services/tasks/domain.py), and
-# the registry shows nobody's home to those outside its scope: what such callers see (scores,
+# The task service shows a resident's place rounded to the public grid (common.values), and the
+# registry shows nobody's home to those outside its scope: what such callers see (scores,
 # distances, order) is computed from places rounded to it.
-PUBLIC_DEGREES = 0.003
 # Distances to members outside the caller's scope are shown in bands this wide (their upper end).
 DISTANCE_BAND_M = 500.0
 # What a task's data must lie within to be planned; outside it the task is reported unmatched
@@ -33,14 +39,6 @@ MOST_HEADCOUNT = 10_000
 # Skill levels run 1 to 3 (the registry's scale); a member's levels are read within 0 to 3.
 MOST_LEVEL = 3
 MOST_HOURS_PER_MONTH = 31 * 24
-
-
-def public_place(lat: float, lng: float) -> tuple[float, float]:
-    """A place rounded to the public grid."""
-    return (
-        round(round(lat / PUBLIC_DEGREES) * PUBLIC_DEGREES, 6),
-        round(round(lng / PUBLIC_DEGREES) * PUBLIC_DEGREES, 6),
-    )
 
 
 def banded(distance: float) -> float:
@@ -111,7 +109,7 @@ class TaskRow:
 
     @property
     def deadline(self) -> datetime:
-        return self.end if self.flexible else self.start
+        return claim_deadline(self.start, self.end, self.flexible)
 
     def open_places(self, now: datetime) -> int:
         if self.status != "open" or self.deadline <= now:
@@ -255,11 +253,11 @@ class World:
         return m.active and m.reported_in and m.community_id is not None and on_earth(m.lat, m.lng)
 
     def solver_member(self, m: MemberRow, now: datetime) -> sm.Member:
-        local = now.astimezone(sm.LOCAL_TZ)
+        local = now.astimezone(LOCAL_TZ)
         month = (local.year, local.month)
         cached = self._seen.get(m.id)
         if cached is None or cached[0] != month:
-            start = datetime(local.year, local.month, 1, tzinfo=sm.LOCAL_TZ)
+            start = month_start(now)
             cached = (month, self._solver_member(m, start))
             self._seen[m.id] = cached
         return cached[1]
@@ -407,7 +405,7 @@ class World:
         reason = (
             (f"skills {skills}; " if skills else "")
             + f"{member.load_hours:.1f} h this month, {member.hours_left:.1f} h left"
-            + ("; serves a priority group" if task.beneficiary in sm.PRIORITY_GROUPS else "")
+            + ("; serves a priority group" if task.beneficiary in PRIORITY_GROUPS else "")
         )
         return net, reason
 

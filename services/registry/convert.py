@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from google.protobuf import timestamp_pb2
-
-from linli.v1 import common_pb2, registry_pb2
-from services.registry.domain import LatLng, Member, MemberData, Window, mask_phone
+from linli.v1 import registry_pb2
+from services.common.protoconv import (
+    latlng_from_proto,
+    latlng_to_proto,
+    ts,
+    weekly_window_from_proto,
+    weekly_window_to_proto,
+)
+from services.registry.domain import Member, MemberData, mask_phone
 from services.registry.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
 
 _UNIT_KIND_TO_PROTO = {
@@ -18,21 +23,6 @@ _UNIT_KIND_TO_PROTO = {
 _UNIT_KIND_FROM_PROTO = {v: k for k, v in _UNIT_KIND_TO_PROTO.items()}
 
 
-def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    # Timestamp.FromDatetime is slow (calendar.timegm); stored times are always aware.
-    return timestamp_pb2.Timestamp(seconds=int(value.timestamp()), nanos=value.microsecond * 1000)
-
-
-def latlng_to_proto(loc: LatLng | None) -> common_pb2.LatLng | None:
-    return None if loc is None else common_pb2.LatLng(latitude=loc.lat, longitude=loc.lng)
-
-
-def latlng_from_proto(msg: common_pb2.LatLng, present: bool) -> LatLng | None:
-    return LatLng(msg.latitude, msg.longitude) if present else None
-
-
 def member_data_from_proto(m: registry_pb2.Member) -> MemberData:
     return MemberData(
         name=m.name,
@@ -40,9 +30,7 @@ def member_data_from_proto(m: registry_pb2.Member) -> MemberData:
         home=latlng_from_proto(m.home, m.HasField("home")),
         unit_id=m.unit_id or None,
         skills=tuple((s.skill, s.level) for s in m.skills),
-        availability=tuple(
-            Window(int(w.day), w.start_minute, w.end_minute) for w in m.availability
-        ),
+        availability=tuple(weekly_window_from_proto(w) for w in m.availability),
         hours_per_month=m.hours_per_month,
         community_id=m.community_id or None,
         grid_id=m.grid_id or None,
@@ -63,10 +51,7 @@ def member_to_proto(member: Member, *, private: bool = True) -> registry_pb2.Mem
         building_group_id=(d.building_group_id or "") if private else "",
         unit_id=d.unit_id or "",
         skills=[registry_pb2.MemberSkill(skill=s, level=lvl) for s, lvl in d.skills],
-        availability=[
-            common_pb2.WeeklyWindow(day=w.day, start_minute=w.start, end_minute=w.end)  # type: ignore[arg-type]
-            for w in d.availability
-        ],
+        availability=[weekly_window_to_proto(w) for w in d.availability],
         hours_per_month=d.hours_per_month,
         status=registry_pb2.MEMBER_STATUS_ACTIVE
         if member.active

@@ -6,22 +6,19 @@ InvalidArgument naming them all.
 
 from __future__ import annotations
 
-import math
 import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import grpc
-
 from services.common.auth import Principal, Role
-from services.common.errors import DomainError, FieldViolation, InvalidArgument, NotFound
+from services.common.checks import Violations, check_location, check_name
+from services.common.errors import NotFound, ResourceExhausted
 from services.common.settings import Bounds
 from services.common.skills import SKILL_CODES, SKILLS  # noqa: F401 (re-exported)
+from services.common.values import LatLng
+from services.common.values import WeeklyWindow as Window
 
-NAME_MAX = 40
 REASON_MAX = 200
-REQUEST_ID_MAX = 64
 HOURS_MAX = 200
 SKILLS_MAX = 20
 WINDOWS_MAX = 28
@@ -37,19 +34,6 @@ UNIT_KINDS = ("government", "enterprise", "institution")
 UPDATABLE = frozenset(
     {"name", "phone", "home", "unit_id", "skills", "availability", "hours_per_month"}
 )
-
-
-@dataclass(frozen=True)
-class LatLng:
-    lat: float
-    lng: float
-
-
-@dataclass(frozen=True)
-class Window:
-    day: int  # ISO weekday, 1 = Monday
-    start: int  # minutes after midnight
-    end: int
 
 
 @dataclass(frozen=True)
@@ -80,36 +64,6 @@ class Member:
     deactivation_reason: str = ""
 
 
-class Violations:
-    """Collects field violations; `raise_if_any` raises them together."""
-
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = prefix
-        self.items: list[FieldViolation] = []
-
-    def add(self, field_name: str, why: str) -> None:
-        self.items.append(FieldViolation(f"{self.prefix}{field_name}", why))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise InvalidArgument(self.items)
-
-
-def clean_text(value: str) -> str:
-    return unicodedata.normalize("NFC", value).strip()
-
-
-def check_name(v: Violations, field_name: str, value: str, max_len: int = NAME_MAX) -> str:
-    value = clean_text(value)
-    if not value:
-        v.add(field_name, "must not be empty")
-    elif len(value) > max_len:
-        v.add(field_name, f"must be at most {max_len} characters (got {len(value)})")
-    elif any(unicodedata.category(c).startswith("C") for c in value):
-        v.add(field_name, "must not contain control characters")
-    return value
-
-
 def check_phone(v: Violations, field_name: str, value: str) -> str:
     value = value.strip().replace(" ", "").replace("-", "")
     if value.startswith("+86"):
@@ -117,23 +71,6 @@ def check_phone(v: Violations, field_name: str, value: str) -> str:
     if not PHONE_RE.fullmatch(value):
         v.add(field_name, "must be a mainland mobile number: 11 digits starting with 13-19")
     return value
-
-
-def check_location(
-    v: Violations, field_name: str, loc: LatLng | None, bounds: Bounds, required: bool = True
-) -> None:
-    if loc is None:
-        if required:
-            v.add(field_name, "is required")
-        return
-    if not (math.isfinite(loc.lat) and math.isfinite(loc.lng)):
-        v.add(field_name, "must be finite numbers")
-    elif not bounds.contains(loc.lat, loc.lng):
-        v.add(
-            field_name,
-            f"({loc.lat:.5f}, {loc.lng:.5f}) lies outside the district "
-            f"[{bounds.min_lat}, {bounds.max_lat}] x [{bounds.min_lng}, {bounds.max_lng}]",
-        )
 
 
 def check_skills(v: Violations, field_name: str, skills: tuple[tuple[str, int], ...]) -> None:
@@ -181,15 +118,6 @@ def check_availability(v: Violations, field_name: str, windows: tuple[Window, ..
 def check_hours(v: Violations, field_name: str, hours: int) -> None:
     if not 0 <= hours <= HOURS_MAX:
         v.add(field_name, f"must be 0 to {HOURS_MAX} hours a month (got {hours})")
-
-
-def check_request_id(v: Violations, request_id: str) -> str:
-    request_id = request_id.strip()
-    if not request_id:
-        v.add("request_id", "is required: a client-chosen id that makes retries safe")
-    elif len(request_id) > REQUEST_ID_MAX or not request_id.isprintable():
-        v.add("request_id", f"must be 1 to {REQUEST_ID_MAX} printable characters")
-    return request_id
 
 
 def check_org_id(v: Violations, field_name: str, value: str) -> str:
@@ -242,10 +170,8 @@ def apply_update(
     return validate_member(replace(current, **changes), bounds)
 
 
-class PhoneChangeLimited(DomainError):
+class PhoneChangeLimited(ResourceExhausted):
     """Too many phone changes (or phone conflicts) in a day."""
-
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def mask_phone(phone: str) -> str:

@@ -6,19 +6,18 @@ from google.protobuf import field_mask_pb2
 from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2, registry_pb2
-from services.common.eventbus import subject
+from services.common.subjects import (
+    MEMBER_DEACTIVATED,
+    MEMBER_REACTIVATED,
+    MEMBER_REGISTERED,
+    MEMBER_REPORTED_IN,
+    MEMBER_UPDATED,
+    subject,
+)
+from services.common.subjects import REGISTRY as SERVICE
 from services.registry.convert import member_to_proto, org_to_proto
 from services.registry.domain import Member
 from services.registry.org import OrgEntry
-
-SERVICE = "registry"
-
-MEMBER_REGISTERED = subject(SERVICE, "member", "registered")
-MEMBER_UPDATED = subject(SERVICE, "member", "updated")
-MEMBER_REPORTED_IN = subject(SERVICE, "member", "reported_in")
-MEMBER_DEACTIVATED = subject(SERVICE, "member", "deactivated")
-MEMBER_REACTIVATED = subject(SERVICE, "member", "reactivated")
-ALL = f"linli.{SERVICE}.>"
 
 
 def org_created(entry: OrgEntry) -> tuple[str, pb_message.Message]:

@@ -13,17 +13,11 @@ from typing import Any, ClassVar, TypeVar
 
 import yaml
 
+from services.common.checks import Violations, check_location, check_name, clean_text
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.settings import Bounds
-from services.registry.domain import (
-    UNIT_KINDS,
-    LatLng,
-    Violations,
-    check_location,
-    check_name,
-    check_org_id,
-    clean_text,
-)
+from services.common.values import LatLng
+from services.registry.domain import UNIT_KINDS, check_org_id
 
 RADIUS_MAX_M = 5000
 # A district file's limits: generous for the format (the full district is about 100 kB and 12

@@ -14,7 +14,9 @@ from dataclasses import replace
 
 import asyncpg
 
+from services.common import checks
 from services.common.auth import Principal, Role
+from services.common.checks import Violations
 from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -23,7 +25,7 @@ from services.common.errors import (
 )
 from services.common.settings import RegistrySettings
 from services.registry import domain, events
-from services.registry.domain import Member, MemberData, PhoneChangeLimited, Violations
+from services.registry.domain import Member, MemberData, PhoneChangeLimited
 from services.registry.org import (
     BuildingGroup,
     Community,
@@ -142,7 +144,7 @@ class Registry:
 
     def _validate_row(self, request_id: str, data: MemberData) -> tuple[str, MemberData]:
         v = Violations()
-        request_id = domain.check_request_id(v, request_id)
+        request_id = checks.check_request_id(v, request_id)
         try:
             data = domain.validate_member(data, self.settings.bounds)
         except InvalidArgument as e:
@@ -418,7 +420,7 @@ class Registry:
 
     async def deactivate(self, principal: Principal, member_id: str, reason: str) -> Member:
         v = Violations()
-        reason = domain.clean_text(reason)
+        reason = checks.clean_text(reason)
         if len(reason) > domain.REASON_MAX:
             v.add("reason", f"must be at most {domain.REASON_MAX} characters")
         v.raise_if_any()

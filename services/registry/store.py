@@ -25,8 +25,9 @@ from services.common.errors import (
     NotFound,
 )
 from services.common.eventbus import Outbox
+from services.common.values import LatLng
 from services.registry import events
-from services.registry.domain import LatLng, Member, MemberData, PhoneChangeLimited, Window
+from services.registry.domain import Member, MemberData, PhoneChangeLimited, Window
 from services.registry.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit, parent_of
 
 

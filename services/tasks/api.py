@@ -16,7 +16,7 @@ from services.common import paging
 from services.common.auth import current_principal
 from services.common.errors import invalid
 from services.common.interceptors import methods
-from services.registry.convert import latlng_from_proto
+from services.common.protoconv import latlng_from_proto
 from services.tasks import convert
 from services.tasks.domain import Outcome
 from services.tasks.service import Tasks

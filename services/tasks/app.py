@@ -7,6 +7,7 @@ from pathlib import Path
 from grpc import aio
 
 from linli.v1 import tasks_pb2, tasks_pb2_grpc
+from services.common import subjects
 from services.common.clock import Clock, system_clock
 from services.common.eventbus import Consumer, KeyRing, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
@@ -43,7 +44,11 @@ def build(
                 rt.js,
                 stream=settings.stream_name,
                 durable="tasks",
-                subjects=[events.COMMUNITY_CREATED, events.MEMBER_EVENTS, events.PROPOSAL_MADE],
+                subjects=[
+                    subjects.COMMUNITY_CREATED,
+                    subjects.MEMBER_EVENTS,
+                    subjects.PROPOSAL_MADE,
+                ],
                 handler=rt.tasks.on_event,
                 keys=KeyRing.from_settings(settings),
             ),
@@ -53,7 +58,7 @@ def build(
                 rt.js,
                 stream=settings.stream_name,
                 durable="tasks-units",
-                subjects=[events.UNIT_CREATED],
+                subjects=[subjects.UNIT_CREATED],
                 handler=rt.tasks.on_event,
                 keys=KeyRing.from_settings(settings),
             ),

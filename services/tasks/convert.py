@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
-from linli.v1 import common_pb2, tasks_pb2
+from linli.v1 import tasks_pb2
 from services.common.errors import invalid
-from services.registry.convert import latlng_from_proto, latlng_to_proto, ts
+from services.common.protoconv import (
+    BENEFICIARY_FROM_PROTO,
+    BENEFICIARY_TO_PROTO,
+    date_from_proto,
+    date_to_proto,
+    latlng_from_proto,
+    latlng_to_proto,
+    time_from_proto,
+    ts,
+)
+from services.common.values import approximate
 from services.tasks.domain import (
     Assignment,
     AssignmentSource,
     AssignmentState,
-    Beneficiary,
     MemberRecord,
     OneOffSchedule,
     RequiredSkill,
@@ -26,37 +35,14 @@ from services.tasks.domain import (
     Window,
     Wish,
     WishDraft,
-    approximate,
 )
 
-BENEFICIARY_TO_PROTO = {
-    Beneficiary.ELDERLY: common_pb2.BENEFICIARY_GROUP_ELDERLY,
-    Beneficiary.CHILD: common_pb2.BENEFICIARY_GROUP_CHILD,
-    Beneficiary.DISABLED: common_pb2.BENEFICIARY_GROUP_DISABLED,
-    Beneficiary.POOR: common_pb2.BENEFICIARY_GROUP_POOR,
-    Beneficiary.OTHER: common_pb2.BENEFICIARY_GROUP_OTHER,
-}
-BENEFICIARY_FROM_PROTO = {v: k for k, v in BENEFICIARY_TO_PROTO.items()}
 STATUS_TO_PROTO = {s: getattr(tasks_pb2, f"TASK_STATUS_{s.name}") for s in TaskStatus}
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 STATE_TO_PROTO = {s: getattr(tasks_pb2, f"ASSIGNMENT_STATE_{s.name}") for s in AssignmentState}
 STATE_FROM_PROTO = {v: k for k, v in STATE_TO_PROTO.items()}
 KIND_TO_PROTO = {k: getattr(tasks_pb2, f"TASK_KIND_{k.name}") for k in TaskKind}
 SOURCE_TO_PROTO = {s: getattr(tasks_pb2, f"ASSIGNMENT_SOURCE_{s.name}") for s in AssignmentSource}
-
-
-# google.protobuf.Timestamp's own range, 0001-01-01 to 9999-12-31.
-TIMESTAMP_MIN, TIMESTAMP_MAX = -62_135_596_800, 253_402_300_799
-
-
-def time_from_proto(t: timestamp_pb2.Timestamp) -> datetime:
-    """A timestamp as a datetime; one outside Timestamp's range is clamped to its edge, where
-    validation names it (in the past, or too far ahead)."""
-    seconds = min(max(t.seconds, TIMESTAMP_MIN), TIMESTAMP_MAX)
-    micros = min(max(t.nanos, 0), 999_999_999) // 1000
-    return datetime(1, 1, 1, tzinfo=UTC) + timedelta(
-        seconds=seconds - TIMESTAMP_MIN, microseconds=micros
-    )
 
 
 # Filters on time are for the service's own life: anything outside these years is a mistake.
@@ -79,19 +65,6 @@ def window_from_proto(w: tasks_pb2.TimeWindow, present: bool) -> Window | None:
 
 def window_to_proto(w: Window) -> tasks_pb2.TimeWindow:
     return tasks_pb2.TimeWindow(start=ts(w.start), end=ts(w.end), flexible=w.flexible)
-
-
-def date_from_proto(d: common_pb2.Date, present: bool) -> date | None:
-    if not present:
-        return None
-    try:
-        return date(d.year, d.month, d.day)
-    except ValueError:
-        return date.min  # an impossible date: validation names the field
-
-
-def date_to_proto(d: date | None) -> common_pb2.Date | None:
-    return None if d is None else common_pb2.Date(year=d.year, month=d.month, day=d.day)
 
 
 def skills_from_proto(skills: list[tasks_pb2.RequiredSkill]) -> tuple[RequiredSkill, ...]:

@@ -10,16 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from services.common.auth import Principal, Role
+from services.common.checks import Violations, check_location, check_name, clean_text
 from services.common.errors import FailedPrecondition
 from services.common.settings import Bounds
 from services.common.skills import SKILL_CODES
-from services.registry.domain import LatLng, Violations, check_location, check_name, clean_text
-
-# Weekly schedules and "this month" are in the district's local time.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from services.common.values import LOCAL_TZ, Beneficiary, LatLng
+from services.common.values import TimeWindow as Window
 
 TITLE_MAX = 60
 DESCRIPTION_MAX = 1000
@@ -37,22 +35,6 @@ SCHEDULE_SPAN_MAX = timedelta(days=3 * 366)
 POSTING_REACH = timedelta(days=366)
 ID_MAX = 64
 EARLIEST_DATE = date(2000, 1, 1)  # anything before is a mistake (or an impossible date)
-# A resident's exact place is rounded to this many degrees (about 300 m) for callers not
-# entitled to it.
-APPROXIMATE_DEGREES = 0.003
-
-
-class Beneficiary(StrEnum):
-    ELDERLY = "elderly"
-    CHILD = "child"
-    DISABLED = "disabled"
-    POOR = "poor"
-    OTHER = "other"
-
-    @property
-    def is_priority(self) -> bool:
-        """老、少、残、贫: the four groups served first."""
-        return self is not Beneficiary.OTHER
 
 
 class TaskKind(StrEnum):
@@ -153,24 +135,6 @@ def require_assignment_transition(
 
 def status_for_places(places_taken: int, headcount: int) -> TaskStatus:
     return TaskStatus.FILLED if places_taken >= headcount else TaskStatus.OPEN
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-    flexible: bool = False
-
-    @property
-    def claim_deadline(self) -> datetime:
-        """Until when places can be taken: the start of a fixed window, the end of a flexible."""
-        return self.end if self.flexible else self.start
-
-    def overlaps(self, other: Window) -> bool:
-        """Flexible windows never clash: the member picks the time."""
-        if self.flexible or other.flexible:
-            return False
-        return self.start < other.end and other.start < self.end
 
 
 @dataclass(frozen=True)
@@ -525,11 +489,6 @@ def may_manage_task(principal: Principal, community_id: str, street_id: str) -> 
     return principal.role is not Role.MEMBER and principal.holds(community_id, street_id)
 
 
-def approximate(loc: LatLng) -> LatLng:
-    step = APPROXIMATE_DEGREES
-    return LatLng(round(round(loc.lat / step) * step, 6), round(round(loc.lng / step) * step, 6))
-
-
 @dataclass(frozen=True)
 class Outcome:
     member_id: str
@@ -571,15 +530,6 @@ def check_reason(reason: str, required: bool = False) -> str:
         v.add("reason", "is required")
     v.raise_if_any()
     return reason
-
-
-def month_start(now: datetime) -> datetime:
-    local = now.astimezone(LOCAL_TZ)
-    return datetime(local.year, local.month, 1, tzinfo=LOCAL_TZ)
-
-
-def year_start(now: datetime) -> datetime:
-    return datetime(now.astimezone(LOCAL_TZ).year, 1, 1, tzinfo=LOCAL_TZ)
 
 
 # -- records ------------------------------------------------------------------------------------

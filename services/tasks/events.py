@@ -10,23 +10,18 @@ from __future__ import annotations
 from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2
-from services.common.eventbus import subject
+from services.common.subjects import (
+    PROPOSAL_REJECTED,
+    ROLE_CREATED,
+    ROLE_ENDED,
+    TASK_POSTED,
+    subject,
+)
+from services.common.subjects import TASKS as SERVICE
 from services.tasks.convert import assignment_to_proto, role_to_proto, task_to_proto
 from services.tasks.domain import Assignment, Task, VolunteerRole
 
-SERVICE = "tasks"
 Event = tuple[str, pb_message.Message]
-
-TASK_POSTED = subject(SERVICE, "task", "posted")
-ROLE_CREATED = subject(SERVICE, "role", "created")
-ROLE_ENDED = subject(SERVICE, "role", "ended")
-PROPOSAL_REJECTED = subject(SERVICE, "proposal", "rejected")
-
-# Consumed.
-COMMUNITY_CREATED = "linli.registry.community.created"
-UNIT_CREATED = "linli.registry.unit.created"
-MEMBER_EVENTS = "linli.registry.member.>"
-PROPOSAL_MADE = "linli.matching.proposal.made"
 
 
 def task_posted(task: Task) -> Event:

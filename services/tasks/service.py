@@ -10,7 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 import asyncpg
@@ -18,6 +18,7 @@ from google.protobuf import descriptor_pool, message_factory
 
 from linli.v1 import events_pb2, registry_pb2
 from services.common.auth import Principal, Role
+from services.common.checks import Violations, check_request_id
 from services.common.clock import Clock, system_clock
 from services.common.errors import (
     FailedPrecondition,
@@ -26,8 +27,9 @@ from services.common.errors import (
     NotFound,
     PermissionDenied,
 )
+from services.common.protoconv import time_from_proto
 from services.common.settings import TasksSettings
-from services.registry.domain import LatLng, Violations, check_request_id
+from services.common.values import LatLng
 from services.tasks import domain
 from services.tasks.domain import (
     Assignment,
@@ -561,7 +563,7 @@ class Tasks:
             ),
             hours_per_month=m.hours_per_month,
             home=LatLng(m.home.latitude, m.home.longitude) if m.HasField("home") else None,
-            version=m.update_time.ToDatetime(UTC),
+            version=time_from_proto(m.update_time),
         )
         # A member holds only places they could take as they now stand: deactivated, or moved
         # to another community, they free the rest for others (announced as withdrawals).

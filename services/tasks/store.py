@@ -21,10 +21,9 @@ from asyncpg import Range
 from services.common.auth import Principal
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.eventbus import Outbox
-from services.registry.domain import LatLng
+from services.common.values import PUBLIC_DEGREES, LatLng, month_start, year_start
 from services.tasks import events
 from services.tasks.domain import (
-    APPROXIMATE_DEGREES,
     HOLDS_PLACE,
     Assignment,
     AssignmentSource,
@@ -49,15 +48,14 @@ from services.tasks.domain import (
     claim_problem,
     claimable,
     member_refusal,
-    month_start,
     occurrences,
     require_assignment_transition,
     require_task_transition,
     status_for_places,
     task_refusal,
-    year_start,
 )
 
+# common.values.claim_deadline in SQL, the expression the task_due index is built on.
 DEADLINE_SQL = "(CASE WHEN t.flexible THEN t.window_end ELSE t.window_start END)"
 
 
@@ -742,7 +740,7 @@ class TaskStore:
         """Open tasks within `radius_m` of `near`, nearest first. Unless `exact`, a wish's
         distance (and the reach test) is measured to its public, rounded place: otherwise the
         distances seen from a few points would give away a resident's home."""
-        args: list[object] = [near.lat, near.lng, radius_m, now, limit, APPROXIMATE_DEGREES, exact]
+        args: list[object] = [near.lat, near.lng, radius_m, now, limit, PUBLIC_DEGREES, exact]
         where = scope.sql(args)
         place = (
             "CASE WHEN $7 OR t.kind = 'role_occurrence' THEN ll_to_earth(t.lat, t.lng)"

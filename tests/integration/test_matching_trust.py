@@ -775,7 +775,7 @@ async def test_a_members_suggestions_follow_from_a_wishs_public_place_only(
 ) -> None:
     """A wish at a resident's exact place and the same wish at its public (rounded) place give
     a member the same score and distance."""
-    from services.matching.world import public_place
+    from services.common.values import public_place
 
     start = next_saturday_morning()
     exact = (36.98163, 117.17241)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scripts.gen_district import generate, yaml_text
 from services.common.errors import InvalidArgument
 from services.common.settings import Bounds
-from services.registry.domain import LatLng
+from services.common.values import LatLng
 from services.registry.org import (
     BuildingGroup,
     Community,

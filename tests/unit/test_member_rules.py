@@ -12,24 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.auth import Principal, Role
+from services.common.checks import NAME_MAX, REQUEST_ID_MAX, Violations, check_request_id
 from services.common.errors import InvalidArgument
 from services.common.settings import Bounds
+from services.common.values import LatLng
 from services.registry.domain import (
     HOURS_MAX,
-    NAME_MAX,
-    REQUEST_ID_MAX,
     SKILL_CODES,
     SKILLS,
     SKILLS_MAX,
     UPDATABLE,
     WINDOWS_MAX,
-    LatLng,
     MemberData,
-    Violations,
     Window,
     apply_update,
     check_org_id,
-    check_request_id,
     mask_phone,
     may_manage,
     may_see_private,

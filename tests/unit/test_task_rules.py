@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from services.common.auth import Principal, Role
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from services.common.settings import Bounds
-from services.registry.domain import LatLng
+from services.common.values import PUBLIC_DEGREES as APPROXIMATE_DEGREES
+from services.common.values import LatLng, approximate, month_start, year_start
 from services.tasks.domain import (
-    APPROXIMATE_DEGREES,
     ASSIGNMENT_TRANSITIONS,
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -41,14 +41,12 @@ from services.tasks.domain import (
     WeeklySchedule,
     Window,
     WishDraft,
-    approximate,
     check_reason,
     claim_problem,
     claimable,
     may_manage_task,
     may_see_task,
     member_refusal,
-    month_start,
     occurrences,
     require_assignment_transition,
     require_task_transition,
@@ -57,7 +55,6 @@ from services.tasks.domain import (
     validate_completion,
     validate_role,
     validate_wish,
-    year_start,
 )
 
 # The defaults: the district around 36.98 N, 117.17 E.

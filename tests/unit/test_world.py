@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.common.values import PUBLIC_DEGREES, public_place
+from services.common.values import WeeklyWindow as Window
 from services.matching.service import plan
-from services.matching.solver.model import Params, Weights, Window
+from services.matching.solver.model import Params, Weights
 from services.matching.world import (
     DISTANCE_BAND_M,
-    PUBLIC_DEGREES,
     CommitmentRow,
     MemberRow,
     Scope,
     TaskRow,
     World,
-    public_place,
 )
 
 NOW = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)

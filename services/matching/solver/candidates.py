@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
+from services.common.values import EARTH_RADIUS_M
 from services.matching.solver.model import (
     Instance,
     Member,
@@ -23,8 +24,6 @@ from services.matching.solver.model import (
     pair_score,
     skill_fit,
 )
-
-EARTH_RADIUS_M = 6_371_000.0
 
 
 @dataclass
@@ -57,13 +56,6 @@ def project(lat: np.ndarray, lng: np.ndarray, lat0: float) -> np.ndarray:
     """Metres on a plane tangent near the district: exact enough over a few kilometres."""
     k = math.pi / 180 * EARTH_RADIUS_M
     return np.column_stack((lng * k * math.cos(math.radians(lat0)), lat * k))
-
-
-def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """The same planar distance the index measures, for one pair."""
-    k = math.pi / 180 * EARTH_RADIUS_M
-    dx = (lng1 - lng2) * k * math.cos(math.radians((lat1 + lat2) / 2))
-    return math.hypot(dx, (lat1 - lat2) * k)
 
 
 def clashes(member: Member, task: Task) -> bool:

@@ -19,11 +19,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from services.common.values import LOCAL_TZ, PRIORITY_GROUPS, claim_deadline
+from services.common.values import WeeklyWindow as Window
+
 SCALE = 100  # points are scored in hundredths
-PRIORITY_GROUPS = frozenset({"elderly", "child", "disabled", "poor"})
 FAIRNESS_HOURS = 10.0  # a month's load is counted in steps of this many hours
 URGENCY_HORIZON = timedelta(days=7)
 # Weights beyond this would only overflow the integer scores, never change a plan's meaning.
@@ -62,15 +62,6 @@ class Params:
 
 
 @dataclass(frozen=True)
-class Window:
-    """A weekly availability window in local time: ISO weekday, minutes after midnight."""
-
-    day: int
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
 class Member:
     id: str
     lat: float
@@ -104,7 +95,7 @@ class Task:
 
     @property
     def deadline(self) -> datetime:
-        return self.end if self.flexible else self.start
+        return claim_deadline(self.start, self.end, self.flexible)
 
 
 @dataclass(frozen=True)
