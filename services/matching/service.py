@@ -337,11 +337,15 @@ class Matching:
             a_score, a_distance, _ = shown(alt[0], alt[1], alt[2], alt[4] if len(alt) > 4 else None)
             alternatives.append((alt[0], a_score, a_distance, alt[3]))
         facts = json.loads(row["facts"])
-        if facts:
-            alts = (
-                "; ".join(f"{m} ({sc:.1f}, {d:.0f} m, {st})" for m, sc, d, st in alternatives)
-                or "none"
+        alts = (
+            "; ".join(f"{m} ({sc:.1f}, {d:.0f} m, {st})" for m, sc, d, st in alternatives) or "none"
+        )
+        if facts and not self.sees_exactly(principal, member_id):
+            # Skill fit, load and reliability are the member's record: not for this caller.
+            explanation = (
+                f"{said} from home; score {score:.1f} (rank {facts['rank']}); next best: {alts}"
             )
+        elif facts:
             explanation = (
                 f"{said} from home, skill fit {facts['skill_fit']:.2f}, "
                 f"{facts['load_hours']:.1f} h already this month, reliability "

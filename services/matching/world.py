@@ -424,7 +424,8 @@ class World:
 
         For a member `exact` says no to (outside the caller's scope) the distance is measured
         from their home's public cell and shown as its band, and the score and order follow from
-        that banded distance only: nobody's home is found by moving a task about."""
+        that banded distance only: nobody's home is found by moving a task about. Their reason
+        is that band alone, without their skills or hours."""
         t = self.tasks.get(task_id)
         if t is None or task_problem(t) is not None or self.open_places(t, now) == 0:
             return []
@@ -438,7 +439,8 @@ class World:
             ):
                 continue
             assert m.lat is not None and m.lng is not None
-            if exact(m):
+            seen = exact(m)
+            if seen:
                 distance = distance_m(m.lat, m.lng, t.lat, t.lng)
                 shown = f"{distance:.0f} m from home"
             else:
@@ -447,7 +449,8 @@ class World:
             member = self.solver_member(m, now)
             found = self._pair(t, m, member, task, now, weights, reach, distance)
             if found is not None:
-                out.append((m.id, found[0], distance, f"{shown}; {found[1]}"))
+                # Skill levels and hours are the member's record, for those who see the member.
+                out.append((m.id, found[0], distance, f"{shown}; {found[1]}" if seen else shown))
         out.sort(key=lambda r: (-r[1], r[2], r[0]))
         return out[:limit]
 

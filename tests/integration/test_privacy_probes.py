@@ -1,0 +1,137 @@
+"""Curious callers probing what they should not learn: another community's members' skills,
+hours and record through suggestions, planned assignments, proposals and a run's figures.
+Real gRPC, PostgreSQL and NATS throughout."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from linli.v1 import common_pb2, matching_pb2, tasks_pb2
+from services.common.runtime import ServiceRuntime
+from services.common.settings import RegistrySettings
+from tests.integration.tasks_support import Neighbourhood, make_neighbourhood, until, window
+from tests.integration.test_matching import next_saturday_morning
+from tests.support import request_id
+
+pytestmark = pytest.mark.integration
+
+# What a member's own record looks like in a reason: skill levels, hours, reliability.
+RECORD = re.compile(r"skills? |h this month|h left|h already|reliability|skill fit")
+
+
+@pytest.fixture
+async def hood(
+    stub,
+    tasks_rt: ServiceRuntime,
+    matching_rt: ServiceRuntime,  # type: ignore[no-untyped-def]
+    settings: RegistrySettings,
+) -> Neighbourhood:
+    hood = await make_neighbourhood(stub, tasks_rt, settings, members=2, outsiders=3)
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+
+    async def known() -> bool:
+        return hood.home in world.communities and all(
+            m in world.members and world.members[m].reported_in
+            for m in hood.members + hood.outsiders
+        )
+
+    await until(known)
+    return hood
+
+
+async def street_wide_tasks(
+    task_stub, matching_rt: ServiceRuntime, hood: Neighbourhood, headcount: int = 5
+) -> list[tasks_pb2.Task]:  # type: ignore[no-untyped-def]
+    """Street-wide places of the home community, more than its own members can fill."""
+    start = next_saturday_morning()
+    reply = await task_stub.CreateRole(
+        tasks_pb2.CreateRoleRequest(
+            request_id=request_id(),
+            role=tasks_pb2.VolunteerRole(
+                community_id=hood.home,
+                title="党员奉献日：清理小区环境",
+                beneficiary_group=common_pb2.BENEFICIARY_GROUP_ELDERLY,
+                location=common_pb2.LatLng(latitude=36.9805, longitude=117.1705),
+                headcount=headcount,
+                effort_hours=1,
+                street_wide=True,
+                once=tasks_pb2.OneOffSchedule(window=window(start + timedelta(hours=1), hours=1)),
+            ),
+        ),
+        metadata=hood.street_admin,
+    )
+    listed = await task_stub.ListTasks(
+        tasks_pb2.ListTasksRequest(community_id=hood.home), metadata=hood.staff
+    )
+    tasks = [t for t in listed.tasks if t.source_id == reply.role.id]
+    assert tasks
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+
+    async def seen() -> bool:
+        return all(t.id in world.tasks for t in tasks)
+
+    await until(seen)
+    return tasks
+
+
+async def test_staff_learn_no_skills_or_hours_of_other_communities_members(
+    task_stub,
+    match_stub,
+    matching_rt: ServiceRuntime,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    """A community's staff are shown members of other communities for street-wide places, but
+    only by a banded distance: never their skill levels, hours this month or reliability (their
+    record is for those whose scope holds them), in a suggestion, a planned assignment's
+    explanation, or a proposal the task service lists."""
+    (task,) = await street_wide_tasks(task_stub, matching_rt, hood)
+    suggested = await match_stub.SuggestMembers(
+        matching_pb2.SuggestMembersRequest(task_id=task.id, limit=50), metadata=hood.staff
+    )
+    outsiders = [s for s in suggested.members if s.member_id in hood.outsiders]
+    assert outsiders
+    for s in outsiders:
+        assert not RECORD.search(s.reason), s.reason
+    # Their own members are theirs to know whole; the street administrator holds everyone.
+    for s in suggested.members:
+        if s.member_id in hood.members:
+            assert "h this month" in s.reason
+    by_admin = await match_stub.SuggestMembers(
+        matching_pb2.SuggestMembersRequest(task_id=task.id, limit=50), metadata=hood.street_admin
+    )
+    assert all("h this month" in s.reason for s in by_admin.members)
+
+    run = await match_stub.RunMatching(
+        matching_pb2.RunMatchingRequest(community_id=hood.home), metadata=hood.staff
+    )
+    planned = await match_stub.ListMatchAssignments(
+        matching_pb2.ListMatchAssignmentsRequest(run_id=run.run.id), metadata=hood.staff
+    )
+    theirs = [a for a in planned.assignments if a.member_id in hood.outsiders]
+    assert theirs
+    for a in theirs:
+        assert not RECORD.search(a.explanation), a.explanation
+    ours = [a for a in planned.assignments if a.member_id in hood.members]
+    assert all("reliability" in a.explanation for a in ours)
+    whole = await match_stub.ListMatchAssignments(
+        matching_pb2.ListMatchAssignmentsRequest(run_id=run.run.id), metadata=hood.street_admin
+    )
+    assert all("reliability" in a.explanation for a in whole.assignments)
+
+    # The proposals reach the task service, whose staff list them (with any reason given).
+    async def proposed() -> bool:
+        listed = await task_stub.ListAssignments(
+            tasks_pb2.ListAssignmentsRequest(task_id=task.id), metadata=hood.staff
+        )
+        return {a.member_id for a in listed.assignments} >= {a.member_id for a in theirs}
+
+    await until(proposed)
+    listed = await task_stub.ListAssignments(
+        tasks_pb2.ListAssignmentsRequest(task_id=task.id), metadata=hood.staff
+    )
+    for a in listed.assignments:
+        if a.member_id in hood.outsiders:
+            assert not RECORD.search(a.reason), a.reason
