@@ -245,6 +245,14 @@ class Matching:
             figures["weight_distance"] = weights.distance
             figures["max_distance_m"] = params.max_distance_m
             figures["invalid_tasks"] = len(invalid)
+            # Members of other communities planned on a community's street-wide places: the
+            # figures that add up their exact distances, hours or reliability are not for the
+            # community's staff (see run_to_proto).
+            figures["outside_members"] = sum(
+                1
+                for m in instance.members
+                if scope.kind == "community" and m.community_id != scope.id
+            )
             public = sorted(
                 self.public_distance(a.task_id, a.member_id) for a in result.assignments
             )

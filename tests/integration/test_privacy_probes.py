@@ -12,7 +12,13 @@ import pytest
 from linli.v1 import common_pb2, matching_pb2, tasks_pb2
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
-from tests.integration.tasks_support import Neighbourhood, make_neighbourhood, until, window
+from tests.integration.tasks_support import (
+    Neighbourhood,
+    make_neighbourhood,
+    until,
+    window,
+    wish,
+)
 from tests.integration.test_matching import next_saturday_morning
 from tests.support import request_id
 
@@ -135,3 +141,61 @@ async def test_staff_learn_no_skills_or_hours_of_other_communities_members(
     for a in listed.assignments:
         if a.member_id in hood.outsiders:
             assert not RECORD.search(a.reason), a.reason
+
+
+async def test_a_runs_totals_give_away_no_outside_members_distance_or_hours(
+    task_stub,
+    match_stub,
+    matching_rt: ServiceRuntime,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    """A run's objective (the sum of its pairs' scores, less fairness costs from members' hours),
+    its bound, the first come first served objective and the spread of hours add up every
+    planned member exactly: given their own members' scores, staff would read an outside
+    member's exact score off them. Withheld from staff when the run planned such members."""
+    own = await task_stub.PostWish(
+        tasks_pb2.PostWishRequest(
+            request_id=request_id(),
+            wish=wish(hood.home, start=next_saturday_morning(), skills=()),
+        ),
+        metadata=hood.staff,
+    )
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+
+    async def seen() -> bool:
+        return own.task.id in world.tasks
+
+    await until(seen)
+    # Only the community's own members: the staff see the run whole.
+    alone = await match_stub.RunMatching(
+        matching_pb2.RunMatchingRequest(community_id=hood.home, dry_run=True), metadata=hood.staff
+    )
+    assert alone.run.places_filled > 0 and alone.run.objective > 0
+
+    await street_wide_tasks(task_stub, matching_rt, hood)
+    run = await match_stub.RunMatching(
+        matching_pb2.RunMatchingRequest(community_id=hood.home, dry_run=True), metadata=hood.staff
+    )
+    planned = await match_stub.ListMatchAssignments(
+        matching_pb2.ListMatchAssignmentsRequest(run_id=run.run.id), metadata=hood.staff
+    )
+    assert any(a.member_id in hood.outsiders for a in planned.assignments)
+    got = await match_stub.GetMatchRun(
+        matching_pb2.GetMatchRunRequest(id=run.run.id), metadata=hood.staff
+    )
+    listed = await match_stub.ListMatchRuns(
+        matching_pb2.ListMatchRunsRequest(community_id=hood.home), metadata=hood.staff
+    )
+    (in_list,) = [r for r in listed.runs if r.id == run.run.id]
+    for shown in (run.run, got.run, in_list):
+        assert (shown.objective, shown.bound, shown.fcfs_objective, shown.hours_stdev) == (
+            0,
+            0,
+            0,
+            0,
+        )
+        assert shown.places_filled == run.run.places_filled > 0
+    whole = await match_stub.GetMatchRun(
+        matching_pb2.GetMatchRunRequest(id=run.run.id), metadata=hood.street_admin
+    )
+    assert whole.run.objective > 0 and whole.run.fcfs_objective > 0
