@@ -191,11 +191,44 @@ class Registry:
         for _attempt in range(3):
             try:
                 allowance = await self._conflict_allowance(principal)
-                return await self.store.register(rows, principal, conflict_allowance=allowance)
+                results = await self.store.register(rows, principal, conflict_allowance=allowance)
+                break
             except asyncpg.UniqueViolationError:
                 continue
-        allowance = await self._conflict_allowance(principal)
-        return await self.store.register(rows, principal, conflict_allowance=allowance)
+        else:
+            allowance = await self._conflict_allowance(principal)
+            results = await self.store.register(rows, principal, conflict_allowance=allowance)
+        return [
+            await self._first_answer(principal, r, row)
+            for r, row in zip(results, rows, strict=True)
+        ]
+
+    async def _first_answer(
+        self, principal: Principal, result: RegisterResult, row: RegisterRow
+    ) -> RegisterResult:
+        """A repeated registration answers with the member as they are now only while the caller
+        may still see them. One who has since left the caller's scope (reported in elsewhere) is
+        answered as first registered, from the request itself: a retry must not follow the
+        member to their new community, skills, hours or phone."""
+        m = result.member
+        if (
+            m is None
+            or result.created
+            or domain.may_see(principal, m.id, m.data.community_id, m.street_id)
+        ):
+            return result
+        community = row.data.community_id
+        street = await self.store.street_of(community) if community else None
+        first = Member(
+            id=m.id,
+            data=row.data,
+            active=True,
+            street_id=street,
+            reported_in_at=m.created_at if community else None,
+            created_at=m.created_at,
+            updated_at=m.created_at,
+        )
+        return replace(result, member=first)
 
     async def _conflict_allowance(self, principal: Principal) -> int | None:
         """How many more taken phones this caller may be told of today (None: no limit).

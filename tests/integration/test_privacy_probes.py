@@ -1,5 +1,6 @@
 """Curious callers probing what they should not learn: another community's members' skills,
-hours and record through suggestions, planned assignments, proposals and a run's figures.
+hours and record through suggestions, planned assignments, proposals and a run's figures, and
+a member who left through a repeated registration.
 Real gRPC, PostgreSQL and NATS throughout."""
 
 from __future__ import annotations
@@ -7,11 +8,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import grpc
 import pytest
+from google.protobuf import field_mask_pb2
+from grpc import aio
 
-from linli.v1 import common_pb2, matching_pb2, tasks_pb2
+from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from tests.integration.conftest import code
 from tests.integration.tasks_support import (
     Neighbourhood,
     make_neighbourhood,
@@ -20,7 +25,7 @@ from tests.integration.tasks_support import (
     wish,
 )
 from tests.integration.test_matching import next_saturday_morning
-from tests.support import request_id
+from tests.support import member_proto, request_id
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +204,67 @@ async def test_a_runs_totals_give_away_no_outside_members_distance_or_hours(
         matching_pb2.GetMatchRunRequest(id=run.run.id), metadata=hood.street_admin
     )
     assert whole.run.objective > 0 and whole.run.fcfs_objective > 0
+
+
+async def test_a_repeated_registration_does_not_follow_a_member_out_of_scope(
+    stub,
+    tasks_rt: ServiceRuntime,
+    settings: RegistrySettings,  # type: ignore[no-untyped-def]
+) -> None:
+    """Staff who registered a member may send the same request again and get the first answer;
+    once the member has reported in to another community they are no longer the staff's to see,
+    and the repeat must not tell where they went, nor their new skills, hours or phone."""
+    hood = await make_neighbourhood(stub, tasks_rt, settings, members=0, outsiders=0)
+    rid = request_id()
+    sent = member_proto(hood.home, hood.home_grid, skills=(("tutoring", 2),), hours=10)
+    first = await stub.RegisterMember(
+        registry_pb2.RegisterMemberRequest(request_id=rid, member=sent), metadata=hood.staff
+    )
+    member = hood.as_member(first.member.id)
+    await stub.ReportIn(
+        registry_pb2.ReportInRequest(
+            member_id=first.member.id, community_id=hood.other, grid_id=hood.other_grid
+        ),
+        metadata=member,
+    )
+    await stub.UpdateMember(
+        registry_pb2.UpdateMemberRequest(
+            member=registry_pb2.Member(
+                id=first.member.id,
+                hours_per_month=3,
+                skills=[registry_pb2.MemberSkill(skill="medical", level=3)],
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month", "skills"]),
+        ),
+        metadata=member,
+    )
+    with pytest.raises(aio.AioRpcError) as err:
+        await stub.GetMember(registry_pb2.GetMemberRequest(id=first.member.id), metadata=hood.staff)
+    assert code(err.value) == grpc.StatusCode.NOT_FOUND
+
+    again = await stub.RegisterMember(
+        registry_pb2.RegisterMemberRequest(request_id=rid, member=sent), metadata=hood.staff
+    )
+    assert again.member.id == first.member.id
+    assert again.member.community_id == hood.home and again.member.grid_id == hood.home_grid
+    assert again.member.hours_per_month == 10
+    assert [(s.skill, s.level) for s in again.member.skills] == [("tutoring", 2)]
+    assert again.member.phone == sent.phone
+    assert again.member.update_time == first.member.update_time
+    # While the member is still theirs, a repeat shows them as they are now.
+    rid2 = request_id()
+    kept = member_proto(hood.home, hood.home_grid)
+    mine = await stub.RegisterMember(
+        registry_pb2.RegisterMemberRequest(request_id=rid2, member=kept), metadata=hood.staff
+    )
+    await stub.UpdateMember(
+        registry_pb2.UpdateMemberRequest(
+            member=registry_pb2.Member(id=mine.member.id, hours_per_month=7),
+            update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"]),
+        ),
+        metadata=hood.as_member(mine.member.id),
+    )
+    repeat = await stub.RegisterMember(
+        registry_pb2.RegisterMemberRequest(request_id=rid2, member=kept), metadata=hood.staff
+    )
+    assert repeat.member.hours_per_month == 7
