@@ -35,6 +35,12 @@ MOST_LEVEL = 3
 MOST_HOURS_PER_MONTH = 31 * 24
 
 
+# The skill fit of a task that asks no skills, and the reliability of a member without a
+# record: what a member's score is computed with for callers who may not see their record.
+NEUTRAL_FIT = 0.5
+NEUTRAL_RELIABILITY = 0.5
+
+
 def public_place(lat: float, lng: float) -> tuple[float, float]:
     """A place rounded to the public grid."""
     return (
@@ -379,10 +385,14 @@ class World:
         weights: sm.Weights,
         reach: float,
         distance: float,
+        neutral: bool = False,
     ) -> tuple[float, str] | None:
         """(net score, reason without the distance) when the member could take the task at this
         distance, else None. The distance is the one the caller may know: everything shown
-        (score, order, whether it is shown at all) follows from it and nothing finer."""
+        (score, order, whether it is shown at all) follows from it and nothing finer. When
+        `neutral`, the member's record (skill levels above the minimum, reliability, hours
+        this month) is not the caller's to know: the score is that of any member who meets the
+        task's minimums with an unknown record."""
         if (t.id, m.id) in self.refusals or (t.id, m.id) in self.pending:
             return None
         if any(
@@ -401,8 +411,14 @@ class World:
             sm.overlaps(task.start, task.end, s, e) for s, e in member.busy
         ):
             return None
-        score = sm.pair_score(task, member, distance, fit, weights, now, reach)
-        net = (score - sm.fairness_cost(member, 1, weights)) / sm.SCALE
+        scored = member
+        if neutral:
+            fit, scored = (
+                NEUTRAL_FIT,
+                replace(member, reliability=NEUTRAL_RELIABILITY, load_hours=0),
+            )
+        score = sm.pair_score(task, scored, distance, fit, weights, now, reach)
+        net = (score - sm.fairness_cost(scored, 1, weights)) / sm.SCALE
         skills = ", ".join(f"{code} {member.skills.get(code, 0)}" for code, _ in task.skills)
         reason = (
             (f"skills {skills}; " if skills else "")
@@ -447,7 +463,7 @@ class World:
                 distance = banded(distance_m(*public_place(m.lat, m.lng), t.lat, t.lng))
                 shown = f"within {distance:.0f} m of home"
             member = self.solver_member(m, now)
-            found = self._pair(t, m, member, task, now, weights, reach, distance)
+            found = self._pair(t, m, member, task, now, weights, reach, distance, not seen)
             if found is not None:
                 # Skill levels and hours are the member's record, for those who see the member.
                 out.append((m.id, found[0], distance, f"{shown}; {found[1]}" if seen else shown))

@@ -268,3 +268,87 @@ async def test_a_repeated_registration_does_not_follow_a_member_out_of_scope(
         registry_pb2.RegisterMemberRequest(request_id=rid2, member=kept), metadata=hood.staff
     )
     assert repeat.member.hours_per_month == 7
+
+
+async def test_staff_read_no_outside_members_skills_or_reliability_off_their_scores(
+    stub,
+    task_stub,
+    match_stub,
+    matching_rt: ServiceRuntime,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two members of another community, at the same home, differ only in their skill level:
+    the home community's staff are shown both at the same banded distance and, since their
+    skills are not the staff's to know, with the same score (suggested and planned); the street
+    administrator, who holds them, sees the difference."""
+    pair = []
+    for level in (1, 3):
+        reply = await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(),
+                member=member_proto(hood.other, hood.other_grid, skills=(("tutoring", level),)),
+            ),
+            metadata=hood.admin,
+        )
+        pair.append(reply.member.id)
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+
+    async def known() -> bool:
+        return all(m in world.members and world.members[m].reported_in for m in pair)
+
+    await until(known)
+    start = next_saturday_morning()
+    role = await task_stub.CreateRole(
+        tasks_pb2.CreateRoleRequest(
+            request_id=request_id(),
+            role=tasks_pb2.VolunteerRole(
+                community_id=hood.home,
+                title="四点半学校课业辅导",
+                beneficiary_group=common_pb2.BENEFICIARY_GROUP_CHILD,
+                location=common_pb2.LatLng(latitude=36.9805, longitude=117.1705),
+                skills=[tasks_pb2.RequiredSkill(skill="tutoring", min_level=1)],
+                headcount=20,
+                effort_hours=1,
+                street_wide=True,
+                once=tasks_pb2.OneOffSchedule(window=window(start + timedelta(hours=1), hours=1)),
+            ),
+        ),
+        metadata=hood.street_admin,
+    )
+    listed = await task_stub.ListTasks(
+        tasks_pb2.ListTasksRequest(community_id=hood.home), metadata=hood.staff
+    )
+    (task,) = [t for t in listed.tasks if t.source_id == role.role.id]
+
+    async def seen() -> bool:
+        return task.id in world.tasks
+
+    await until(seen)
+
+    def scores(members) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]
+        return {m.member_id: (m.score, m.distance_m) for m in members if m.member_id in pair}
+
+    by_staff = await match_stub.SuggestMembers(
+        matching_pb2.SuggestMembersRequest(task_id=task.id, limit=50), metadata=hood.staff
+    )
+    by_admin = await match_stub.SuggestMembers(
+        matching_pb2.SuggestMembersRequest(task_id=task.id, limit=50), metadata=hood.street_admin
+    )
+    low, high = (scores(by_staff.members)[m] for m in pair)
+    assert low == high
+    low, high = (scores(by_admin.members)[m][0] for m in pair)
+    assert high > low
+
+    run = await match_stub.RunMatching(
+        matching_pb2.RunMatchingRequest(community_id=hood.home, dry_run=True), metadata=hood.staff
+    )
+    planned = await match_stub.ListMatchAssignments(
+        matching_pb2.ListMatchAssignmentsRequest(run_id=run.run.id), metadata=hood.staff
+    )
+    low, high = (scores(planned.assignments)[m] for m in pair)
+    assert low == high
+    whole = await match_stub.ListMatchAssignments(
+        matching_pb2.ListMatchAssignmentsRequest(run_id=run.run.id), metadata=hood.street_admin
+    )
+    low, high = (scores(whole.assignments)[m][0] for m in pair)
+    assert high > low
