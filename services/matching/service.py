@@ -540,7 +540,18 @@ class Matching:
                 raise NotFound("member", member_id)
         elif m is None or not principal.holds(m.community_id, m.street_id):
             await self._deny_after(started, PermissionDenied("this member is outside your scope"))
-        return self.world.suggest_tasks(member_id, limit, self.clock(), Weights(), 3000.0)
+        if principal.role is Role.MEMBER or principal.is_everywhere:
+            return self.world.suggest_tasks(member_id, limit, self.clock(), Weights(), 3000.0)
+        # Staff are suggested only tasks they may see: another community's street-wide task is
+        # the member's to see, not theirs (its id answers them as a missing one would).
+        return self.world.suggest_tasks(
+            member_id,
+            limit,
+            self.clock(),
+            Weights(),
+            3000.0,
+            visible=lambda t: principal.holds(t.community_id, t.street_id),
+        )
 
 
 MEMBER_EVENTS = (

@@ -471,7 +471,13 @@ class World:
         return out[:limit]
 
     def suggest_tasks(
-        self, member_id: str, limit: int, now: datetime, weights: sm.Weights, reach: float
+        self,
+        member_id: str,
+        limit: int,
+        now: datetime,
+        weights: sm.Weights,
+        reach: float,
+        visible: Callable[[TaskRow], bool] = lambda _t: True,
     ) -> list[tuple[str, float, float, str]]:
         """The best open tasks for a member: (task, score, distance, reason).
 
@@ -490,7 +496,7 @@ class World:
                 continue
             if not (
                 t.community_id == m.community_id or (t.street_wide and t.street_id == m.street_id)
-            ):
+            ) or not visible(t):
                 continue
             lat, lng = public_place(t.lat, t.lng)
             task = replace(self.solver_task(t, now), lat=lat, lng=lng)

@@ -352,3 +352,29 @@ async def test_staff_read_no_outside_members_skills_or_reliability_off_their_sco
     )
     low, high = (scores(whole.assignments)[m][0] for m in pair)
     assert high > low
+
+
+async def test_staff_are_not_suggested_tasks_outside_their_scope(
+    task_stub,
+    match_stub,
+    matching_rt: ServiceRuntime,
+    hood: Neighbourhood,  # type: ignore[no-untyped-def]
+) -> None:
+    """A street-wide task of the home community is the other community's members' to see, but
+    not the other community's staff's (its id answers them as a missing one): asking for their
+    member's suggestions must not hand them its id, score and distance."""
+    (task,) = await street_wide_tasks(task_stub, matching_rt, hood)
+    outsider = hood.outsiders[0]
+
+    async def suggested(md) -> set[str]:  # type: ignore[no-untyped-def]
+        reply = await match_stub.SuggestTasks(
+            matching_pb2.SuggestTasksRequest(member_id=outsider, limit=50), metadata=md
+        )
+        return {t.task_id for t in reply.tasks}
+
+    assert task.id in await suggested(hood.as_member(outsider))
+    assert task.id in await suggested(hood.street_admin)
+    assert task.id not in await suggested(hood.other_staff)
+    with pytest.raises(aio.AioRpcError) as err:
+        await task_stub.GetTask(tasks_pb2.GetTaskRequest(id=task.id), metadata=hood.other_staff)
+    assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
