@@ -6,6 +6,7 @@ Real gRPC, PostgreSQL and NATS throughout."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import grpc
@@ -20,6 +21,8 @@ from tests.integration.conftest import code
 from tests.integration.tasks_support import (
     Neighbourhood,
     make_neighbourhood,
+    post,
+    soon,
     until,
     window,
     wish,
@@ -378,3 +381,91 @@ async def test_staff_are_not_suggested_tasks_outside_their_scope(
     with pytest.raises(aio.AioRpcError) as err:
         await task_stub.GetTask(tasks_pb2.GetTaskRequest(id=task.id), metadata=hood.other_staff)
     assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
+
+
+STORE_STEPS = (
+    "member_view",
+    "get_task",
+    "held_tasks",
+    "claim",
+    "cancel_task",
+    "complete_task",
+    "get_assignment",
+    "change_assignment",
+)
+
+
+async def test_a_foreign_task_or_assignment_takes_the_same_steps_as_a_missing_one(
+    task_stub,
+    tasks_rt: ServiceRuntime,
+    stub,
+    settings: RegistrySettings,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The answer for a task or an assignment outside the caller's reach is the one for a missing
+    id; so must be the work behind it. A claim of a foreign task went on to a transaction that
+    locked the member and the task before refusing (twice the time of a missing id's refusal,
+    plain to a caller timing a few hundred calls); so did a neighbour's staff cancelling or
+    completing, and a member answering another's proposal. Here the service's calls to its
+    store are recorded: a foreign id and a missing one must make the same ones."""
+    hood = await make_neighbourhood(stub, tasks_rt, settings, members=2, outsiders=0)
+    foreign = await post(task_stub, hood.staff, wish(hood.home, skills=(), start=soon(3)))
+    claimed = await task_stub.ClaimTask(
+        tasks_pb2.ClaimTaskRequest(task_id=foreign.id), metadata=hood.as_member(hood.members[1])
+    )
+    store = tasks_rt.tasks.store  # type: ignore[attr-defined]
+    steps: list[str] = []
+    for name in STORE_STEPS:
+        method = getattr(store, name)
+
+        def recorded(*args, _name=name, _method=method, **kwargs):  # type: ignore[no-untyped-def]
+            steps.append(_name)
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, recorded)
+    stranger = await make_neighbourhood(stub, tasks_rt, settings, members=1, outsiders=0)
+    outsider = stranger.as_member(stranger.members[0])
+    member = hood.as_member(hood.members[0])
+    cases = [
+        (task_stub.GetTask, lambda i: tasks_pb2.GetTaskRequest(id=i), outsider, foreign.id),
+        (
+            task_stub.ClaimTask,
+            lambda i: tasks_pb2.ClaimTaskRequest(task_id=i),
+            outsider,
+            foreign.id,
+        ),
+        (
+            task_stub.CancelTask,
+            lambda i: tasks_pb2.CancelTaskRequest(id=i, reason="不需要了"),
+            hood.other_staff,
+            foreign.id,
+        ),
+        (
+            task_stub.CompleteTask,
+            lambda i: tasks_pb2.CompleteTaskRequest(id=i),
+            hood.other_staff,
+            foreign.id,
+        ),
+        (
+            task_stub.WithdrawAssignment,
+            lambda i: tasks_pb2.WithdrawAssignmentRequest(assignment_id=i),
+            member,
+            claimed.assignment.id,
+        ),
+        (
+            task_stub.AcceptProposal,
+            lambda i: tasks_pb2.AcceptProposalRequest(assignment_id=i),
+            member,
+            claimed.assignment.id,
+        ),
+    ]
+    for call, make, md, there in cases:
+        answers = []
+        for target in (there, str(uuid.uuid4())):
+            steps.clear()
+            with pytest.raises(aio.AioRpcError) as err:
+                await call(make(target), metadata=md)
+            answers.append(
+                (code(err.value), (err.value.details() or "").replace(target, "X"), list(steps))
+            )
+        assert answers[0] == answers[1], call
