@@ -170,6 +170,8 @@ class Tasks:
         return role, generated
 
     async def get_role(self, principal: Principal, role_id: str) -> VolunteerRole:
+        # The caller's own standing first, as for a task: foreign and missing take the same steps.
+        member = await self._member(principal)
         found = await self.store.get_role(role_id)
         if found is None:
             if principal.is_everywhere:
@@ -177,7 +179,6 @@ class Tasks:
             raise _hidden("role")
         role, street = found
         if principal.role is Role.MEMBER:
-            member = await self.store.member_view(None, principal.subject)
             visible = domain.may_see_task(
                 principal, member, role.draft.community_id, street, role.draft.street_wide
             )

@@ -385,6 +385,7 @@ async def test_staff_are_not_suggested_tasks_outside_their_scope(
 
 STORE_STEPS = (
     "member_view",
+    "get_role",
     "get_task",
     "held_tasks",
     "claim",
@@ -402,14 +403,30 @@ async def test_a_foreign_task_or_assignment_takes_the_same_steps_as_a_missing_on
     settings: RegistrySettings,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    """The answer for a task or an assignment outside the caller's reach is the one for a missing
-    id; so must be the work behind it. A claim of a foreign task went on to a transaction that
-    locked the member and the task before refusing (twice the time of a missing id's refusal,
-    plain to a caller timing a few hundred calls); so did a neighbour's staff cancelling or
-    completing, and a member answering another's proposal. Here the service's calls to its
-    store are recorded: a foreign id and a missing one must make the same ones."""
+    """The answer for a task, a role or an assignment outside the caller's reach is the one for
+    a missing id; so must be the work behind it. A claim of a foreign task went on to a
+    transaction that locked the member and the task before refusing (twice the time of a missing
+    id's refusal, plain to a caller timing a few hundred calls); so did a neighbour's staff
+    cancelling or completing, and a member answering another's proposal; reading a foreign task
+    or role looked the caller up only when it existed. Here the service's calls to its store are
+    recorded: a foreign id and a missing one must make the same ones."""
     hood = await make_neighbourhood(stub, tasks_rt, settings, members=2, outsiders=0)
     foreign = await post(task_stub, hood.staff, wish(hood.home, skills=(), start=soon(3)))
+    role = await task_stub.CreateRole(
+        tasks_pb2.CreateRoleRequest(
+            request_id=request_id(),
+            role=tasks_pb2.VolunteerRole(
+                community_id=hood.home,
+                title="社区阅览室值班",
+                beneficiary_group=common_pb2.BENEFICIARY_GROUP_OTHER,
+                location=common_pb2.LatLng(latitude=36.9805, longitude=117.1705),
+                headcount=1,
+                effort_hours=1,
+                once=tasks_pb2.OneOffSchedule(window=window(soon(4), hours=1)),
+            ),
+        ),
+        metadata=hood.staff,
+    )
     claimed = await task_stub.ClaimTask(
         tasks_pb2.ClaimTaskRequest(task_id=foreign.id), metadata=hood.as_member(hood.members[1])
     )
@@ -427,6 +444,7 @@ async def test_a_foreign_task_or_assignment_takes_the_same_steps_as_a_missing_on
     outsider = stranger.as_member(stranger.members[0])
     member = hood.as_member(hood.members[0])
     cases = [
+        (task_stub.GetRole, lambda i: tasks_pb2.GetRoleRequest(id=i), outsider, role.role.id),
         (task_stub.GetTask, lambda i: tasks_pb2.GetTaskRequest(id=i), outsider, foreign.id),
         (
             task_stub.ClaimTask,
