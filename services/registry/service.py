@@ -301,6 +301,10 @@ class Registry:
             for m in members
         ]
 
+    @staticmethod
+    def _manages(principal: Principal, m: Member) -> bool:
+        return domain.may_manage(principal, m.id, m.data.community_id, m.street_id)
+
     def _require_manage(self, principal: Principal, member: Member) -> None:
         # Not PERMISSION_DENIED: a member the caller may not see must look missing.
         if not domain.may_manage(principal, member.id, member.data.community_id, member.street_id):
@@ -415,19 +419,22 @@ class Registry:
         )
         target_street = await self.store.street_of(community_id)
 
-        def change(member: Member) -> tuple[MemberData, bool] | None:
+        def reachable(member: Member) -> bool:
             if principal.role is Role.MEMBER:
-                if principal.subject != member.id:
-                    raise domain.not_found(member.id)
-            else:
-                # Staff and street admins move a member only from a community of their scope (or
-                # report in one who has none yet) into a community of their scope: a member of
-                # another community is not theirs to take, nor to know of.
-                current = member.data.community_id
-                if current and not principal.holds(current, member.street_id):
-                    raise domain.not_found(member.id)
-                if not principal.holds(community_id, target_street):
-                    raise PermissionDenied(f"community {community_id!r} is outside your scope")
+                return principal.subject == member.id
+            # Staff and street admins move a member only from a community of their scope (or
+            # report in one who has none yet) into a community of their scope: a member of
+            # another community is not theirs to take, nor to know of.
+            current = member.data.community_id
+            return not current or principal.holds(current, member.street_id)
+
+        def change(member: Member) -> tuple[MemberData, bool] | None:
+            if not reachable(member):
+                raise domain.not_found(member.id)
+            if principal.role is not Role.MEMBER and not principal.holds(
+                community_id, target_street
+            ):
+                raise PermissionDenied(f"community {community_id!r} is outside your scope")
             if not member.active:
                 raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
             d = member.data
@@ -446,7 +453,12 @@ class Registry:
             ), True
 
         return await self.store.change_member(
-            member_id, change, events.member_reported_in, principal, report_in=True
+            member_id,
+            change,
+            events.member_reported_in,
+            principal,
+            report_in=True,
+            visible=reachable,
         )
 
     async def deactivate(self, principal: Principal, member_id: str, reason: str) -> Member:
@@ -466,6 +478,7 @@ class Registry:
             lambda m: events.member_deactivated(m, reason),
             principal,
             deactivate_reason=reason,
+            visible=lambda m: self._manages(principal, m),
         )
 
     async def reactivate(self, principal: Principal, member_id: str) -> Member:
@@ -476,5 +489,10 @@ class Registry:
             return None if member.active else (member.data, True)
 
         return await self.store.change_member(
-            member_id, change, events.member_reactivated, principal, deactivate_reason=""
+            member_id,
+            change,
+            events.member_reactivated,
+            principal,
+            deactivate_reason="",
+            visible=lambda m: self._manages(principal, m),
         )

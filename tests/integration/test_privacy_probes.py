@@ -487,3 +487,67 @@ async def test_a_foreign_task_or_assignment_takes_the_same_steps_as_a_missing_on
                 (code(err.value), (err.value.details() or "").replace(target, "X"), list(steps))
             )
         assert answers[0] == answers[1], call
+
+
+class RecordingPool:
+    """Stands in for the registry store's pool, noting which of its calls were made."""
+
+    def __init__(self, pool, steps: list[str]) -> None:  # type: ignore[no-untyped-def]
+        self._pool, self._steps = pool, steps
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        if name in ("acquire", "fetch", "fetchrow", "fetchval", "execute", "executemany"):
+            self._steps.append(name)
+        return getattr(self._pool, name)
+
+
+async def test_a_foreign_member_is_refused_with_the_same_work_as_a_missing_one(
+    stub,
+    registry: ServiceRuntime,
+    tasks_rt: ServiceRuntime,
+    settings: RegistrySettings,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Deactivating, reactivating or reporting in a member of another community answered as for
+    a missing id, but only after a transaction that locked the member's row: the time taken
+    told which ids exist. The registry's calls to its database must be the same for both."""
+    hood = await make_neighbourhood(stub, tasks_rt, settings, members=1, outsiders=1)
+    outsider = hood.outsiders[0]
+    store = registry.store  # type: ignore[attr-defined]
+    steps: list[str] = []
+    monkeypatch.setattr(store, "_pool", RecordingPool(store._pool, steps))
+    cases = [
+        (
+            stub.DeactivateMember,
+            lambda i: registry_pb2.DeactivateMemberRequest(member_id=i),
+            hood.staff,
+        ),
+        (
+            stub.ReactivateMember,
+            lambda i: registry_pb2.ReactivateMemberRequest(member_id=i),
+            hood.staff,
+        ),
+        (
+            stub.ReportIn,
+            lambda i: registry_pb2.ReportInRequest(
+                member_id=i, community_id=hood.home, grid_id=hood.home_grid
+            ),
+            hood.staff,
+        ),
+        (
+            stub.DeactivateMember,
+            lambda i: registry_pb2.DeactivateMemberRequest(member_id=i),
+            hood.as_member(hood.members[0]),
+        ),
+    ]
+    for call, make, md in cases:
+        answers = []
+        for target in (outsider, str(uuid.uuid4())):
+            steps.clear()
+            with pytest.raises(aio.AioRpcError) as err:
+                await call(make(target), metadata=md)
+            answers.append(
+                (code(err.value), (err.value.details() or "").replace(target, "X"), list(steps))
+            )
+        assert answers[0] == answers[1], call
+        assert answers[0][0] == grpc.StatusCode.NOT_FOUND
