@@ -1,7 +1,8 @@
 """Curious callers probing what they should not learn: another community's members' skills,
-hours and record through suggestions, planned assignments, proposals and a run's figures, and
-a member who left through a repeated registration.
-Real gRPC, PostgreSQL and NATS throughout."""
+hours and record through suggestions, planned assignments, scores and a run's figures; a member
+who left, through a repeated registration; tasks outside one's scope, through suggestions; and
+which ids exist, through the work (hence the time) behind a refusal. Real gRPC, PostgreSQL and
+NATS throughout."""
 
 from __future__ import annotations
 
