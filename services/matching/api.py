@@ -96,6 +96,10 @@ def sees_every_member(principal: Principal, r: asyncpg.Record) -> bool:
     return principal.role is Role.STREET_ADMIN and r["street_id"] in principal.street_ids
 
 
+# A run's figures that mix in every planned member's exact distance, hours or reliability.
+OUTSIDE_MEMBER_FIGURES = ("objective", "bound", "fcfs_objective", "hours_stdev")
+
+
 def run_to_proto(r: asyncpg.Record, principal: Principal) -> pb.MatchRun:
     f = json.loads(r["figures"])
     if not sees_every_member(principal, r):
@@ -103,6 +107,13 @@ def run_to_proto(r: asyncpg.Record, principal: Principal) -> pb.MatchRun:
         # away one member's, given the others'.
         for name in ("mean_distance_m", "p95_distance_m"):
             f[name] = f.get(f"public_{name}", f.get(name))
+        if f.get("outside_members", 1):
+            # Sums over every planned pair (scores from exact distances, less fairness costs from
+            # members' hours) and the spread of members' hours give away an outside member's
+            # distance and record, given those of the caller's own members: withheld (a run
+            # recorded before this was counted is treated as holding such members).
+            for name in OUTSIDE_MEMBER_FIGURES:
+                f[name] = 0.0
     out = pb.MatchRun(
         id=str(r["id"]),
         scope_kind=r["scope_kind"],

@@ -38,7 +38,15 @@ from services.matching.solver import solve as slv
 from services.matching.solver.model import Params, Weights
 from services.matching.solver.result import Result, Unfilled, explain
 from services.matching.store import MatchingStore, proposal
-from services.matching.world import MemberRow, Scope, TaskRow, World, banded
+from services.matching.world import (
+    NEUTRAL_FIT,
+    NEUTRAL_RELIABILITY,
+    MemberRow,
+    Scope,
+    TaskRow,
+    World,
+    banded,
+)
 
 log = logging.getLogger(__name__)
 METHODS = ("auto", "flow", "greedy", "fcfs", "cpsat")
@@ -243,8 +251,18 @@ class Matching:
             )
             figures = _figures(result, fcfs, load_s, candidates_s, solve_s)
             figures["weight_distance"] = weights.distance
+            figures["weight_skill"] = weights.skill
+            figures["weight_reliability"] = weights.reliability
             figures["max_distance_m"] = params.max_distance_m
             figures["invalid_tasks"] = len(invalid)
+            # Members of other communities planned on a community's street-wide places: the
+            # figures that add up their exact distances, hours or reliability are not for the
+            # community's staff (see run_to_proto).
+            figures["outside_members"] = sum(
+                1
+                for m in instance.members
+                if scope.kind == "community" and m.community_id != scope.id
+            )
             public = sorted(
                 self.public_distance(a.task_id, a.member_id) for a in result.assignments
             )
@@ -320,28 +338,47 @@ class Matching:
         band of the distance from their public cell, with the score that distance would give."""
         reach = float(figures.get("max_distance_m") or 3000.0)
         weight = float(figures.get("weight_distance", 20.0))
+        w_skill = float(figures.get("weight_skill", 15.0))
+        w_reliability = float(figures.get("weight_reliability", 10.0))
 
-        def shown(member_id: str, score: float, exact: float, public: float | None) -> tuple:
+        def shown(
+            member_id: str, score: float, exact: float, public: float | None, record: list[float]
+        ) -> tuple:
             if self.sees_exactly(principal, member_id):
                 return score, exact, f"{exact:.0f} m"
             band = banded(exact if public is None else public)
             moved = weight * (max(0.0, 1 - band / reach) - max(0.0, 1 - exact / reach))
+            if record:
+                # Nor the member's record: scored as any member meeting the task's minimums.
+                fit, reliability = record
+                moved += w_skill * (NEUTRAL_FIT - fit)
+                moved += w_reliability * (NEUTRAL_RELIABILITY - reliability)
             return round(score + moved, 1), band, f"within {band:.0f} m"
 
         member_id = str(row["member_id"])
+        facts = json.loads(row["facts"])
         score, distance, said = shown(
-            member_id, row["score"], row["distance_m"], row["public_distance_m"]
+            member_id,
+            row["score"],
+            row["distance_m"],
+            row["public_distance_m"],
+            [facts["skill_fit"], facts["reliability"]] if facts else [],
         )
         alternatives = []
         for alt in json.loads(row["alternatives"]):
-            a_score, a_distance, _ = shown(alt[0], alt[1], alt[2], alt[4] if len(alt) > 4 else None)
-            alternatives.append((alt[0], a_score, a_distance, alt[3]))
-        facts = json.loads(row["facts"])
-        if facts:
-            alts = (
-                "; ".join(f"{m} ({sc:.1f}, {d:.0f} m, {st})" for m, sc, d, st in alternatives)
-                or "none"
+            a_score, a_distance, _ = shown(
+                alt[0], alt[1], alt[2], alt[4] if len(alt) > 4 else None, alt[5:7]
             )
+            alternatives.append((alt[0], a_score, a_distance, alt[3]))
+        alts = (
+            "; ".join(f"{m} ({sc:.1f}, {d:.0f} m, {st})" for m, sc, d, st in alternatives) or "none"
+        )
+        if facts and not self.sees_exactly(principal, member_id):
+            # Skill fit, load and reliability are the member's record: not for this caller.
+            explanation = (
+                f"{said} from home; score {score:.1f} (rank {facts['rank']}); next best: {alts}"
+            )
+        elif facts:
             explanation = (
                 f"{said} from home, skill fit {facts['skill_fit']:.2f}, "
                 f"{facts['load_hours']:.1f} h already this month, reliability "
@@ -502,7 +539,18 @@ class Matching:
                 raise NotFound("member", member_id)
         elif m is None or not principal.holds(m.community_id, m.street_id):
             await self._deny_after(started, PermissionDenied("this member is outside your scope"))
-        return self.world.suggest_tasks(member_id, limit, self.clock(), Weights(), 3000.0)
+        if principal.role is Role.MEMBER or principal.is_everywhere:
+            return self.world.suggest_tasks(member_id, limit, self.clock(), Weights(), 3000.0)
+        # Staff are suggested only tasks they may see: another community's street-wide task is
+        # the member's to see, not theirs (its id answers them as a missing one would).
+        return self.world.suggest_tasks(
+            member_id,
+            limit,
+            self.clock(),
+            Weights(),
+            3000.0,
+            visible=lambda t: principal.holds(t.community_id, t.street_id),
+        )
 
 
 MEMBER_EVENTS = (

@@ -352,6 +352,8 @@ class MatchingStore:
                                     x.distance_m,
                                     x.status,
                                     public_distance(a.task_id, x.member_id),
+                                    x.skill_fit,
+                                    x.reliability,
                                 ]
                                 for x in a.alternatives
                             ]

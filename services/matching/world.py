@@ -41,6 +41,12 @@ MOST_LEVEL = 3
 MOST_HOURS_PER_MONTH = 31 * 24
 
 
+# The skill fit of a task that asks no skills, and the reliability of a member without a
+# record: what a member's score is computed with for callers who may not see their record.
+NEUTRAL_FIT = 0.5
+NEUTRAL_RELIABILITY = 0.5
+
+
 def banded(distance: float) -> float:
     """A distance as the upper end of its band."""
     return max(1, math.ceil(distance / DISTANCE_BAND_M)) * DISTANCE_BAND_M
@@ -377,10 +383,14 @@ class World:
         weights: sm.Weights,
         reach: float,
         distance: float,
+        neutral: bool = False,
     ) -> tuple[float, str] | None:
         """(net score, reason without the distance) when the member could take the task at this
         distance, else None. The distance is the one the caller may know: everything shown
-        (score, order, whether it is shown at all) follows from it and nothing finer."""
+        (score, order, whether it is shown at all) follows from it and nothing finer. When
+        `neutral`, the member's record (skill levels above the minimum, reliability, hours
+        this month) is not the caller's to know: the score is that of any member who meets the
+        task's minimums with an unknown record."""
         if (t.id, m.id) in self.refusals or (t.id, m.id) in self.pending:
             return None
         if any(
@@ -399,8 +409,14 @@ class World:
             sm.overlaps(task.start, task.end, s, e) for s, e in member.busy
         ):
             return None
-        score = sm.pair_score(task, member, distance, fit, weights, now, reach)
-        net = (score - sm.fairness_cost(member, 1, weights)) / sm.SCALE
+        scored = member
+        if neutral:
+            fit, scored = (
+                NEUTRAL_FIT,
+                replace(member, reliability=NEUTRAL_RELIABILITY, load_hours=0),
+            )
+        score = sm.pair_score(task, scored, distance, fit, weights, now, reach)
+        net = (score - sm.fairness_cost(scored, 1, weights)) / sm.SCALE
         skills = ", ".join(f"{code} {member.skills.get(code, 0)}" for code, _ in task.skills)
         reason = (
             (f"skills {skills}; " if skills else "")
@@ -422,7 +438,8 @@ class World:
 
         For a member `exact` says no to (outside the caller's scope) the distance is measured
         from their home's public cell and shown as its band, and the score and order follow from
-        that banded distance only: nobody's home is found by moving a task about."""
+        that banded distance only: nobody's home is found by moving a task about. Their reason
+        is that band alone, without their skills or hours."""
         t = self.tasks.get(task_id)
         if t is None or task_problem(t) is not None or self.open_places(t, now) == 0:
             return []
@@ -436,21 +453,29 @@ class World:
             ):
                 continue
             assert m.lat is not None and m.lng is not None
-            if exact(m):
+            seen = exact(m)
+            if seen:
                 distance = distance_m(m.lat, m.lng, t.lat, t.lng)
                 shown = f"{distance:.0f} m from home"
             else:
                 distance = banded(distance_m(*public_place(m.lat, m.lng), t.lat, t.lng))
                 shown = f"within {distance:.0f} m of home"
             member = self.solver_member(m, now)
-            found = self._pair(t, m, member, task, now, weights, reach, distance)
+            found = self._pair(t, m, member, task, now, weights, reach, distance, not seen)
             if found is not None:
-                out.append((m.id, found[0], distance, f"{shown}; {found[1]}"))
+                # Skill levels and hours are the member's record, for those who see the member.
+                out.append((m.id, found[0], distance, f"{shown}; {found[1]}" if seen else shown))
         out.sort(key=lambda r: (-r[1], r[2], r[0]))
         return out[:limit]
 
     def suggest_tasks(
-        self, member_id: str, limit: int, now: datetime, weights: sm.Weights, reach: float
+        self,
+        member_id: str,
+        limit: int,
+        now: datetime,
+        weights: sm.Weights,
+        reach: float,
+        visible: Callable[[TaskRow], bool] = lambda _t: True,
     ) -> list[tuple[str, float, float, str]]:
         """The best open tasks for a member: (task, score, distance, reason).
 
@@ -469,7 +494,7 @@ class World:
                 continue
             if not (
                 t.community_id == m.community_id or (t.street_wide and t.street_id == m.street_id)
-            ):
+            ) or not visible(t):
                 continue
             lat, lng = public_place(t.lat, t.lng)
             task = replace(self.solver_task(t, now), lat=lat, lng=lng)

@@ -39,6 +39,7 @@ def build(
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
         store = RegistryStore(rt.pool, Outbox(SERVICE))
         rt.sms = sender  # type: ignore[attr-defined]  # for tests reading the kept messages
+        rt.store = store  # type: ignore[attr-defined]  # for tests watching its work
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
             RegistryApi(Registry(store, settings, sender)), server
         )

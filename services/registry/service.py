@@ -193,11 +193,44 @@ class Registry:
         for _attempt in range(3):
             try:
                 allowance = await self._conflict_allowance(principal)
-                return await self.store.register(rows, principal, conflict_allowance=allowance)
+                results = await self.store.register(rows, principal, conflict_allowance=allowance)
+                break
             except asyncpg.UniqueViolationError:
                 continue
-        allowance = await self._conflict_allowance(principal)
-        return await self.store.register(rows, principal, conflict_allowance=allowance)
+        else:
+            allowance = await self._conflict_allowance(principal)
+            results = await self.store.register(rows, principal, conflict_allowance=allowance)
+        return [
+            await self._first_answer(principal, r, row)
+            for r, row in zip(results, rows, strict=True)
+        ]
+
+    async def _first_answer(
+        self, principal: Principal, result: RegisterResult, row: RegisterRow
+    ) -> RegisterResult:
+        """A repeated registration answers with the member as they are now only while the caller
+        may still see them. One who has since left the caller's scope (reported in elsewhere) is
+        answered as first registered, from the request itself: a retry must not follow the
+        member to their new community, skills, hours or phone."""
+        m = result.member
+        if (
+            m is None
+            or result.created
+            or domain.may_see(principal, m.id, m.data.community_id, m.street_id)
+        ):
+            return result
+        community = row.data.community_id
+        street = await self.store.street_of(community) if community else None
+        first = Member(
+            id=m.id,
+            data=row.data,
+            active=True,
+            street_id=street,
+            reported_in_at=m.created_at if community else None,
+            created_at=m.created_at,
+            updated_at=m.created_at,
+        )
+        return replace(result, member=first)
 
     async def _conflict_allowance(self, principal: Principal) -> int | None:
         """How many more taken phones this caller may be told of today (None: no limit).
@@ -269,6 +302,10 @@ class Registry:
             (m, domain.may_see_private(principal, m.id, m.data.community_id, m.street_id))
             for m in members
         ]
+
+    @staticmethod
+    def _manages(principal: Principal, m: Member) -> bool:
+        return domain.may_manage(principal, m.id, m.data.community_id, m.street_id)
 
     def _require_manage(self, principal: Principal, member: Member) -> None:
         # Not PERMISSION_DENIED: a member the caller may not see must look missing.
@@ -384,19 +421,22 @@ class Registry:
         )
         target_street = await self.store.street_of(community_id)
 
-        def change(member: Member) -> tuple[MemberData, bool] | None:
+        def reachable(member: Member) -> bool:
             if principal.role is Role.MEMBER:
-                if principal.subject != member.id:
-                    raise domain.not_found(member.id)
-            else:
-                # Staff and street admins move a member only from a community of their scope (or
-                # report in one who has none yet) into a community of their scope: a member of
-                # another community is not theirs to take, nor to know of.
-                current = member.data.community_id
-                if current and not principal.holds(current, member.street_id):
-                    raise domain.not_found(member.id)
-                if not principal.holds(community_id, target_street):
-                    raise PermissionDenied(f"community {community_id!r} is outside your scope")
+                return principal.subject == member.id
+            # Staff and street admins move a member only from a community of their scope (or
+            # report in one who has none yet) into a community of their scope: a member of
+            # another community is not theirs to take, nor to know of.
+            current = member.data.community_id
+            return not current or principal.holds(current, member.street_id)
+
+        def change(member: Member) -> tuple[MemberData, bool] | None:
+            if not reachable(member):
+                raise domain.not_found(member.id)
+            if principal.role is not Role.MEMBER and not principal.holds(
+                community_id, target_street
+            ):
+                raise PermissionDenied(f"community {community_id!r} is outside your scope")
             if not member.active:
                 raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
             d = member.data
@@ -415,7 +455,12 @@ class Registry:
             ), True
 
         return await self.store.change_member(
-            member_id, change, events.member_reported_in, principal, report_in=True
+            member_id,
+            change,
+            events.member_reported_in,
+            principal,
+            report_in=True,
+            visible=reachable,
         )
 
     async def deactivate(self, principal: Principal, member_id: str, reason: str) -> Member:
@@ -435,6 +480,7 @@ class Registry:
             lambda m: events.member_deactivated(m, reason),
             principal,
             deactivate_reason=reason,
+            visible=lambda m: self._manages(principal, m),
         )
 
     async def reactivate(self, principal: Principal, member_id: str) -> Member:
@@ -445,5 +491,10 @@ class Registry:
             return None if member.active else (member.data, True)
 
         return await self.store.change_member(
-            member_id, change, events.member_reactivated, principal, deactivate_reason=""
+            member_id,
+            change,
+            events.member_reactivated,
+            principal,
+            deactivate_reason="",
+            visible=lambda m: self._manages(principal, m),
         )

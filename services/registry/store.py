@@ -680,13 +680,17 @@ class RegistryStore:
         *,
         deactivate_reason: str | None = None,
         report_in: bool = False,
+        visible: Callable[[Member], bool] | None = None,
     ) -> Member:
         """Lock the member, let `change` decide the new data, write it and its event.
 
         `change` returns None when nothing is to change (the member is returned as it is, no
-        event), else the new data and whether it is still active.
+        event), else the new data and whether it is still active. A member `visible` says no to
+        is NOT_FOUND before the lock, exactly as a missing one: the same work, the same time.
         """
         member = await self.get_member(member_id)  # NOT_FOUND before taking the lock
+        if visible is not None and not visible(member):
+            raise NotFound("member", member_id)
         async with self._pool.acquire() as conn, conn.transaction():
             r = await conn.fetchrow(
                 MEMBER_SELECT + " WHERE m.id = $1 FOR UPDATE OF m", uuid.UUID(member.id)

@@ -172,6 +172,8 @@ class Tasks:
         return role, generated
 
     async def get_role(self, principal: Principal, role_id: str) -> VolunteerRole:
+        # The caller's own standing first, as for a task: foreign and missing take the same steps.
+        member = await self._member(principal)
         found = await self.store.get_role(role_id)
         if found is None:
             if principal.is_everywhere:
@@ -179,7 +181,6 @@ class Tasks:
             raise _hidden("role")
         role, street = found
         if principal.role is Role.MEMBER:
-            member = await self.store.member_view(None, principal.subject)
             visible = domain.may_see_task(
                 principal, member, role.draft.community_id, street, role.draft.street_wide
             )
@@ -226,15 +227,6 @@ class Tasks:
             return None
         return await self.store.member_view(None, principal.subject)
 
-    async def _visible(self, principal: Principal, task: Task) -> bool:
-        return domain.may_see_task(
-            principal,
-            await self._member(principal),
-            task.community_id,
-            task.street_id,
-            task.street_wide,
-        )
-
     async def _private(self, principal: Principal, tasks: Sequence[Task]) -> list[bool]:
         """For each task, whether the caller may see its exact place and address."""
         if principal.role is Role.MEMBER:
@@ -244,12 +236,17 @@ class Tasks:
 
     async def get_task(self, principal: Principal, task_id: str) -> tuple[Task, bool]:
         """The task and whether the caller may see its exact place and address."""
+        # The caller's own standing first, whether or not the task exists: a foreign task and a
+        # missing one take the same steps, so the time taken tells them no more than the answer.
+        member = await self._member(principal)
         task = await self.store.get_task(task_id)
         if task is None:
             if principal.is_everywhere:
                 raise NotFound("task", task_id)
             raise _hidden()
-        if not await self._visible(principal, task):
+        if not domain.may_see_task(
+            principal, member, task.community_id, task.street_id, task.street_wide
+        ):
             raise _hidden()
         return task, (await self._private(principal, [task]))[0]
 
@@ -339,14 +336,25 @@ class Tasks:
 
         return check
 
-    async def _existing_or_hidden(self, principal: Principal, task_id: str) -> None:
-        if await self.store.get_task(task_id) is None:
+    async def _existing_or_hidden(
+        self, principal: Principal, task_id: str, allowed: Callable[[Task], bool]
+    ) -> None:
+        # A task outside the caller's reach is refused here, as a missing one is, before any
+        # transaction or lock: the two take the same steps, so their timing tells nothing. (The
+        # check is made again under the lock, for a task that changes meanwhile.)
+        task = await self.store.get_task(task_id)
+        if task is None:
             raise NotFound("task", task_id) if principal.is_everywhere else _hidden()
+        if not allowed(task):
+            raise _hidden()
+
+    def _manages(self, principal: Principal) -> Callable[[Task], bool]:
+        return lambda task: domain.may_manage_task(principal, task.community_id, task.street_id)
 
     async def cancel_task(self, principal: Principal, task_id: str, reason: str) -> Task:
         self._may_manage(principal)
         reason = domain.check_reason(reason, required=True)
-        await self._existing_or_hidden(principal, task_id)
+        await self._existing_or_hidden(principal, task_id, self._manages(principal))
         return await self.store.cancel_task(
             task_id, reason, principal, self._manage_check(principal)
         )
@@ -360,7 +368,7 @@ class Tasks:
         comment: str,
     ) -> tuple[Task, list[Assignment]]:
         self._may_manage(principal)
-        await self._existing_or_hidden(principal, task_id)
+        await self._existing_or_hidden(principal, task_id, self._manages(principal))
 
         def decide(task: Task, accepted: list[Assignment]) -> tuple[tuple[Outcome, ...], int, str]:
             cleaned = domain.validate_completion(
@@ -390,12 +398,16 @@ class Tasks:
     ) -> tuple[Assignment, Task]:
         member_id = self._acting_member(principal, member_id)
         member = await self.store.member_view(None, member_id)
-        await self._existing_or_hidden(principal, task_id)
+
+        def sees(task: Task) -> bool:
+            return principal.role is not Role.MEMBER or domain.may_see_task(
+                principal, member, task.community_id, task.street_id, task.street_wide
+            )
+
+        await self._existing_or_hidden(principal, task_id, sees)
 
         def check(task: Task) -> None:
-            if principal.role is Role.MEMBER and not domain.may_see_task(
-                principal, member, task.community_id, task.street_id, task.street_wide
-            ):
+            if not sees(task):
                 raise _hidden()
 
         return await self.store.claim(task_id, member_id, principal, self.clock(), check)
@@ -418,6 +430,9 @@ class Tasks:
                 if principal.role is Role.SERVICE
                 else _hidden("assignment")
             )
+        # Another member's assignment is refused as a missing one is, before any lock is taken.
+        if principal.role is Role.MEMBER and found.member_id != principal.subject:
+            raise _hidden("assignment")
         assignment, _ = await self.store.change_assignment(
             assignment_id, target, principal, self.clock(), check, reason
         )

@@ -35,6 +35,9 @@ class Alternative:
     score: float
     distance_m: float
     status: str  # "assigned elsewhere", "free", ...
+    # What the score took from the member's record (shown only to those who see the member).
+    skill_fit: float = 0.5
+    reliability: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
                         cands.score[q] / SCALE,
                         cands.distance_m[q],
                         "assigned elsewhere" if assigned_to.get(cands.member[q]) else "free",
+                        cands.fit[q],
+                        instance.members[cands.member[q]].reliability,
                     )
                     for q in others
                 ),
