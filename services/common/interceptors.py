@@ -115,6 +115,30 @@ async def admit_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     return _replay(received)
 
 
+# How long a refused client stream is still read, so that its caller can finish writing.
+REFUSED_STREAM_DRAIN_S = 5.0
+
+
+async def drain_refused(requests: Any, remaining: float | None) -> None:
+    """Read what is left of a client stream the server is about to refuse (a bad token, an
+    undecodable message, too many messages). grpcio's asyncio client reports a write that fails
+    because the call has already ended as INTERNAL "Internal error from Core" in place of the
+    server's status (grpc/grpc#36066), so a caller still writing when the refusal arrives would
+    see INTERNAL. Bounded in messages and time: a caller that keeps writing gets the refusal."""
+    limit = REFUSED_STREAM_DRAIN_S if remaining is None else min(remaining, REFUSED_STREAM_DRAIN_S)
+    count = 0
+    try:
+        async with asyncio.timeout(limit):
+            async for _ in requests:
+                count += 1
+                if count >= MAX_STREAMED_REQUESTS:
+                    return
+    except (TimeoutError, aio.AbortError, aio.UsageError):
+        return
+    except Exception:  # noqa: BLE001 (the refusal matters, not why the rest could not be read)
+        return
+
+
 async def _replay(received: list[Any]) -> AsyncIterator[Any]:
     for request in received:
         yield request
@@ -289,11 +313,22 @@ class ServerInterceptor(aio.ServerInterceptor):
         async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
             call = _CallLog(method, request_id)
             deadline = asyncio.timeout_at(None)
+            incoming = request
             try:
-                await self._enter(context, call)
+                try:
+                    await self._enter(context, call)
+                except Exception:
+                    if streamed:  # refused before its stream was read
+                        await drain_refused(incoming, self._remaining(context))
+                    raise
                 async with deadline:
                     deadline.reschedule(_when(self._remaining(context)))
-                    request = await self._admitted(request, streamed)
+                    try:
+                        request = await self._admitted(request, streamed)
+                    except Exception:
+                        if streamed:  # refused part-way through its stream
+                            await drain_refused(incoming, self._remaining(context))
+                        raise
                     return await behaviour(request, context)
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
