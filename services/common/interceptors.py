@@ -48,6 +48,20 @@ LOST_RACES = (
     asyncpg.DeadlockDetectedError,
 )
 
+# The database (or the way to it) went away during the call: the caller may retry, with the same
+# request id where the method takes one. A backend ended by pg_terminate_backend or a restart
+# raises AdminShutdownError mid-query and ConnectionDoesNotExistError after; a pooled connection
+# whose backend ended while it was idle answers its next query with InternalClientError ("another
+# operation is in progress") until asyncpg notices the closed socket.
+UNAVAILABLE_ERRORS = (
+    TimeoutError,
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InternalClientError,
+)
+
 # Standard services any client or probe may call without a token.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -279,9 +293,7 @@ class ServerInterceptor(aio.ServerInterceptor):
                 type(exc).__name__,
             )
             await context.abort(call.code, "a concurrent change won; retry the call")
-        if isinstance(
-            exc, (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
-        ):
+        if isinstance(exc, UNAVAILABLE_ERRORS):
             call.code = grpc.StatusCode.UNAVAILABLE
             log.warning("unavailable in %s request_id=%s: %r", call.method, call.request_id, exc)
             await context.abort(
