@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import grpc
 import pytest
 from grpc import aio
 
-from linli.v1 import registry_pb2, registry_pb2_grpc
+from linli.v1 import registry_pb2, registry_pb2_grpc, tasks_pb2
 from services.common.auth import Role
 from services.common.localinfra import NatsServer
 from services.common.runtime import ServiceRuntime
@@ -29,6 +31,7 @@ from tests.integration.runtime_support import (
     register,
     wait_status,
 )
+from tests.integration.tasks_support import make_neighbourhood, post, wish
 from tests.support import auth, member_proto, phone, ref, request_id, token
 
 pytestmark = pytest.mark.integration
@@ -167,3 +170,32 @@ async def test_connections_ended_by_the_database_mid_call_answer_unavailable_and
         await admin.close()
         await tasks.stop(grace=1)
         await registry.stop(grace=1)
+
+
+async def test_a_member_naming_themselves_in_another_spelling_of_their_id_is_still_themselves(
+    stub: registry_pb2_grpc.RegistryServiceStub,
+    tasks_rt: ServiceRuntime,
+    task_stub: Any,
+    settings: RegistrySettings,
+) -> None:
+    hood = await make_neighbourhood(stub, tasks_rt, settings, members=1, outsiders=0)
+    mid = hood.members[0]
+    me = hood.as_member(mid)
+    task = await post(task_stub, hood.staff, wish(hood.home, headcount=2, skills=()))
+    claimed = await task_stub.ClaimTask(
+        tasks_pb2.ClaimTaskRequest(task_id=task.id, member_id=mid.upper()), metadata=me
+    )
+    assert claimed.assignment.member_id == mid
+    for spelling in (mid.upper(), mid.replace("-", ""), "{" + mid + "}"):
+        mine = await task_stub.ListAssignments(
+            tasks_pb2.ListAssignmentsRequest(member_id=spelling), metadata=me
+        )
+        assert [a.id for a in mine.assignments] == [claimed.assignment.id]
+    # Another member's id, in any spelling, is still another member's.
+    other = str(uuid.uuid4())
+    for spelling in (other, other.upper()):
+        with pytest.raises(aio.AioRpcError) as err:
+            await task_stub.ClaimTask(
+                tasks_pb2.ClaimTaskRequest(task_id=task.id, member_id=spelling), metadata=me
+            )
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
