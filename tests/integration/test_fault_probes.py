@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc import aio
 
-from linli.v1 import registry_pb2, registry_pb2_grpc, tasks_pb2
+from linli.v1 import common_pb2, registry_pb2, registry_pb2_grpc, tasks_pb2
 from services.common.auth import Role
 from services.common.localinfra import NatsServer
 from services.common.runtime import ServiceRuntime
@@ -199,3 +199,40 @@ async def test_a_member_naming_themselves_in_another_spelling_of_their_id_is_sti
                 tasks_pb2.ClaimTaskRequest(task_id=task.id, member_id=spelling), metadata=me
             )
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_request_with_a_huge_repeated_field_is_refused_naming_it_before_any_handler(
+    stub: registry_pb2_grpc.RegistryServiceStub,
+    tasks_rt: ServiceRuntime,
+    task_stub: Any,
+    settings: RegistrySettings,
+) -> None:
+    # A 4 MiB body holds two million empty entries; walked and converted one by one they held
+    # the event loop for minutes, and any member may send one about themself.
+    hood = await make_neighbourhood(stub, tasks_rt, settings, members=1, outsiders=0)
+    mid = hood.members[0]
+    member = registry_pb2.Member(id=mid)
+    member.availability.extend([common_pb2.WeeklyWindow()] * 1_000_000)
+    with pytest.raises(aio.AioRpcError) as err:
+        await stub.UpdateMember(
+            registry_pb2.UpdateMemberRequest(
+                member=member, update_mask={"paths": ["availability"]}
+            ),
+            metadata=hood.as_member(mid),
+            timeout=60,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(err.value) == {
+        "member.availability": "at most 1000 entries (got 1000000)"
+    }
+    # Even entries each of which is fine are too many together.
+    with pytest.raises(aio.AioRpcError) as err:
+        await task_stub.ListTasks(
+            tasks_pb2.ListTasksRequest(
+                community_id=hood.home, statuses=[tasks_pb2.TASK_STATUS_OPEN] * 1_000_000
+            ),
+            metadata=hood.staff,
+            timeout=60,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(bad_request_fields(err.value)) == ["statuses"]
