@@ -12,7 +12,6 @@ before any handler runs, so the interceptor wraps the decoder itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import re
@@ -47,6 +46,20 @@ LOST_RACES = (
     asyncpg.ExclusionViolationError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
+)
+
+# The database (or the way to it) went away during the call: the caller may retry, with the same
+# request id where the method takes one. A backend ended by pg_terminate_backend or a restart
+# raises AdminShutdownError mid-query and ConnectionDoesNotExistError after; a pooled connection
+# whose backend ended while it was idle answers its next query with InternalClientError ("another
+# operation is in progress") until asyncpg notices the closed socket.
+UNAVAILABLE_ERRORS = (
+    TimeoutError,
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InternalClientError,
 )
 
 # Standard services any client or probe may call without a token.
@@ -116,6 +129,30 @@ async def admit_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     return _replay(received)
 
 
+# How long a refused client stream is still read, so that its caller can finish writing.
+REFUSED_STREAM_DRAIN_S = 5.0
+
+
+async def drain_refused(requests: Any, remaining: float | None) -> None:
+    """Read what is left of a client stream the server is about to refuse (a bad token, an
+    undecodable message, too many messages). grpcio's asyncio client reports a write that fails
+    because the call has already ended as INTERNAL "Internal error from Core" in place of the
+    server's status (grpc/grpc#36066), so a caller still writing when the refusal arrives would
+    see INTERNAL. Bounded in messages and time: a caller that keeps writing gets the refusal."""
+    limit = REFUSED_STREAM_DRAIN_S if remaining is None else min(remaining, REFUSED_STREAM_DRAIN_S)
+    count = 0
+    try:
+        async with asyncio.timeout(limit):
+            async for _ in requests:
+                count += 1
+                if count >= MAX_STREAMED_REQUESTS:
+                    return
+    except (TimeoutError, aio.AbortError, aio.UsageError):
+        return
+    except Exception:  # noqa: BLE001 (the refusal matters, not why the rest could not be read)
+        return
+
+
 async def _replay(received: list[Any]) -> AsyncIterator[Any]:
     for request in received:
         yield request
@@ -128,20 +165,6 @@ async def admit_each(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
         yield admit(request, f"requests[{index}].")
         index += 1
-
-
-async def _drain(requests: AsyncIterator[Any], remaining: float | None) -> None:
-    """Read what is left of a client stream refused before it was read (no token, a message
-    that does not decode), within bounds. A client still writing when the status comes is told
-    INTERNAL by some gRPC clients instead of that status (grpc/grpc#36066): letting it finish
-    writing first gives it the real answer."""
-    count = 0
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(min(remaining if remaining is not None else 5.0, 5.0)):
-            async for _ in requests:
-                count += 1
-                if count >= MAX_STREAMED_REQUESTS:
-                    break
 
 
 def methods(service: ServiceDescriptor, *names: str) -> frozenset[str]:
@@ -270,9 +293,7 @@ class ServerInterceptor(aio.ServerInterceptor):
                 type(exc).__name__,
             )
             await context.abort(call.code, "a concurrent change won; retry the call")
-        if isinstance(
-            exc, (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
-        ):
+        if isinstance(exc, UNAVAILABLE_ERRORS):
             call.code = grpc.StatusCode.UNAVAILABLE
             log.warning("unavailable in %s request_id=%s: %r", call.method, call.request_id, exc)
             await context.abort(
@@ -304,14 +325,22 @@ class ServerInterceptor(aio.ServerInterceptor):
         async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
             call = _CallLog(method, request_id)
             deadline = asyncio.timeout_at(None)
-            received = request
-            admitted = False
+            incoming = request
             try:
-                await self._enter(context, call)
+                try:
+                    await self._enter(context, call)
+                except Exception:
+                    if streamed:  # refused before its stream was read
+                        await drain_refused(incoming, self._remaining(context))
+                    raise
                 async with deadline:
                     deadline.reschedule(_when(self._remaining(context)))
-                    request = await self._admitted(request, streamed)
-                    admitted = True
+                    try:
+                        request = await self._admitted(request, streamed)
+                    except Exception:
+                        if streamed:  # refused part-way through its stream
+                            await drain_refused(incoming, self._remaining(context))
+                        raise
                     return await behaviour(request, context)
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
@@ -320,8 +349,6 @@ class ServerInterceptor(aio.ServerInterceptor):
                 call.code = grpc.StatusCode.CANCELLED  # the caller went away
                 raise
             except Exception as exc:  # noqa: BLE001 (every error becomes a status)
-                if streamed and not admitted:
-                    await _drain(received, self._remaining(context))
                 await self._fail(context, call, exc, deadline.expired())
             finally:
                 call.done()

@@ -32,6 +32,11 @@ MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 _MIN_SECONDS = int(MIN_TIME.timestamp())
 _MAX_SECONDS = int(MAX_TIME.timestamp())
+# No request needs more entries in one repeated field or map (a wish names at most 26 skills, a
+# member 28 windows, a completion one outcome per place); a 4 MiB body can carry two million empty
+# ones, which walking and converting would hold the event loop for minutes. The field is refused
+# whole, unwalked.
+MAX_REPEATED = 1000
 # A walk stops after this many violations: the caller learns enough to fix the request, and a
 # request of a million bad strings costs no more than one of twenty.
 MAX_VIOLATIONS = 20
@@ -66,7 +71,9 @@ def _walk(message: Message, prefix: str) -> Iterator[FieldViolation]:
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
         if field.is_repeated:
-            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            if len(value) > MAX_REPEATED:
+                yield FieldViolation(path, f"at most {MAX_REPEATED} entries (got {len(value)})")
+            elif field.message_type is not None and field.message_type.GetOptions().map_entry:
                 yield from _walk_map(field, value, path)
             else:
                 for i, item in enumerate(value):

@@ -78,6 +78,16 @@ def _required(value: str, field: str) -> str:
         raise invalid(field, "is not an id this service issued") from None
 
 
+def _member_id(value: str) -> str:
+    """An optional member id in the one spelling tokens and records use (lower case, hyphens), so
+    that a member naming themselves in capitals is still themselves; what is not a UUID is left
+    for the rules to refuse by name."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value
+
+
 class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
     def __init__(self, tasks: Tasks) -> None:
         self.t = tasks
@@ -219,7 +229,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         task, assignments = await self.t.complete_task(
             current_principal(),
             _required(request.id, "id"),
-            tuple(Outcome(o.member_id, o.hours, o.no_show) for o in request.outcomes),
+            tuple(Outcome(_member_id(o.member_id), o.hours, o.no_show) for o in request.outcomes),
             request.feedback.score,
             request.feedback.comment,
         )
@@ -232,7 +242,9 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         self, request: pb.ClaimTaskRequest, context: aio.ServicerContext
     ) -> pb.ClaimTaskResponse:
         assignment, task = await self.t.claim(
-            current_principal(), _required(request.task_id, "task_id"), request.member_id
+            current_principal(),
+            _required(request.task_id, "task_id"),
+            _member_id(request.member_id),
         )
         return pb.ClaimTaskResponse(
             assignment=convert.assignment_to_proto(assignment),
@@ -276,7 +288,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         items = await self.t.list_assignments(
             current_principal(),
             task_id=_required(request.task_id, "task_id") if request.task_id else "",
-            member_id=request.member_id,
+            member_id=_member_id(request.member_id),
             states=states,
             after=_time_key(request.page_token, filters),
             limit=limit + 1,

@@ -36,7 +36,9 @@ def schema_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "probe" / "migrations"
     folder.mkdir(parents=True)
     (folder / "0001_applied.sql").write_text(
-        "CREATE TABLE applied (event_id uuid NOT NULL, street_id text NOT NULL);\n"
+        # `n` records the order of application: rows inserted by different connections (the
+        # consumer's pool) do not come back in insertion order without an ORDER BY.
+        "CREATE TABLE applied (n bigserial, event_id uuid NOT NULL, street_id text NOT NULL);\n"
         "CREATE TABLE tally (n integer NOT NULL); INSERT INTO tally VALUES (0);\n"
     )
     return folder
@@ -62,6 +64,9 @@ async def write_events(pool: asyncpg.Pool, subject: str, ids: list[str]) -> None
         await outbox.add_many(conn, [(subject, street_event(i)) for i in ids], None)
 
 
+APPLIED_IN_ORDER = "SELECT street_id FROM applied ORDER BY n"
+
+
 async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
@@ -74,7 +79,9 @@ async def apply_street(conn: asyncpg.Connection, env: events_pb2.EventEnvelope) 
     """A handler that is not idempotent by itself: only the inbox keeps it from counting twice."""
     event = events_pb2.StreetCreated()
     env.payload.Unpack(event)
-    await conn.execute("INSERT INTO applied VALUES ($1, $2)", env.id, event.street.id)
+    await conn.execute(
+        "INSERT INTO applied (event_id, street_id) VALUES ($1, $2)", env.id, event.street.id
+    )
     await conn.execute("UPDATE tally SET n = n + 1")
 
 
@@ -170,7 +177,7 @@ async def test_nats_stopped_and_restarted_mid_way_loses_nothing_and_applies_noth
         assert await pool.fetchval("SELECT n FROM tally") == 200
         assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == 200
         assert [
-            r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")
+            r["street_id"] for r in await pool.fetch(APPLIED_IN_ORDER)
         ] == ids  # and in the order they were written
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
     finally:
@@ -545,7 +552,7 @@ async def test_events_arriving_while_postgresql_is_down_are_applied_once_it_is_b
 
             await until(applied, timeout=60)
         assert consumer.dropped == 0
-        assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ids
+        assert [r["street_id"] for r in await pool.fetch(APPLIED_IN_ORDER)] == ids
     finally:
         await pool.close()
         with contextlib.suppress(Exception):
@@ -601,7 +608,7 @@ async def test_a_lagging_consumer_gets_every_event_once_after_nats_loses_its_dat
 
         assert relay.republished >= 100
         assert await pool.fetchval("SELECT n FROM tally") == 120
-        assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ids
+        assert [r["street_id"] for r in await pool.fetch(APPLIED_IN_ORDER)] == ids
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -642,7 +649,7 @@ async def test_a_running_consumer_finds_its_way_back_after_nats_loses_its_data(
             await asyncio.sleep(0.5)
         assert consumer.skipped >= 10  # the first ten came again and changed nothing
         assert await pool.fetchval("SELECT n FROM tally") == 20
-        assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ids
+        assert [r["street_id"] for r in await pool.fetch(APPLIED_IN_ORDER)] == ids
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -690,7 +697,7 @@ async def test_a_tampered_or_unsealed_message_is_set_aside_and_the_next_one_appl
         await until(lambda: _value(consumer.applied, 1))
         await until(lambda: _value(consumer.unreadable, 3))
 
-    assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == ["good"]
+    assert [r["street_id"] for r in await pool.fetch(APPLIED_IN_ORDER)] == ["good"]
     await nc.drain()
 
 
@@ -722,7 +729,7 @@ async def test_events_sealed_before_a_key_rotation_are_still_applied_after_it(
     async with running(eventbus.OutboxRelay(pool, js, schema=name, keys=after), consumer):
         await until(lambda: _value(consumer.applied, 2))
 
-    assert [r["street_id"] for r in await pool.fetch("SELECT street_id FROM applied")] == [
+    assert [r["street_id"] for r in await pool.fetch(APPLIED_IN_ORDER)] == [
         "old-key",
         "new-key",
     ]

@@ -197,6 +197,22 @@ def test_every_violation_is_named_up_to_a_bound() -> None:
     assert caught.value.violations == violations
 
 
+def test_a_repeated_field_with_more_entries_than_any_request_needs_is_refused_whole() -> None:
+    bound = validation.MAX_REPEATED
+    assert not validation.check(tasks_pb2.ListTasksRequest(statuses=[1] * bound))
+    huge = tasks_pb2.ListTasksRequest(statuses=[99] * (bound + 1))
+    assert [(v.field, v.description) for v in validation.check(huge)] == [
+        ("statuses", f"at most {bound} entries (got {bound + 1})")
+    ]
+    request = a_wish()
+    request.wish.skills.extend([tasks_pb2.RequiredSkill(skill="\x00")] * 200_000)
+    assert [v.field for v in validation.check(request)] == ["wish.skills"]
+    message = struct_pb2.Struct()
+    for i in range(bound + 1):
+        message.fields[f"k{i}"].string_value = "\x00"
+    assert [v.field for v in validation.check(message)] == ["fields"]
+
+
 def test_a_prefix_is_put_before_every_path() -> None:
     assert [v.field for v in validation.check(a_wish(request_id="\x00"), "requests[3].")] == [
         "requests[3].request_id"
