@@ -1,4 +1,4 @@
-"""The main job on one street: a month played through the running services (scripts/month.py),
+"""The main job on one street: a month played through the running services (dev/month.py),
 then checked the way a district office would check it, and its report looked at in a browser."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from dev import gen_district, month, report
 from linli.v1 import matching_pb2, tasks_pb2
-from scripts import gen_district, month, report
 from services.common.clock import FileClock
 from services.common.settings import Settings
 from tests.e2e.conftest import System

@@ -1,5 +1,5 @@
 """The main job: bring Linli up on local servers, play a month of the synthetic district through
-its APIs (scripts/month.py), and write the month's report (scripts/report.py).
+its APIs (dev/month.py), and write the month's report (dev/report.py).
 
 Run by `make demo`. It leaves the system running (`make status`, `make down`).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scripts import gen_district, month, report, stack
+from dev import gen_district, month, report, stack
 from services.common.clock import FileClock
 from services.common.settings import Settings
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from services.common.localinfra import NatsServer, PostgresServer, wait_for_port
+from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
 from services.common.settings import MATCHING_PORT, REGISTRY_PORT, TASKS_PORT, Settings

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
-from scripts.month import (
+from dev.month import (
     Actors,
     Month,
     Stubs,
@@ -29,6 +28,7 @@ from scripts.month import (
     pages,
     tasks_of,
 )
+from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 GROUP_NAMES = {1: "elderly 老", 2: "child 少", 3: "disabled 残", 4: "poor 贫", 5: "other 其他"}
