@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from google.protobuf import timestamp_pb2
@@ -24,17 +24,21 @@ from grpc import aio
 
 from dev import gen_district
 from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
-from linli.v1.matching_pb2_grpc import MatchingServiceStub
-from linli.v1.registry_pb2_grpc import RegistryServiceStub
-from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.cli.district import import_district, import_members
+from services.client import (
+    Metadata,
+    Stubs,
+    assignments_of,
+    gather,
+    members_of,
+    pages,
+    tasks_of,
+)
 from services.common.auth import Principal, Role, issue_token
 from services.common.clock import FileClock
 from services.common.settings import Settings
 
 LOCAL = ZoneInfo("Asia/Shanghai")
-T = TypeVar("T")
-Metadata = tuple[tuple[str, str], ...]
 GROUPS = (
     ("elderly", common_pb2.BENEFICIARY_GROUP_ELDERLY, 0.34),
     ("child", common_pb2.BENEFICIARY_GROUP_CHILD, 0.18),
@@ -82,6 +86,25 @@ class Month:
     steps: list[tuple[str, float]] = field(default_factory=list)  # (what, seconds)
 
 
+def story(month: Month) -> list[tuple[str, Any]]:
+    """The month told as rows of the report's story table."""
+    return [
+        ("wishes posted", month.wishes),
+        ("volunteer roles", month.roles),
+        ("role occurrences generated", month.role_tasks),
+        ("wishes claimed by members themselves", month.claimed),
+        (
+            "proposals accepted / declined / unanswered",
+            f"{month.answers['accepted']} / {month.answers['declined']} / "
+            f"{month.answers['unanswered']}",
+        ),
+        ("places re-offered after a decline or expiry", month.reoffered),
+        ("tasks confirmed done", month.completed),
+        ("hours given", f"{month.hours:,.1f}"),
+        ("no-shows", month.no_shows),
+    ]
+
+
 def ts(when: datetime) -> timestamp_pb2.Timestamp:
     out = timestamp_pb2.Timestamp()
     out.FromDatetime(when.astimezone(UTC))
@@ -90,19 +113,6 @@ def ts(when: datetime) -> timestamp_pb2.Timestamp:
 
 def local(day: date, minute: int) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=LOCAL) + timedelta(minutes=minute)
-
-
-async def gather(
-    items: Iterable[T], fn: Callable[[T], Awaitable[Any]], width: int = 16
-) -> list[Any]:
-    """Call fn on every item, `width` at a time, keeping the order of results."""
-    gate = asyncio.Semaphore(width)
-
-    async def one(item: T) -> Any:
-        async with gate:
-            return await fn(item)
-
-    return list(await asyncio.gather(*(one(i) for i in items)))
 
 
 class Actors:
@@ -130,61 +140,6 @@ class Actors:
         if member_id not in self._members:
             self._members[member_id] = self._md(Principal(member_id, Role.MEMBER))
         return self._members[member_id]
-
-
-class Stubs:
-    def __init__(self, addresses: dict[str, str]) -> None:
-        self.channels = {k: aio.insecure_channel(v) for k, v in addresses.items()}
-        self.registry = RegistryServiceStub(self.channels["registry"])
-        self.tasks = TaskServiceStub(self.channels["tasks"])
-        self.matching = MatchingServiceStub(self.channels["matching"])
-
-    async def close(self) -> None:
-        for c in self.channels.values():
-            await c.close()
-
-
-async def pages(
-    call: Callable[..., Awaitable[Any]], request: Any, field: str, metadata: Metadata
-) -> list[Any]:
-    """Every item of a paged List call: `request` is sent again with each next page token."""
-    out: list[Any] = []
-    while True:
-        page = await call(request, metadata=metadata)
-        out += getattr(page, field)
-        if not page.next_page_token:
-            return out
-        request.page_token = page.next_page_token
-
-
-async def members_of(stubs: Stubs, md: Metadata, community: str) -> list[registry_pb2.Member]:
-    return await pages(
-        stubs.registry.ListMembers,
-        registry_pb2.ListMembersRequest(community_id=community, page_size=1000),
-        "members",
-        md,
-    )
-
-
-async def tasks_of(
-    stubs: Stubs, md: Metadata, community: str, statuses: list[Any] | None = None
-) -> list[tasks_pb2.Task]:
-    return await pages(
-        stubs.tasks.ListTasks,
-        tasks_pb2.ListTasksRequest(community_id=community, statuses=statuses or [], page_size=1000),
-        "tasks",
-        md,
-    )
-
-
-async def assignments_of(
-    stubs: Stubs, md: Metadata, task_id: str, states: list[Any] | None = None
-) -> list[tasks_pb2.Assignment]:
-    reply = await stubs.tasks.ListAssignments(
-        tasks_pb2.ListAssignmentsRequest(task_id=task_id, states=states or [], page_size=1000),
-        metadata=md,
-    )
-    return list(reply.assignments)
 
 
 # -- the story -------------------------------------------------------------------------------------

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -43,8 +41,11 @@ from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.cli.district import import_district, import_members, read_members_csv
+from services.client import Session, addresses, token_from
 from services.common.auth import Principal, Role, issue_token
-from services.common.settings import MATCHING_PORT, REGISTRY_PORT, TASKS_PORT, Settings
+from services.common.settings import Settings
+from services.report import ReportError, month_bounds
+from services.report import make as make_report
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 GROUPS = {
@@ -79,18 +80,13 @@ class UsageError(Exception):
 
 
 def _addresses(args: argparse.Namespace) -> dict[str, str]:
-    ports = {"registry": REGISTRY_PORT, "tasks": TASKS_PORT, "matching": MATCHING_PORT}
-    state = Path(Settings().state_dir) / "stack" / "state.json"
-    if state.exists():
-        for name, info in json.loads(state.read_text()).get("services", {}).items():
-            ports[name] = info["port"]
-    return {name: getattr(args, name) or f"127.0.0.1:{port}" for name, port in ports.items()}
+    return addresses({name: getattr(args, name) for name in ("registry", "tasks", "matching")})
 
 
 def _token(args: argparse.Namespace) -> str:
-    if args.token or os.environ.get("LINLI_TOKEN"):
-        return str(args.token or os.environ["LINLI_TOKEN"])
-    return issue_token(Settings(), Principal("linli-cli", Role.DISTRICT_ADMIN))
+    return token_from(args.token) or issue_token(
+        Settings(), Principal("linli-cli", Role.DISTRICT_ADMIN)
+    )
 
 
 def _when(text: str) -> timestamp_pb2.Timestamp:
@@ -394,6 +390,27 @@ def cmd_token(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    token = token_from(args.token)
+    if token is None:
+        raise UsageError("report needs the caller's token: --token or LINLI_TOKEN")
+    try:
+        month_bounds(args.month)
+    except ValueError as e:
+        raise UsageError(f"--month: {e}") from e
+
+    async def go() -> Path:
+        async with Session(_addresses(args), token) as session:
+            path, _ = await make_report(session, args.month, Path(args.out), args.community)
+            return path
+
+    try:
+        path = asyncio.run(go())
+    except ReportError as e:
+        raise UsageError(f"--community: {e}") from e
+    console.print(f"report: {path}")
+
+
 # -- plumbing ------------------------------------------------------------------------------------
 
 
@@ -487,6 +504,12 @@ def parser() -> argparse.ArgumentParser:
     record = member.add_parser("record", help="a member's service record")
     record.add_argument("member_id")
     record.set_defaults(run=cmd_member_record)
+
+    report = sub.add_parser("report", help="the month's report as one HTML file")
+    report.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-12")
+    report.add_argument("--community", help="only this community")
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    report.set_defaults(local=cmd_report)
 
     token = sub.add_parser("token", help="issue a local token")
     token.add_argument("--role", choices=[r.value for r in Role], default=Role.DISTRICT_ADMIN.value)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dev import gen_district, month, report
+from dev import gen_district, month
 from linli.v1 import matching_pb2, tasks_pb2
+from services import report
 from services.common.clock import FileClock
 from services.common.settings import Settings
 from tests.e2e.conftest import System
@@ -40,7 +41,7 @@ def played(
         try:
             data = await report.collect(
                 stubs,
-                month.Actors(Settings()),
+                month.Actors(Settings()).admin,
                 m.run.id if m.run else None,
                 until=m.started + timedelta(days=29),
             )
@@ -49,7 +50,7 @@ def played(
         return m, data
 
     m, data = asyncio.run(go())
-    path = report.write(tmp_path_factory.mktemp("report") / "month.html", data, m)
+    path = report.write(tmp_path_factory.mktemp("report") / "month.html", data, month.story(m))
     return m, data, path
 
 
