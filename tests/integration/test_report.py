@@ -3,9 +3,6 @@ against a live system with a real token, over the integration services."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,29 +13,12 @@ from linli.v1 import matching_pb2
 from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
-from tests.conftest import ROOT
+from tests.integration.cli_support import linli, where
 from tests.integration.tasks_support import Neighbourhood, make_neighbourhood, post, until, wish
 from tests.support import token
 
 pytestmark = pytest.mark.integration
 LOCAL = ZoneInfo("Asia/Shanghai")
-
-
-async def linli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    """The `linli` command in a process of its own, as a person would run it."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli.main",
-        *args,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("LINLI_")} | env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=300)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
@@ -56,14 +36,6 @@ async def hood(
 
     await until(known)
     return hood
-
-
-def where(registry: ServiceRuntime, tasks: ServiceRuntime, matching: ServiceRuntime) -> dict:
-    return {
-        "LINLI_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
-        "LINLI_TASKS_ADDRESS": f"127.0.0.1:{tasks.port}",
-        "LINLI_MATCHING_ADDRESS": f"127.0.0.1:{matching.port}",
-    }
 
 
 async def test_linli_report_writes_the_month_of_a_community_from_the_running_services(
