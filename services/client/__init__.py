@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -23,28 +22,25 @@ from linli.v1 import registry_pb2, tasks_pb2
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
-from services.common.settings import MATCHING_PORT, REGISTRY_PORT, TASKS_PORT
+from services.common.service_list import SERVICES
+from services.common.settings import ClientSettings
 
 T = TypeVar("T")
 Metadata = tuple[tuple[str, str], ...]
-DEFAULT_PORTS = {"registry": REGISTRY_PORT, "tasks": TASKS_PORT, "matching": MATCHING_PORT}
-TOKEN_VARIABLE = "LINLI_TOKEN"
 
 
-def stack_state_file(state_dir: str | Path | None = None) -> Path:
+def stack_state_file(settings: ClientSettings) -> Path:
     """Where `make up` records what it started (ports included)."""
-    return Path(state_dir or os.environ.get("LINLI_STATE_DIR") or ".linli") / "stack/state.json"
+    return Path(settings.state_dir) / "stack/state.json"
 
 
 def addresses(
-    given: Mapping[str, str | None] | None = None,
-    env: Mapping[str, str] | None = None,
-    state_dir: str | Path | None = None,
+    given: Mapping[str, str | None] | None = None, settings: ClientSettings | None = None
 ) -> dict[str, str]:
     """host:port of every service (see the module's note for the order)."""
-    env = os.environ if env is None else env
+    settings = settings or ClientSettings()
     recorded: dict[str, int] = {}
-    state = stack_state_file(state_dir)
+    state = stack_state_file(settings)
     if state.exists():
         try:
             services = json.loads(state.read_text()).get("services", {})
@@ -52,16 +48,13 @@ def addresses(
         except (ValueError, KeyError, TypeError, AttributeError):
             recorded = {}  # a half-written or foreign file: fall back to the settings
     out = {}
-    for name, default in DEFAULT_PORTS.items():
-        explicit = (given or {}).get(name)
-        if explicit:
-            out[name] = explicit
-        elif env.get(f"LINLI_{name.upper()}_ADDRESS"):
-            out[name] = env[f"LINLI_{name.upper()}_ADDRESS"]
-        elif env.get(f"LINLI_{name.upper()}_PORT"):
-            out[name] = f"127.0.0.1:{int(env[f'LINLI_{name.upper()}_PORT'])}"
-        else:
-            out[name] = f"127.0.0.1:{recorded.get(name, default)}"
+    for spec in SERVICES:
+        port = settings.port(spec.name)
+        out[spec.name] = (
+            (given or {}).get(spec.name)
+            or settings.address(spec.name)
+            or f"127.0.0.1:{port or recorded.get(spec.name, spec.default_port)}"
+        )
     return out
 
 
@@ -69,10 +62,9 @@ def bearer(token: str) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
 
 
-def token_from(explicit: str | None, env: Mapping[str, str] | None = None) -> str | None:
+def token_from(explicit: str | None, settings: ClientSettings | None = None) -> str | None:
     """The caller's token: given, or LINLI_TOKEN; None when neither is set."""
-    env = os.environ if env is None else env
-    return explicit or env.get(TOKEN_VARIABLE) or None
+    return explicit or (settings or ClientSettings()).token or None
 
 
 class Stubs:

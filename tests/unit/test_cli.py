@@ -17,7 +17,8 @@ from openpyxl import Workbook
 from services.cli.base import ClockTime, Days, Place, Skill, When
 from services.cli.district import member_from_row, read_members_file
 from services.cli.main import linli, main, parse_only
-from services.client import addresses
+from services.client import addresses, token_from
+from services.common.settings import ClientSettings
 
 ROLE = [
     "role",
@@ -176,15 +177,18 @@ def test_addresses_follow_the_settings_make_uses(tmp_path: Path) -> None:
     state = tmp_path / "stack/state.json"
     state.parent.mkdir(parents=True)
     state.write_text(json.dumps({"services": {"tasks": {"pid": 1, "port": 6001}}}))
-    env = {"LINLI_REGISTRY_PORT": "7001", "LINLI_MATCHING_ADDRESS": "matching:50053"}
-    got = addresses({"registry": None}, env=env, state_dir=tmp_path)
+    settings = ClientSettings(
+        state_dir=str(tmp_path), registry_port=7001, matching_address="matching:50053"
+    )
+    got = addresses({"registry": None}, settings)
     assert got == {
         "registry": "127.0.0.1:7001",
         "tasks": "127.0.0.1:6001",
         "matching": "matching:50053",
     }
-    assert addresses({"tasks": "h:1"}, env={}, state_dir=tmp_path / "none")["tasks"] == "h:1"
-    assert addresses(env={}, state_dir=tmp_path / "none")["registry"] == "127.0.0.1:50051"
+    elsewhere = ClientSettings(state_dir=str(tmp_path / "none"))
+    assert addresses({"tasks": "h:1"}, elsewhere)["tasks"] == "h:1"
+    assert addresses(None, elsewhere)["registry"] == "127.0.0.1:50051"
 
 
 # -- members files as Excel saves them ------------------------------------------------------------
@@ -244,3 +248,14 @@ def test_a_file_neither_utf8_nor_gbk_is_refused_in_words(tmp_path: Path) -> None
     path.write_bytes(b"\xff\xfe\x00n\x00a\x00m\x00e\xff\xff")
     with pytest.raises(ValueError, match="neither UTF-8 nor GBK"):
         read_members_file(path)
+
+
+def test_the_port_settings_make_up_uses_move_the_client(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LINLI_TASKS_PORT", "6200")
+    monkeypatch.setenv("LINLI_TOKEN", "from-the-environment")
+    settings = ClientSettings(state_dir=str(tmp_path))
+    assert addresses(None, settings)["tasks"] == "127.0.0.1:6200"
+    assert token_from(None, settings) == "from-the-environment"
+    assert token_from("given", settings) == "given"
