@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import grpc
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
@@ -363,24 +364,94 @@ async def members_claim(
     month.claimed = sum(await gather(eager, try_claim, 8))
 
 
+async def posted_tasks(stubs: Stubs, actors: Actors, month: Month) -> list[str]:
+    """Every task the task service holds for the month's communities (wishes and roles' days)."""
+    communities = sorted({m.community_id for m in month.members.values() if m.community_id})
+    found = await gather(communities, lambda c: tasks_of(stubs, actors.staff(c), c), 4)
+    return sorted({t.id for group in found for t in group})
+
+
 async def wait_for_matching(
-    stubs: Stubs, actors: Actors, expected_tasks: int, timeout: float = 120
+    stubs: Stubs,
+    actors: Actors,
+    member_ids: Iterable[str],
+    task_ids: Iterable[str],
+    timeout: float = 600,
 ) -> None:
-    """Until the matching service has seen the month's tasks (through a dry run's count)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    seen = -1
-    while asyncio.get_running_loop().time() < deadline:
-        run = (
-            await stubs.matching.RunMatching(
-                matching_pb2.RunMatchingRequest(
-                    dry_run=True, method=matching_pb2.MATCH_METHOD_FLOW
-                ),
-                metadata=actors.admin,
-            )
-        ).run
-        if run.tasks >= expected_tasks and run.tasks == seen:
+    """Until the matching service's read model holds every member and every task posted, by
+    count. Each is asked about (SuggestTasks, SuggestMembers: NOT_FOUND while the service has
+    not seen it) and asked again only while missing. Nothing is recorded: a dry run to count
+    would leave a run in the history for every poll."""
+    members, tasks = set(member_ids), set(task_ids)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    async def known(call: Awaitable[Any]) -> bool:
+        try:
+            await call
+        except aio.AioRpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    while True:
+        m_order, t_order = sorted(members), sorted(tasks)
+        m_seen = await gather(
+            m_order,
+            lambda m: known(
+                stubs.matching.SuggestTasks(
+                    matching_pb2.SuggestTasksRequest(member_id=m, limit=1), metadata=actors.admin
+                )
+            ),
+            16,
+        )
+        t_seen = await gather(
+            t_order,
+            lambda t: known(
+                stubs.matching.SuggestMembers(
+                    matching_pb2.SuggestMembersRequest(task_id=t, limit=1), metadata=actors.admin
+                )
+            ),
+            16,
+        )
+        members -= {m for m, ok in zip(m_order, m_seen, strict=True) if ok}
+        tasks -= {t for t, ok in zip(t_order, t_seen, strict=True) if ok}
+        if not members and not tasks:
             return
-        seen = run.tasks
+        if loop.time() > deadline:
+            raise TimeoutError(
+                f"the matching service has not seen {len(members)} members and "
+                f"{len(tasks)} tasks after {timeout:.0f}s"
+            )
+        await asyncio.sleep(1.0)
+
+
+def reoffers(fresh: Iterable[tasks_pb2.Assignment], planned: set[tuple[str, str]]) -> int:
+    """How many of these new proposals are re-offers: a place proposed to a member the run did
+    not plan for it. A planned proposal that reaches the task service late is the run's own."""
+    return sum(1 for a in fresh if (a.task_id, a.member_id) not in planned)
+
+
+async def wait_for_proposals(
+    stubs: Stubs,
+    actors: Actors,
+    month: Month,
+    planned: set[tuple[str, str]],
+    timeout: float = 300,
+) -> list[tasks_pb2.Assignment]:
+    """The open proposals of the run's tasks once the task service has turned every planned
+    place into one (by count), or what there is at the timeout (a place claimed meanwhile is
+    never proposed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    task_ids = {t for t, _ in planned}
+    while True:
+        found = await open_proposals(stubs, actors, month, task_ids)
+        if len({(a.task_id, a.member_id) for a in found} & planned) >= len(planned):
+            return found
+        if loop.time() > deadline:
+            return found
         await asyncio.sleep(1.0)
 
 
@@ -503,7 +574,9 @@ async def play(
         say("members claim wishes near them by themselves")
         await members_claim(stubs, actors, month, rng, claim_share)
         say("waiting for the matching service to see the month")
-        await wait_for_matching(stubs, actors, 1)
+        await wait_for_matching(
+            stubs, actors, month.members, await posted_tasks(stubs, actors, month)
+        )
         say("matching the whole district")
         month.run = (
             await stubs.matching.RunMatching(
@@ -516,11 +589,12 @@ async def play(
             "assignments",
             actors.admin,
         )
-        task_ids = {a.task_id for a in planned}
-        await asyncio.sleep(3.0)  # the task service turns proposals into held places
+        pairs = {(a.task_id, a.member_id) for a in planned}
+        task_ids = {t for t, _ in pairs}
         say("members answer their proposals")
-        first = await open_proposals(stubs, actors, month, task_ids)
+        first = await wait_for_proposals(stubs, actors, month, pairs)
         seen = {a.id for a in first}
+
         declined = await answer(stubs, actors, month, rng, first, 0.75, 0.15)
         for _round in range(2):
             if not declined:
@@ -530,14 +604,14 @@ async def play(
                 a for a in await open_proposals(stubs, actors, month, task_ids) if a.id not in seen
             ]
             seen |= {a.id for a in fresh}
-            month.reoffered += len(fresh)
+            month.reoffered += reoffers(fresh, pairs)
             declined = await answer(stubs, actors, month, rng, fresh, 0.8, 0.1)
         say("a day passes: unanswered proposals expire and are re-offered")
         await let_time_pass(clock, month, month.started + timedelta(hours=25), 8.0)
         fresh = [
             a for a in await open_proposals(stubs, actors, month, task_ids) if a.id not in seen
         ]
-        month.reoffered += len(fresh)
+        month.reoffered += reoffers(fresh, pairs)
         await answer(stubs, actors, month, rng, fresh, 0.9, 0.0)
         say("the month passes; staff confirm what was done")
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)

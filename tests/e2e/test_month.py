@@ -17,6 +17,7 @@ from PIL import Image
 from dev import gen_district, month
 from linli.v1 import matching_pb2, tasks_pb2
 from services import report
+from services.client import Stubs
 from services.common.clock import FileClock
 from services.common.settings import Settings
 from tests.e2e.conftest import System
@@ -111,6 +112,34 @@ def test_declined_and_expired_places_were_offered_again(
                 for a in assignments
             )
     assert reoffered > 0
+
+
+def test_the_month_matched_a_complete_read_model_and_left_no_polling_runs(
+    played: tuple[month.Month, report.Data, Path], system: System
+) -> None:
+    m, data, _ = played
+    assert m.run is not None
+    # The district run saw every member and every task still open, not a part of them.
+    assert m.run.members == sum(len(ms) for ms in data.members.values())
+    assert m.run.tasks >= m.wishes - m.claimed
+
+    async def runs() -> list[matching_pb2.MatchRun]:
+        async with Stubs(system.addresses()) as stubs:
+            return list(
+                (
+                    await stubs.matching.ListMatchRuns(
+                        matching_pb2.ListMatchRunsRequest(page_size=1000),
+                        metadata=month.Actors(Settings()).admin,
+                    )
+                ).runs
+            )
+
+    before = [
+        r
+        for r in asyncio.run(runs())
+        if r.create_time.ToDatetime() < m.run.create_time.ToDatetime()
+    ]
+    assert not [r for r in before if r.dry_run], "waiting for the read model recorded dry runs"
 
 
 def test_the_services_agree_on_what_happened(
