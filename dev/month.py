@@ -569,14 +569,16 @@ async def play(
     try:
         say("loading the district through the registry")
         await load(stubs, actors, district, month)
+        # Before any task exists, asking about a member costs the matching service next to
+        # nothing (no open task to score); members do not change during the month.
+        say("waiting for the matching service to see every member")
+        await wait_for_matching(stubs, actors, month.members, ())
         say("staff post a month of wishes and the volunteer roles")
         await post_work(stubs, actors, district, month, rng)
         say("members claim wishes near them by themselves")
         await members_claim(stubs, actors, month, rng, claim_share)
-        say("waiting for the matching service to see the month")
-        await wait_for_matching(
-            stubs, actors, month.members, await posted_tasks(stubs, actors, month)
-        )
+        say("waiting for the matching service to see every task")
+        await wait_for_matching(stubs, actors, (), await posted_tasks(stubs, actors, month))
         say("matching the whole district")
         month.run = (
             await stubs.matching.RunMatching(
