@@ -12,9 +12,9 @@ COPY pyproject.toml uv.lock README.md ./
 # The locked dependencies with the dev group (grpcio-tools generates the protobuf code)...
 RUN uv sync --frozen --no-install-project
 COPY protos protos
-COPY scripts scripts
+COPY tools/gen_protos.py tools/gen_protos.py
 COPY services services
-RUN /opt/venv/bin/python scripts/gen_protos.py && uv build --wheel --out-dir /dist
+RUN /opt/venv/bin/python tools/gen_protos.py && uv build --wheel --out-dir /dist
 # ...then the runtime set only, and the project's wheel (services, generated code, migrations).
 RUN rm -rf /opt/venv && uv sync --frozen --no-dev --no-install-project \
     && uv pip install --python /opt/venv/bin/python --no-deps /dist/*.whl

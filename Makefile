@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GRPC_ENABLE_FORK_SUPPORT := false
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup protos demo test test-unit test-integration test-e2e k8s-check tools up down status lint fmt bench migrate token clean
+.PHONY: help setup protos wheel demo test test-unit test-integration test-e2e k8s-check tools up down status lint fmt bench migrate token clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,19 +33,22 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --quiet --frozen --python $(PYTHON) --no-install-project
 	@touch $@
 
-$(GEN_STAMP): $(VENV)/.synced $(PROTOS) scripts/gen_protos.py
-	$(PY) scripts/gen_protos.py
+$(GEN_STAMP): $(VENV)/.synced $(PROTOS) tools/gen_protos.py
+	$(PY) tools/gen_protos.py
 	$(UV) sync --quiet --frozen --python $(PYTHON)
 	@touch $@
 
 setup: $(GEN_STAMP)  ## virtual environment, locked dependencies, generated code
 
 protos: $(VENV)/.synced  ## regenerate the Python code from protos/
-	$(PY) scripts/gen_protos.py
+	$(PY) tools/gen_protos.py
 	@touch $(GEN_STAMP)
 
+wheel: setup  ## the linli wheel in dist/: services and generated code, no dev/ or bench/
+	$(UV) build --wheel --out-dir dist
+
 demo: setup  ## bring the system up on local servers, load the district, show the result
-	$(PY) -m scripts.demo
+	$(PY) -m dev.demo
 
 test: setup tools  ## the whole test suite: unit, integration (real PostgreSQL, NATS, gRPC), e2e
 	$(PY) -m pytest -q
@@ -82,16 +85,16 @@ tools:
 	fi
 
 up: setup  ## run PostgreSQL, NATS and the services in the background; print their addresses
-	$(PY) -m scripts.stack up
+	$(PY) -m dev.stack up
 
 down: setup  ## stop what `make up` started
-	$(PY) -m scripts.stack down
+	$(PY) -m dev.stack down
 
 status: setup  ## show what `make up` is running
-	$(PY) -m scripts.stack status
+	$(PY) -m dev.stack status
 
 migrate: setup  ## apply every service's migrations to LINLI_DATABASE_URL (or the local server)
-	$(PY) -m scripts.stack migrate
+	$(PY) -m dev.stack migrate
 
 token: setup  ## issue a local token, e.g. make token ARGS="--role district_admin"
 	$(VENV)/bin/linli token $(ARGS)
@@ -110,12 +113,12 @@ fmt: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup  ## benchmarks (print tables; see scripts/bench_*.py)
-	$(PY) -m scripts.bench_registry
-	$(PY) -m scripts.bench_tasks
-	$(PY) -m scripts.bench_matching
-	$(PY) -m scripts.bench_matching_service
+bench: setup  ## benchmarks (print tables; see bench/)
+	$(PY) -m bench.registry
+	$(PY) -m bench.tasks
+	$(PY) -m bench.matching
+	$(PY) -m bench.matching_service
 
 clean:  ## remove the environment, generated code and local server data
-	-$(PY) -m scripts.stack down 2>/dev/null
+	-$(PY) -m dev.stack down 2>/dev/null
 	rm -rf $(VENV) gen $(STATE)

@@ -1,7 +1,7 @@
 """Servers for the test session: real PostgreSQL and NATS JetStream, started once.
 
 When LINLI_DATABASE_URL and LINLI_NATS_URL are set, those servers are used; otherwise both come
-from their wheels (services/common/localinfra.py) under .linli/test-<pid>/. Each session works in
+from their wheels (dev/localinfra.py) under .linli/test-<pid>/. Each session works in
 a database of its own, so nothing a test leaves behind meets another session.
 """
 
@@ -23,7 +23,7 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import asyncpg
 import pytest
 
-from services.common.localinfra import NatsServer, PostgresServer
+from dev.localinfra import NatsServer, PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

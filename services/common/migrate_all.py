@@ -5,23 +5,20 @@ all migrations."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import asyncpg
 
 from services.common import migrations
+from services.common.service_list import SERVICES
 from services.common.settings import Settings
-
-SERVICES = Path(__file__).resolve().parent.parent
-SCHEMAS = ("registry", "tasks", "matching")
 
 
 async def apply_all(database_url: str) -> dict[str, list[str]]:
     conn = await asyncpg.connect(database_url)
     try:
         return {
-            schema: await migrations.apply(conn, schema, SERVICES / schema / "migrations")
-            for schema in SCHEMAS
+            spec.schema: await migrations.apply(conn, spec.schema, spec.migrations)
+            for spec in SERVICES
         }
     finally:
         await conn.close()

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.service_list import BY_NAME, MATCHING, REGISTRY, TASKS
 from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
@@ -157,12 +158,13 @@ class Settings(BaseSettings):
 
 def _port(service: str, default: int) -> int:
     """A service's port field: LINLI_<SERVICE>_PORT, or LINLI_GRPC_PORT in its own container."""
+    setting = BY_NAME[service].port_setting
     return Field(  # type: ignore[no-any-return]
-        default, validation_alias=AliasChoices(f"LINLI_{service.upper()}_PORT", "LINLI_GRPC_PORT")
+        default, validation_alias=AliasChoices(setting, "LINLI_GRPC_PORT")
     )
 
 
-REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = 50051, 50052, 50053
+REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = (s.default_port for s in (REGISTRY, TASKS, MATCHING))
 
 
 class RegistrySettings(Settings):
@@ -216,3 +218,25 @@ class MatchingSettings(Settings):
     # How long a call waits for the read model to see a task or member it names (just posted,
     # just registered) before answering that it is not there.
     read_model_wait_s: float = Field(3.0, ge=0, le=30)
+
+
+class ClientSettings(BaseSettings):
+    """What a caller of the services reads (the linli command, the report, the demo): its token
+    and where the services are (see services/client)."""
+
+    model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore")
+
+    token: str | None = None
+    registry_address: str | None = None
+    tasks_address: str | None = None
+    matching_address: str | None = None
+    registry_port: int | None = None
+    tasks_port: int | None = None
+    matching_port: int | None = None
+    state_dir: str = ".linli"
+
+    def address(self, service: str) -> str | None:
+        return getattr(self, f"{service}_address")  # type: ignore[no-any-return]
+
+    def port(self, service: str) -> int | None:
+        return getattr(self, f"{service}_port")  # type: ignore[no-any-return]

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from scripts import stack
-from services.common.localinfra import free_port
+from dev import stack
+from dev.localinfra import free_port
 from services.common.settings import Settings
 from tests.conftest import Servers
 

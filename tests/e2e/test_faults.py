@@ -19,9 +19,9 @@ import grpc
 import pytest
 from grpc import aio
 
+from dev.localinfra import free_port
 from linli.v1 import events_pb2, registry_pb2_grpc
 from services.common.auth import Role
-from services.common.localinfra import free_port
 from services.common.runtime import health_check
 from services.common.settings import Settings
 from tests.conftest import ROOT, Servers

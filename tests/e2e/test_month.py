@@ -1,4 +1,4 @@
-"""The main job on one street: a month played through the running services (scripts/month.py),
+"""The main job on one street: a month played through the running services (dev/month.py),
 then checked the way a district office would check it, and its report looked at in a browser."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from dev import gen_district, month
 from linli.v1 import matching_pb2, tasks_pb2
-from scripts import gen_district, month, report
+from services import report
+from services.client import Stubs
 from services.common.clock import FileClock
 from services.common.settings import Settings
 from tests.e2e.conftest import System
@@ -40,7 +42,7 @@ def played(
         try:
             data = await report.collect(
                 stubs,
-                month.Actors(Settings()),
+                month.Actors(Settings()).admin,
                 m.run.id if m.run else None,
                 until=m.started + timedelta(days=29),
             )
@@ -49,7 +51,7 @@ def played(
         return m, data
 
     m, data = asyncio.run(go())
-    path = report.write(tmp_path_factory.mktemp("report") / "month.html", data, m)
+    path = report.write(tmp_path_factory.mktemp("report") / "month.html", data, month.story(m))
     return m, data, path
 
 
@@ -110,6 +112,34 @@ def test_declined_and_expired_places_were_offered_again(
                 for a in assignments
             )
     assert reoffered > 0
+
+
+def test_the_month_matched_a_complete_read_model_and_left_no_polling_runs(
+    played: tuple[month.Month, report.Data, Path], system: System
+) -> None:
+    m, data, _ = played
+    assert m.run is not None
+    # The district run saw every member and every task still open, not a part of them.
+    assert m.run.members == sum(len(ms) for ms in data.members.values())
+    assert m.run.tasks >= m.wishes - m.claimed
+
+    async def runs() -> list[matching_pb2.MatchRun]:
+        async with Stubs(system.addresses()) as stubs:
+            return list(
+                (
+                    await stubs.matching.ListMatchRuns(
+                        matching_pb2.ListMatchRunsRequest(page_size=1000),
+                        metadata=month.Actors(Settings()).admin,
+                    )
+                ).runs
+            )
+
+    before = [
+        r
+        for r in asyncio.run(runs())
+        if r.create_time.ToDatetime() < m.run.create_time.ToDatetime()
+    ]
+    assert not [r for r in before if r.dry_run], "waiting for the read model recorded dry runs"
 
 
 def test_the_services_agree_on_what_happened(

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from grpc import aio
 
+from dev import gen_district
 from linli.v1 import common_pb2, registry_pb2, tasks_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
-from scripts import gen_district
 from services.cli.district import import_district, import_members
 from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings

@@ -12,9 +12,9 @@ import grpc
 import pytest
 from grpc import aio
 
+from dev import gen_district
 from linli.v1 import registry_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
-from scripts import gen_district
 from services.cli.district import import_district, import_members
 from services.common.auth import Role
 from services.common.settings import RegistrySettings

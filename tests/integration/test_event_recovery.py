@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 from grpc import aio
 
+from dev.localinfra import NatsServer
 from linli.v1 import registry_pb2, registry_pb2_grpc
 from services.common.auth import Role
-from services.common.localinfra import NatsServer
 from services.common.runtime import ServiceRuntime
 from services.common.settings import MatchingSettings, RegistrySettings
 from services.matching.app import build as build_matching

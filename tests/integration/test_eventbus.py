@@ -17,10 +17,10 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from dev.localinfra import NatsServer, PostgresServer
 from linli.v1 import common_pb2, events_pb2
 from services.common import eventbus, migrations
 from services.common.db import create_pool
-from services.common.localinfra import NatsServer, PostgresServer
 from services.common.settings import Settings
 from tests.conftest import ROOT, Servers
 from tests.integration.events import KEYS, read_events

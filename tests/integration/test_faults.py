@@ -14,9 +14,9 @@ import grpc
 import pytest
 from grpc import aio
 
+from dev.localinfra import NatsServer, PostgresServer
 from linli.v1 import registry_pb2, registry_pb2_grpc
 from services.common.auth import Role
-from services.common.localinfra import NatsServer, PostgresServer
 from services.common.runtime import LIVENESS
 from services.common.settings import RegistrySettings, TasksSettings
 from services.registry.app import build as build_registry

@@ -15,10 +15,10 @@ from grpc import aio
 from nats.errors import NoServersError
 from nats.js import api
 
+from dev.localinfra import NatsServer
 from linli.v1 import registry_pb2_grpc
 from services.common import eventbus
 from services.common.auth import Role
-from services.common.localinfra import NatsServer
 from services.common.runtime import EVENTS, LIVENESS, ServiceRuntime, redacted
 from services.common.settings import RegistrySettings
 from services.common.streamspec import StreamSpec

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from scripts.gen_district import generate, yaml_text
+from dev.gen_district import generate, yaml_text
 from services.common.errors import InvalidArgument
 from services.common.settings import Bounds
 from services.common.values import LatLng

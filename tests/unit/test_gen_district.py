@@ -1,4 +1,4 @@
-"""Tests for scripts/gen_district.py: a synthetic district shaped like the case, and consistent."""
+"""Tests for dev/gen_district.py: a synthetic district shaped like the case, and consistent."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.gen_district import (
+from dev.gen_district import (
     CSV_COLUMNS,
     DAYS,
     SKILLS,

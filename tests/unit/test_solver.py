@@ -139,7 +139,7 @@ def test_a_plan_is_called_optimal_only_when_it_meets_its_proven_bound(
 
 
 def test_the_same_instance_gives_the_same_plan_twice() -> None:
-    from scripts.matching_instances import instance as district
+    from bench.matching_instances import instance as district
 
     inst = district(small=True, tasks=150)
     first, second = run(inst), run(inst)
@@ -150,7 +150,7 @@ def test_the_same_instance_gives_the_same_plan_twice() -> None:
 
 
 def test_candidates_come_only_from_the_task_community_within_reach() -> None:
-    from scripts.matching_instances import instance as district
+    from bench.matching_instances import instance as district
 
     inst = district(small=True, tasks=120)
     cands = cand.build(inst)

@@ -11,7 +11,7 @@
   without it. The default engine is SCIP (OR-Tools' MIP interface): this model's LP relaxation is
   nearly integral (a few dozen fractional values in ten thousand), so branch-and-bound proves a
   district's optimum in a couple of seconds, where CP-SAT, given the same model and hint, spends
-  its time in presolve and stays ~0.2 % short (scripts/bench_matching.py measures both). CP-SAT
+  its time in presolve and stays ~0.2 % short (bench/matching.py measures both). CP-SAT
   stays available as `method="cpsat"`.
 """
 

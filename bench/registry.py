@@ -1,6 +1,6 @@
 """Registry benchmark: bulk import of the district and unary registration under concurrency.
 
-    make bench            (or: .venv/bin/python -m scripts.bench_registry --repeat 3)
+    make bench            (or: .venv/bin/python -m bench.registry --repeat 3)
 
 Starts its own PostgreSQL and NATS (or uses LINLI_DATABASE_URL / LINLI_NATS_URL, in a database of
 its own) and the registry as a separate process, as in production, then drives it over gRPC from
@@ -23,10 +23,10 @@ from grpc import aio
 from rich.console import Console
 from rich.table import Table
 
+from bench.benchlib import concurrent, median_of, servers, service
+from dev import gen_district
 from linli.v1 import registry_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
-from scripts import gen_district
-from scripts.benchlib import concurrent, median_of, servers, service
 from services.cli.district import import_district, import_members, member_from_row
 from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings

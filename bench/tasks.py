@@ -1,6 +1,6 @@
 """Task service benchmark: posting wishes, claiming places, and "near me" at district scale.
 
-    make bench            (or: .venv/bin/python -m scripts.bench_tasks --repeat 3)
+    make bench            (or: .venv/bin/python -m bench.tasks --repeat 3)
 
 Starts its own servers (or uses LINLI_DATABASE_URL / LINLI_NATS_URL, in a database of its own),
 runs the registry and the task service as separate processes, loads the synthetic district
@@ -28,11 +28,11 @@ from grpc import aio
 from rich.console import Console
 from rich.table import Table
 
+from bench.benchlib import concurrent, median_of, servers, service
+from dev import gen_district
 from linli.v1 import common_pb2, tasks_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
-from scripts import gen_district
-from scripts.benchlib import concurrent, median_of, servers, service
 from services.cli.district import import_district, import_members
 from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings

@@ -1,8 +1,8 @@
 """Matching benchmark: every method on instances from the synthetic district, four sizes.
 
-    make bench            (or: .venv/bin/python -m scripts.bench_matching [--quick])
+    make bench            (or: .venv/bin/python -m bench.matching [--quick])
 
-Instances (scripts/matching_instances.py): one community; the district (4,628 members, 1,500
+Instances (bench/matching_instances.py): one community; the district (4,628 members, 1,500
 tasks, ~2,800 places, one-off and recurring mixed); the district with scarce supply (members'
 hours cut to 30 %); and a city (the district 22 times side by side: ~100,000 members, 30,000
 tasks). Methods: first come first served (what platforms do now), greedy by score, the flow plan
@@ -25,7 +25,7 @@ from dataclasses import replace
 from rich.console import Console
 from rich.table import Table
 
-from scripts.matching_instances import city, instance
+from bench.matching_instances import city, instance
 from services.matching.solver import candidates as cand
 from services.matching.solver import solve as slv
 from services.matching.solver.model import SCALE, Instance, Params

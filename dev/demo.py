@@ -1,5 +1,5 @@
 """The main job: bring Linli up on local servers, play a month of the synthetic district through
-its APIs (scripts/month.py), and write the month's report (scripts/report.py).
+its APIs (dev/month.py), and write the month's report (services/report) as `linli report` does.
 
 Run by `make demo`. It leaves the system running (`make status`, `make down`).
 """
@@ -15,7 +15,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scripts import gen_district, month, report, stack
+from dev import gen_district, month, stack
+from services import report
+from services.client import Stubs
 from services.common.clock import FileClock
 from services.common.settings import Settings
 
@@ -49,14 +51,12 @@ async def main_async(settings: Settings, seed: int, small: bool, out: Path) -> P
 
     played = await month.play(addresses, district, clock, seed=seed, step=step)
     console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] writing the report…")
-    stubs = month.Stubs(addresses)
-    try:
+    async with Stubs(addresses) as stubs:
         data = await report.collect(
-            stubs, month.Actors(Settings()), played.run.id if played.run else None
+            stubs, month.Actors(Settings()).admin, played.run.id if played.run else None
         )
-    finally:
-        await stubs.close()
-    path = report.write(out, data, played)
+    data.scope = "synthetic district"
+    path = report.write(out, data, month.story(played))
     summarise(played, data)
     console.print(
         f"\n[bold]Report:[/] {path.resolve()}  (open it in any browser; it needs no internet)"

@@ -794,9 +794,9 @@ def yaml_text(district: District) -> str:
     c = counts(district)
     header = (
         "# SYNTHETIC DATA, not a record of real places or people: a made-up district shaped\n"
-        "# like the 2018 Jiyang case. Made by scripts/gen_district.py"
+        "# like the 2018 Jiyang case. Made by dev/gen_district.py"
         f" (seed {district.seed}{', --small' if district.small else ''}):\n"
-        f"#   python -m scripts.gen_district --seed {district.seed}"
+        f"#   python -m dev.gen_district --seed {district.seed}"
         f"{' --small' if district.small else ''} --members {c['members']}\n"
         f"# {_org_summary(c)};\n"
         f"# members {c['members']} (members.csv beside this file). Format: docs/district-file.md\n"
@@ -833,7 +833,7 @@ def write(district: District, out_dir: str | Path) -> tuple[Path, Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.gen_district",
+        prog="python -m dev.gen_district",
         description="Generate a synthetic district (district.yaml + members.csv).",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="default %(default)s")

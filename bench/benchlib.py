@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from services.common.localinfra import NatsServer, PostgresServer, free_port
+from dev.localinfra import NatsServer, PostgresServer, free_port
 from services.common.runtime import health_check
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Matching instances built from the synthetic district, for benchmarks and the demo.
 
-Members come from scripts/gen_district.py (homes, skills, availability, hours); tasks are drawn
+Members come from dev/gen_district.py (homes, skills, availability, hours); tasks are drawn
 to resemble a month of a district's work: small wishes near residents' homes for the four
 priority groups and others, and role occurrences (the 4:30 school, surveys, sanitation drives,
 fire-safety duty) at community service stations.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from scripts import gen_district
+from dev import gen_district
 from services.matching.solver.model import LOCAL_TZ, Instance, Member, Params, Task, Window
 
 GROUPS = (("elderly", 0.34), ("child", 0.22), ("disabled", 0.12), ("poor", 0.12), ("other", 0.20))

@@ -1,5 +1,5 @@
-"""The month's report: one self-contained HTML file (no internet needed) a community secretary
-would rather look at than read a table. Everything in it comes from the services' APIs.
+"""The month's report as one self-contained HTML file (no internet needed) that a community
+secretary would rather look at than read a table.
 
 A map of the district (communities, places filled and left open, who was matched where), per
 community figures, the spread of hours across members, what stayed unfilled and why, and the
@@ -12,25 +12,14 @@ import html
 import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
-from scripts.month import (
-    Actors,
-    Month,
-    Stubs,
-    assignments_of,
-    gather,
-    members_of,
-    pages,
-    tasks_of,
-)
+from linli.v1 import tasks_pb2
+from services.report.data import LOCAL, Data
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 GROUP_NAMES = {1: "elderly 老", 2: "child 少", 3: "disabled 残", 4: "poor 贫", 5: "other 其他"}
 PRIORITY = (1, 2, 3, 4)
 DONE = (tasks_pb2.ASSIGNMENT_STATE_ACCEPTED, tasks_pb2.ASSIGNMENT_STATE_COMPLETED)
@@ -52,88 +41,6 @@ PALETTE = (
     "#8c564b",
     "#17becf",
 )
-
-
-@dataclass
-class Data:
-    communities: list[registry_pb2.Community] = field(default_factory=list)
-    streets: dict[str, str] = field(default_factory=dict)
-    grids: list[registry_pb2.Grid] = field(default_factory=list)
-    members: dict[str, list[registry_pb2.Member]] = field(default_factory=dict)
-    tasks: list[tasks_pb2.Task] = field(default_factory=list)
-    assignments: dict[str, list[tasks_pb2.Assignment]] = field(default_factory=dict)  # by task
-    run: matching_pb2.MatchRun | None = None
-    planned: list[matching_pb2.MatchAssignment] = field(default_factory=list)
-    unfilled: list[matching_pb2.UnfilledPlace] = field(default_factory=list)
-
-
-async def collect(
-    stubs: Stubs, actors: Actors, run_id: str | None, until: datetime | None = None
-) -> Data:
-    """Everything the report shows, through the APIs; tasks starting from `until` on are left
-    out (roles keep generating the weeks ahead)."""
-    d = Data()
-    md = actors.admin
-    d.streets = {
-        s.id: s.name
-        for s in (
-            await stubs.registry.ListStreets(
-                registry_pb2.ListStreetsRequest(page_size=1000), metadata=md
-            )
-        ).streets
-    }
-    d.communities = list(
-        (
-            await stubs.registry.ListCommunities(
-                registry_pb2.ListCommunitiesRequest(page_size=1000), metadata=md
-            )
-        ).communities
-    )
-    ids = [c.id for c in d.communities]
-    for grids in await gather(
-        ids,
-        lambda c: stubs.registry.ListGrids(
-            registry_pb2.ListGridsRequest(community_id=c, page_size=1000), metadata=md
-        ),
-        4,
-    ):
-        d.grids += grids.grids
-    d.members = dict(
-        zip(ids, await gather(ids, lambda c: members_of(stubs, md, c), 4), strict=True)
-    )
-    for group in await gather(ids, lambda c: tasks_of(stubs, actors.staff(c), c), 4):
-        d.tasks += [t for t in group if until is None or t.window.start.ToDatetime(UTC) < until]
-    found = await gather([t.id for t in d.tasks], lambda t: assignments_of(stubs, md, t), 16)
-    d.assignments = {t.id: a for t, a in zip(d.tasks, found, strict=True)}
-    if run_id is None:
-        runs = (
-            await stubs.matching.ListMatchRuns(
-                matching_pb2.ListMatchRunsRequest(page_size=50), metadata=md
-            )
-        ).runs
-        real = [
-            r for r in runs if not r.dry_run and r.state == matching_pb2.MATCH_RUN_STATE_SUCCEEDED
-        ]
-        run_id = real[0].id if real else None
-    if run_id:
-        d.run = (
-            await stubs.matching.GetMatchRun(
-                matching_pb2.GetMatchRunRequest(id=run_id), metadata=md
-            )
-        ).run
-        d.planned = await pages(
-            stubs.matching.ListMatchAssignments,
-            matching_pb2.ListMatchAssignmentsRequest(run_id=run_id, page_size=1000),
-            "assignments",
-            md,
-        )
-        d.unfilled = await pages(
-            stubs.matching.ListUnfilledPlaces,
-            matching_pb2.ListUnfilledPlacesRequest(run_id=run_id, page_size=1000),
-            "places",
-            md,
-        )
-    return d
 
 
 # -- drawing ---------------------------------------------------------------------------------------
@@ -263,7 +170,8 @@ def table(headers: list[str], rows: list[list[Any]], cls: str = "") -> str:
 # -- the page --------------------------------------------------------------------------------------
 
 
-def render(d: Data, month: Month | None = None) -> str:
+def render(d: Data, story: Sequence[tuple[str, Any]] = ()) -> str:
+    """The page; `story` adds a table of what happened (the demo tells its month there)."""
     tasks_by_community: dict[str, list[tasks_pb2.Task]] = defaultdict(list)
     for t in d.tasks:
         tasks_by_community[t.community_id].append(t)
@@ -338,6 +246,7 @@ def render(d: Data, month: Month | None = None) -> str:
     run_rows: list[list[Any]] = []
     if run is not None:
         run_rows = [
+            ["run", run.id],
             ["scope", f"{run.scope_kind} {run.scope_id}".strip()],
             [
                 "input",
@@ -374,27 +283,8 @@ def render(d: Data, month: Month | None = None) -> str:
                 ", ".join(f"{g.group} {g.filled}/{g.places}" for g in run.filled_by_group),
             ],
         ]
-    story = ""
-    if month is not None:
-        story = table(
-            ["the month", ""],
-            [
-                ["wishes posted", month.wishes],
-                ["volunteer roles", month.roles],
-                ["role occurrences generated", month.role_tasks],
-                ["wishes claimed by members themselves", month.claimed],
-                [
-                    "proposals accepted / declined / unanswered",
-                    f"{month.answers['accepted']} / {month.answers['declined']} / "
-                    f"{month.answers['unanswered']}",
-                ],
-                ["places re-offered after a decline or expiry", month.reoffered],
-                ["tasks confirmed done", month.completed],
-                ["hours given", f"{month.hours:,.1f}"],
-                ["no-shows", month.no_shows],
-            ],
-            "story",
-        )
+    story_table = table(["the month", ""], [list(row) for row in story], "story") if story else ""
+    scope = esc(d.scope or "all communities")
     made = datetime.now(UTC).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
     statuses = Counter(t.status for t in d.tasks)
     return f"""<!doctype html>
@@ -412,10 +302,10 @@ th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: 
 .dot {{ display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 4px }}
 </style></head><body>
 <h1>邻里 Linli — 在职党员进社区服务 月度报告</h1>
-<p class="muted">Employed party members serving where they live · synthetic data · made {made}
+<p class="muted">Employed party members serving where they live · {scope} · made {made}
 · {len(d.communities)} communities · {sum(len(m) for m in d.members.values()):,} members ·
 {len(d.tasks):,} tasks ({statuses.get(tasks_pb2.TASK_STATUS_COMPLETED, 0):,} completed)</p>
-{story}
+{story_table}
 <h2>Map 地图</h2>
 <p class="legend"><span><i class="dot" style="background:#2e7d32"></i>all places filled</span>
 <span><i class="dot" style="background:#f9a825"></i>partly filled</span>
@@ -442,7 +332,7 @@ def _gain(ours: float, theirs: float) -> float:
     return (ours / theirs - 1) * 100 if theirs else 0.0
 
 
-def write(path: Path, d: Data, month: Month | None = None) -> Path:
+def write(path: Path, d: Data, story: Sequence[tuple[str, Any]] = ()) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(d, month), encoding="utf-8")
+    path.write_text(render(d, story), encoding="utf-8")
     return path

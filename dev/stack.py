@@ -20,50 +20,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from services.common.localinfra import NatsServer, PostgresServer, wait_for_port
+from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
-from services.common.settings import MATCHING_PORT, REGISTRY_PORT, TASKS_PORT, Settings
+from services.common.service_list import SERVICES, ServiceSpec
+from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    module: str
-    default_port: int
-    schema: str
-    migrations: Path
-    grpc_service: str
-
-
-SERVICES = (
-    ServiceSpec(
-        "registry",
-        "services.registry",
-        REGISTRY_PORT,
-        "registry",
-        ROOT / "services/registry/migrations",
-        "linli.v1.RegistryService",
-    ),
-    ServiceSpec(
-        "tasks",
-        "services.tasks",
-        TASKS_PORT,
-        "tasks",
-        ROOT / "services/tasks/migrations",
-        "linli.v1.TaskService",
-    ),
-    ServiceSpec(
-        "matching",
-        "services.matching",
-        MATCHING_PORT,
-        "matching",
-        ROOT / "services/matching/migrations",
-        "linli.v1.MatchingService",
-    ),
-)
 
 
 @dataclass
@@ -106,7 +69,7 @@ def _alive(pid: int | None) -> bool:
 
 
 def port_for(spec: ServiceSpec) -> int:
-    value = os.environ.get(f"LINLI_{spec.name.upper()}_PORT")
+    value = os.environ.get(spec.port_setting)
     return int(value) if value else spec.default_port
 
 
@@ -154,7 +117,7 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
             **os.environ,
             "LINLI_DATABASE_URL": db_url,
             "LINLI_NATS_URL": nats_url,
-            f"LINLI_{spec.name.upper()}_PORT": str(port),
+            spec.port_setting: str(port),
             "LINLI_DEV_MODE": "true",
             # The demo lets time pass by writing an offset here (services/common/clock.py).
             "LINLI_CLOCK_FILE": str(root / "clock"),

@@ -1,10 +1,10 @@
 """The matching service end to end, at district scale: a run through the real services, and
 suggestions answered from memory.
 
-    make bench            (or: .venv/bin/python -m scripts.bench_matching_service)
+    make bench            (or: .venv/bin/python -m bench.matching_service)
 
 Starts servers of its own and the three services as processes, loads the synthetic district
-(4,628 members), posts ~1,500 tasks (~2,800 places) drawn like scripts/matching_instances.py
+(4,628 members), posts ~1,500 tasks (~2,800 places) drawn like bench/matching_instances.py
 through the task service, waits until the matching service has seen them, then: RunMatching for
 the whole district (phase times as recorded by the run, and until every proposal is a held place
 in the task service), and SuggestMembers / SuggestTasks latencies with 1 and 8 clients.
@@ -25,13 +25,13 @@ from grpc import aio
 from rich.console import Console
 from rich.table import Table
 
+from bench.benchlib import concurrent, servers, service
+from bench.matching_instances import instance
+from dev import gen_district
 from linli.v1 import common_pb2, matching_pb2, tasks_pb2
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
-from scripts import gen_district
-from scripts.benchlib import concurrent, servers, service
-from scripts.matching_instances import instance
 from services.cli.district import import_district, import_members
 from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings

@@ -1,0 +1,158 @@
+"""A caller's side of Linli: where the services listen, a session with their stubs and a bearer
+token, and the paged reads that several callers need. Shared by the `linli` command, the month's
+report and the demo, so that they find the services and page through them the same way.
+
+Where a service listens, first found wins: an address given by the caller; LINLI_<NAME>_ADDRESS
+(host:port); LINLI_<NAME>_PORT on this machine (the setting `make up` starts the service with);
+the port `make up` recorded in its state file; the service's default port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from grpc import aio
+
+from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1.matching_pb2_grpc import MatchingServiceStub
+from linli.v1.registry_pb2_grpc import RegistryServiceStub
+from linli.v1.tasks_pb2_grpc import TaskServiceStub
+from services.common.service_list import SERVICES
+from services.common.settings import ClientSettings
+
+T = TypeVar("T")
+Metadata = tuple[tuple[str, str], ...]
+
+
+def stack_state_file(settings: ClientSettings) -> Path:
+    """Where `make up` records what it started (ports included)."""
+    return Path(settings.state_dir) / "stack/state.json"
+
+
+def addresses(
+    given: Mapping[str, str | None] | None = None, settings: ClientSettings | None = None
+) -> dict[str, str]:
+    """host:port of every service (see the module's note for the order)."""
+    settings = settings or ClientSettings()
+    recorded: dict[str, int] = {}
+    state = stack_state_file(settings)
+    if state.exists():
+        try:
+            services = json.loads(state.read_text()).get("services", {})
+            recorded = {name: int(info["port"]) for name, info in services.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            recorded = {}  # a half-written or foreign file: fall back to the settings
+    out = {}
+    for spec in SERVICES:
+        port = settings.port(spec.name)
+        out[spec.name] = (
+            (given or {}).get(spec.name)
+            or settings.address(spec.name)
+            or f"127.0.0.1:{port or recorded.get(spec.name, spec.default_port)}"
+        )
+    return out
+
+
+def bearer(token: str) -> Metadata:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def token_from(explicit: str | None, settings: ClientSettings | None = None) -> str | None:
+    """The caller's token: given, or LINLI_TOKEN; None when neither is set."""
+    return explicit or (settings or ClientSettings()).token or None
+
+
+class Stubs:
+    """Channels and stubs to the three services; close them (or use `async with`)."""
+
+    def __init__(self, where: Mapping[str, str]) -> None:
+        self.addresses = dict(where)
+        self.channels = {k: aio.insecure_channel(v) for k, v in self.addresses.items()}
+        self.registry = RegistryServiceStub(self.channels["registry"])
+        self.tasks = TaskServiceStub(self.channels["tasks"])
+        self.matching = MatchingServiceStub(self.channels["matching"])
+
+    async def close(self) -> None:
+        for c in self.channels.values():
+            await c.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class Session(Stubs):
+    """Stubs and the caller's metadata together: what a command or the report acts with."""
+
+    def __init__(self, where: Mapping[str, str], token: str) -> None:
+        super().__init__(where)
+        self.md = bearer(token)
+
+
+async def gather(
+    items: Iterable[T], fn: Callable[[T], Awaitable[Any]], width: int = 16
+) -> list[Any]:
+    """Call fn on every item, `width` at a time, keeping the order of results."""
+    gate = asyncio.Semaphore(width)
+
+    async def one(item: T) -> Any:
+        async with gate:
+            return await fn(item)
+
+    return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+async def pages(
+    call: Callable[..., Awaitable[Any]], request: Any, field: str, metadata: Metadata
+) -> list[Any]:
+    """Every item of a paged List call: `request` is sent again with each next page token."""
+    out: list[Any] = []
+    while True:
+        page = await call(request, metadata=metadata)
+        out += getattr(page, field)
+        if not page.next_page_token:
+            return out
+        request.page_token = page.next_page_token
+
+
+async def members_of(stubs: Stubs, md: Metadata, community: str) -> list[registry_pb2.Member]:
+    return await pages(
+        stubs.registry.ListMembers,
+        registry_pb2.ListMembersRequest(community_id=community, page_size=1000),
+        "members",
+        md,
+    )
+
+
+async def tasks_of(
+    stubs: Stubs, md: Metadata, community: str, statuses: list[Any] | None = None
+) -> list[tasks_pb2.Task]:
+    return await pages(
+        stubs.tasks.ListTasks,
+        tasks_pb2.ListTasksRequest(community_id=community, statuses=statuses or [], page_size=1000),
+        "tasks",
+        md,
+    )
+
+
+async def assignments_of(
+    stubs: Stubs, md: Metadata, task_id: str, states: list[Any] | None = None
+) -> list[tasks_pb2.Assignment]:
+    return await pages(
+        stubs.tasks.ListAssignments,
+        tasks_pb2.ListAssignmentsRequest(task_id=task_id, states=states or [], page_size=1000),
+        "assignments",
+        md,
+    )

@@ -1,0 +1,43 @@
+"""Linli's services, declared once: name, module, port and its setting, database schema,
+migrations, gRPC service. The local stack starts these, `migrate_all` migrates these, the
+settings take their default ports from here, and the client finds them by these names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    default_port: int
+    grpc_service: str
+
+    @property
+    def module(self) -> str:
+        """What `python -m` runs (and the image's command)."""
+        return f"services.{self.name}"
+
+    @property
+    def port_setting(self) -> str:
+        """The environment variable that moves its port (`make up` and the client read it)."""
+        return f"LINLI_{self.name.upper()}_PORT"
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+    @property
+    def migrations(self) -> Path:
+        return SERVICES_DIR / self.name / "migrations"
+
+
+REGISTRY = ServiceSpec("registry", 50051, "linli.v1.RegistryService")
+TASKS = ServiceSpec("tasks", 50052, "linli.v1.TaskService")
+MATCHING = ServiceSpec("matching", 50053, "linli.v1.MatchingService")
+# In the order they start and migrate: tasks reads what the registry publishes, matching both.
+SERVICES = (REGISTRY, TASKS, MATCHING)
+BY_NAME = {s.name: s for s in SERVICES}

@@ -1,0 +1,36 @@
+"""The `linli` command in a process of its own, as a person runs it, against the services of the
+integration session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from services.common.runtime import ServiceRuntime
+from tests.conftest import ROOT
+
+
+def where(registry: ServiceRuntime, tasks: ServiceRuntime, matching: ServiceRuntime) -> dict:
+    return {
+        "LINLI_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
+        "LINLI_TASKS_ADDRESS": f"127.0.0.1:{tasks.port}",
+        "LINLI_MATCHING_ADDRESS": f"127.0.0.1:{matching.port}",
+    }
+
+
+async def linli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr; no LINLI_* setting of the test process leaks in."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        *args,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LINLI_")} | env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=300)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
