@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import click
 import grpc
@@ -24,17 +23,13 @@ from rich.console import Console
 from linli.v1 import common_pb2, tasks_pb2
 from services.client import Session, addresses, token_from
 from services.common.auth import Principal, Role, issue_token
+from services.common.protoconv import BENEFICIARY_TO_PROTO, time_from_proto, ts
 from services.common.settings import Settings
+from services.common.values import LOCAL_TZ
 
 T = TypeVar("T")
-LOCAL = ZoneInfo("Asia/Shanghai")
-GROUPS = {
-    "elderly": common_pb2.BENEFICIARY_GROUP_ELDERLY,
-    "child": common_pb2.BENEFICIARY_GROUP_CHILD,
-    "disabled": common_pb2.BENEFICIARY_GROUP_DISABLED,
-    "poor": common_pb2.BENEFICIARY_GROUP_POOR,
-    "other": common_pb2.BENEFICIARY_GROUP_OTHER,
-}
+LOCAL = LOCAL_TZ
+GROUPS = {b.value: group for b, group in BENEFICIARY_TO_PROTO.items()}
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 STATUSES = {
     name: getattr(tasks_pb2, f"TASK_STATUS_{name.upper()}")
@@ -116,7 +111,7 @@ def explain_error(e: aio.AioRpcError) -> str:
 
 
 def local_time(ts: timestamp_pb2.Timestamp, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return ts.ToDatetime(UTC).astimezone(LOCAL).strftime(fmt)
+    return time_from_proto(ts).astimezone(LOCAL).strftime(fmt)
 
 
 # -- typed options: click names the flag in every error -------------------------------------------
@@ -136,8 +131,8 @@ class When(click.ParamType):
             self.fail(f"not a time: {value!r} (use e.g. 2026-12-05T09:00)", param, ctx)
         if when.tzinfo is None:
             when = when.replace(tzinfo=LOCAL)
-        out = timestamp_pb2.Timestamp()
-        out.FromDatetime(when.astimezone(UTC))
+        out = ts(when)
+        assert out is not None
         return out
 
 

@@ -30,4 +30,4 @@ def report(cli: Cli, month: str, community: str | None, out: Path) -> None:
         path = cli.call(go, local_admin=False)
     except ReportError as e:
         raise click.BadParameter(str(e), param_hint="--community") from e
-    cli.emit({"report": str(path)}, lambda: console.print(f"report: {path}"))
+    cli.emit({"report": str(path)}, lambda: console.print(f"report: {path}", soft_wrap=True))

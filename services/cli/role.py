@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from google.protobuf import timestamp_pb2
 
@@ -22,6 +24,7 @@ from services.cli.base import (
 )
 from services.cli.base import request_id as new_request_id
 from services.client import Session
+from services.common.protoconv import time_from_proto, ts
 
 
 @click.group(help="Volunteer roles.")
@@ -92,7 +95,7 @@ def create(
             raise click.UsageError(
                 f"--once is one time; {', '.join(given or ['--last-date'])} belong to a weekly role"
             )
-        end = timestamp_pb2.Timestamp(seconds=once.seconds + int(hours * 3600))
+        end = ts(time_from_proto(once) + timedelta(hours=hours))
         role.once.window.CopyFrom(tasks_pb2.TimeWindow(start=once, end=end))
     else:
         missing = [flag for flag, v in weekly.items() if v is None]

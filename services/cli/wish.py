@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from google.protobuf import timestamp_pb2
 
@@ -19,6 +21,7 @@ from services.cli.base import (
 )
 from services.cli.base import request_id as new_request_id
 from services.client import Session
+from services.common.protoconv import time_from_proto, ts
 
 
 @click.group(help="Small wishes.")
@@ -62,7 +65,7 @@ def post(
     if end is not None and start is None:
         raise click.BadOptionUsage("end", "--end goes with --start")
     if start is not None:
-        end = end or timestamp_pb2.Timestamp(seconds=start.seconds + int(max(hours, 1.0) * 3600))
+        end = end or ts(time_from_proto(start) + timedelta(hours=max(hours, 1.0)))
         window = tasks_pb2.TimeWindow(start=start, end=end)
     else:
         window = tasks_pb2.TimeWindow(end=until, flexible=True)

@@ -4,13 +4,14 @@ organisation, its members, the tasks of the period with their assignments, and a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
 from services.client import Metadata, Stubs, assignments_of, gather, members_of, pages, tasks_of
+from services.common.protoconv import time_from_proto
+from services.common.values import LOCAL_TZ
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = LOCAL_TZ
 
 
 class ReportError(Exception):
@@ -93,7 +94,7 @@ async def collect(
         zip(ids, await gather(ids, lambda c: members_of(stubs, md, c), 4), strict=True)
     )
     for group in await gather(ids, lambda c: tasks_of(stubs, md, c), 4):
-        d.tasks += [t for t in group if _within(t.window.start.ToDatetime(UTC), since, until)]
+        d.tasks += [t for t in group if _within(time_from_proto(t.window.start), since, until)]
     found = await gather([t.id for t in d.tasks], lambda t: assignments_of(stubs, md, t), 16)
     d.assignments = {t.id: a for t, a in zip(d.tasks, found, strict=True)}
     if run_id is None:
@@ -109,9 +110,9 @@ async def collect(
             if not r.dry_run
             and r.state == matching_pb2.MATCH_RUN_STATE_SUCCEEDED
             and (not community or r.scope_kind != "community" or r.scope_id == community)
-            and _within(r.finish_time.ToDatetime(UTC), since, until)
+            and _within(time_from_proto(r.finish_time), since, until)
         ]
-        real.sort(key=lambda r: r.finish_time.ToDatetime(UTC), reverse=True)
+        real.sort(key=lambda r: time_from_proto(r.finish_time), reverse=True)
         run_id = real[0].id if real else None
     if run_id:
         d.run = (
