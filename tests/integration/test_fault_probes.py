@@ -14,9 +14,9 @@ import grpc
 import pytest
 from grpc import aio
 
+from dev.localinfra import NatsServer
 from linli.v1 import common_pb2, registry_pb2, registry_pb2_grpc, tasks_pb2
 from services.common.auth import Role
-from services.common.localinfra import NatsServer
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings, TasksSettings
 from services.registry.app import build as build_registry
