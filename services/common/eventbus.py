@@ -279,8 +279,9 @@ class OutboxRelay:
     consumers' inbox) absorbs.
 
     Any failure of the listening connection (PostgreSQL restarted, the backend terminated, the
-    pool reset) drops it: the relay takes a new one and the lock again. Before each batch it
-    compares the stream with what it last knew (`outbox_stream`): a stream created anew, or one
+    pool reset) drops it: the relay takes a new one and the lock again. Every `stream_check_s`,
+    and before the first batch after any failure, it compares the stream with what it last knew
+    (`outbox_stream`; between checks, every ack is compared too): a stream created anew, or one
     whose last sequence fell below what it had acknowledged, has lost data, so every outbox row
     still kept is marked unsent and published again, in order, with its original `Nats-Msg-Id`.
     """
@@ -297,6 +298,7 @@ class OutboxRelay:
         idle_poll_s: float = 1.0,
         ack_timeout_s: float = 5.0,
         stuck_after_s: float = 60.0,
+        stream_check_s: float = 2.0,
     ) -> None:
         self._pool = pool
         self._js = js
@@ -313,6 +315,11 @@ class OutboxRelay:
         self._listener: asyncpg.Connection | None = None
         # What this relay last knew of the stream: (created, highest acknowledged sequence).
         self._known: tuple[datetime.datetime, int] | None = None
+        # The stream is asked for its state at most every stream_check_s while all goes well, and
+        # at once after any failure; between checks, an acknowledgement below what the relay
+        # knew tells it the stream lost its data (StreamLost, then a check).
+        self._stream_check_s = stream_check_s
+        self._next_check = 0.0
         self.leader = False
         self.published = 0
         self.republished = 0
@@ -349,7 +356,9 @@ class OutboxRelay:
                     if not await self._lead():  # another replica relays; stand by
                         await self._idle(self._idle_poll_s * 5)
                         continue
-                    await self._check_stream()
+                    if self._known is None or time.monotonic() >= self._next_check:
+                        await self._check_stream()
+                        self._next_check = time.monotonic() + self._stream_check_s
                     sent = await self.publish_pending()
                     backoff = 0.2
                     self._failing_since = None
@@ -360,6 +369,7 @@ class OutboxRelay:
                 except Exception as e:  # noqa: BLE001 (NATS or the database is away: retry)
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
+                    self._next_check = 0.0  # whatever failed, look at the stream first next time
                     log.warning(
                         "outbox relay (%s): %r; retrying in %.1fs", self._schema, e, backoff
                     )
