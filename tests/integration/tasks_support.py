@@ -98,6 +98,28 @@ async def until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-un
         await asyncio.sleep(0.05)
 
 
+async def matched_neighbourhood(
+    registry: RegistryServiceStub,
+    tasks_rt: ServiceRuntime,
+    matching_rt: ServiceRuntime,
+    settings: Settings,
+    members: int = 6,
+    outsiders: int = 2,
+) -> Neighbourhood:
+    """A neighbourhood, once the matching service's world holds its community and members."""
+    hood = await make_neighbourhood(registry, tasks_rt, settings, members, outsiders)
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+
+    async def known() -> bool:
+        return hood.home in world.communities and all(
+            m in world.members and world.members[m].reported_in
+            for m in hood.members + hood.outsiders
+        )
+
+    await until(known)
+    return hood
+
+
 async def make_neighbourhood(
     registry: RegistryServiceStub,
     tasks_rt: ServiceRuntime,

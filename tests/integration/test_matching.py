@@ -17,7 +17,7 @@ from services.common.settings import RegistrySettings
 from tests.integration.conftest import code
 from tests.integration.tasks_support import (
     Neighbourhood,
-    make_neighbourhood,
+    matched_neighbourhood,
     post,
     until,
     wish,
@@ -42,14 +42,9 @@ async def hood(
     matching_rt: ServiceRuntime,  # type: ignore[no-untyped-def]
     settings: RegistrySettings,
 ) -> Neighbourhood:
-    hood = await make_neighbourhood(stub, tasks_rt, settings, members=6, outsiders=1)
-    world = matching_rt.matching.world  # type: ignore[attr-defined]
-
-    async def known() -> bool:
-        return all(m in world.members and world.members[m].reported_in for m in hood.members)
-
-    await until(known)
-    return hood
+    return await matched_neighbourhood(
+        stub, tasks_rt, matching_rt, settings, members=6, outsiders=1
+    )
 
 
 async def posted_and_seen(

@@ -27,7 +27,7 @@ from tests.integration.conftest import code
 from tests.integration.errors import bad_request_fields
 from tests.integration.tasks_support import (
     Neighbourhood,
-    make_neighbourhood,
+    matched_neighbourhood,
     post,
     until,
     window,
@@ -46,17 +46,9 @@ async def hood(
     matching_rt: ServiceRuntime,  # type: ignore[no-untyped-def]
     settings: RegistrySettings,
 ) -> Neighbourhood:
-    hood = await make_neighbourhood(stub, tasks_rt, settings, members=6, outsiders=2)
-    world = matching_rt.matching.world  # type: ignore[attr-defined]
-
-    async def known() -> bool:
-        return hood.home in world.communities and all(
-            m in world.members and world.members[m].reported_in
-            for m in hood.members + hood.outsiders
-        )
-
-    await until(known)
-    return hood
+    return await matched_neighbourhood(
+        stub, tasks_rt, matching_rt, settings, members=6, outsiders=2
+    )
 
 
 class Gate:

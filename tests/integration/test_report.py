@@ -14,7 +14,13 @@ from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from tests.integration.cli_support import linli, where
-from tests.integration.tasks_support import Neighbourhood, make_neighbourhood, post, until, wish
+from tests.integration.tasks_support import (
+    Neighbourhood,
+    matched_neighbourhood,
+    post,
+    until,
+    wish,
+)
 from tests.support import token
 
 pytestmark = pytest.mark.integration
@@ -28,14 +34,9 @@ async def hood(
     matching_rt: ServiceRuntime,
     settings: RegistrySettings,
 ) -> Neighbourhood:
-    hood = await make_neighbourhood(stub, tasks_rt, settings, members=4, outsiders=1)
-    world = matching_rt.matching.world  # type: ignore[attr-defined]
-
-    async def known() -> bool:
-        return all(m in world.members and world.members[m].reported_in for m in hood.members)
-
-    await until(known)
-    return hood
+    return await matched_neighbourhood(
+        stub, tasks_rt, matching_rt, settings, members=4, outsiders=1
+    )
 
 
 async def test_linli_report_writes_the_month_of_a_community_from_the_running_services(
