@@ -249,3 +249,20 @@ def request_id(given: str) -> str:
 def fail(message: str) -> None:
     err.print(f"[red]{message}[/]")
     sys.exit(1)
+
+
+def task_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options a wish and a role share, in the order `--help` lists them."""
+    for option in reversed(
+        (
+            click.option("--community", required=True, help="the community's id"),
+            click.option("--title", required=True),
+            click.option("--group", "group", required=True, type=GROUP, help="who is helped"),
+            click.option(
+                "--at", "at", required=True, type=Place(), help="LAT,LNG where the work happens"
+            ),
+            click.option("--hours", required=True, type=POSITIVE_HOURS, help="effort per person"),
+        )
+    ):
+        command = option(command)
+    return command

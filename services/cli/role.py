@@ -9,18 +9,16 @@ from google.protobuf import timestamp_pb2
 
 from linli.v1 import common_pb2, tasks_pb2
 from services.cli.base import (
-    GROUP,
     GROUPS,
-    POSITIVE_HOURS,
     Cli,
     ClockTime,
     Day,
     Days,
-    Place,
     Skill,
     When,
     console,
     pass_cli,
+    task_options,
 )
 from services.cli.base import request_id as new_request_id
 from services.client import Session
@@ -33,11 +31,7 @@ def role() -> None:
 
 
 @role.command(help="Create a weekly or one-off volunteer role.")
-@click.option("--community", required=True, help="the community's id")
-@click.option("--title", required=True)
-@click.option("--group", "group", required=True, type=GROUP, help="who is helped")
-@click.option("--at", "at", required=True, type=Place(), help="LAT,LNG where the work happens")
-@click.option("--hours", required=True, type=POSITIVE_HOURS, help="effort per person")
+@task_options
 @click.option("--headcount", required=True, type=click.IntRange(1, 100))
 @click.option("--skill", "skills", multiple=True, type=Skill(), help="code[:level], repeatable")
 @click.option("--description", default="")
