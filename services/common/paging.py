@@ -1,5 +1,14 @@
 """Page sizes and opaque page tokens for List calls (keyset paging on a sortable key).
 
+Every List call pages the same way, through one `Cursor`:
+
+    cursor = paging.cursor(request.page_size, request.page_token, filters, paging.time_key)
+    rows = await store.list_things(..., after=cursor.after, limit=cursor.fetch)
+    rows, next_token = cursor.page(rows, lambda r: paging.time_token(r.created_at, r.id))
+
+The key parsers (`uuid_key`, `time_key`, `position_key`) turn a token's key back into what the
+store sorts by, refusing anything this service would not have issued.
+
 A token is signed (HMAC-SHA256, truncated) with the service's page-token key, which the server
 interceptor puts in place for each call (`signing_key`): a token this service did not issue, or
 one altered by a byte, is INVALID_ARGUMENT naming `page_token` before anything reads its key.
@@ -14,7 +23,10 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
 
 from services.common.errors import invalid
 
@@ -102,3 +114,72 @@ def decode_uuid(token: str, filters: object) -> str | None:
         except ValueError as e:
             raise invalid("page_token", "not a token this service issued") from e
     return after
+
+
+K = TypeVar("K")
+T = TypeVar("T")
+
+
+def uuid_key(after: str) -> str:
+    """A key that is a UUID (lists ordered by id)."""
+    try:
+        uuid.UUID(after)
+    except ValueError as e:
+        raise invalid("page_token", "not a token this service issued") from e
+    return after
+
+
+def time_token(when: datetime, key: str) -> str:
+    """The key of a row in a list ordered by (time, id)."""
+    return f"{when.isoformat()}|{key}"
+
+
+def time_key(after: str) -> tuple[datetime, str]:
+    """A (time, id) key, as `time_token` wrote it."""
+    when, sep, key = after.partition("|")
+    try:
+        if not sep:
+            raise ValueError(after)
+        return datetime.fromisoformat(when), key
+    except ValueError as e:
+        raise invalid("page_token", "not a token this service issued") from e
+
+
+def position_key(after: str) -> int:
+    """A key that is a position in a fixed list (0 or more)."""
+    try:
+        position = int(after)
+    except ValueError as e:
+        raise invalid("page_token", "not a token this service issued") from e
+    if position < 0:
+        raise invalid("page_token", "not a token this service issued")
+    return position
+
+
+@dataclass(frozen=True)
+class Cursor(Generic[K]):
+    """Where a List call starts and how much it takes: `after` the last key of the page before
+    (None on the first page), `size` rows shown; the store is asked for `fetch` (one more, to
+    know whether another page follows)."""
+
+    after: K | None
+    size: int
+    filters: object
+
+    @property
+    def fetch(self) -> int:
+        return self.size + 1
+
+    def page(self, rows: Sequence[T], key: Callable[[T], str]) -> tuple[list[T], str]:
+        """The rows to show and the token for the next page ("" when this is the last)."""
+        shown = list(rows[: self.size])
+        more = len(rows) > self.size and bool(shown)
+        return shown, encode(key(shown[-1]), self.filters) if more else ""
+
+
+def cursor(requested: int, token: str, filters: object, parse: Callable[[str], K]) -> Cursor[K]:
+    """The cursor of a List request: its page size checked, its token verified against the
+    filters it was issued for, and its key parsed."""
+    size = page_size(requested)
+    after = decode(token, filters)
+    return Cursor(parse(after) if after is not None else None, size, filters)

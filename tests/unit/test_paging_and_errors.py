@@ -390,3 +390,36 @@ def test_details_too_large_in_sum_are_left_out_but_the_message_stays() -> None:
     status = Chatty("something went wrong").to_status()
     assert list(status.details) == []
     assert status.message == "something went wrong"
+
+
+# -- one cursor for every List call ----------------------------------------------------------
+
+
+def test_a_cursor_pages_through_rows_and_the_last_page_has_no_token() -> None:
+    rows = [str(i) for i in range(7)]
+    seen: list[str] = []
+    token = ""
+    while True:
+        c = paging.cursor(3, token, FILTERS, paging.position_key)
+        start = 0 if c.after is None else c.after + 1
+        page, token = c.page(rows[start : start + c.fetch], lambda r: r)
+        seen += page
+        if not token:
+            break
+    assert seen == rows
+
+
+def test_a_cursor_refuses_a_token_whose_key_is_not_what_the_list_sorts_by() -> None:
+    token = paging.encode("not-a-uuid", FILTERS)
+    for parse in (paging.uuid_key, paging.time_key, paging.position_key):
+        with pytest.raises(InvalidArgument) as e:
+            paging.cursor(10, token, FILTERS, parse)
+        assert e.value.violations[0].field == "page_token"
+
+
+def test_a_time_key_comes_back_as_it_was_written() -> None:
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    token = paging.encode(paging.time_token(when, "abc"), FILTERS)
+    assert paging.cursor(5, token, FILTERS, paging.time_key).after == (when, "abc")
