@@ -1,0 +1,92 @@
+"""The transactional outbox: event rows written in the transaction of the change they announce,
+and the pruning of what no longer matters."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from google.protobuf import message as pb_message
+
+from linli.v1 import events_pb2
+from services.common.auth import Principal
+
+
+def envelope(
+    *, source: str, subj: str, payload: pb_message.Message, actor: Principal | None
+) -> events_pb2.EventEnvelope:
+    """An envelope for `payload` with a fresh id and the time now (unsealed, without its
+    position: the relay adds both)."""
+    env = events_pb2.EventEnvelope(
+        id=str(uuid.uuid4()),
+        type=payload.DESCRIPTOR.full_name,
+        source=source,
+        subject=subj,
+    )
+    env.time.GetCurrentTime()
+    if actor is not None:
+        env.actor.CopyFrom(actor.to_proto())
+    env.payload.Pack(payload)
+    return env
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Writes events into a service's outbox table (in its own schema, on the search path)."""
+
+    source: str
+
+    async def add(
+        self,
+        conn: asyncpg.Connection,
+        subj: str,
+        payload: pb_message.Message,
+        actor: Principal | None,
+    ) -> events_pb2.EventEnvelope:
+        if not conn.is_in_transaction():
+            raise RuntimeError("outbox rows are written inside the transaction of the change")
+        env = envelope(source=self.source, subj=subj, payload=payload, actor=actor)
+        await conn.execute(
+            "INSERT INTO outbox (id, subject, envelope) VALUES ($1, $2, $3)",
+            uuid.UUID(env.id),
+            subj,
+            env.SerializeToString(),
+        )
+        return env
+
+    async def add_many(
+        self,
+        conn: asyncpg.Connection,
+        items: list[tuple[str, pb_message.Message]],
+        actor: Principal | None,
+    ) -> None:
+        if not conn.is_in_transaction():
+            raise RuntimeError("outbox rows are written inside the transaction of the change")
+        ids, subjects, blobs = [], [], []
+        for subj, payload in items:
+            env = envelope(source=self.source, subj=subj, payload=payload, actor=actor)
+            ids.append(uuid.UUID(env.id))
+            subjects.append(subj)
+            blobs.append(env.SerializeToString())
+        await conn.execute(
+            "INSERT INTO outbox (id, subject, envelope)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])",
+            ids,
+            subjects,
+            blobs,
+        )
+
+
+async def prune(pool: asyncpg.Pool, *, outbox_days: int = 7, inbox_days: int = 30) -> None:
+    """Forget sent outbox rows and handled-event records old enough never to matter again.
+
+    The inbox must outlive the outbox: a republished event is recognised by its inbox record.
+    """
+    inbox_days = max(inbox_days, outbox_days + 1)
+    await pool.execute(
+        "DELETE FROM outbox WHERE sent_at < now() - make_interval(days => $1)", outbox_days
+    )
+    await pool.execute(
+        "DELETE FROM inbox WHERE handled_at < now() - make_interval(days => $1)", inbox_days
+    )
