@@ -1,8 +1,9 @@
-"""Domain errors, one class per kind of broken rule, and their gRPC status codes.
+"""Domain errors, one class per kind of broken rule, as plain Python: what was broken (the
+fields, a reason code, its metadata), never how a caller is told.
 
-Domain code raises these; the server interceptor turns them into a status with details
-(google.rpc.BadRequest for invalid fields, ErrorInfo for preconditions). Nothing else reaches
-the caller as INTERNAL except a real bug, which is logged with its stack.
+Domain code raises these; the server interceptor maps each kind to a status code with details
+(services/common/interceptors/statuses.py). Nothing else reaches the caller as INTERNAL except
+a real bug, which is logged with its stack.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-
+# The domain named in every reason a caller is given (google.rpc.ErrorInfo.domain).
 DOMAIN = "linli.v1"
 
 # Errors travel in trailing metadata, which default clients read only up to 8 KiB (16 KiB for
@@ -45,30 +43,16 @@ class FieldViolation:
 
 
 class DomainError(Exception):
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    """A rule was broken. Of no particular kind, it is a bug (the caller sees INTERNAL)."""
 
     def __init__(self, message: str) -> None:
         message = cut(message, MESSAGE_MAX)
         super().__init__(message)
         self.message = message
 
-    def details(self) -> list[any_pb2.Any]:
-        return []
-
-    def to_status(self) -> status_pb2.Status:
-        status = status_pb2.Status(code=self.code.value[0], message=self.message)
-        # Details a subclass built from input could still be large in sum: past the bound they
-        # are left out (the message still says what is wrong).
-        details = self.details()
-        if sum(d.ByteSize() for d in details) <= DETAILS_MAX:
-            status.details.extend(details)
-        return status
-
 
 class InvalidArgument(DomainError):
     """One or more fields are wrong; every one is named."""
-
-    code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(
         self, violations: list[FieldViolation] | FieldViolation, message: str | None = None
@@ -78,26 +62,15 @@ class InvalidArgument(DomainError):
         self.violations = violations
         if message is None:
             summary = "; ".join(
-                f"{v.field}: {v.description}" for v in map(_bounded, violations[:5])
+                f"{v.field}: {v.description}" for v in map(bounded, violations[:5])
             )
             more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
             message = f"invalid argument: {cut(summary, MESSAGE_MAX - 40)}{more}"
         super().__init__(message)
 
-    def details(self) -> list[any_pb2.Any]:
-        # As many violations as fit in DETAILS_MAX, in order: the first ones are always named.
-        bad = error_details_pb2.BadRequest()
-        for v in map(_bounded, self.violations[:MAX_LISTED_VIOLATIONS]):
-            bad.field_violations.add(field=v.field, description=v.description)
-            if bad.ByteSize() > DETAILS_MAX - 64:
-                del bad.field_violations[-1]
-                break
-        packed = any_pb2.Any()
-        packed.Pack(bad)
-        return [packed]
 
-
-def _bounded(v: FieldViolation) -> FieldViolation:
+def bounded(v: FieldViolation) -> FieldViolation:
+    """The violation with its field and description cut to what a caller is shown."""
     return FieldViolation(cut(v.field, FIELD_MAX), cut(v.description, DESCRIPTION_MAX))
 
 
@@ -106,65 +79,50 @@ def invalid(field: str, description: str) -> InvalidArgument:
 
 
 class _WithReason(DomainError):
+    """An error that names its reason code (and metadata) for callers to act on."""
+
     def __init__(self, message: str, reason: str, **metadata: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.metadata = {k: cut(v, QUOTE_MAX) for k, v in metadata.items()}
 
-    def details(self) -> list[any_pb2.Any]:
-        packed = any_pb2.Any()
-        packed.Pack(
-            error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
-        )
-        return [packed]
-
 
 class NotFound(DomainError):
-    code = grpc.StatusCode.NOT_FOUND
-
     def __init__(self, resource: str, resource_id: str) -> None:
         super().__init__(f"{resource} {quote(resource_id)} not found")
         self.resource = resource
         self.resource_id = cut(resource_id, QUOTE_MAX)
 
-    def details(self) -> list[any_pb2.Any]:
-        packed = any_pb2.Any()
-        packed.Pack(
-            error_details_pb2.ResourceInfo(
-                resource_type=self.resource, resource_name=self.resource_id
-            )
-        )
-        return [packed]
-
 
 class AlreadyExists(_WithReason):
-    code = grpc.StatusCode.ALREADY_EXISTS
-
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message, "ALREADY_EXISTS", field=field)
         self.field = field
 
 
 class FailedPrecondition(_WithReason):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    pass
 
 
 class Aborted(_WithReason):
-    code = grpc.StatusCode.ABORTED
+    pass
 
 
 class ResourceExhausted(DomainError):
-    """A caller used up an allowance (for example, changes a day)."""
+    """A caller used up an allowance (for example, changes a day); with a reason, and with the
+    delay after which a retry may succeed when there is one."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    def __init__(
+        self, message: str, reason: str = "", *, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 class PermissionDenied(DomainError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+    pass
 
 
 class Unauthenticated(DomainError):
-    code = grpc.StatusCode.UNAUTHENTICATED
-
-
-assert grpc.StatusCode.INVALID_ARGUMENT.value[0] == code_pb2.INVALID_ARGUMENT
+    pass

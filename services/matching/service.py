@@ -15,21 +15,18 @@ import time
 from typing import Any
 
 import asyncpg
-import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import error_details_pb2
 
 from linli.v1 import events_pb2
 from services.common.auth import Principal, Role
 from services.common.clock import Clock, system_clock
 from services.common.errors import (
-    DOMAIN,
     Aborted,
     DomainError,
     FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
 )
 from services.common.settings import MatchingSettings
 from services.common.values import distance_m, public_place
@@ -52,22 +49,15 @@ log = logging.getLogger(__name__)
 METHODS = ("auto", "flow", "greedy", "fcfs", "cpsat")
 
 
-class TooManyRuns(DomainError):
+class TooManyRuns(ResourceExhausted):
     """The process plans as many runs as it may at once: retry after the delay given."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
     def __init__(self, limit: int, retry_after_s: float) -> None:
-        super().__init__(f"{limit} matching runs are in progress; retry later")
-        self.retry_after_s = retry_after_s
-
-    def details(self) -> list[any_pb2.Any]:
-        info, retry = any_pb2.Any(), any_pb2.Any()
-        info.Pack(error_details_pb2.ErrorInfo(reason="TOO_MANY_RUNS", domain=DOMAIN))
-        delay = duration_pb2.Duration()
-        delay.FromMilliseconds(int(self.retry_after_s * 1000))
-        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-        return [info, retry]
+        super().__init__(
+            f"{limit} matching runs are in progress; retry later",
+            "TOO_MANY_RUNS",
+            retry_after_s=retry_after_s,
+        )
 
 
 def plan(instance: Any) -> tuple[Result, slv.Plan, float, float]:

@@ -21,6 +21,7 @@ from services.common.auth import (
     verify_token,
 )
 from services.common.errors import PermissionDenied, Unauthenticated
+from services.common.interceptors.statuses import status_code
 from services.common.settings import Settings
 
 SECRET = "s" * 64  # long enough for HS512 too, which one test signs with
@@ -48,7 +49,7 @@ def signed(claims: dict[str, object], secret: str = SECRET, algorithm: str = "HS
 def unauthenticated(token: str, settings: Settings = SETTINGS) -> str:
     with pytest.raises(Unauthenticated) as caught:
         verify_token(settings, token)
-    assert caught.value.code is grpc.StatusCode.UNAUTHENTICATED
+    assert status_code(caught.value) is grpc.StatusCode.UNAUTHENTICATED
     return caught.value.message
 
 
@@ -259,7 +260,7 @@ def test_require_lets_an_allowed_role_through() -> None:
 def test_require_refuses_another_role_naming_the_allowed_ones() -> None:
     with pytest.raises(PermissionDenied) as caught:
         MEMBER.require(Role.COMMUNITY_STAFF, Role.STREET_ADMIN)
-    assert caught.value.code is grpc.StatusCode.PERMISSION_DENIED
+    assert status_code(caught.value) is grpc.StatusCode.PERMISSION_DENIED
     assert caught.value.message == (
         "role member may not do this (allowed: community_staff, street_admin)"
     )

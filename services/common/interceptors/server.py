@@ -1,44 +1,36 @@
 """The server interceptor every service uses: request id, token check, bad input, deadline, error
-mapping, log.
-
-Each call gets a request id (the caller's `x-request-id` when it is a plain token, else a new one;
-returned in the trailing metadata), a verified Principal, the page-token key, a request checked
-at the door (services/common/validation.py), a timeout equal to the caller's remaining deadline,
-one log line with method, principal, status and duration, and a proper status for every domain
-error. A request body that does not decode is INVALID_ARGUMENT, never UNKNOWN: gRPC decodes it
-before any handler runs, so the interceptor wraps the decoder itself.
-"""
+mapping, log."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message import Message
 from grpc import aio
-from grpc_status import rpc_status
 
-from services.common import auth, paging, validation
-from services.common.errors import (
-    DomainError,
-    FieldViolation,
-    InvalidArgument,
-    PermissionDenied,
-    quote,
+from services.common import auth, paging
+from services.common.errors import DomainError, PermissionDenied, quote
+from services.common.interceptors.admission import (
+    admit,
+    admit_each,
+    admit_stream,
+    drain_refused,
+    open_method,
+    tolerant,
 )
+from services.common.interceptors.statuses import as_grpc_status
 from services.common.settings import Settings
 
 log = logging.getLogger("linli.rpc")
+
 
 # Database errors that mean a concurrent writer won the race for the same row.
 LOST_RACES = (
@@ -68,103 +60,6 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # A caller's request id goes into every log line of the call: only plain tokens are kept, so that
 # nobody can forge log lines (a newline) or flood them.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-# A client stream (an import) is read whole before its handler sees the first message, so that
-# a message that does not decode refuses the call with nothing written. This bounds it.
-MAX_STREAMED_REQUESTS = 100_000
-
-
-@dataclass(frozen=True)
-class Undecodable:
-    """What the decoder hands on in place of a request body that is not a valid `type_name`."""
-
-    type_name: str
-
-
-def tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    """`deserialize`, answering Undecodable instead of raising, so that the call reaches the
-    interceptor's wrapper (an exception here would be UNKNOWN, with a stack trace)."""
-    if deserialize is None:
-        return None
-    owner = getattr(deserialize, "__self__", None)
-    descriptor = getattr(owner, "DESCRIPTOR", None)
-    type_name = getattr(descriptor, "name", "request")
-
-    def decode(raw: bytes) -> Any:
-        try:
-            return deserialize(raw)
-        except Exception:  # noqa: BLE001 (DecodeError, or whatever else the decoder raises)
-            return Undecodable(type_name)
-
-    return decode
-
-
-def admit(request: Any, prefix: str = "") -> Any:
-    """`request` when it decoded and passes the generic checks; else InvalidArgument."""
-    if isinstance(request, Undecodable):
-        field = prefix.rstrip(".")
-        raise InvalidArgument(
-            FieldViolation(field, f"is not a valid {request.type_name}"),
-            message=f"invalid argument: the request is not a valid {request.type_name}"
-            + (f" ({field})" if field else ""),
-        )
-    if isinstance(request, Message):  # (a handler without a deserializer gets the raw bytes)
-        validation.validate(request, prefix)
-    return request
-
-
-async def admit_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """Read a whole client stream, then hand the messages on. A message that does not decode
-    refuses the whole call; one that decodes is the handler's to judge, row by row (an import
-    reports each bad row and lands the good ones), with `validation.check` as unary calls get."""
-    received: list[Any] = []
-    async for request in requests:
-        if len(received) >= MAX_STREAMED_REQUESTS:
-            raise InvalidArgument(
-                FieldViolation("requests", f"at most {MAX_STREAMED_REQUESTS} messages per call")
-            )
-        if isinstance(request, Undecodable):
-            admit(request, f"requests[{len(received)}].")
-        received.append(request)
-    return _replay(received)
-
-
-# How long a refused client stream is still read, so that its caller can finish writing.
-REFUSED_STREAM_DRAIN_S = 5.0
-
-
-async def drain_refused(requests: Any, remaining: float | None) -> None:
-    """Read what is left of a client stream the server is about to refuse (a bad token, an
-    undecodable message, too many messages). grpcio's asyncio client reports a write that fails
-    because the call has already ended as INTERNAL "Internal error from Core" in place of the
-    server's status (grpc/grpc#36066), so a caller still writing when the refusal arrives would
-    see INTERNAL. Bounded in messages and time: a caller that keeps writing gets the refusal."""
-    limit = REFUSED_STREAM_DRAIN_S if remaining is None else min(remaining, REFUSED_STREAM_DRAIN_S)
-    count = 0
-    try:
-        async with asyncio.timeout(limit):
-            async for _ in requests:
-                count += 1
-                if count >= MAX_STREAMED_REQUESTS:
-                    return
-    except (TimeoutError, aio.AbortError, aio.UsageError):
-        return
-    except Exception:  # noqa: BLE001 (the refusal matters, not why the rest could not be read)
-        return
-
-
-async def _replay(received: list[Any]) -> AsyncIterator[Any]:
-    for request in received:
-        yield request
-
-
-async def admit_each(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """Check each message of a bidirectional stream as it comes: such a stream is a
-    conversation, which reading it whole first would stall."""
-    index = 0
-    async for request in requests:
-        yield admit(request, f"requests[{index}].")
-        index += 1
 
 
 def methods(service: ServiceDescriptor, *names: str) -> frozenset[str]:
@@ -228,7 +123,7 @@ class ServerInterceptor(aio.ServerInterceptor):
         if handler is None:
             return handler
         if method.startswith(OPEN_PREFIXES):
-            return _open(handler)
+            return open_method(handler)
         metadata = dict(details.invocation_metadata or ())  # type: ignore[attr-defined]
         request_id = request_id_from(metadata.get("x-request-id"))
         kwargs = {
@@ -275,8 +170,8 @@ class ServerInterceptor(aio.ServerInterceptor):
     ) -> None:
         """Turn an exception into the call's status. Always raises (abort does)."""
         if isinstance(exc, DomainError):
-            call.code = exc.code
-            converted = rpc_status.to_status(exc.to_status())
+            converted = as_grpc_status(exc)
+            call.code = converted.code
             trailing = (*converted.trailing_metadata, ("x-request-id", call.request_id))
             await context.abort(converted.code, converted.details, trailing)
         if deadline_hit:
@@ -383,48 +278,6 @@ class ServerInterceptor(aio.ServerInterceptor):
                 call.done()
 
         return wrapper
-
-
-def _open(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """A health or reflection method as it is, but an undecodable request is INVALID_ARGUMENT.
-
-    Only single-request methods: reflection's stream is a conversation, which a check reading
-    ahead would stall (and its decoding errors end only that caller's stream)."""
-    if handler.request_streaming:
-        return handler
-    kwargs = {
-        "request_deserializer": tolerant(handler.request_deserializer),
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_refusing(handler.unary_unary), **kwargs)
-    return grpc.unary_stream_rpc_method_handler(_refusing(handler.unary_stream), **kwargs)
-
-
-def _refusing(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-    async def refuse(request: Any, context: aio.ServicerContext) -> None:
-        if isinstance(request, Undecodable):
-            try:
-                admit(request)
-            except InvalidArgument as e:
-                converted = rpc_status.to_status(e.to_status())
-                await context.abort(converted.code, converted.details, converted.trailing_metadata)
-
-    # Handlers answer streams either as async generators or by context.write; keep the kind.
-    if inspect.isasyncgenfunction(behaviour):
-
-        async def each(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            await refuse(request, context)
-            async for response in behaviour(request, context):
-                yield response
-
-        return each
-
-    async def once(request: Any, context: aio.ServicerContext) -> Any:
-        await refuse(request, context)
-        return await behaviour(request, context)
-
-    return once
 
 
 def _when(remaining: float | None) -> float | None:
