@@ -61,9 +61,7 @@ class InvalidArgument(DomainError):
             violations = [violations]
         self.violations = violations
         if message is None:
-            summary = "; ".join(
-                f"{v.field}: {v.description}" for v in map(bounded, violations[:5])
-            )
+            summary = "; ".join(f"{v.field}: {v.description}" for v in map(bounded, violations[:5]))
             more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
             message = f"invalid argument: {cut(summary, MESSAGE_MAX - 40)}{more}"
         super().__init__(message)

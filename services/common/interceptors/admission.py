@@ -16,6 +16,7 @@ from grpc import aio
 
 from services.common import validation
 from services.common.errors import FieldViolation, InvalidArgument
+from services.common.interceptors.rewrap import rewrapped
 from services.common.interceptors.statuses import as_grpc_status
 
 # A client stream (an import) is read whole before its handler sees the first message, so that
@@ -123,13 +124,12 @@ def open_method(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     ahead would stall (and its decoding errors end only that caller's stream)."""
     if handler.request_streaming:
         return handler
-    kwargs = {
-        "request_deserializer": tolerant(handler.request_deserializer),
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_refusing(handler.unary_unary), **kwargs)
-    return grpc.unary_stream_rpc_method_handler(_refusing(handler.unary_stream), **kwargs)
+    return rewrapped(
+        handler,
+        unary=_refusing,
+        stream=_refusing,
+        request_deserializer=tolerant(handler.request_deserializer),
+    )
 
 
 def _refusing(behaviour: Callable[..., Any]) -> Callable[..., Any]:

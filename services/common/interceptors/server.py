@@ -26,6 +26,7 @@ from services.common.interceptors.admission import (
     open_method,
     tolerant,
 )
+from services.common.interceptors.rewrap import rewrapped
 from services.common.interceptors.statuses import as_grpc_status
 from services.common.settings import Settings
 
@@ -126,25 +127,12 @@ class ServerInterceptor(aio.ServerInterceptor):
             return open_method(handler)
         metadata = dict(details.invocation_metadata or ())  # type: ignore[attr-defined]
         request_id = request_id_from(metadata.get("x-request-id"))
-        kwargs = {
-            "request_deserializer": tolerant(handler.request_deserializer),
-            "response_serializer": handler.response_serializer,
-        }
         streamed = handler.request_streaming
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method, request_id, streamed), **kwargs
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, method, request_id, streamed), **kwargs
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method, request_id, streamed), **kwargs
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(handler.stream_stream, method, request_id, streamed), **kwargs
+        return rewrapped(
+            handler,
+            unary=lambda behaviour: self._wrap_unary(behaviour, method, request_id, streamed),
+            stream=lambda behaviour: self._wrap_stream(behaviour, method, request_id, streamed),
+            request_deserializer=tolerant(handler.request_deserializer),
         )
 
     async def _enter(self, context: aio.ServicerContext, call: _CallLog) -> None:

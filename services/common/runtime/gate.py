@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 from grpc import aio
+
+from services.common.interceptors.rewrap import rewrapped
 
 
 class CallGate(aio.ServerInterceptor):
@@ -70,41 +73,41 @@ class CallGate(aio.ServerInterceptor):
         if handler is None or method.startswith(self._open_prefixes):
             return handler
         self._last_arrival = time.monotonic()
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream), **kwargs
-            )
-        return grpc.stream_stream_rpc_method_handler(self._stream(handler.stream_stream), **kwargs)
+        return rewrapped(
+            handler,
+            unary=self._unary,
+            stream=self._stream,
+            request_deserializer=handler.request_deserializer,
+        )
 
     async def _refuse(self, context: aio.ServicerContext, why: str) -> None:
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"{why}; retry the call")
+
+    @contextlib.asynccontextmanager
+    async def _counted(self, context: aio.ServicerContext) -> AsyncIterator[None]:
+        """One call in flight: refused once the gate is closed, counted while it runs, and ended
+        UNAVAILABLE when `abort_all` cancels it."""
+        if self._closed:
+            await self._refuse(context, "the service is stopping")
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self._aborting:
+                raise
+            task.uncancel()
+            await self._refuse(context, "the service stopped before the call finished")
+        finally:
+            self._in_flight.discard(task)
 
     def _unary(
         self, behaviour: Callable[..., Awaitable[Any]]
     ) -> Callable[[Any, aio.ServicerContext], Awaitable[Any]]:
         async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
-            if self._closed:
-                await self._refuse(context, "the service is stopping")
-            task = asyncio.current_task()
-            assert task is not None
-            self._in_flight.add(task)
-            try:
+            async with self._counted(context):
                 return await behaviour(request, context)
-            except asyncio.CancelledError:
-                if not self._aborting:
-                    raise
-                task.uncancel()
-                await self._refuse(context, "the service stopped before the call finished")
-            finally:
-                self._in_flight.discard(task)
 
         return wrapper
 
@@ -112,20 +115,8 @@ class CallGate(aio.ServerInterceptor):
         self, behaviour: Callable[..., AsyncIterator[Any]]
     ) -> Callable[[Any, aio.ServicerContext], AsyncIterator[Any]]:
         async def wrapper(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            if self._closed:
-                await self._refuse(context, "the service is stopping")
-            task = asyncio.current_task()
-            assert task is not None
-            self._in_flight.add(task)
-            try:
+            async with self._counted(context):
                 async for response in behaviour(request, context):
                     yield response
-            except asyncio.CancelledError:
-                if not self._aborting:
-                    raise
-                task.uncancel()
-                await self._refuse(context, "the service stopped before the call finished")
-            finally:
-                self._in_flight.discard(task)
 
         return wrapper
