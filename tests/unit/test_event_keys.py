@@ -1,4 +1,5 @@
-"""Sealed event payloads (services/common/eventbus.py): AES-GCM under a key ring from settings."""
+"""Sealed event payloads (services/common/eventbus/sealing.py): AES-GCM under a key ring from
+the settings."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The checks every request passes at the door (services/common/validation.py), the decoder and
-request ids of the interceptor (services/common/interceptors.py), and one-line logs."""
+request ids of the interceptor (services/common/interceptors/), and one-line logs."""
 
 from __future__ import annotations
 
