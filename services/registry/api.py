@@ -15,7 +15,7 @@ from linli.v1 import registry_pb2_grpc
 from services.common import paging, validation
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid
-from services.common.interceptors import methods
+from services.common.interceptors import methods, status_code
 from services.registry import convert, domain
 from services.registry.org import OrgEntry
 from services.registry.service import Registry
@@ -244,7 +244,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
                         index=result.index,
                         request_id=batch_ids[result.index],
                         message=str(result.error),
-                        code=getattr(result.error, "code").value[0],  # noqa: B009
+                        code=status_code(result.error).value[0],
                     )
                     if isinstance(result.error, InvalidArgument):
                         row.field_violations.extend(

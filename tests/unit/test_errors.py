@@ -247,3 +247,7 @@ def test_every_error_the_services_raise_is_of_a_kind_the_table_tells() -> None:
         assert any(base in STATUSES for base in kind.__mro__), kind
         # The kind alone decides what a caller is told: no error carries its own status.
         assert not {"code", "details", "to_status"} & set(vars(kind)), kind
+
+
+def test_an_exception_that_is_no_domain_error_is_internal() -> None:
+    assert status_code(KeyError("bug")) is grpc.StatusCode.INTERNAL

@@ -86,15 +86,15 @@ STATUSES: dict[type[DomainError], tuple[grpc.StatusCode, Details]] = {
 _UNKNOWN_KIND = (grpc.StatusCode.INTERNAL, _nothing)
 
 
-def _entry(error: DomainError) -> tuple[grpc.StatusCode, Details]:
+def _entry(error: BaseException) -> tuple[grpc.StatusCode, Details]:
     for kind in type(error).__mro__:
         if kind in STATUSES:
             return STATUSES[kind]  # type: ignore[index]
     return _UNKNOWN_KIND
 
 
-def status_code(error: DomainError) -> grpc.StatusCode:
-    """The status code a caller gets for `error`."""
+def status_code(error: BaseException) -> grpc.StatusCode:
+    """The status code a caller gets for `error` (INTERNAL for what is no domain error)."""
     return _entry(error)[0]
 
 
