@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import math
 import unicodedata
+import uuid
 
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument, invalid
 from services.common.settings import Bounds
 from services.common.values import LatLng
 
 NAME_MAX = 40
 REQUEST_ID_MAX = 64
+# Ids of the organisation (streets, communities, units) are short printable text.
+ID_MAX = 64
 
 
 class Violations:
@@ -69,3 +72,23 @@ def check_request_id(v: Violations, request_id: str) -> str:
     elif len(request_id) > REQUEST_ID_MAX or not request_id.isprintable():
         v.add("request_id", f"must be 1 to {REQUEST_ID_MAX} printable characters")
     return request_id
+
+
+def uuid_arg(value: str, field_name: str, not_one: str = "is not a valid id") -> str:
+    """An id the services issue (a UUID) named in a request, in the one spelling records use
+    (lower case, hyphens). Missing, or not an id, it is INVALID_ARGUMENT naming the field; the
+    value is not echoed (it may be huge) and never reaches the database."""
+    if not value:
+        raise invalid(field_name, "is required")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise invalid(field_name, not_one) from None
+
+
+def text_id_arg(value: str, field_name: str) -> str:
+    """An organisation id named in a request (it may be empty: no filter). One that could not be
+    an id is INVALID_ARGUMENT naming the field, and is never sent to the database."""
+    if len(value) > ID_MAX or not value.isprintable():
+        raise invalid(field_name, f"must be at most {ID_MAX} printable characters")
+    return value
