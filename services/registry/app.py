@@ -15,7 +15,7 @@ from services.registry.api import STAFF_ONLY, RegistryApi
 from services.registry.events import SERVICE
 from services.registry.service import Registry
 from services.registry.sms import OutboxSms, SmsSender
-from services.registry.store import RegistryStore
+from services.registry.store import PostgresRegistryStore
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def build(
     sender = sms if sms is not None else OutboxSms()
 
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
-        store = RegistryStore(rt.pool, Outbox(SERVICE))
+        store = PostgresRegistryStore(rt.pool, Outbox(SERVICE))
         rt.sms = sender  # type: ignore[attr-defined]  # for tests reading the kept messages
         rt.store = store  # type: ignore[attr-defined]  # for tests watching its work
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
