@@ -16,9 +16,9 @@ from services.common.subjects import (
     MEMBER_REGISTERED,
     MEMBER_REPORTED_IN,
     MEMBER_UPDATED,
+    REGISTRY,
     subject,
 )
-from services.common.subjects import REGISTRY as SERVICE
 from services.registry.convert import member_to_proto, org_to_proto
 from services.registry.domain.member import (
     Member,
@@ -44,7 +44,7 @@ def org_created(entry: OrgEntry) -> tuple[str, pb_message.Message]:
         payload = events_pb2.BuildingGroupCreated(building_group=proto)
     else:
         payload = events_pb2.UnitCreated(unit=proto)
-    return subject(SERVICE, entry.kind, "created"), payload
+    return subject(REGISTRY, entry.kind, "created"), payload
 
 
 def member_registered(member: Member) -> tuple[str, pb_message.Message]:

@@ -22,9 +22,9 @@ from services.common.subjects import (
     MEMBER_REGISTERED,
     MEMBER_REPORTED_IN,
     MEMBER_UPDATED,
+    REGISTRY,
 )
 from services.common.values import LatLng, WeeklyWindow
-from services.registry import events
 from services.registry.app import MIGRATIONS
 from services.registry.domain import member as rules
 from services.registry.domain.errors import PhoneChangeLimited
@@ -79,7 +79,7 @@ async def subject(request: pytest.FixtureRequest, contract_pool: asyncpg.Pool) -
         rows = await pool.fetch("SELECT envelope FROM outbox WHERE seq > $1 ORDER BY seq", mark)
         return [events_pb2.EventEnvelope.FromString(r["envelope"]).subject for r in rows]
 
-    return Subject(PostgresRegistryStore(pool, Outbox(events.SERVICE)), pg_mark, pg_since)
+    return Subject(PostgresRegistryStore(pool, Outbox(REGISTRY)), pg_mark, pg_since)
 
 
 @dataclass(frozen=True)

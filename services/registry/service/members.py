@@ -16,10 +16,7 @@ from services.common.settings import RegistrySettings
 from services.registry.domain import errors
 from services.registry.domain import member as rules
 from services.registry.domain.member import Changed, Member, MemberData
-from services.registry.domain.org import (
-    Placement,
-    check_org_id,
-)
+from services.registry.domain.org import Placement, check_org_id
 from services.registry.sms import SmsSender
 from services.registry.store import RaceLost, RegisterResult, RegisterRow, RegistryStore
 
@@ -36,8 +33,6 @@ class MemberCases:
     store: RegistryStore
     settings: RegistrySettings
     sms: SmsSender
-
-    # -- members -----------------------------------------------------------------------------
 
     async def _authorize_register(self, principal: Principal, data: MemberData) -> None:
         if principal.is_everywhere:

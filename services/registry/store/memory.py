@@ -20,6 +20,7 @@ from services.common.auth import Principal
 from services.common.clock import Clock, system_clock
 from services.common.errors import InvalidArgument, NotFound
 from services.common.eventbus import envelope
+from services.common.subjects import REGISTRY
 from services.registry import events
 from services.registry.domain import errors
 from services.registry.domain.errors import PhoneChangeLimited
@@ -67,7 +68,7 @@ class _Attempt:
 
 
 class MemoryRegistryStore:
-    def __init__(self, source: str = events.SERVICE, clock: Clock = system_clock) -> None:
+    def __init__(self, source: str = REGISTRY, clock: Clock = system_clock) -> None:
         self.outbox: list[events_pb2.EventEnvelope] = []
         self._source = source
         self._clock = clock
