@@ -45,44 +45,63 @@ LIST_FILTERS = ("community_id", "grid_id", "skill", "status")
 
 @dataclass(frozen=True)
 class OrgKind:
-    """One kind of organisation entry as its RPCs see it: `Create<name>`, `Get<name>` and
-    `List<plural>`, whose messages carry the entry in `field` (the list in `list_field`)."""
+    """One kind of organisation entry as its RPCs see it. A Create or Get message carries one
+    entry in the field named as the kind, a List response the page in `list_field`; the RPCs are
+    named as their responses (`CreateStreetResponse` answers `CreateStreet`)."""
 
     kind: str
-    name: str
-    plural: str
-    field: str
     list_field: str
     from_proto: Callable[[Any], OrgEntry]
+    create_response: type[Any]
+    get_response: type[Any]
+    list_response: type[Any]
 
     @property
     def parent_field(self) -> str:
         return PARENT_FIELD[self.kind]
 
-    def message(self, call: str) -> Any:
-        return getattr(pb, call)
-
 
 STREET, COMMUNITY, GRID, BUILDING_GROUP, UNIT = ORG_KINDS = (
-    OrgKind("street", "Street", "Streets", "street", "streets", convert.street_from_proto),
     OrgKind(
-        "community",
-        "Community",
-        "Communities",
+        "street",
+        "streets",
+        convert.street_from_proto,
+        pb.CreateStreetResponse,
+        pb.GetStreetResponse,
+        pb.ListStreetsResponse,
+    ),
+    OrgKind(
         "community",
         "communities",
         convert.community_from_proto,
+        pb.CreateCommunityResponse,
+        pb.GetCommunityResponse,
+        pb.ListCommunitiesResponse,
     ),
-    OrgKind("grid", "Grid", "Grids", "grid", "grids", convert.grid_from_proto),
     OrgKind(
-        "building_group",
-        "BuildingGroup",
-        "BuildingGroups",
+        "grid",
+        "grids",
+        convert.grid_from_proto,
+        pb.CreateGridResponse,
+        pb.GetGridResponse,
+        pb.ListGridsResponse,
+    ),
+    OrgKind(
         "building_group",
         "building_groups",
         convert.building_group_from_proto,
+        pb.CreateBuildingGroupResponse,
+        pb.GetBuildingGroupResponse,
+        pb.ListBuildingGroupsResponse,
     ),
-    OrgKind("unit", "Unit", "Units", "unit", "units", convert.unit_from_proto),
+    OrgKind(
+        "unit",
+        "units",
+        convert.unit_from_proto,
+        pb.CreateUnitResponse,
+        pb.GetUnitResponse,
+        pb.ListUnitsResponse,
+    ),
 )
 
 
@@ -101,18 +120,15 @@ def member_id_arg(value: str, field: str) -> str:
 def _org_rpcs(k: OrgKind) -> tuple[Any, Any, Any]:
     """Create, Get and List of one kind, each a translation around one use case (typed Any:
     each stands in for a method the generated servicer declares with its own messages)."""
-    create_response = k.message(f"Create{k.name}Response")
-    get_response = k.message(f"Get{k.name}Response")
-    list_response = k.message(f"List{k.plural}Response")
 
     async def create(self: RegistryApi, request: Any, context: aio.ServicerContext) -> Any:
-        entry = k.from_proto(getattr(request, k.field))
+        entry = k.from_proto(getattr(request, k.kind))
         stored, created_at = await self.r.create_org(current_principal(), entry)
-        return create_response(**{k.field: convert.org_to_proto(stored, created_at)})
+        return k.create_response(**{k.kind: convert.org_to_proto(stored, created_at)})
 
     async def get(self: RegistryApi, request: Any, context: aio.ServicerContext) -> Any:
         entry, created_at = await self.r.get_org(current_principal(), k.kind, request.id)
-        return get_response(**{k.field: convert.org_to_proto(entry, created_at)})
+        return k.get_response(**{k.kind: convert.org_to_proto(entry, created_at)})
 
     async def list_(self: RegistryApi, request: Any, context: aio.ServicerContext) -> Any:
         principal = current_principal()
@@ -123,11 +139,14 @@ def _org_rpcs(k: OrgKind) -> tuple[Any, Any, Any]:
         rows = await self.r.list_org(principal, k.kind, parent_id, cursor.after, cursor.fetch)
         shown, token = cursor.page(rows, lambda row: row[0].id)
         items = [convert.org_to_proto(e, at) for e, at in shown]
-        return list_response(**{k.list_field: items}, next_page_token=token)
+        return k.list_response(**{k.list_field: items}, next_page_token=token)
 
-    for handler, call in ((create, "Create"), (get, "Get")):
-        handler.__name__ = handler.__qualname__ = f"{call}{k.name}"
-    list_.__name__ = list_.__qualname__ = f"List{k.plural}"
+    for handler, response in (
+        (create, k.create_response),
+        (get, k.get_response),
+        (list_, k.list_response),
+    ):
+        handler.__name__ = handler.__qualname__ = response.__name__.removesuffix("Response")
     return create, get, list_
 
 
