@@ -1,10 +1,13 @@
 """The registry's gRPC servicer: proto in, use case, proto out. Errors are mapped by the
-server interceptor (services/common/interceptors.py)."""
+server interceptor (services/common/interceptors.py).
+
+The organisation's Create/Get/List calls are made from one table of its five kinds."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -16,8 +19,10 @@ from services.common import paging, validation
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid
 from services.common.interceptors import methods, status_code
-from services.registry import convert, domain
-from services.registry.org import OrgEntry
+from services.common.skills import SKILLS
+from services.registry import convert
+from services.registry.domain.member import MemberData
+from services.registry.domain.org import PARENT_FIELD, OrgEntry
 from services.registry.service import Registry
 
 # What a member may never call: refused at the door, before the request is looked at.
@@ -35,14 +40,69 @@ STAFF_ONLY = methods(
 )
 
 IMPORT_BATCH = 500
-ORG_PARENT_FIELD = {
-    "street": "",
-    "community": "street_id",
-    "grid": "community_id",
-    "building_group": "grid_id",
-    "unit": "community_id",
-}
 LIST_FILTERS = ("community_id", "grid_id", "skill", "status")
+
+
+@dataclass(frozen=True)
+class OrgKind:
+    """One kind of organisation entry as its RPCs see it. A Create or Get message carries one
+    entry in the field named as the kind, a List response the page in `list_field`; the RPCs are
+    named as their responses (`CreateStreetResponse` answers `CreateStreet`)."""
+
+    kind: str
+    list_field: str
+    from_proto: Callable[[Any], OrgEntry]
+    create_response: type[Any]
+    get_response: type[Any]
+    list_response: type[Any]
+
+    @property
+    def parent_field(self) -> str:
+        return PARENT_FIELD[self.kind]
+
+
+STREET, COMMUNITY, GRID, BUILDING_GROUP, UNIT = ORG_KINDS = (
+    OrgKind(
+        "street",
+        "streets",
+        convert.street_from_proto,
+        pb.CreateStreetResponse,
+        pb.GetStreetResponse,
+        pb.ListStreetsResponse,
+    ),
+    OrgKind(
+        "community",
+        "communities",
+        convert.community_from_proto,
+        pb.CreateCommunityResponse,
+        pb.GetCommunityResponse,
+        pb.ListCommunitiesResponse,
+    ),
+    OrgKind(
+        "grid",
+        "grids",
+        convert.grid_from_proto,
+        pb.CreateGridResponse,
+        pb.GetGridResponse,
+        pb.ListGridsResponse,
+    ),
+    OrgKind(
+        "building_group",
+        "building_groups",
+        convert.building_group_from_proto,
+        pb.CreateBuildingGroupResponse,
+        pb.GetBuildingGroupResponse,
+        pb.ListBuildingGroupsResponse,
+    ),
+    OrgKind(
+        "unit",
+        "units",
+        convert.unit_from_proto,
+        pb.CreateUnitResponse,
+        pb.GetUnitResponse,
+        pb.ListUnitsResponse,
+    ),
+)
 
 
 def member_id_arg(value: str, field: str) -> str:
@@ -57,11 +117,50 @@ def member_id_arg(value: str, field: str) -> str:
         raise invalid(field, "must be a member id (a UUID)") from None
 
 
+def _org_rpcs(k: OrgKind) -> tuple[Any, Any, Any]:
+    """Create, Get and List of one kind, each a translation around one use case (typed Any:
+    each stands in for a method the generated servicer declares with its own messages)."""
+
+    async def create(self: RegistryApi, request: Any, context: aio.ServicerContext) -> Any:
+        entry = k.from_proto(getattr(request, k.kind))
+        stored, created_at = await self.r.create_org(current_principal(), entry)
+        return k.create_response(**{k.kind: convert.org_to_proto(stored, created_at)})
+
+    async def get(self: RegistryApi, request: Any, context: aio.ServicerContext) -> Any:
+        entry, created_at = await self.r.get_org(current_principal(), k.kind, request.id)
+        return k.get_response(**{k.kind: convert.org_to_proto(entry, created_at)})
+
+    async def list_(self: RegistryApi, request: Any, context: aio.ServicerContext) -> Any:
+        principal = current_principal()
+        parent_id = getattr(request, k.parent_field) if k.parent_field else ""
+        cursor = paging.cursor(
+            request.page_size, request.page_token, {"kind": k.kind, "parent": parent_id}, str
+        )
+        rows = await self.r.list_org(principal, k.kind, parent_id, cursor.after, cursor.fetch)
+        shown, token = cursor.page(rows, lambda row: row[0].id)
+        items = [convert.org_to_proto(e, at) for e, at in shown]
+        return k.list_response(**{k.list_field: items}, next_page_token=token)
+
+    for handler, response in (
+        (create, k.create_response),
+        (get, k.get_response),
+        (list_, k.list_response),
+    ):
+        handler.__name__ = handler.__qualname__ = response.__name__.removesuffix("Response")
+    return create, get, list_
+
+
 class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     def __init__(self, registry: Registry) -> None:
         self.r = registry
 
     # -- organisation ------------------------------------------------------------------------
+
+    CreateStreet, GetStreet, ListStreets = _org_rpcs(STREET)
+    CreateCommunity, GetCommunity, ListCommunities = _org_rpcs(COMMUNITY)
+    CreateGrid, GetGrid, ListGrids = _org_rpcs(GRID)
+    CreateBuildingGroup, GetBuildingGroup, ListBuildingGroups = _org_rpcs(BUILDING_GROUP)
+    CreateUnit, GetUnit, ListUnits = _org_rpcs(UNIT)
 
     async def ImportDistrict(
         self, request: pb.ImportDistrictRequest, context: aio.ServicerContext
@@ -78,137 +177,6 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
             unchanged=unchanged,
         )
 
-    async def _create(self, entry: OrgEntry) -> Any:
-        stored = await self.r.create_org(current_principal(), entry)
-        created_at = (await self.r.store.org_created_at(stored.kind, [stored.id])).get(stored.id)
-        return convert.org_to_proto(stored, created_at)
-
-    async def _get(self, kind: str, entry_id: str) -> Any:
-        if not entry_id:
-            raise invalid("id", "is required")
-        v = domain.Violations()
-        domain.check_org_id(v, "id", entry_id)
-        v.raise_if_any()
-        entry = await self.r.store.get_org(kind, entry_id)
-        created_at = (await self.r.store.org_created_at(kind, [entry_id])).get(entry_id)
-        return convert.org_to_proto(entry, created_at)
-
-    async def _list(
-        self, kind: str, parent_id: str, page_size: int, token: str
-    ) -> tuple[list[Any], str]:
-        current_principal()
-        if parent_id:
-            v = domain.Violations()
-            domain.check_org_id(v, ORG_PARENT_FIELD[kind], parent_id)
-            v.raise_if_any()
-        limit = paging.page_size(page_size)
-        after = paging.decode(token, {"kind": kind, "parent": parent_id})
-        rows = await self.r.store.list_org(kind, parent_id or None, after, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_token = (
-            paging.encode(rows[-1][0].id, {"kind": kind, "parent": parent_id}) if more else ""
-        )
-        return [convert.org_to_proto(e, created) for e, created in rows], next_token
-
-    async def CreateStreet(
-        self, request: pb.CreateStreetRequest, context: aio.ServicerContext
-    ) -> pb.CreateStreetResponse:
-        return pb.CreateStreetResponse(
-            street=await self._create(convert.street_from_proto(request.street))
-        )
-
-    async def GetStreet(
-        self, request: pb.GetStreetRequest, context: aio.ServicerContext
-    ) -> pb.GetStreetResponse:
-        return pb.GetStreetResponse(street=await self._get("street", request.id))
-
-    async def ListStreets(
-        self, request: pb.ListStreetsRequest, context: aio.ServicerContext
-    ) -> pb.ListStreetsResponse:
-        items, token = await self._list("street", "", request.page_size, request.page_token)
-        return pb.ListStreetsResponse(streets=items, next_page_token=token)
-
-    async def CreateCommunity(
-        self, request: pb.CreateCommunityRequest, context: aio.ServicerContext
-    ) -> pb.CreateCommunityResponse:
-        return pb.CreateCommunityResponse(
-            community=await self._create(convert.community_from_proto(request.community))
-        )
-
-    async def GetCommunity(
-        self, request: pb.GetCommunityRequest, context: aio.ServicerContext
-    ) -> pb.GetCommunityResponse:
-        return pb.GetCommunityResponse(community=await self._get("community", request.id))
-
-    async def ListCommunities(
-        self, request: pb.ListCommunitiesRequest, context: aio.ServicerContext
-    ) -> pb.ListCommunitiesResponse:
-        items, token = await self._list(
-            "community", request.street_id, request.page_size, request.page_token
-        )
-        return pb.ListCommunitiesResponse(communities=items, next_page_token=token)
-
-    async def CreateGrid(
-        self, request: pb.CreateGridRequest, context: aio.ServicerContext
-    ) -> pb.CreateGridResponse:
-        return pb.CreateGridResponse(grid=await self._create(convert.grid_from_proto(request.grid)))
-
-    async def GetGrid(
-        self, request: pb.GetGridRequest, context: aio.ServicerContext
-    ) -> pb.GetGridResponse:
-        return pb.GetGridResponse(grid=await self._get("grid", request.id))
-
-    async def ListGrids(
-        self, request: pb.ListGridsRequest, context: aio.ServicerContext
-    ) -> pb.ListGridsResponse:
-        items, token = await self._list(
-            "grid", request.community_id, request.page_size, request.page_token
-        )
-        return pb.ListGridsResponse(grids=items, next_page_token=token)
-
-    async def CreateBuildingGroup(
-        self, request: pb.CreateBuildingGroupRequest, context: aio.ServicerContext
-    ) -> pb.CreateBuildingGroupResponse:
-        return pb.CreateBuildingGroupResponse(
-            building_group=await self._create(
-                convert.building_group_from_proto(request.building_group)
-            )
-        )
-
-    async def GetBuildingGroup(
-        self, request: pb.GetBuildingGroupRequest, context: aio.ServicerContext
-    ) -> pb.GetBuildingGroupResponse:
-        return pb.GetBuildingGroupResponse(
-            building_group=await self._get("building_group", request.id)
-        )
-
-    async def ListBuildingGroups(
-        self, request: pb.ListBuildingGroupsRequest, context: aio.ServicerContext
-    ) -> pb.ListBuildingGroupsResponse:
-        items, token = await self._list(
-            "building_group", request.grid_id, request.page_size, request.page_token
-        )
-        return pb.ListBuildingGroupsResponse(building_groups=items, next_page_token=token)
-
-    async def CreateUnit(
-        self, request: pb.CreateUnitRequest, context: aio.ServicerContext
-    ) -> pb.CreateUnitResponse:
-        return pb.CreateUnitResponse(unit=await self._create(convert.unit_from_proto(request.unit)))
-
-    async def GetUnit(
-        self, request: pb.GetUnitRequest, context: aio.ServicerContext
-    ) -> pb.GetUnitResponse:
-        return pb.GetUnitResponse(unit=await self._get("unit", request.id))
-
-    async def ListUnits(
-        self, request: pb.ListUnitsRequest, context: aio.ServicerContext
-    ) -> pb.ListUnitsResponse:
-        items, token = await self._list(
-            "unit", request.community_id, request.page_size, request.page_token
-        )
-        return pb.ListUnitsResponse(units=items, next_page_token=token)
-
     async def ListSkills(
         self, request: pb.ListSkillsRequest, context: aio.ServicerContext
     ) -> pb.ListSkillsResponse:
@@ -216,7 +184,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         return pb.ListSkillsResponse(
             skills=[
                 pb.Skill(code=s.code, name_zh=s.name_zh, name_en=s.name_en, category=s.category)
-                for s in sorted(domain.SKILLS, key=lambda s: s.code)
+                for s in sorted(SKILLS, key=lambda s: s.code)
             ]
         )
 
@@ -235,7 +203,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.ImportMembersResponse:
         principal = current_principal()
         response = pb.ImportMembersResponse()
-        batch: list[tuple[int, str, domain.MemberData]] = []
+        batch: list[tuple[int, str, MemberData]] = []
 
         async def flush() -> None:
             for result in await self.r.register_batch(principal, batch):
@@ -305,8 +273,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.ListMembersRequest, context: aio.ServicerContext
     ) -> pb.ListMembersResponse:
         filters = {f: getattr(request, f) for f in LIST_FILTERS}
-        limit = paging.page_size(request.page_size)
-        after = paging.decode_uuid(request.page_token, filters)
+        cursor = paging.cursor(request.page_size, request.page_token, filters, paging.uuid_key)
         active = {pb.MEMBER_STATUS_ACTIVE: True, pb.MEMBER_STATUS_DEACTIVATED: False}.get(
             request.status
         )
@@ -316,14 +283,13 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
             grid_id=request.grid_id,
             skill=request.skill,
             active=active,
-            after=after,
-            limit=limit + 1,
+            after=cursor.after,
+            limit=cursor.fetch,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
+        shown, token = cursor.page(rows, lambda row: row[0].id)
         return pb.ListMembersResponse(
-            members=[convert.member_to_proto(m, private=p) for m, p in rows],
-            next_page_token=paging.encode(rows[-1][0].id, filters) if more else "",
+            members=[convert.member_to_proto(m, private=p) for m, p in shown],
+            next_page_token=token,
         )
 
     async def UpdateMember(

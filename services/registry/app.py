@@ -11,11 +11,11 @@ from linli.v1 import registry_pb2, registry_pb2_grpc
 from services.common.eventbus import Outbox
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from services.common.subjects import REGISTRY
 from services.registry.api import STAFF_ONLY, RegistryApi
-from services.registry.events import SERVICE
 from services.registry.service import Registry
 from services.registry.sms import OutboxSms, SmsSender
-from services.registry.store import RegistryStore
+from services.registry.store import PostgresRegistryStore
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def build(
     sender = sms if sms is not None else OutboxSms()
 
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
-        store = RegistryStore(rt.pool, Outbox(SERVICE))
+        store = PostgresRegistryStore(rt.pool, Outbox(REGISTRY))
         rt.sms = sender  # type: ignore[attr-defined]  # for tests reading the kept messages
         rt.store = store  # type: ignore[attr-defined]  # for tests watching its work
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(

@@ -12,8 +12,8 @@ from services.common.protoconv import (
     weekly_window_from_proto,
     weekly_window_to_proto,
 )
-from services.registry.domain import Member, MemberData, mask_phone
-from services.registry.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
+from services.registry.domain.member import Member, MemberData, mask_phone
+from services.registry.domain.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
 
 _UNIT_KIND_TO_PROTO = {
     "government": registry_pb2.UNIT_KIND_GOVERNMENT,

@@ -1,6 +1,10 @@
-"""What the registry publishes: subjects and payloads (whole records, for services only)."""
+"""What the registry publishes: subjects and payloads (whole records, for services only).
+
+The only place that builds them; the store writes them to the outbox with the change."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from google.protobuf import field_mask_pb2
 from google.protobuf import message as pb_message
@@ -12,12 +16,19 @@ from services.common.subjects import (
     MEMBER_REGISTERED,
     MEMBER_REPORTED_IN,
     MEMBER_UPDATED,
+    REGISTRY,
     subject,
 )
-from services.common.subjects import REGISTRY as SERVICE
 from services.registry.convert import member_to_proto, org_to_proto
-from services.registry.domain import Member
-from services.registry.org import OrgEntry
+from services.registry.domain.member import (
+    Member,
+    MemberDeactivated,
+    MemberEvent,
+    MemberReactivated,
+    MemberReportedIn,
+    MemberUpdated,
+)
+from services.registry.domain.org import OrgEntry
 
 
 def org_created(entry: OrgEntry) -> tuple[str, pb_message.Message]:
@@ -33,14 +44,14 @@ def org_created(entry: OrgEntry) -> tuple[str, pb_message.Message]:
         payload = events_pb2.BuildingGroupCreated(building_group=proto)
     else:
         payload = events_pb2.UnitCreated(unit=proto)
-    return subject(SERVICE, entry.kind, "created"), payload
+    return subject(REGISTRY, entry.kind, "created"), payload
 
 
 def member_registered(member: Member) -> tuple[str, pb_message.Message]:
     return MEMBER_REGISTERED, events_pb2.MemberRegistered(member=member_to_proto(member))
 
 
-def member_updated(member: Member, paths: list[str]) -> tuple[str, pb_message.Message]:
+def member_updated(member: Member, paths: Sequence[str]) -> tuple[str, pb_message.Message]:
     return MEMBER_UPDATED, events_pb2.MemberUpdated(
         member=member_to_proto(member), update_mask=field_mask_pb2.FieldMask(paths=sorted(paths))
     )
@@ -58,3 +69,15 @@ def member_deactivated(member: Member, reason: str) -> tuple[str, pb_message.Mes
 
 def member_reactivated(member: Member) -> tuple[str, pb_message.Message]:
     return MEMBER_REACTIVATED, events_pb2.MemberReactivated(member=member_to_proto(member))
+
+
+def member_event(event: MemberEvent, member: Member) -> tuple[str, pb_message.Message]:
+    """The subject and payload announcing a member's domain event, with the member as stored."""
+    if isinstance(event, MemberUpdated):
+        return member_updated(member, event.paths)
+    if isinstance(event, MemberReportedIn):
+        return member_reported_in(member)
+    if isinstance(event, MemberDeactivated):
+        return member_deactivated(member, event.reason)
+    assert isinstance(event, MemberReactivated)
+    return member_reactivated(member)

@@ -1,4 +1,5 @@
-"""The district file (services/registry/org.py): parsing, lines of errors, rules of each entry."""
+"""The district file (services/registry/domain/district_file.py and domain/org.py): parsing,
+lines of errors, rules of each entry."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from dev.gen_district import generate, yaml_text
 from services.common.errors import InvalidArgument
 from services.common.settings import Bounds
 from services.common.values import LatLng
-from services.registry.org import (
+from services.registry.domain.district_file import DistrictFile, parse_district
+from services.registry.domain.org import (
     BuildingGroup,
     Community,
-    DistrictFile,
     Grid,
     Street,
     Unit,
     parent_of,
-    parse_district,
     validate_entry,
 )
 

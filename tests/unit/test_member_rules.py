@@ -1,4 +1,5 @@
-"""The registry's member rules (services/registry/domain.py): validity, updates, masking, scope."""
+"""The registry's member rules (services/registry/domain/member.py): validity, updates, masking,
+scope."""
 
 from __future__ import annotations
 
@@ -15,23 +16,21 @@ from services.common.auth import Principal, Role
 from services.common.checks import NAME_MAX, REQUEST_ID_MAX, Violations, check_request_id
 from services.common.errors import InvalidArgument
 from services.common.settings import Bounds
-from services.common.values import LatLng
-from services.registry.domain import (
+from services.common.skills import SKILL_CODES, SKILLS
+from services.common.values import LatLng, WeeklyWindow
+from services.registry.domain.member import (
     HOURS_MAX,
-    SKILL_CODES,
-    SKILLS,
     SKILLS_MAX,
     UPDATABLE,
     WINDOWS_MAX,
     MemberData,
-    Window,
     apply_update,
-    check_org_id,
     mask_phone,
     may_manage,
     may_see_private,
     validate_member,
 )
+from services.registry.domain.org import check_org_id
 
 # Explicit values, so that no environment variable can move the box under the tests.
 BOUNDS = Bounds(min_lat=36.90, min_lng=117.05, max_lat=37.06, max_lng=117.30)
@@ -47,7 +46,7 @@ def member(**changes: object) -> MemberData:
         home=LatLng(36.9648, 117.1602),
         unit_id="u001",
         skills=(("tutoring", 2), ("first_aid", 1)),
-        availability=(Window(SAT, 8 * 60, 12 * 60), Window(1, 18 * 60, 20 * 60)),
+        availability=(WeeklyWindow(SAT, 8 * 60, 12 * 60), WeeklyWindow(1, 18 * 60, 20 * 60)),
         hours_per_month=10,
         community_id="binhu",
         grid_id="binhu-g01",
@@ -88,7 +87,7 @@ def test_names_every_bad_field_in_one_error() -> None:
         phone="12345",
         home=LatLng(39.9, 116.4),
         skills=(("juggling", 2), ("tutoring", 9)),
-        availability=(Window(8, 60, 120),),
+        availability=(WeeklyWindow(8, 60, 120),),
         hours_per_month=-1,
         community_id="Binhu",
     )
@@ -326,12 +325,12 @@ def test_the_catalogue_codes_are_unique() -> None:
 
 
 @st.composite
-def separate_windows(draw: st.DrawFn, most: int = WINDOWS_MAX) -> list[Window]:
+def separate_windows(draw: st.DrawFn, most: int = WINDOWS_MAX) -> list[WeeklyWindow]:
     """Well-formed windows in any order, none overlapping another (touching is fine)."""
-    kept: list[Window] = []
+    kept: list[WeeklyWindow] = []
     wanted = st.tuples(st.integers(1, 7), st.integers(0, 1439), st.integers(1, 600))
     for day, start, length in draw(st.lists(wanted, max_size=most)):
-        w = Window(day, start, min(start + length, 1440))
+        w = WeeklyWindow(day, start, min(start + length, 1440))
         if all(k.day != w.day or k.end <= w.start or w.end <= k.start for k in kept):
             kept.append(w)
     return kept
@@ -342,7 +341,7 @@ FEW = settings(max_examples=50)
 
 @FEW
 @given(separate_windows())
-def test_any_set_of_separate_well_formed_windows_is_accepted(windows: list[Window]) -> None:
+def test_any_set_of_separate_well_formed_windows_is_accepted(windows: list[WeeklyWindow]) -> None:
     assert len(windows) <= WINDOWS_MAX
     assert fields_of(member(availability=tuple(windows))) == set()
 
@@ -350,14 +349,14 @@ def test_any_set_of_separate_well_formed_windows_is_accepted(windows: list[Windo
 @FEW
 @given(separate_windows(most=WINDOWS_MAX - 1), st.data())
 def test_a_window_overlapping_an_earlier_one_on_the_same_day_is_named(
-    windows: list[Window], data: st.DataObject
+    windows: list[WeeklyWindow], data: st.DataObject
 ) -> None:
-    earlier = data.draw(st.sampled_from(windows)) if windows else Window(3, 600, 660)
+    earlier = data.draw(st.sampled_from(windows)) if windows else WeeklyWindow(3, 600, 660)
     if not windows:
         windows = [earlier]
     start = data.draw(st.integers(earlier.start, earlier.end - 1))
     end = data.draw(st.integers(start + 1, 1440))
-    later = Window(earlier.day, start, end)
+    later = WeeklyWindow(earlier.day, start, end)
     bad = violations_of(member(availability=(*windows, later)))
     assert bad[f"member.availability[{len(windows)}]"] == "overlaps another window on the same day"
     assert all(f.startswith("member.availability[") for f in bad)
@@ -366,9 +365,9 @@ def test_a_window_overlapping_an_earlier_one_on_the_same_day_is_named(
 @FEW
 @given(separate_windows(most=WINDOWS_MAX - 1), st.data())
 def test_any_overlap_on_one_day_rejects_the_member(
-    windows: list[Window], data: st.DataObject
+    windows: list[WeeklyWindow], data: st.DataObject
 ) -> None:
-    other = data.draw(st.sampled_from(windows)) if windows else Window(3, 600, 660)
+    other = data.draw(st.sampled_from(windows)) if windows else WeeklyWindow(3, 600, 660)
     if not windows:
         windows = [other]
     # Any window sharing at least one minute with `other`, put anywhere in the list.
@@ -376,25 +375,33 @@ def test_any_overlap_on_one_day_rejects_the_member(
     end = data.draw(st.integers(max(start, other.start) + 1, 1440))
     at = data.draw(st.integers(0, len(windows)))
     bad = fields_of(
-        member(availability=(*windows[:at], Window(other.day, start, end), *windows[at:]))
+        member(availability=(*windows[:at], WeeklyWindow(other.day, start, end), *windows[at:]))
     )
     assert bad
     assert all(re.fullmatch(r"member\.availability\[\d+\]", f) for f in bad)
 
 
 def test_windows_that_only_touch_do_not_overlap() -> None:
-    windows = (Window(SAT, 480, 720), Window(SAT, 720, 1020), Window(SAT, 1020, 1440))
+    windows = (
+        WeeklyWindow(SAT, 480, 720),
+        WeeklyWindow(SAT, 720, 1020),
+        WeeklyWindow(SAT, 1020, 1440),
+    )
     assert fields_of(member(availability=windows)) == set()
 
 
 def test_the_same_hours_on_different_days_do_not_overlap() -> None:
-    windows = tuple(Window(day, 1110, 1260) for day in range(1, 8))
+    windows = tuple(WeeklyWindow(day, 1110, 1260) for day in range(1, 8))
     assert fields_of(member(availability=windows)) == set()
 
 
 def test_names_every_window_that_overlaps_a_long_window() -> None:
     # Saturday 08:00-18:00 contains both 09:00-10:00 and 11:00-12:00.
-    windows = (Window(SAT, 480, 1080), Window(SAT, 540, 600), Window(SAT, 660, 720))
+    windows = (
+        WeeklyWindow(SAT, 480, 1080),
+        WeeklyWindow(SAT, 540, 600),
+        WeeklyWindow(SAT, 660, 720),
+    )
     assert fields_of(member(availability=windows)) == {
         "member.availability[1]",
         "member.availability[2]",
@@ -404,30 +411,30 @@ def test_names_every_window_that_overlaps_a_long_window() -> None:
 @pytest.mark.parametrize(
     ("window", "field"),
     [
-        (Window(0, 60, 120), "day"),
-        (Window(8, 60, 120), "day"),
-        (Window(1, -1, 120), "start_minute"),
-        (Window(1, 1440, 1441), "start_minute"),
-        (Window(1, 600, 600), "end_minute"),
-        (Window(1, 600, 540), "end_minute"),
-        (Window(1, 600, 1441), "end_minute"),
+        (WeeklyWindow(0, 60, 120), "day"),
+        (WeeklyWindow(8, 60, 120), "day"),
+        (WeeklyWindow(1, -1, 120), "start_minute"),
+        (WeeklyWindow(1, 1440, 1441), "start_minute"),
+        (WeeklyWindow(1, 600, 600), "end_minute"),
+        (WeeklyWindow(1, 600, 540), "end_minute"),
+        (WeeklyWindow(1, 600, 1441), "end_minute"),
     ],
 )
-def test_rejects_a_malformed_window_naming_the_bad_part(window: Window, field: str) -> None:
+def test_rejects_a_malformed_window_naming_the_bad_part(window: WeeklyWindow, field: str) -> None:
     assert f"member.availability[0].{field}" in fields_of(member(availability=(window,)))
 
 
 def test_accepts_a_window_that_ends_at_midnight() -> None:
-    assert fields_of(member(availability=(Window(7, 1200, 1440),))) == set()
+    assert fields_of(member(availability=(WeeklyWindow(7, 1200, 1440),))) == set()
 
 
 def test_a_malformed_window_is_not_also_reported_as_overlapping() -> None:
-    windows = (Window(1, 600, 700), Window(1, 650, 640))
+    windows = (WeeklyWindow(1, 600, 700), WeeklyWindow(1, 650, 640))
     assert fields_of(member(availability=windows)) == {"member.availability[1].end_minute"}
 
 
 def test_rejects_more_than_twenty_eight_windows() -> None:
-    windows = tuple(Window(day, 60 * h, 60 * h + 30) for day in range(1, 8) for h in range(5))
+    windows = tuple(WeeklyWindow(day, 60 * h, 60 * h + 30) for day in range(1, 8) for h in range(5))
     assert "member.availability" in fields_of(member(availability=windows))
 
 
@@ -574,7 +581,7 @@ def test_an_update_takes_masked_fields_from_the_request_and_keeps_the_rest(
         home=LatLng(36.99, 117.18),
         unit_id="u002",
         skills=(("cooking", 3),),
-        availability=(Window(7, 900, 1020),),
+        availability=(WeeklyWindow(7, 900, 1020),),
         hours_per_month=5,
         community_id="yinshan",
         grid_id="yinshan-g02",

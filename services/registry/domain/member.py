@@ -1,4 +1,5 @@
-"""The registry's rules: what a valid member and organisation entry is, and who may see what.
+"""A member's rules: what a valid member is, who may see them, and each change of one (state in,
+new state and its domain event out, or a domain error).
 
 Pure functions and values, no I/O. Validation collects every bad field and raises one
 InvalidArgument naming them all.
@@ -7,16 +8,16 @@ InvalidArgument naming them all.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.common.auth import Principal, Role
 from services.common.checks import Violations, check_location, check_name
-from services.common.errors import NotFound, ResourceExhausted
 from services.common.settings import Bounds
-from services.common.skills import SKILL_CODES, SKILLS  # noqa: F401 (re-exported)
-from services.common.values import LatLng
-from services.common.values import WeeklyWindow as Window
+from services.common.skills import SKILL_CODES
+from services.common.values import LatLng, WeeklyWindow
+from services.registry.domain.errors import member_deactivated
+from services.registry.domain.org import Placement, check_org_id
 
 REASON_MAX = 200
 HOURS_MAX = 200
@@ -26,9 +27,6 @@ LEVEL_MIN, LEVEL_MAX = 1, 3
 
 # Used with fullmatch and ASCII digits: `$` lets a final newline through, `\d` any script's digits.
 PHONE_RE = re.compile(r"1[3-9][0-9]{9}")
-ORG_ID_RE = re.compile(r"[a-z][a-z0-9-]{0,62}[a-z0-9]")
-
-UNIT_KINDS = ("government", "enterprise", "institution")
 
 # Fields UpdateMember may change; the rest are set by report-in, deactivation or the server.
 UPDATABLE = frozenset(
@@ -45,7 +43,7 @@ class MemberData:
     home: LatLng | None
     unit_id: str | None
     skills: tuple[tuple[str, int], ...]
-    availability: tuple[Window, ...]
+    availability: tuple[WeeklyWindow, ...]
     hours_per_month: int
     community_id: str | None = None
     grid_id: str | None = None
@@ -87,10 +85,10 @@ def check_skills(v: Violations, field_name: str, skills: tuple[tuple[str, int], 
             v.add(f"{field_name}[{i}].level", f"must be {LEVEL_MIN} to {LEVEL_MAX} (got {level})")
 
 
-def check_availability(v: Violations, field_name: str, windows: tuple[Window, ...]) -> None:
+def check_availability(v: Violations, field_name: str, windows: tuple[WeeklyWindow, ...]) -> None:
     if len(windows) > WINDOWS_MAX:
         v.add(field_name, f"at most {WINDOWS_MAX} windows")
-    well_formed: list[tuple[int, Window]] = []
+    well_formed: list[tuple[int, WeeklyWindow]] = []
     for i, w in enumerate(windows):
         ok = True
         if not 1 <= w.day <= 7:
@@ -118,16 +116,6 @@ def check_availability(v: Violations, field_name: str, windows: tuple[Window, ..
 def check_hours(v: Violations, field_name: str, hours: int) -> None:
     if not 0 <= hours <= HOURS_MAX:
         v.add(field_name, f"must be 0 to {HOURS_MAX} hours a month (got {hours})")
-
-
-def check_org_id(v: Violations, field_name: str, value: str) -> str:
-    if not ORG_ID_RE.fullmatch(value):
-        v.add(
-            field_name,
-            "must be 2 to 64 lower-case letters, digits or '-', starting with a "
-            f"letter (got {value[:40]!r})",
-        )
-    return value
 
 
 def validate_member(data: MemberData, bounds: Bounds, prefix: str = "member.") -> MemberData:
@@ -170,10 +158,6 @@ def apply_update(
     return validate_member(replace(current, **changes), bounds)
 
 
-class PhoneChangeLimited(ResourceExhausted):
-    """Too many phone changes (or phone conflicts) in a day."""
-
-
 def mask_phone(phone: str) -> str:
     """At most the first 3 and last 2 digits: 10^6 numbers share a mask."""
     return phone[:3] + "*" * (len(phone) - 5) + phone[-2:] if len(phone) >= 11 else "****"
@@ -202,12 +186,92 @@ def may_manage(
     return may_see(principal, member_id, community_id, street_id)
 
 
-def not_found(member_id: str) -> NotFound:
-    """The one answer for a member that is missing or not the caller's to see."""
-    return NotFound("member", member_id)
+# -- domain events: what a change did; events.py turns each into the payload it publishes ------
 
 
-@dataclass
-class ImportCounts:
-    created: dict[str, int] = field(default_factory=dict)
-    unchanged: int = 0
+@dataclass(frozen=True)
+class MemberUpdated:
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberReportedIn:
+    pass
+
+
+@dataclass(frozen=True)
+class MemberDeactivated:
+    reason: str
+
+
+@dataclass(frozen=True)
+class MemberReactivated:
+    pass
+
+
+MemberEvent = MemberUpdated | MemberReportedIn | MemberDeactivated | MemberReactivated
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A member after a change (the store stamps its times), and the event that announces it."""
+
+    member: Member
+    event: MemberEvent
+
+
+# -- the changes of a member: each returns None when there is nothing to change ----------------
+
+
+def update(member: Member, new: MemberData, paths: list[str], bounds: Bounds) -> Changed:
+    """The fields in `paths` set from `new`. Raises InvalidArgument or MEMBER_DEACTIVATED."""
+    if not member.active:
+        raise member_deactivated()
+    data = apply_update(member.data, new, paths, bounds)
+    return Changed(replace(member, data=data), MemberUpdated(tuple(sorted(paths))))
+
+
+def change_phone(member: Member, phone: str) -> Changed:
+    """A confirmed change of the member's own phone."""
+    if not member.active:
+        raise member_deactivated()
+    return Changed(
+        replace(member, data=replace(member.data, phone=phone)), MemberUpdated(("phone",))
+    )
+
+
+def report_in(member: Member, place: Placement) -> Changed | None:
+    """The member reports in to `place`; nothing changes when they are already there."""
+    if not member.active:
+        raise member_deactivated()
+    d = member.data
+    if (
+        member.reported_in_at is not None
+        and d.community_id == place.community_id
+        and d.grid_id == place.grid_id
+        and d.building_group_id == place.building_group_id
+    ):
+        return None
+    data = replace(
+        d,
+        community_id=place.community_id,
+        grid_id=place.grid_id,
+        building_group_id=place.building_group_id,
+    )
+    return Changed(replace(member, data=data), MemberReportedIn())
+
+
+def deactivate(member: Member, reason: str) -> Changed | None:
+    """The member leaves active service; one already inactive stays as they are."""
+    if not member.active:
+        return None
+    return Changed(
+        replace(member, active=False, deactivation_reason=reason), MemberDeactivated(reason)
+    )
+
+
+def reactivate(member: Member) -> Changed | None:
+    """The member returns to active service; one already active stays as they are."""
+    if member.active:
+        return None
+    return Changed(replace(member, active=True, deactivation_reason=""), MemberReactivated())

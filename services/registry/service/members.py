@@ -1,46 +1,25 @@
-"""The registry's use cases: check who may act, apply the rules, and let the store write.
-
-Callers pass domain values and the acting Principal; results are domain values. The gRPC
-servicer (api.py) is a thin translation on top.
-"""
+"""The members' use cases: who may register, see, change, report in or deactivate a member,
+the daily limits on phone numbers, and the code sent to confirm a member's own new phone."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 
-import asyncpg
-
 from services.common import checks
 from services.common.auth import Principal, Role
 from services.common.checks import Violations
-from services.common.errors import (
-    FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
-    PermissionDenied,
-)
+from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
 from services.common.settings import RegistrySettings
-from services.registry import domain, events
-from services.registry.domain import Member, MemberData, PhoneChangeLimited
-from services.registry.org import (
-    BuildingGroup,
-    Community,
-    Grid,
-    OrgEntry,
-    Street,
-    Unit,
-    cleaned,
-    parse_district,
-    validate_entry,
-)
+from services.registry.domain import errors
+from services.registry.domain import member as rules
+from services.registry.domain.member import Changed, Member, MemberData
+from services.registry.domain.org import Placement, check_org_id
 from services.registry.sms import SmsSender
-from services.registry.store import RegisterResult, RegisterRow, RegistryStore
+from services.registry.store import RaceLost, RegisterResult, RegisterRow, RegistryStore
 
-ADMINS = (Role.DISTRICT_ADMIN, Role.SERVICE)
 # Staff whose registrations refused for a taken phone are counted and limited.
 LIMITED_REGISTRARS = (Role.COMMUNITY_STAFF, Role.STREET_ADMIN)
 CODE_DIGITS = 6
@@ -50,79 +29,10 @@ def code_hash(member_id: str, code: str) -> str:
     return hashlib.sha256(f"{member_id}:{code.strip()}".encode()).hexdigest()
 
 
-class Registry:
-    def __init__(self, store: RegistryStore, settings: RegistrySettings, sms: SmsSender) -> None:
-        self.store = store
-        self.settings = settings
-        self.sms = sms
-
-    # -- organisation ------------------------------------------------------------------------
-
-    async def _authorize_org_write(self, principal: Principal, entry: OrgEntry) -> None:
-        if principal.is_everywhere:
-            return
-        if isinstance(entry, (Street, Unit)):
-            raise PermissionDenied(f"only district administrators may create a {entry.kind}")
-        # The organisation is public: an unknown parent is left for write_org to name as an
-        # invalid field, whoever asks, rather than answered as a question of scope.
-        if isinstance(entry, Community):
-            if principal.role is Role.STREET_ADMIN and entry.street_id in principal.street_ids:
-                return
-            if not await self.store.org_exists("street", entry.street_id):
-                return
-            raise PermissionDenied("only administrators of its street may create a community")
-        if isinstance(entry, Grid):
-            community_id = entry.community_id
-        else:
-            assert isinstance(entry, BuildingGroup)
-            place = await self.store.street_of_grid(entry.grid_id)
-            if place is None:
-                return
-            community_id = place[0]
-        street_id = await self.store.street_of(community_id)
-        if street_id is None:
-            return
-        if not principal.holds(community_id, street_id):
-            raise PermissionDenied(f"community {community_id!r} is outside your scope")
-
-    async def create_org(self, principal: Principal, entry: OrgEntry) -> OrgEntry:
-        entry = cleaned(entry)
-        violations = validate_entry(entry, self.settings.bounds, f"{entry.kind}.")
-        if violations:
-            raise InvalidArgument(violations)
-        await self._authorize_org_write(principal, entry)
-        _created, _unchanged, stored = await self._write_org([entry], principal, False)
-        return stored[0]
-
-    async def _write_org(
-        self, entries: Sequence[OrgEntry], principal: Principal, validate_only: bool
-    ) -> tuple[dict[str, int], int, list[OrgEntry]]:
-        # Two writers creating the same new entry race to insert it; the loser's retry finds it
-        # and answers as for any existing entry (unchanged, or a conflict naming it).
-        for _attempt in range(2):
-            try:
-                return await self.store.write_org(entries, principal, validate_only=validate_only)
-            except asyncpg.UniqueViolationError:
-                continue
-        return await self.store.write_org(entries, principal, validate_only=validate_only)
-
-    async def import_district(
-        self, principal: Principal, text: str, validate_only: bool
-    ) -> tuple[dict[str, int], int]:
-        principal.require(*ADMINS)
-        # Parsing is CPU work bounded by the file's size and depth; a thread keeps every other
-        # call answering while a large or hostile file is read.
-        district = await asyncio.to_thread(
-            parse_district,
-            text,
-            self.settings.bounds,
-            max_bytes=self.settings.district_file_max_bytes,
-            max_depth=self.settings.district_file_max_depth,
-        )
-        created, unchanged, _ = await self._write_org(district.entries(), principal, validate_only)
-        return created, unchanged
-
-    # -- members -----------------------------------------------------------------------------
+class MemberCases:
+    store: RegistryStore
+    settings: RegistrySettings
+    sms: SmsSender
 
     async def _authorize_register(self, principal: Principal, data: MemberData) -> None:
         if principal.is_everywhere:
@@ -146,7 +56,7 @@ class Registry:
         v = Violations()
         request_id = checks.check_request_id(v, request_id)
         try:
-            data = domain.validate_member(data, self.settings.bounds)
+            data = rules.validate_member(data, self.settings.bounds)
         except InvalidArgument as e:
             v.items.extend(e.violations)
         v.raise_if_any()
@@ -163,7 +73,7 @@ class Registry:
             raise result.error
         member = result.member
         assert member is not None
-        return member, domain.may_see_private(
+        return member, rules.may_see_private(
             principal, member.id, member.data.community_id, member.street_id
         )
 
@@ -195,7 +105,7 @@ class Registry:
                 allowance = await self._conflict_allowance(principal)
                 results = await self.store.register(rows, principal, conflict_allowance=allowance)
                 break
-            except asyncpg.UniqueViolationError:
+            except RaceLost:
                 continue
         else:
             allowance = await self._conflict_allowance(principal)
@@ -216,7 +126,7 @@ class Registry:
         if (
             m is None
             or result.created
-            or domain.may_see(principal, m.id, m.data.community_id, m.street_id)
+            or rules.may_see(principal, m.id, m.data.community_id, m.street_id)
         ):
             return result
         community = row.data.community_id
@@ -245,21 +155,19 @@ class Registry:
         if left <= 0:
             # Every registration is refused, free number or not: refusing only the taken ones
             # would still tell them apart.
-            raise PhoneChangeLimited(
-                "too many registrations refused for a taken phone today; try again tomorrow"
-            )
+            raise errors.too_many_conflicts()
         return left
 
     async def _visible(self, principal: Principal, member_id: str) -> Member:
         member = await self.store.get_member(member_id)
-        if not domain.may_see(principal, member.id, member.data.community_id, member.street_id):
-            raise domain.not_found(member_id)
+        if not rules.may_see(principal, member.id, member.data.community_id, member.street_id):
+            raise errors.not_found(member_id)
         return member
 
     async def get_member(self, principal: Principal, member_id: str) -> tuple[Member, bool]:
         """The member and whether the caller may see their phone and home."""
         member = await self._visible(principal, member_id)
-        return member, domain.may_see_private(
+        return member, rules.may_see_private(
             principal, member.id, member.data.community_id, member.street_id
         )
 
@@ -275,12 +183,12 @@ class Registry:
         limit: int,
     ) -> list[tuple[Member, bool]]:
         v = Violations()
-        if skill and skill not in domain.SKILL_CODES:
+        if skill and skill not in rules.SKILL_CODES:
             v.add("skill", f"unknown skill {skill[:40]!r}")
         if community_id:
-            domain.check_org_id(v, "community_id", community_id)
+            check_org_id(v, "community_id", community_id)
         if grid_id:
-            domain.check_org_id(v, "grid_id", grid_id)
+            check_org_id(v, "grid_id", grid_id)
         v.raise_if_any()
         # Each caller lists only the members they may see: a member themself, staff their
         # communities, street administrators their streets.
@@ -299,18 +207,18 @@ class Registry:
             limit=limit,
         )
         return [
-            (m, domain.may_see_private(principal, m.id, m.data.community_id, m.street_id))
+            (m, rules.may_see_private(principal, m.id, m.data.community_id, m.street_id))
             for m in members
         ]
 
     @staticmethod
     def _manages(principal: Principal, m: Member) -> bool:
-        return domain.may_manage(principal, m.id, m.data.community_id, m.street_id)
+        return rules.may_manage(principal, m.id, m.data.community_id, m.street_id)
 
     def _require_manage(self, principal: Principal, member: Member) -> None:
         # Not PERMISSION_DENIED: a member the caller may not see must look missing.
-        if not domain.may_manage(principal, member.id, member.data.community_id, member.street_id):
-            raise domain.not_found(member.id)
+        if not rules.may_manage(principal, member.id, member.data.community_id, member.street_id):
+            raise errors.not_found(member.id)
 
     async def update(
         self, principal: Principal, member_id: str, new: MemberData, paths: list[str]
@@ -319,8 +227,8 @@ class Registry:
         own = principal.role is Role.MEMBER
         current = await self._visible(principal, member_id)
         if not current.active:
-            raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
-        wanted = domain.apply_update(current.data, new, paths, self.settings.bounds)
+            raise errors.member_deactivated()
+        wanted = rules.apply_update(current.data, new, paths, self.settings.bounds)
         phone_changes = "phone" in paths and wanted.phone != current.data.phone
         paths = [p for p in paths if p != "phone" or (phone_changes and not own)]
         if phone_changes and principal.role is not Role.SERVICE:
@@ -354,15 +262,11 @@ class Registry:
         if not paths:
             return current, pending
 
-        def change(member: Member) -> tuple[MemberData, bool]:
+        def change(member: Member) -> Changed:
             self._require_manage(principal, member)
-            if not member.active:
-                raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
-            return domain.apply_update(member.data, new, paths, self.settings.bounds), True
+            return rules.update(member, new, paths, self.settings.bounds)
 
-        updated = await self.store.change_member(
-            member_id, change, lambda m: events.member_updated(m, paths), principal
-        )
+        updated = await self.store.update_member(member_id, change, principal)
         return updated, pending
 
     async def confirm_phone_change(self, principal: Principal, member_id: str, code: str) -> Member:
@@ -379,14 +283,8 @@ class Registry:
         )
         if phone is None:
             raise wrong
-
-        def change(m: Member) -> tuple[MemberData, bool]:
-            if not m.active:
-                raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
-            return replace(m.data, phone=phone), True
-
-        return await self.store.change_member(
-            member.id, change, lambda m: events.member_updated(m, ["phone"]), principal
+        return await self.store.update_member(
+            member.id, lambda m: rules.change_phone(m, phone), principal
         )
 
     async def report_in(
@@ -398,27 +296,14 @@ class Registry:
         building_group_id: str,
     ) -> Member:
         v = Violations()
-        domain.check_org_id(v, "community_id", community_id)
-        domain.check_org_id(v, "grid_id", grid_id)
+        check_org_id(v, "community_id", community_id)
+        check_org_id(v, "grid_id", grid_id)
         if building_group_id:
-            domain.check_org_id(v, "building_group_id", building_group_id)
+            check_org_id(v, "building_group_id", building_group_id)
         v.raise_if_any()
+        place = Placement(community_id, grid_id, building_group_id or None)
         # The organisation is public: unknown places are named whoever asks.
-        await self.store.check_places(
-            MemberData(
-                name="",
-                phone="",
-                home=None,
-                unit_id=None,
-                skills=(),
-                availability=(),
-                hours_per_month=0,
-                community_id=community_id,
-                grid_id=grid_id,
-                building_group_id=building_group_id or None,
-            ),
-            prefix="",
-        )
+        await self.store.check_places(place, prefix="")
         target_street = await self.store.street_of(community_id)
 
         def reachable(member: Member) -> bool:
@@ -430,71 +315,39 @@ class Registry:
             current = member.data.community_id
             return not current or principal.holds(current, member.street_id)
 
-        def change(member: Member) -> tuple[MemberData, bool] | None:
+        def change(member: Member) -> Changed | None:
             if not reachable(member):
-                raise domain.not_found(member.id)
+                raise errors.not_found(member.id)
             if principal.role is not Role.MEMBER and not principal.holds(
                 community_id, target_street
             ):
                 raise PermissionDenied(f"community {community_id!r} is outside your scope")
-            if not member.active:
-                raise FailedPrecondition("member is deactivated", "MEMBER_DEACTIVATED")
-            d = member.data
-            if (
-                member.reported_in_at is not None
-                and d.community_id == community_id
-                and d.grid_id == grid_id
-                and (d.building_group_id or "") == building_group_id
-            ):
-                return None
-            return replace(
-                d,
-                community_id=community_id,
-                grid_id=grid_id,
-                building_group_id=building_group_id or None,
-            ), True
+            return rules.report_in(member, place)
 
-        return await self.store.change_member(
-            member_id,
-            change,
-            events.member_reported_in,
-            principal,
-            report_in=True,
-            visible=reachable,
-        )
+        return await self.store.update_member(member_id, change, principal, visible=reachable)
 
     async def deactivate(self, principal: Principal, member_id: str, reason: str) -> Member:
         v = Violations()
         reason = checks.clean_text(reason)
-        if len(reason) > domain.REASON_MAX:
-            v.add("reason", f"must be at most {domain.REASON_MAX} characters")
+        if len(reason) > rules.REASON_MAX:
+            v.add("reason", f"must be at most {rules.REASON_MAX} characters")
         v.raise_if_any()
 
-        def change(member: Member) -> tuple[MemberData, bool] | None:
+        def change(member: Member) -> Changed | None:
             self._require_manage(principal, member)
-            return None if not member.active else (member.data, False)
+            return rules.deactivate(member, reason)
 
-        return await self.store.change_member(
-            member_id,
-            change,
-            lambda m: events.member_deactivated(m, reason),
-            principal,
-            deactivate_reason=reason,
-            visible=lambda m: self._manages(principal, m),
+        return await self.store.update_member(
+            member_id, change, principal, visible=lambda m: self._manages(principal, m)
         )
 
     async def reactivate(self, principal: Principal, member_id: str) -> Member:
-        def change(member: Member) -> tuple[MemberData, bool] | None:
+        def change(member: Member) -> Changed | None:
             self._require_manage(principal, member)
             if principal.role is Role.MEMBER:
                 raise PermissionDenied("staff of the member's community reactivate a member")
-            return None if member.active else (member.data, True)
+            return rules.reactivate(member)
 
-        return await self.store.change_member(
-            member_id,
-            change,
-            events.member_reactivated,
-            principal,
-            deactivate_reason="",
-            visible=lambda m: self._manages(principal, m),
+        return await self.store.update_member(
+            member_id, change, principal, visible=lambda m: self._manages(principal, m)
         )

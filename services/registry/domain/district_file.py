@@ -1,141 +1,32 @@
-"""The district's organisation as values, their rules, and the YAML district file (pure, no I/O).
-
-Four levels (street → community → grid → building-yard party group) plus the units paired with
-communities. Every entry has a stable id chosen by the district; an entry read from a file
-remembers its line so that an error can name it.
-"""
+"""The YAML district file: parsed into organisation entries that remember their lines, so that
+every error names the line it is on (pure, no I/O)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
-from services.common.checks import Violations, check_location, check_name, clean_text
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.settings import Bounds
 from services.common.values import LatLng
-from services.registry.domain import UNIT_KINDS, check_org_id
+from services.registry.domain.org import (
+    BuildingGroup,
+    Community,
+    Grid,
+    OrgEntry,
+    Street,
+    Unit,
+    cleaned,
+    validate_entry,
+)
 
-RADIUS_MAX_M = 5000
 # A district file's limits: generous for the format (the full district is about 100 kB and 12
 # levels deep), small enough that no file can hold the registry busy.
 FILE_MAX_BYTES = 4_000_000
 FILE_MAX_DEPTH = 24
-
-
-@dataclass(frozen=True)
-class Street:
-    kind: ClassVar[str] = "street"
-    id: str
-    name: str
-    line: int = 0
-
-    def content(self) -> tuple[Any, ...]:
-        return (self.name,)
-
-
-@dataclass(frozen=True)
-class Community:
-    kind: ClassVar[str] = "community"
-    id: str
-    name: str
-    street_id: str
-    station: LatLng | None
-    line: int = 0
-
-    def content(self) -> tuple[Any, ...]:
-        return (self.name, self.street_id, _round(self.station))
-
-
-@dataclass(frozen=True)
-class Grid:
-    kind: ClassVar[str] = "grid"
-    id: str
-    name: str
-    community_id: str
-    center: LatLng | None
-    # None only when the file's value was missing or not a number (already reported).
-    radius_m: int | None
-    line: int = 0
-
-    def content(self) -> tuple[Any, ...]:
-        return (self.name, self.community_id, _round(self.center), self.radius_m)
-
-
-@dataclass(frozen=True)
-class BuildingGroup:
-    kind: ClassVar[str] = "building_group"
-    id: str
-    name: str
-    grid_id: str
-    location: LatLng | None
-    line: int = 0
-
-    def content(self) -> tuple[Any, ...]:
-        return (self.name, self.grid_id, _round(self.location))
-
-
-@dataclass(frozen=True)
-class Unit:
-    kind: ClassVar[str] = "unit"
-    id: str
-    name: str
-    unit_kind: str
-    community_id: str
-    line: int = 0
-
-    def content(self) -> tuple[Any, ...]:
-        return (self.name, self.unit_kind, self.community_id)
-
-
-OrgEntry = Street | Community | Grid | BuildingGroup | Unit
-
-
-def _round(loc: LatLng | None) -> tuple[float, float] | None:
-    return None if loc is None else (round(loc.lat, 7), round(loc.lng, 7))
-
-
-def validate_entry(entry: OrgEntry, bounds: Bounds, prefix: str) -> list[FieldViolation]:
-    """Field rules of one entry (references are checked against the whole district elsewhere)."""
-    v = Violations(prefix)
-    check_org_id(v, "id", entry.id)
-    check_name(v, "name", entry.name)
-    if isinstance(entry, Community):
-        check_org_id(v, "street_id", entry.street_id)
-        check_location(v, "station", entry.station, bounds)
-    elif isinstance(entry, Grid):
-        check_org_id(v, "community_id", entry.community_id)
-        check_location(v, "center", entry.center, bounds)
-        if entry.radius_m is not None and not 10 <= entry.radius_m <= RADIUS_MAX_M:
-            v.add("radius_m", f"must be 10 to {RADIUS_MAX_M} metres (got {entry.radius_m})")
-    elif isinstance(entry, BuildingGroup):
-        check_org_id(v, "grid_id", entry.grid_id)
-        check_location(v, "location", entry.location, bounds, required=False)
-    elif isinstance(entry, Unit):
-        check_org_id(v, "community_id", entry.community_id)
-        if entry.unit_kind not in UNIT_KINDS:
-            v.add("kind", f"must be one of {', '.join(UNIT_KINDS)} (got {entry.unit_kind!r})")
-    return v.items
-
-
-def parent_of(entry: OrgEntry) -> tuple[str, str] | None:
-    """(kind, id) of the entry the given one belongs to."""
-    if isinstance(entry, Community):
-        return ("street", entry.street_id)
-    if isinstance(entry, Grid):
-        return ("community", entry.community_id)
-    if isinstance(entry, BuildingGroup):
-        return ("grid", entry.grid_id)
-    if isinstance(entry, Unit):
-        return ("community", entry.community_id)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# The district file
 
 
 @dataclass
@@ -397,11 +288,3 @@ def parse_district(
         [cleaned(e) for e in out.building_groups],
         [cleaned(e) for e in out.units],
     )
-
-
-OrgEntryT = TypeVar("OrgEntryT", bound=OrgEntry)
-
-
-def cleaned(entry: OrgEntryT) -> OrgEntryT:
-    """The entry with its name as it was checked: trimmed and NFC-normalised."""
-    return replace(entry, name=clean_text(entry.name))

@@ -1,0 +1,20 @@
+"""The registry's use cases: check who may act, apply the rules, and let the store write.
+
+Callers pass domain values and the acting Principal; results are domain values. The gRPC
+servicer (api.py) is a thin translation on top.
+"""
+
+from __future__ import annotations
+
+from services.common.settings import RegistrySettings
+from services.registry.service.members import MemberCases
+from services.registry.service.org import OrgCases
+from services.registry.sms import SmsSender
+from services.registry.store import RegistryStore
+
+
+class Registry(OrgCases, MemberCases):
+    def __init__(self, store: RegistryStore, settings: RegistrySettings, sms: SmsSender) -> None:
+        self.store = store
+        self.settings = settings
+        self.sms = sms

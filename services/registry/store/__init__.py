@@ -1,0 +1,20 @@
+"""Where the registry keeps its state: the interface (port.py), PostgreSQL (postgres.py, split by
+aggregate in org.py and members.py, rows in records.py) and memory (memory.py)."""
+
+from services.registry.store.port import (
+    MemberUpdate,
+    RaceLost,
+    RegisterResult,
+    RegisterRow,
+    RegistryStore,
+)
+from services.registry.store.postgres import PostgresRegistryStore
+
+__all__ = [
+    "MemberUpdate",
+    "PostgresRegistryStore",
+    "RaceLost",
+    "RegisterResult",
+    "RegisterRow",
+    "RegistryStore",
+]
