@@ -33,7 +33,6 @@ from services.matching.solver.result import Result, Unfilled, explain
 from services.matching.store import MatchingStore
 
 log = logging.getLogger(__name__)
-METHODS = runs.METHODS
 # How far from home suggestions reach: the default of a run.
 SUGGESTION_REACH_M = 3000.0
 T = TypeVar("T")
@@ -358,6 +357,3 @@ def _limit(limit: int) -> int:
     if not 0 <= limit <= 50:
         raise InvalidArgument(FieldViolation("limit", "must be 0 to 50"))
     return limit or 10
-
-
-__all__ = ["METHODS", "Matching", "plan"]

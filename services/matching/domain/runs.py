@@ -4,7 +4,7 @@ assignments, its empty places, its figures), and which runs a listing covers."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,8 +14,6 @@ from services.matching.domain.scope import Scope
 from services.matching.solver.heuristics import Plan
 from services.matching.solver.model import Instance, Params, Weights
 from services.matching.solver.result import REASONS, Result
-
-METHODS = ("auto", "flow", "greedy", "fcfs", "cpsat")
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,27 @@ class RunFilter:
     scope_id: str = ""
     communities: tuple[str, ...] | None = None
     streets: tuple[str, ...] | None = None
+
+
+def overlaps(scope: Scope, street_id: str, run: RunRecord) -> bool:
+    """Whether a run of `scope` (in `street_id`, '' for the district) would plan places the
+    running `run` plans: the district overlaps everything, a street its communities."""
+    return (
+        scope.kind == "district"
+        or run.scope_kind == "district"
+        or (
+            run.street_id == street_id
+            and (scope.kind == "street" or run.scope_kind == "street" or run.scope_id == scope.id)
+        )
+    )
+
+
+def first_overlapping(
+    scope: Scope, street_id: str, running: Sequence[RunRecord]
+) -> RunRecord | None:
+    """The earliest of the running runs that a run of `scope` may not run beside."""
+    clashes = [r for r in running if r.state == "running" and overlaps(scope, street_id, r)]
+    return min(clashes, key=lambda r: r.created_at, default=None)
 
 
 def run_params(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.common.auth import Principal
+from services.matching.domain import runs
 from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow
 from services.matching.domain.runs import PlannedAssignment, RunFilter, RunRecord, UnfilledPlace
 from services.matching.domain.scope import Scope
@@ -135,19 +136,9 @@ class MemoryStore:
         lease_s: float = 30.0,
     ) -> tuple[str | None, str | None]:
         await self.fail_lapsed_runs(lease_s)
-        for run in sorted(self.runs.values(), key=lambda r: r.record.created_at):
-            r = run.record
-            if r.state == "running" and (
-                scope.kind == "district"
-                or r.scope_kind == "district"
-                or (
-                    r.street_id == street_id
-                    and (
-                        scope.kind == "street" or r.scope_kind == "street" or r.scope_id == scope.id
-                    )
-                )
-            ):
-                return None, r.id
+        clash = runs.first_overlapping(scope, street_id, [r.record for r in self.runs.values()])
+        if clash is not None:
+            return None, clash.id
         now = self._now()
         record = RunRecord(
             id=str(uuid.uuid4()),

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.common.auth import Principal
 from services.common.eventbus import Outbox
+from services.matching.domain import runs
 from services.matching.domain.runs import PlannedAssignment, RunFilter, RunRecord, UnfilledPlace
 from services.matching.domain.scope import Scope
 from services.matching.events import Proposal
@@ -34,23 +35,19 @@ class RunTables:
     ) -> tuple[str | None, str | None]:
         """Record a run as running, unless a run whose scope overlaps this one is running:
         (the new run, None) or (None, the run in the way). One short transaction on one
-        connection; the row itself is the lock, across every replica of the service."""
+        connection, serialised with every other start across every replica; the rule of which
+        runs overlap is the domain's (runs.first_overlapping)."""
         async with self._pool.acquire() as conn, conn.transaction():
             # Serialises the check and the insert between concurrent starts (released at commit).
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('matching:runs'))")
             await self._fail_lapsed(conn, lease_s)
-            clash = await conn.fetchval(
-                """SELECT id FROM match_run WHERE state = 'running' AND (
-                       $1 = 'district' OR scope_kind = 'district'
-                       OR (street_id = $3
-                           AND ($1 = 'street' OR scope_kind = 'street' OR scope_id = $2)))
-                   ORDER BY created_at LIMIT 1""",
-                scope.kind,
-                scope.id,
-                street_id,
-            )
+            running = [
+                records.run_record(r)
+                for r in await conn.fetch("SELECT * FROM match_run WHERE state = 'running'")
+            ]
+            clash = runs.first_overlapping(scope, street_id, running)
             if clash is not None:
-                return None, str(clash)
+                return None, clash.id
             run_id = await conn.fetchval(
                 """INSERT INTO match_run (id, scope_kind, scope_id, street_id, state, dry_run,
                        method, requested_by, heartbeat_at)
