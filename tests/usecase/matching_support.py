@@ -15,8 +15,10 @@ from services.common.eventbus import envelope
 from services.common.handlers import EventTable
 from services.common.protoconv import ts
 from services.common.settings import MatchingSettings
+from services.matching.domain.scope import Scope
 from services.matching.handlers import table
 from services.matching.service import Matching
+from services.matching.solver.model import Weights
 from services.matching.store.memory import MemoryStore
 
 # Friday 2026-12-04, 08:00 in the district; tasks are on Saturday morning.
@@ -160,3 +162,25 @@ def district(**settings: object) -> District:
         clock=lambda: NOW,
     )
     return District(matching, store, table(matching))
+
+
+async def proposed_once(**settings: object) -> tuple[District, str, events_pb2.ProposalMade]:
+    """A community of three members and one task, run once: the district, the task, the
+    proposal made."""
+    d = district(**settings)
+    await d.community("c1", "s1")
+    for _ in range(3):
+        await d.member("c1")
+    task_id = await d.task("c1", "s1")
+    await d.matching.run(
+        staff("c1"),
+        Scope("community", "c1"),
+        dry_run=False,
+        method="auto",
+        time_limit_s=5,
+        gap_target=0,
+        weights=Weights(),
+        max_distance_m=0,
+    )
+    (first,) = d.proposals()
+    return d, task_id, first

@@ -4,29 +4,7 @@ once, on behalf of the run that proposed it; a place the task service could not 
 from __future__ import annotations
 
 from linli.v1 import events_pb2
-from services.matching.domain.scope import Scope
-from services.matching.solver.model import Weights
-from tests.usecase.matching_support import District, district, staff
-
-
-async def proposed_once(**settings: object) -> tuple[District, str, events_pb2.ProposalMade]:
-    d = district(**settings)
-    await d.community("c1", "s1")
-    for _ in range(3):
-        await d.member("c1")
-    task_id = await d.task("c1", "s1")
-    await d.matching.run(
-        staff("c1"),
-        Scope("community", "c1"),
-        dry_run=False,
-        method="auto",
-        time_limit_s=5,
-        gap_target=0,
-        weights=Weights(),
-        max_distance_m=0,
-    )
-    (first,) = d.proposals()
-    return d, task_id, first
+from tests.usecase.matching_support import proposed_once
 
 
 async def test_a_declined_place_is_offered_to_the_next_best_member_at_once() -> None:
