@@ -27,6 +27,7 @@ from rich.table import Table
 
 from bench.matching_instances import city, instance
 from services.matching.solver import candidates as cand
+from services.matching.solver import exact
 from services.matching.solver import solve as slv
 from services.matching.solver.model import SCALE, Instance, Params
 from services.matching.solver.result import explain
@@ -46,9 +47,9 @@ def naive_cpsat(inst: Instance, cands: cand.Candidates, limit: float) -> slv.Pla
     """One CP-SAT model over every pair, default parameters, no hint, no decomposition."""
     started = time.perf_counter()
     pairs = list(range(len(cands)))
-    model = slv._exact_model(inst, cands, pairs)
+    model = exact.exact_model(inst, cands, pairs)
     naive = replace(inst, params=Params(workers=0, gap_target=inst.params.gap_target))
-    chosen, value, bound, status = slv._cpsat(naive, cands, model, set(), limit, 10**15)
+    chosen, value, bound, status = exact.cpsat(naive, cands, model, set(), limit, 10**15)
     return slv.Plan(
         chosen, value, bound, "cpsat-naive", status, {"solve": time.perf_counter() - started}
     )

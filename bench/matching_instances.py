@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from dev import gen_district
-from services.matching.solver.model import LOCAL_TZ, Instance, Member, Params, Task, Window
+from services.matching.solver.model import LOCAL_TZ, Instance, Member, Params, Task, WeeklyWindow
 
 GROUPS = (("elderly", 0.34), ("child", 0.22), ("disabled", 0.12), ("poor", 0.12), ("other", 0.20))
 WISH_SKILLS = (
@@ -43,7 +43,7 @@ def _members(district: gen_district.District, rng: random.Random, scarce: float)
     out = []
     for row in district.members:
         windows = tuple(
-            Window(gen_district.DAYS.index(day) + 1, start, end)
+            WeeklyWindow(gen_district.DAYS.index(day) + 1, start, end)
             for day, start, end in gen_district.parse_availability(row["availability"])
         )
         load = rng.choice((0, 0, 0, 0, 2, 4, 6, 10))

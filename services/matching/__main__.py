@@ -28,7 +28,7 @@ async def forget(settings: MatchingSettings) -> None:
     try:
         await conn.execute(f'SET search_path TO "{SCHEMA}"')
         async with conn.transaction():
-            await conn.execute("TRUNCATE community, member, task, commitment, refusal")
+            await conn.execute("TRUNCATE community, member, task, assignment, refusal")
             await conn.execute("DELETE FROM inbox WHERE consumer = $1", settings.durable)
     finally:
         await conn.close()

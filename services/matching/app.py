@@ -13,8 +13,9 @@ from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import MatchingSettings
 from services.matching import events
 from services.matching.api import STAFF_ONLY, MatchingApi
+from services.matching.handlers import table
 from services.matching.service import Matching
-from services.matching.store import MatchingStore
+from services.matching.store.postgres import PostgresStore
 
 SCHEMA = "matching"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,12 +32,13 @@ def build(
 ) -> MatchingRuntime:
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
         assert isinstance(rt, MatchingRuntime)
-        rt.matching = Matching(MatchingStore(rt.pool, Outbox(events.SERVICE)), settings, clock)
+        rt.matching = Matching(PostgresStore(rt.pool, Outbox(events.SERVICE)), settings, clock)
         matching_pb2_grpc.add_MatchingServiceServicer_to_server(MatchingApi(rt.matching), server)
         return [matching_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name]
 
     def workers(rt: ServiceRuntime) -> list[Worker]:
         assert isinstance(rt, MatchingRuntime)
+        handlers = table(rt.matching)
         return [
             Consumer(
                 rt.pool,
@@ -44,9 +46,9 @@ def build(
                 stream=settings.stream_name,
                 durable=settings.durable,
                 subjects=events.CONSUMED,
-                handler=rt.matching.on_event,
+                handler=handlers.apply,
                 keys=KeyRing.from_settings(settings),
-                after=rt.matching.after_event,
+                after=handlers.after,
                 batch=512,
             ),
             Periodic("lapsed matching runs", rt.matching.fail_lapsed_runs, settings.run_lease_s),

@@ -139,7 +139,7 @@ async def test_only_one_run_per_scope_at_a_time(
     matching_rt: ServiceRuntime,
     hood: Neighbourhood,  # type: ignore[no-untyped-def]
 ) -> None:
-    from services.matching.world import Scope
+    from services.matching.domain.scope import Scope
 
     store = matching_rt.matching.store  # type: ignore[attr-defined]
     # A run of the community's street in progress elsewhere (another replica).
@@ -301,7 +301,7 @@ async def test_the_read_model_rebuilds_from_the_stream_alone(
 
         await until(caught_up, timeout=60)
         assert {
-            k: v for k, v in world.commitments.items() if k in live.commitments
-        } == live.commitments
+            k: v for k, v in world.assignments.items() if k in live.assignments
+        } == live.assignments
     finally:
         await replay.stop(grace=1)

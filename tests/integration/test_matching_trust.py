@@ -22,7 +22,8 @@ from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from services.matching import service as matching_service
-from services.matching.world import DISTANCE_BAND_M, World
+from services.matching.domain.privacy import DISTANCE_BAND_M
+from services.matching.domain.world import World
 from tests.integration.conftest import code
 from tests.integration.errors import bad_request_fields
 from tests.integration.tasks_support import (

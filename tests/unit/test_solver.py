@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from services.matching.solver import candidates as cand
 from services.matching.solver import solve as slv
-from services.matching.solver.model import Instance, Member, Params, Task, Window
+from services.matching.solver.model import Instance, Member, Params, Task, WeeklyWindow
 from services.matching.solver.result import run
 
 NOW = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 # Tuesday 2026-12-01 in Shanghai; slots on that evening overlap in chains.
 SLOTS = [(10, 12), (11, 13), (12, 14), (10, 11)]  # UTC hours: 18:00-20:00 local and so on
 SKILLS = ("errands", "tutoring", "repair_general")
-ALWAYS = tuple(Window(d, 0, 1440) for d in range(1, 8))
+ALWAYS = tuple(WeeklyWindow(d, 0, 1440) for d in range(1, 8))
 
 
 @st.composite
@@ -34,7 +34,7 @@ def instances(draw: st.DrawFn, max_members: int = 4, max_tasks: int = 4) -> Inst
             community_id="c",
             street_id="s",
             skills={s: draw(st.integers(1, 3)) for s in draw(st.sets(st.sampled_from(SKILLS)))},
-            availability=ALWAYS if draw(st.booleans()) else (Window(2, 0, 1440),),
+            availability=ALWAYS if draw(st.booleans()) else (WeeklyWindow(2, 0, 1440),),
             hours_left=draw(st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.5])),
             load_hours=draw(st.sampled_from([0.0, 5.0, 20.0])),
             reliability=draw(st.floats(0, 1)),

@@ -9,21 +9,17 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.values import PUBLIC_DEGREES, public_place
-from services.common.values import WeeklyWindow as Window
+from services.common.values import PUBLIC_DEGREES, WeeklyWindow, public_place
+from services.matching.domain.privacy import DISTANCE_BAND_M
+from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow
+from services.matching.domain.scope import Scope
+from services.matching.domain.suggestions import suggest_members, suggest_tasks
+from services.matching.domain.world import World
 from services.matching.service import plan
 from services.matching.solver.model import Params, Weights
-from services.matching.world import (
-    DISTANCE_BAND_M,
-    CommitmentRow,
-    MemberRow,
-    Scope,
-    TaskRow,
-    World,
-)
 
 NOW = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
-ALWAYS = tuple(Window(d, 0, 1440) for d in range(1, 8))
+ALWAYS = tuple(WeeklyWindow(d, 0, 1440) for d in range(1, 8))
 
 
 def member(hours: int = 4) -> MemberRow:
@@ -61,7 +57,7 @@ def world(*tasks: TaskRow) -> World:
 
 
 def suggested(w: World, task_id: str) -> list[str]:
-    return [m for m, *_ in w.suggest_members(task_id, 5, NOW, Weights(), 3000.0)]
+    return [m for m, *_ in suggest_members(w, task_id, 5, NOW, Weights(), 3000.0)]
 
 
 def test_a_proposal_not_yet_answered_counts_against_the_members_hours() -> None:
@@ -86,7 +82,7 @@ def test_the_task_services_word_replaces_the_pending_proposal() -> None:
     w = world(task("a", 0, 3.0), task("b", 5, 2.0))
     w.offer("a", "m")
     t = w.tasks["a"]
-    w.put_commitment(CommitmentRow("x", "m", "a", "declined", t.start, t.end, False, 3.0, 0))
+    w.put_assignment(AssignmentRow("x", "m", "a", "declined", t.start, t.end, False, 3.0, 0))
     assert w.pending == {}
     assert suggested(w, "b") == ["m"]  # a declined proposal holds nothing
 
@@ -122,7 +118,7 @@ def test_a_task_the_planner_cannot_take_is_left_out_and_reported_not_fatal() -> 
     result, *_ = plan(instance)
     assert [a.task_id for a in result.assignments] == ["good"]
     assert suggested(w, "bad") == []
-    assert [t for t, *_ in w.suggest_tasks("m", 10, NOW, Weights(), 3000.0)] == ["good"]
+    assert [t for t, *_ in suggest_tasks(w, "m", 10, NOW, Weights(), 3000.0)] == ["good"]
     for broken in (
         replace(task("x", 0, 1.0), lat=float("nan")),
         replace(task("x", 0, 1.0), effort_hours=1e308),
@@ -165,7 +161,7 @@ def test_what_a_member_is_shown_of_a_wish_follows_from_its_public_place_only(
         w = World()
         w.put_member(home)
         w.put_task(t)
-        shown.append(w.suggest_tasks("m", 5, NOW, Weights(), 3000.0))
+        shown.append(suggest_tasks(w, "m", 5, NOW, Weights(), 3000.0))
     assert shown[0] == shown[1]
 
 
@@ -185,7 +181,7 @@ def test_staff_see_members_outside_their_scope_only_by_banded_distance(
         w = World()
         w.put_member(replace(member(), lat=lat, lng=lng))
         w.put_task(task("a", 0, 1.0))
-        shown.append(w.suggest_members("a", 5, NOW, Weights(), 3000.0, exact=lambda _m: False))
+        shown.append(suggest_members(w, "a", 5, NOW, Weights(), 3000.0, exact=lambda _m: False))
     assert shown[0] == shown[1]
     ((_m, _score, distance, reason),) = shown[0]
     assert distance % DISTANCE_BAND_M == 0 and reason.startswith(f"within {distance:.0f} m")

@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.common.values import LOCAL_TZ, PRIORITY_GROUPS, claim_deadline
-from services.common.values import WeeklyWindow as Window
+from services.common.values import LOCAL_TZ, PRIORITY_GROUPS, WeeklyWindow, claim_deadline
 
 SCALE = 100  # points are scored in hundredths
 FAIRNESS_HOURS = 10.0  # a month's load is counted in steps of this many hours
@@ -69,7 +68,7 @@ class Member:
     community_id: str
     street_id: str
     skills: Mapping[str, int]
-    availability: tuple[Window, ...]
+    availability: tuple[WeeklyWindow, ...]
     hours_left: float  # this month, after what is done and accepted
     load_hours: float  # done and accepted this month
     reliability: float = 0.5  # 0 to 1
