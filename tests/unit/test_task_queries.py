@@ -4,16 +4,13 @@ An id outside the caller's scope answers as a missing one does."""
 
 from __future__ import annotations
 
-from typing import cast
-
 import pytest
 
 from services.common.auth import Principal, Role
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
-from services.common.settings import Bounds, TasksSettings
+from services.common.settings import Bounds
 from services.common.values import LatLng
 from services.tasks.domain import MemberView
-from services.tasks.handlers import event_table
 from services.tasks.queries import (
     check_member_id,
     check_member_scope,
@@ -24,7 +21,7 @@ from services.tasks.queries import (
     role_communities,
     scope_for,
 )
-from services.tasks.store import Scope, TaskStore
+from services.tasks.store import Scope
 
 MEMBER_ID = "0b9e3f6a-3c55-4f59-9d0e-6f1f2a1d7c11"
 OTHER_ID = "5d2c4e8b-7a61-4b1e-8c3f-2e9d0a4b6f22"
@@ -142,12 +139,3 @@ def test_a_nearby_search_names_each_field_out_of_range() -> None:
     with pytest.raises(InvalidArgument) as e:
         check_nearby(None, 20_001, 201, BOUNDS)
     assert [v.field for v in e.value.violations] == ["near", "radius_m", "limit"]
-
-
-def test_the_service_consumes_units_communities_proposals_and_every_member_event() -> None:
-    table = event_table(cast(TaskStore, None), TasksSettings())
-    assert table.kinds == [
-        "linli.v1.CommunityCreated",
-        "linli.v1.ProposalMade",
-        "linli.v1.UnitCreated",
-    ]
