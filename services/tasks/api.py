@@ -19,6 +19,7 @@ from services.common.interceptors import methods
 from services.common.protoconv import latlng_from_proto
 from services.tasks import convert
 from services.tasks.domain import Outcome
+from services.tasks.queries import TaskQueries
 from services.tasks.service import Tasks
 
 # What a member may never call: refused at the door, before the request is looked at.
@@ -34,19 +35,10 @@ STAFF_ONLY = methods(
 T = TypeVar("T")
 
 
-def _time_key(token: str, filters: object) -> tuple[datetime, str] | None:
-    after = paging.decode(token, filters)
-    if after is None:
-        return None
-    when, _, key = after.partition("|")
-    try:
-        return datetime.fromisoformat(when), str(uuid.UUID(key))
-    except ValueError as e:
-        raise invalid("page_token", "not a token this service issued") from e
-
-
-def _time_token(when: datetime, key: str, filters: object) -> str:
-    return paging.encode(f"{when.isoformat()}|{key}", filters)
+def _time_and_id(after: str) -> tuple[datetime, str]:
+    """A page token's key in lists ordered by (time, id): the id is one this service issued."""
+    when, key = paging.time_key(after)
+    return when, str(uuid.UUID(paging.uuid_key(key)))
 
 
 def _community(value: str, field: str = "community_id") -> str:
@@ -89,8 +81,9 @@ def _member_id(value: str) -> str:
 
 
 class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
-    def __init__(self, tasks: Tasks) -> None:
+    def __init__(self, tasks: Tasks, queries: TaskQueries) -> None:
         self.t = tasks
+        self.q = queries
 
     async def PostWish(
         self, request: pb.PostWishRequest, context: aio.ServicerContext
@@ -114,25 +107,22 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
     async def GetRole(
         self, request: pb.GetRoleRequest, context: aio.ServicerContext
     ) -> pb.GetRoleResponse:
-        role = await self.t.get_role(current_principal(), _required(request.id, "id"))
+        role = await self.q.get_role(current_principal(), _required(request.id, "id"))
         return pb.GetRoleResponse(role=convert.role_to_proto(role))
 
     async def ListRoles(
         self, request: pb.ListRolesRequest, context: aio.ServicerContext
     ) -> pb.ListRolesResponse:
         filters = {"community_id": _community(request.community_id)}
-        limit = paging.page_size(request.page_size)
-        roles = await self.t.list_roles(
-            current_principal(),
-            request.community_id,
-            paging.decode_uuid(request.page_token, filters),
-            limit + 1,
+        cursor = paging.cursor(request.page_size, request.page_token, filters, paging.uuid_key)
+        roles, token = cursor.page(
+            await self.q.list_roles(
+                current_principal(), request.community_id, cursor.after, cursor.fetch
+            ),
+            lambda r: r.id,
         )
-        more = len(roles) > limit
-        roles = roles[:limit]
         return pb.ListRolesResponse(
-            roles=[convert.role_to_proto(r) for r in roles],
-            next_page_token=paging.encode(roles[-1].id, filters) if more else "",
+            roles=[convert.role_to_proto(r) for r in roles], next_page_token=token
         )
 
     async def EndRole(
@@ -146,7 +136,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
     async def GetTask(
         self, request: pb.GetTaskRequest, context: aio.ServicerContext
     ) -> pb.GetTaskResponse:
-        task, private = await self.t.get_task(current_principal(), _required(request.id, "id"))
+        task, private = await self.q.get_task(current_principal(), _required(request.id, "id"))
         return pb.GetTaskResponse(task=convert.task_to_proto(task, private=private))
 
     async def ListTasks(
@@ -180,8 +170,8 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             if request.HasField("start_before")
             else "",
         }
-        limit = paging.page_size(request.page_size)
-        rows = await self.t.list_tasks(
+        cursor = paging.cursor(request.page_size, request.page_token, filters, _time_and_id)
+        rows = await self.q.list_tasks(
             current_principal(),
             community_id=request.community_id,
             statuses=statuses,
@@ -189,23 +179,18 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             skill=request.skill,
             start_after=start_after,
             start_before=start_before,
-            after=_time_key(request.page_token, filters),
-            limit=limit + 1,
+            after=cursor.after,
+            limit=cursor.fetch,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        last = rows[-1][0] if rows else None
+        shown, token = cursor.page(rows, lambda r: paging.time_token(r[0].window.start, r[0].id))
         return pb.ListTasksResponse(
-            tasks=[convert.task_to_proto(t, private=p) for t, p in rows],
-            next_page_token=_time_token(last.window.start, last.id, filters)
-            if more and last
-            else "",
+            tasks=[convert.task_to_proto(t, private=p) for t, p in shown], next_page_token=token
         )
 
     async def SearchNearbyTasks(
         self, request: pb.SearchNearbyTasksRequest, context: aio.ServicerContext
     ) -> pb.SearchNearbyTasksResponse:
-        rows = await self.t.nearby(
+        rows = await self.q.nearby(
             current_principal(),
             latlng_from_proto(request.near, request.HasField("near")),
             request.radius_m,
@@ -284,28 +269,26 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             "member_id": request.member_id,
             "states": list(request.states),
         }
-        limit = paging.page_size(request.page_size)
-        items = await self.t.list_assignments(
+        task_id = _required(request.task_id, "task_id") if request.task_id else ""
+        member_id = _member_id(request.member_id)
+        cursor = paging.cursor(request.page_size, request.page_token, filters, _time_and_id)
+        items = await self.q.list_assignments(
             current_principal(),
-            task_id=_required(request.task_id, "task_id") if request.task_id else "",
-            member_id=_member_id(request.member_id),
+            task_id=task_id,
+            member_id=member_id,
             states=states,
-            after=_time_key(request.page_token, filters),
-            limit=limit + 1,
+            after=cursor.after,
+            limit=cursor.fetch,
         )
-        more = len(items) > limit
-        items = items[:limit]
+        shown, token = cursor.page(items, lambda a: paging.time_token(a.created_at, a.id))
         return pb.ListAssignmentsResponse(
-            assignments=[convert.assignment_to_proto(a) for a in items],
-            next_page_token=_time_token(items[-1].created_at, items[-1].id, filters)
-            if more
-            else "",
+            assignments=[convert.assignment_to_proto(a) for a in shown], next_page_token=token
         )
 
     async def GetMemberRecord(
         self, request: pb.GetMemberRecordRequest, context: aio.ServicerContext
     ) -> pb.GetMemberRecordResponse:
-        record = await self.t.member_record(
+        record = await self.q.member_record(
             current_principal(), _required(request.member_id, "member_id")
         )
         return pb.GetMemberRecordResponse(record=convert.record_to_proto(record))

@@ -14,6 +14,8 @@ from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import TasksSettings
 from services.tasks import events
 from services.tasks.api import STAFF_ONLY, TasksApi
+from services.tasks.handlers import event_table
+from services.tasks.queries import TaskQueries
 from services.tasks.service import Tasks
 from services.tasks.store import TaskStore
 
@@ -25,6 +27,7 @@ class TasksRuntime(ServiceRuntime):
     """The runtime, with the use cases at hand (tests and the demo drive `tasks.sweep`)."""
 
     tasks: Tasks
+    queries: TaskQueries
 
 
 def build(
@@ -32,12 +35,15 @@ def build(
 ) -> TasksRuntime:
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
         assert isinstance(rt, TasksRuntime)
-        rt.tasks = Tasks(TaskStore(rt.pool, Outbox(events.SERVICE)), settings, clock)
-        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TasksApi(rt.tasks), server)
+        store = TaskStore(rt.pool, Outbox(events.SERVICE))
+        rt.tasks = Tasks(store, settings, clock)
+        rt.queries = TaskQueries(store, settings, clock)
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TasksApi(rt.tasks, rt.queries), server)
         return [tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name]
 
     def workers(rt: ServiceRuntime) -> list[Worker]:
         assert isinstance(rt, TasksRuntime)
+        table = event_table(rt.tasks.store, settings, clock)
         return [
             Consumer(
                 rt.pool,
@@ -49,7 +55,7 @@ def build(
                     subjects.MEMBER_EVENTS,
                     subjects.PROPOSAL_MADE,
                 ],
-                handler=rt.tasks.on_event,
+                handler=table.apply,
                 keys=KeyRing.from_settings(settings),
             ),
             # Units in their own durable consumer: the one above keeps its subjects as they were.
@@ -59,7 +65,7 @@ def build(
                 stream=settings.stream_name,
                 durable="tasks-units",
                 subjects=[subjects.UNIT_CREATED],
-                handler=rt.tasks.on_event,
+                handler=table.apply,
                 keys=KeyRing.from_settings(settings),
             ),
             Periodic("tasks sweep", rt.tasks.sweep, settings.sweep_interval_s),

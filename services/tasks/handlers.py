@@ -1,0 +1,98 @@
+"""The events the task service consumes, as a table: what each one changes in its read model.
+
+Every row runs inside the consumer's transaction, so the read model, any outbox rows and the
+inbox row change together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import asyncpg
+
+from linli.v1 import events_pb2, registry_pb2
+from services.common.clock import Clock, system_clock
+from services.common.handlers import EventTable
+from services.common.protoconv import time_from_proto
+from services.common.settings import TasksSettings
+from services.common.values import LatLng
+from services.tasks.domain import MemberView
+from services.tasks.store import TaskStore
+
+log = logging.getLogger(__name__)
+
+
+def event_table(
+    store: TaskStore, settings: TasksSettings, clock: Clock = system_clock
+) -> EventTable:
+    """The table of the service's consumers (`handler=table.apply`)."""
+
+    async def unit_created(
+        conn: asyncpg.Connection, u: events_pb2.UnitCreated, env: events_pb2.EventEnvelope
+    ) -> None:
+        await store.apply_unit(conn, u.unit.id, u.unit.community_id)
+
+    async def community_created(
+        conn: asyncpg.Connection, c: events_pb2.CommunityCreated, env: events_pb2.EventEnvelope
+    ) -> None:
+        station = c.community.station
+        await store.apply_community(
+            conn, c.community.id, c.community.street_id, LatLng(station.latitude, station.longitude)
+        )
+
+    async def proposal_made(
+        conn: asyncpg.Connection, p: events_pb2.ProposalMade, env: events_pb2.EventEnvelope
+    ) -> None:
+        await store.propose(
+            conn,
+            p.match_run_id,
+            p.task_id,
+            p.member_id,
+            None,
+            clock(),
+            timedelta(seconds=settings.proposal_ttl_s),
+        )
+
+    async def member_changed(
+        conn: asyncpg.Connection, m: registry_pb2.Member, env: events_pb2.EventEnvelope
+    ) -> None:
+        # Any registry event that carries the member whole (registered, updated, reported in,
+        # deactivated, and any later kind such as a reactivation) is applied the same way: the
+        # read model follows the member's latest snapshot.
+        street = await store.street_of(conn, m.community_id) if m.community_id else None
+        view = MemberView(
+            m.id,
+            m.community_id or None,
+            street,
+            m.status == registry_pb2.MEMBER_STATUS_ACTIVE,
+            m.HasField("reported_in_time") and bool(m.community_id),
+        )
+        await store.apply_member(
+            conn,
+            view,
+            skills=json.dumps([{"skill": s.skill, "level": s.level} for s in m.skills]),
+            availability=json.dumps(
+                [
+                    {"day": w.day, "start": w.start_minute, "end": w.end_minute}
+                    for w in m.availability
+                ]
+            ),
+            hours_per_month=m.hours_per_month,
+            home=LatLng(m.home.latitude, m.home.longitude) if m.HasField("home") else None,
+            version=time_from_proto(m.update_time),
+        )
+        # A member holds only places they could take as they now stand: deactivated, or moved
+        # to another community, they free the rest for others (announced as withdrawals).
+        released = await store.release_places(conn, m.id)
+        if released:
+            log.info("released %d place(s) of member %s", released, m.id)
+
+    return (
+        EventTable()
+        .on(events_pb2.UnitCreated, apply=unit_created)
+        .on(events_pb2.CommunityCreated, apply=community_created)
+        .on(events_pb2.ProposalMade, apply=proposal_made)
+        .carrying(registry_pb2.Member, apply=member_changed)
+    )
