@@ -145,13 +145,25 @@ def time_key(after: str) -> tuple[datetime, str]:
         raise invalid("page_token", "not a token this service issued") from e
 
 
+def time_uuid_key(after: str) -> tuple[datetime, str]:
+    """A (time, id) key whose time carries its offset and whose id is a UUID."""
+    when, key = time_key(after)
+    if when.tzinfo is None:
+        raise invalid("page_token", "not a token this service issued")
+    return when, str(uuid.UUID(uuid_key(key)))
+
+
+# Positions are SQL integers.
+_MAX_POSITION = 2**31 - 1
+
+
 def position_key(after: str) -> int:
     """A key that is a position in a fixed list (0 or more)."""
     try:
         position = int(after)
     except ValueError as e:
         raise invalid("page_token", "not a token this service issued") from e
-    if position < 0:
+    if not 0 <= position < _MAX_POSITION:
         raise invalid("page_token", "not a token this service issued")
     return position
 

@@ -275,7 +275,7 @@ class Matching:
             "community_id": scope.id if scope.kind == "community" else "",
             "street_id": scope.id if scope.kind == "street" else "",
         }
-        cursor = paging.cursor(page_size, page_token, filters, paging.time_key)
+        cursor = paging.cursor(page_size, page_token, filters, paging.time_uuid_key)
         which = access.runs_listed(principal, scope, self.world.communities)
         rows = await self.store.list_runs(which, cursor.after, cursor.fetch)
         shown, token = cursor.page(rows, lambda r: paging.time_token(r.created_at, r.id))

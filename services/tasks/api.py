@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from grpc import aio
@@ -33,12 +32,6 @@ STAFF_ONLY = methods(
 )
 
 T = TypeVar("T")
-
-
-def _time_and_id(after: str) -> tuple[datetime, str]:
-    """A page token's key in lists ordered by (time, id): the id is one this service issued."""
-    when, key = paging.time_key(after)
-    return when, str(uuid.UUID(paging.uuid_key(key)))
 
 
 def _community(value: str, field: str = "community_id") -> str:
@@ -170,7 +163,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             if request.HasField("start_before")
             else "",
         }
-        cursor = paging.cursor(request.page_size, request.page_token, filters, _time_and_id)
+        cursor = paging.cursor(request.page_size, request.page_token, filters, paging.time_uuid_key)
         rows = await self.q.list_tasks(
             current_principal(),
             community_id=request.community_id,
@@ -271,7 +264,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         }
         task_id = _required(request.task_id, "task_id") if request.task_id else ""
         member_id = _member_id(request.member_id)
-        cursor = paging.cursor(request.page_size, request.page_token, filters, _time_and_id)
+        cursor = paging.cursor(request.page_size, request.page_token, filters, paging.time_uuid_key)
         items = await self.q.list_assignments(
             current_principal(),
             task_id=task_id,
