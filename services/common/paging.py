@@ -105,17 +105,6 @@ def decode(token: str, filters: object) -> str | None:
     return after
 
 
-def decode_uuid(token: str, filters: object) -> str | None:
-    """As decode, for lists keyed by a UUID: a token naming anything else is refused."""
-    after = decode(token, filters)
-    if after is not None:
-        try:
-            uuid.UUID(after)
-        except ValueError as e:
-            raise invalid("page_token", "not a token this service issued") from e
-    return after
-
-
 K = TypeVar("K")
 T = TypeVar("T")
 
