@@ -21,7 +21,6 @@ from services.common.auth import Principal, Role
 from services.common.checks import Violations, check_request_id
 from services.common.clock import Clock, system_clock
 from services.common.errors import (
-    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -45,7 +44,7 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
-from services.tasks.store import Scope, TaskStore
+from services.tasks.store import Scope, TaskStorePort
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +56,7 @@ def request_hash(draft: WishDraft | RoleDraft) -> str:
 
 def _same_request(previous: str, fingerprint: str) -> None:
     if previous != fingerprint:
-        raise FailedPrecondition(
-            "request_id was used before for a different request",
-            "REQUEST_ID_REUSED",
-            field="request_id",
-        )
+        raise domain.request_id_reused()
 
 
 def _check_member_id(member_id: str) -> None:
@@ -78,7 +73,7 @@ def _hidden(what: str = "task") -> PermissionDenied:
 
 class Tasks:
     def __init__(
-        self, store: TaskStore, settings: TasksSettings, clock: Clock = system_clock
+        self, store: TaskStorePort, settings: TasksSettings, clock: Clock = system_clock
     ) -> None:
         self.store = store
         self.settings = settings
@@ -141,7 +136,9 @@ class Tasks:
         if found is None:
             draft = domain.validate_wish(draft, self.clock(), self.settings.bounds, self.reach)
             street = await self._place(principal, draft.community_id, "wish.")
-            found = await self.store.post_wish(request_id, fingerprint, draft, street, principal)
+            found = await self.store.post_wish(
+                request_id, fingerprint, draft, street, principal, self.clock()
+            )
         # On every path, a concurrent first call's included: one request_id, one request.
         wish, task, previous = found
         _same_request(previous, fingerprint)
@@ -356,7 +353,7 @@ class Tasks:
         reason = domain.check_reason(reason, required=True)
         await self._existing_or_hidden(principal, task_id, self._manages(principal))
         return await self.store.cancel_task(
-            task_id, reason, principal, self._manage_check(principal)
+            task_id, reason, principal, self._manage_check(principal), self.clock()
         )
 
     async def complete_task(
@@ -369,15 +366,14 @@ class Tasks:
     ) -> tuple[Task, list[Assignment]]:
         self._may_manage(principal)
         await self._existing_or_hidden(principal, task_id, self._manages(principal))
-
-        def decide(task: Task, accepted: list[Assignment]) -> tuple[tuple[Outcome, ...], int, str]:
-            cleaned = domain.validate_completion(
-                outcomes, {a.member_id for a in accepted}, score, comment
-            )
-            return outcomes, score, cleaned
-
         return await self.store.complete_task(
-            task_id, decide, principal, self.clock(), self._manage_check(principal)
+            task_id,
+            outcomes,
+            score,
+            comment,
+            principal,
+            self.clock(),
+            self._manage_check(principal),
         )
 
     # -- members' changes ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The task service's rules (services/tasks/domain.py): wishes and roles, occurrences, the task
+"""The task service's rules (services/tasks/domain/): wishes and roles, occurrences, the task
 and assignment state machines, who may take a place, who may see and manage a task."""
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from services.tasks.domain import (
     Task,
     TaskKind,
     TaskStatus,
+    TimeWindow,
     WeeklySchedule,
-    Window,
     WishDraft,
     check_reason,
     claim_problem,
@@ -79,13 +79,13 @@ HOME = LatLng(36.9648, 117.1602)
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def fixed(start: datetime, hours: float) -> Window:
-    return Window(start, start + timedelta(hours=hours))
+def fixed(start: datetime, hours: float) -> TimeWindow:
+    return TimeWindow(start, start + timedelta(hours=hours))
 
 
-def flexible(end: datetime) -> Window:
+def flexible(end: datetime) -> TimeWindow:
     # The start a caller sends is ignored: a flexible window opens when the task is posted.
-    return Window(LONG_AGO, end, flexible=True)
+    return TimeWindow(LONG_AGO, end, flexible=True)
 
 
 def wish(**changes: object) -> WishDraft:
@@ -172,7 +172,7 @@ def test_a_wish_comes_back_with_its_texts_trimmed_and_normalised() -> None:
 
 def test_a_flexible_window_opens_when_the_wish_is_posted() -> None:
     cleaned = validate_wish(wish(window=flexible(NOW + timedelta(days=3))), NOW, BOUNDS)
-    assert cleaned.window == Window(NOW, NOW + timedelta(days=3), flexible=True)
+    assert cleaned.window == TimeWindow(NOW, NOW + timedelta(days=3), flexible=True)
 
 
 TOMORROW_9 = local(2026, 5, 5, 9)
@@ -217,17 +217,19 @@ WISH_RULES = [
     pytest.param({"effort_hours": math.inf, "window": THREE_DAYS}, "wish.effort_hours", id="inf"),
     pytest.param({"window": None}, "wish.window", id="window missing"),
     pytest.param(
-        {"window": Window(TOMORROW_9, TOMORROW_9)}, "wish.window.end", id="fixed end equals start"
+        {"window": TimeWindow(TOMORROW_9, TOMORROW_9)},
+        "wish.window.end",
+        id="fixed end equals start",
     ),
     pytest.param(
-        {"window": Window(TOMORROW_9, TOMORROW_9 - timedelta(hours=2))},
+        {"window": TimeWindow(TOMORROW_9, TOMORROW_9 - timedelta(hours=2))},
         "wish.window.end",
         id="fixed end before start",
     ),
     pytest.param({"window": fixed(NOW - timedelta(hours=1), 2)}, "wish.window.start", id="past"),
     pytest.param({"window": fixed(NOW, 2)}, "wish.window.start", id="fixed start is now"),
     pytest.param(
-        {"window": Window(TOMORROW_9, TOMORROW_9 + timedelta(days=7, minutes=1))},
+        {"window": TimeWindow(TOMORROW_9, TOMORROW_9 + timedelta(days=7, minutes=1))},
         "wish.window.end",
         id="fixed longer than 7 days",
     ),
@@ -271,7 +273,7 @@ WISH_LIMITS = [
     pytest.param({"headcount": 100}, id="headcount 100"),
     pytest.param({"effort_hours": 0.25, "window": fixed(TOMORROW_9, 0.25)}, id="0.25h"),
     pytest.param({"effort_hours": 12.0, "window": fixed(TOMORROW_9, 12)}, id="12h"),
-    pytest.param({"window": Window(TOMORROW_9, TOMORROW_9 + timedelta(days=7))}, id="7 days"),
+    pytest.param({"window": TimeWindow(TOMORROW_9, TOMORROW_9 + timedelta(days=7))}, id="7 days"),
     pytest.param({"window": fixed(NOW + timedelta(seconds=1), 2)}, id="starts in a second"),
     pytest.param({"window": flexible(NOW + timedelta(days=92))}, id="flexible 92 days"),
     pytest.param(
@@ -431,12 +433,12 @@ ROLE_RULES = [
         id="once in the past",
     ),
     pytest.param(
-        {"schedule": OneOffSchedule(Window(SAT_9, SAT_9))},
+        {"schedule": OneOffSchedule(TimeWindow(SAT_9, SAT_9))},
         "role.once.window.end",
         id="once end equals start",
     ),
     pytest.param(
-        {"schedule": OneOffSchedule(Window(SAT_9, SAT_9 + timedelta(days=7, hours=1)))},
+        {"schedule": OneOffSchedule(TimeWindow(SAT_9, SAT_9 + timedelta(days=7, hours=1)))},
         "role.once.window.end",
         id="once longer than 7 days",
     ),
@@ -539,7 +541,7 @@ def utc(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
 
 def test_weekday_afternoons_in_jiyang_are_morning_hours_in_utc() -> None:
     got = list(occurrences(weekly(), local(2026, 5, 4), local(2026, 5, 11)))
-    assert got == [Window(utc(2026, 5, d, 8, 30), utc(2026, 5, d, 10)) for d in range(4, 9)]
+    assert got == [TimeWindow(utc(2026, 5, d, 8, 30), utc(2026, 5, d, 10)) for d in range(4, 9)]
     assert all(w.start.tzinfo is UTC and w.end.tzinfo is UTC for w in got)
     assert not any(w.flexible for w in got)
 
@@ -548,13 +550,13 @@ def test_occurrences_fall_on_the_local_weekday_even_when_utc_is_still_the_day_be
     # Monday 00:30 in Jiyang is Sunday 16:30 UTC.
     schedule = weekly(days=(MON,), start_minute=30, end_minute=90)
     got = list(occurrences(schedule, utc(2026, 5, 3), utc(2026, 5, 5)))
-    assert got == [Window(utc(2026, 5, 3, 16, 30), utc(2026, 5, 3, 17, 30))]
+    assert got == [TimeWindow(utc(2026, 5, 3, 16, 30), utc(2026, 5, 3, 17, 30))]
 
 
 def test_an_occurrence_ending_at_midnight_ends_at_the_next_local_day() -> None:
     schedule = weekly(days=(FRI,), start_minute=22 * 60, end_minute=1440)
     got = list(occurrences(schedule, local(2026, 5, 4), local(2026, 5, 11)))
-    assert got == [Window(local(2026, 5, 8, 22), local(2026, 5, 9))]
+    assert got == [TimeWindow(local(2026, 5, 8, 22), local(2026, 5, 9))]
 
 
 def test_occurrences_begin_on_first_date_and_end_on_last_date() -> None:
@@ -616,7 +618,7 @@ ONCE = fixed(local(2026, 5, 9, 9), 3)
     ],
 )
 def test_a_one_off_event_yields_its_window_once_when_it_starts_in_the_interval(
-    after: datetime, until: datetime, expected: list[Window]
+    after: datetime, until: datetime, expected: list[TimeWindow]
 ) -> None:
     assert list(occurrences(OneOffSchedule(ONCE), after, until)) == expected
 
@@ -641,7 +643,7 @@ def weekly_schedules(draw: st.DrawFn) -> WeeklySchedule:
     return WeeklySchedule(days, start, end, first, last)
 
 
-def by_hand(s: WeeklySchedule, after: datetime, until: datetime) -> list[Window]:
+def by_hand(s: WeeklySchedule, after: datetime, until: datetime) -> list[TimeWindow]:
     """The same occurrences with a fixed +08:00 offset instead of the zone database."""
     assert s.first_date is not None
     found = []
@@ -651,7 +653,7 @@ def by_hand(s: WeeklySchedule, after: datetime, until: datetime) -> list[Window]
         midnight = datetime.combine(day, time(0), CST)
         start = midnight + timedelta(minutes=s.start_minute)
         if in_dates and day.isoweekday() in s.days and after < start <= until:
-            found.append(Window(start, midnight + timedelta(minutes=s.end_minute)))
+            found.append(TimeWindow(start, midnight + timedelta(minutes=s.end_minute)))
         day += timedelta(days=1)
     return found
 
@@ -695,7 +697,7 @@ def test_splitting_the_interval_anywhere_yields_the_same_occurrences_without_dup
 def test_a_one_off_yields_its_window_once_however_the_interval_is_split(
     start: datetime, minutes: int, after: datetime, span: timedelta
 ) -> None:
-    s = OneOffSchedule(Window(start, start + timedelta(minutes=minutes)))
+    s = OneOffSchedule(TimeWindow(start, start + timedelta(minutes=minutes)))
     until = after + span
     whole = list(occurrences(s, after, until))
     assert whole == ([s.window] if after < start <= until else [])
@@ -824,7 +826,7 @@ def test_a_fixed_window_takes_places_until_it_starts() -> None:
 
 
 def test_a_flexible_window_takes_places_until_it_ends() -> None:
-    w = Window(NOW, NOW + timedelta(days=5), flexible=True)
+    w = TimeWindow(NOW, NOW + timedelta(days=5), flexible=True)
     assert w.claim_deadline == NOW + timedelta(days=5)
 
 
@@ -838,12 +840,14 @@ def test_a_flexible_window_takes_places_until_it_ends() -> None:
         pytest.param(fixed(SAT_9 + timedelta(hours=3), 1), False, id="touching after"),
         pytest.param(fixed(SAT_9 - timedelta(hours=1), 1), False, id="touching before"),
         pytest.param(fixed(SAT_9 + timedelta(days=1), 3), False, id="next day"),
-        pytest.param(Window(SAT_9, SAT_9 + timedelta(hours=3), True), False, id="same, flexible"),
-        pytest.param(Window(NOW, NOW + timedelta(days=30), True), False, id="flexible around"),
+        pytest.param(
+            TimeWindow(SAT_9, SAT_9 + timedelta(hours=3), True), False, id="same, flexible"
+        ),
+        pytest.param(TimeWindow(NOW, NOW + timedelta(days=30), True), False, id="flexible around"),
     ],
 )
 def test_fixed_windows_overlap_when_they_share_time_and_flexible_ones_never(
-    other: Window, overlap: bool
+    other: TimeWindow, overlap: bool
 ) -> None:
     w = fixed(SAT_9, 3)
     assert w.overlaps(other) is overlap
@@ -851,12 +855,12 @@ def test_fixed_windows_overlap_when_they_share_time_and_flexible_ones_never(
 
 
 def test_a_flexible_window_does_not_even_overlap_itself() -> None:
-    w = Window(NOW, NOW + timedelta(days=3), flexible=True)
+    w = TimeWindow(NOW, NOW + timedelta(days=3), flexible=True)
     assert not w.overlaps(w)
 
 
 windows = st.builds(
-    lambda start, minutes, flex: Window(start, start + timedelta(minutes=minutes), flex),
+    lambda start, minutes, flex: TimeWindow(start, start + timedelta(minutes=minutes), flex),
     instants,
     st.integers(1, 3 * 24 * 60),
     st.booleans(),
@@ -864,12 +868,12 @@ windows = st.builds(
 
 
 @given(windows, windows)
-def test_overlapping_is_symmetric(a: Window, b: Window) -> None:
+def test_overlapping_is_symmetric(a: TimeWindow, b: TimeWindow) -> None:
     assert a.overlaps(b) == b.overlaps(a)
 
 
 @given(windows, windows)
-def test_fixed_windows_overlap_iff_some_instant_lies_in_both(a: Window, b: Window) -> None:
+def test_fixed_windows_overlap_iff_some_instant_lies_in_both(a: TimeWindow, b: TimeWindow) -> None:
     shared = min(a.end, b.end) - max(a.start, b.start)
     expected = not a.flexible and not b.flexible and shared > timedelta(0)
     assert a.overlaps(b) == expected
@@ -965,7 +969,7 @@ def test_no_place_can_be_taken_once_a_fixed_window_has_started() -> None:
 
 
 def test_a_flexible_task_takes_places_until_its_window_ends() -> None:
-    t = task(window=Window(NOW, NOW + timedelta(days=2), flexible=True))
+    t = task(window=TimeWindow(NOW, NOW + timedelta(days=2), flexible=True))
     assert claimable(t, NOW + timedelta(days=1)) is None
     assert claimable(t, NOW + timedelta(days=2)) == "the task's time to take places has passed"
 
