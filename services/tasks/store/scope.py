@@ -19,6 +19,18 @@ class Scope:
     member_community: str | None = None
     member_street: str | None = None
 
+    def admits(self, community_id: str, street_id: str, street_wide: bool) -> bool:
+        """Whether a task of this place is inside the scope (as `sql` says in SQL)."""
+        if self.member_community is not None:
+            return community_id == self.member_community or (
+                street_wide and street_id == self.member_street
+            )
+        if self.community_ids is None and self.street_ids is None:
+            return True
+        return (self.community_ids is not None and community_id in self.community_ids) or (
+            self.street_ids is not None and street_id in self.street_ids
+        )
+
     def sql(self, args: list[object]) -> str:
         def arg(value: object) -> str:
             args.append(value)
