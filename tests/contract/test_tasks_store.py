@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.common.auth import Principal, Role
 from services.common.errors import FailedPrecondition, NotFound
-from services.common.values import TimeWindow
 from services.tasks.domain import (
     AssignmentState,
     OneOffSchedule,
@@ -479,8 +477,3 @@ async def test_a_failed_change_leaves_nothing_behind(under_test: StoreUnderTest)
     t = await store.get_task(task.id)
     assert t is not None and t.places_taken == 0
     assert len(await under_test.subjects()) == before
-
-
-def test_the_window_type_is_the_shared_time_window() -> None:
-    assert Task.__dataclass_fields__["window"].type in ("TimeWindow", TimeWindow)
-    assert Principal and Role  # the builders' principals are the auth module's own

@@ -95,6 +95,8 @@ class ReadModel(StoreBase):
         for row in rows:  # in id order, as every writer locks tasks
             task = await self._lock_task(conn, str(row["task_id"]))
             live = await self._live_assignments(conn, task.id)
+            # The rule is timeless; `now` only dates the domain's copy, and the row is dated by
+            # the database as every change is.
             now = datetime.now(UTC)
             change = domain.release(task, live, member_id, member, now)
             await self._write(conn, task, change, None, now)
