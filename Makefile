@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GRPC_ENABLE_FORK_SUPPORT := false
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup protos wheel demo test test-unit test-integration test-e2e k8s-check tools up down status lint fmt bench migrate token clean
+.PHONY: help setup protos wheel demo test test-unit test-usecase test-contract test-integration test-e2e k8s-check tools up down status lint fmt bench migrate token clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,11 +50,17 @@ wheel: setup  ## the linli wheel in dist/: services and generated code, no dev/ 
 demo: setup  ## bring the system up on local servers, load the district, show the result
 	$(PY) -m dev.demo
 
-test: setup tools  ## the whole test suite: unit, integration (real PostgreSQL, NATS, gRPC), e2e
+test: setup tools  ## the whole test suite: unit, use cases, store contracts, integration, e2e
 	$(PY) -m pytest -q
 
 test-unit: setup  ## fast tests, no I/O
 	$(PY) -m pytest -q tests/unit
+
+test-usecase: setup  ## the use cases on in-memory stores, no servers
+	$(PY) -m pytest -q tests/usecase
+
+test-contract: setup  ## one suite per store interface, against PostgreSQL and in memory
+	$(PY) -m pytest -q tests/contract
 
 test-integration: setup  ## tests against real PostgreSQL, NATS and gRPC
 	$(PY) -m pytest -q tests/integration

@@ -30,9 +30,9 @@ from services.tasks.domain import (
     Task,
     TaskKind,
     TaskStatus,
+    TimeWindow,
     VolunteerRole,
     WeeklySchedule,
-    Window,
     Wish,
     WishDraft,
 )
@@ -57,13 +57,13 @@ def filter_time_from_proto(t: timestamp_pb2.Timestamp, field: str) -> datetime:
     return time_from_proto(t)
 
 
-def window_from_proto(w: tasks_pb2.TimeWindow, present: bool) -> Window | None:
+def window_from_proto(w: tasks_pb2.TimeWindow, present: bool) -> TimeWindow | None:
     if not present:
         return None
-    return Window(time_from_proto(w.start), time_from_proto(w.end), w.flexible)
+    return TimeWindow(time_from_proto(w.start), time_from_proto(w.end), w.flexible)
 
 
-def window_to_proto(w: Window) -> tasks_pb2.TimeWindow:
+def window_to_proto(w: TimeWindow) -> tasks_pb2.TimeWindow:
     return tasks_pb2.TimeWindow(start=ts(w.start), end=ts(w.end), flexible=w.flexible)
 
 

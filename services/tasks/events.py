@@ -1,8 +1,8 @@
-"""What the task service publishes, and how it applies what it consumes.
+"""What the task service publishes: the only place its event payloads are built, from the
+domain's events.
 
 Published payloads carry whole records (exact places and addresses included): the stream is for
-services only. Consumed: the registry's communities, units and members (its read model) and
-matching's proposals.
+services only.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from services.common.subjects import (
     subject,
 )
 from services.common.subjects import TASKS as SERVICE
+from services.tasks import domain
 from services.tasks.convert import assignment_to_proto, role_to_proto, task_to_proto
-from services.tasks.domain import Assignment, Task, VolunteerRole
+from services.tasks.domain import Assignment, DomainEvent, Task, VolunteerRole
 
 Event = tuple[str, pb_message.Message]
 
@@ -81,3 +82,27 @@ def proposal_rejected(
         reason=reason,
         place_unavailable=place_unavailable,
     )
+
+
+def payload(event: DomainEvent) -> Event:
+    """The subject and payload that announce a domain event."""
+    match event:
+        case domain.AssignmentChanged(verb, assignment, task):
+            return assignment_changed(verb, assignment, task)
+        case domain.TaskPosted(task):
+            return task_posted(task)
+        case domain.TaskCancelled(task, reason):
+            return task_cancelled(task, reason)
+        case domain.TaskExpired(task):
+            return task_expired(task)
+        case domain.TaskClosed(task):
+            return task_closed(task)
+        case domain.TaskCompleted(task, assignments, score, comment):
+            return task_completed(task, list(assignments), score, comment)
+        case domain.RoleCreated(role):
+            return role_created(role)
+        case domain.RoleEnded(role):
+            return role_ended(role)
+        case domain.ProposalRejected(run_id, task_id, member_id, reason, unavailable):
+            return proposal_rejected(run_id, task_id, member_id, reason, unavailable)
+    raise AssertionError(f"no payload for {event!r}")

@@ -19,13 +19,13 @@ from services.common.protoconv import time_from_proto
 from services.common.settings import TasksSettings
 from services.common.values import LatLng
 from services.tasks.domain import MemberView
-from services.tasks.store import TaskStore
+from services.tasks.store import TaskStorePort
 
 log = logging.getLogger(__name__)
 
 
 def event_table(
-    store: TaskStore, settings: TasksSettings, clock: Clock = system_clock
+    store: TaskStorePort, settings: TasksSettings, clock: Clock = system_clock
 ) -> EventTable:
     """The table of the service's consumers (`handler=table.apply`)."""
 

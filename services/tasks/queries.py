@@ -29,22 +29,11 @@ from services.tasks.domain import (
     TaskStatus,
     VolunteerRole,
 )
-from services.tasks.store import Scope, TaskStore
+from services.tasks.domain.errors import hidden, missing
+from services.tasks.store import Scope, TaskStorePort
 
 NEARBY_RADIUS_M = 3000
 NEARBY_LIMIT = 20
-
-
-def hidden(what: str = "task") -> PermissionDenied:
-    """The answer for an id outside the caller's scope."""
-    # The same answer whether or not it exists: ids outside one's scope reveal nothing.
-    return PermissionDenied(f"this {what} is outside your scope")
-
-
-def missing(principal: Principal, what: str, id_: str) -> NotFound | PermissionDenied:
-    """The answer for an id the store does not hold: only callers who see everywhere learn that
-    it is missing; anyone else gets what a foreign id gets."""
-    return NotFound(what, id_) if principal.is_everywhere else hidden(what)
 
 
 def community_outside(community_id: str) -> PermissionDenied:
@@ -139,7 +128,7 @@ class TaskQueries:
     """The read use cases, over the store's read methods."""
 
     def __init__(
-        self, store: TaskStore, settings: TasksSettings, clock: Clock = system_clock
+        self, store: TaskStorePort, settings: TasksSettings, clock: Clock = system_clock
     ) -> None:
         self.store = store
         self.settings = settings

@@ -14,7 +14,6 @@ from services.common.auth import Principal, Role
 from services.common.checks import Violations, check_request_id
 from services.common.clock import Clock, system_clock
 from services.common.errors import (
-    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -32,7 +31,8 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
-from services.tasks.store import TaskStore
+from services.tasks.domain.errors import hidden
+from services.tasks.store import TaskStorePort
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +44,12 @@ def request_hash(draft: WishDraft | RoleDraft) -> str:
 
 def _same_request(previous: str, fingerprint: str) -> None:
     if previous != fingerprint:
-        raise FailedPrecondition(
-            "request_id was used before for a different request",
-            "REQUEST_ID_REUSED",
-            field="request_id",
-        )
-
-
-def _hidden(what: str = "task") -> PermissionDenied:
-    # The same answer whether or not it exists: ids outside one's scope reveal nothing.
-    return PermissionDenied(f"this {what} is outside your scope")
+        raise domain.request_id_reused()
 
 
 class Tasks:
     def __init__(
-        self, store: TaskStore, settings: TasksSettings, clock: Clock = system_clock
+        self, store: TaskStorePort, settings: TasksSettings, clock: Clock = system_clock
     ) -> None:
         self.store = store
         self.settings = settings
@@ -87,7 +78,7 @@ class Tasks:
         # Members never manage: refused before validation, with the answer an id outside their
         # scope gets, whether or not it exists.
         if principal.role is Role.MEMBER:
-            raise _hidden(what)
+            raise hidden(what)
 
     async def _place(self, principal: Principal, community_id: str, prefix: str) -> str:
         """The community's street, once the caller may post there."""
@@ -121,7 +112,9 @@ class Tasks:
         if found is None:
             draft = domain.validate_wish(draft, self.clock(), self.settings.bounds, self.reach)
             street = await self._place(principal, draft.community_id, "wish.")
-            found = await self.store.post_wish(request_id, fingerprint, draft, street, principal)
+            found = await self.store.post_wish(
+                request_id, fingerprint, draft, street, principal, self.clock()
+            )
         # On every path, a concurrent first call's included: one request_id, one request.
         wish, task, previous = found
         _same_request(previous, fingerprint)
@@ -158,10 +151,10 @@ class Tasks:
         reason = domain.check_reason(reason)
         found = await self.store.get_role(role_id)
         if found is None:
-            raise NotFound("role", role_id) if principal.is_everywhere else _hidden("role")
+            raise NotFound("role", role_id) if principal.is_everywhere else hidden("role")
         role, street = found
         if not domain.may_manage_task(principal, role.draft.community_id, street):
-            raise _hidden("role")
+            raise hidden("role")
         return await self.store.end_role(role_id, reason, principal, self.clock())
 
     # -- staff changes -------------------------------------------------------------------------
@@ -169,11 +162,11 @@ class Tasks:
     def _manage_check(self, principal: Principal) -> Callable[[Task], None]:
         def check(task: Task) -> None:
             if not domain.may_manage_task(principal, task.community_id, task.street_id):
-                raise _hidden()
+                raise hidden()
 
         return check
 
-    async def _existing_or_hidden(
+    async def _existing_orhidden(
         self, principal: Principal, task_id: str, allowed: Callable[[Task], bool]
     ) -> None:
         # A task outside the caller's reach is refused here, as a missing one is, before any
@@ -181,9 +174,9 @@ class Tasks:
         # check is made again under the lock, for a task that changes meanwhile.)
         task = await self.store.get_task(task_id)
         if task is None:
-            raise NotFound("task", task_id) if principal.is_everywhere else _hidden()
+            raise NotFound("task", task_id) if principal.is_everywhere else hidden()
         if not allowed(task):
-            raise _hidden()
+            raise hidden()
 
     def _manages(self, principal: Principal) -> Callable[[Task], bool]:
         return lambda task: domain.may_manage_task(principal, task.community_id, task.street_id)
@@ -191,9 +184,9 @@ class Tasks:
     async def cancel_task(self, principal: Principal, task_id: str, reason: str) -> Task:
         self._may_manage(principal)
         reason = domain.check_reason(reason, required=True)
-        await self._existing_or_hidden(principal, task_id, self._manages(principal))
+        await self._existing_orhidden(principal, task_id, self._manages(principal))
         return await self.store.cancel_task(
-            task_id, reason, principal, self._manage_check(principal)
+            task_id, reason, principal, self._manage_check(principal), self.clock()
         )
 
     async def complete_task(
@@ -205,16 +198,15 @@ class Tasks:
         comment: str,
     ) -> tuple[Task, list[Assignment]]:
         self._may_manage(principal)
-        await self._existing_or_hidden(principal, task_id, self._manages(principal))
-
-        def decide(task: Task, accepted: list[Assignment]) -> tuple[tuple[Outcome, ...], int, str]:
-            cleaned = domain.validate_completion(
-                outcomes, {a.member_id for a in accepted}, score, comment
-            )
-            return outcomes, score, cleaned
-
+        await self._existing_orhidden(principal, task_id, self._manages(principal))
         return await self.store.complete_task(
-            task_id, decide, principal, self.clock(), self._manage_check(principal)
+            task_id,
+            outcomes,
+            score,
+            comment,
+            principal,
+            self.clock(),
+            self._manage_check(principal),
         )
 
     # -- members' changes ----------------------------------------------------------------------
@@ -241,11 +233,11 @@ class Tasks:
                 principal, member, task.community_id, task.street_id, task.street_wide
             )
 
-        await self._existing_or_hidden(principal, task_id, sees)
+        await self._existing_orhidden(principal, task_id, sees)
 
         def check(task: Task) -> None:
             if not sees(task):
-                raise _hidden()
+                raise hidden()
 
         return await self.store.claim(task_id, member_id, principal, self.clock(), check)
 
@@ -258,18 +250,18 @@ class Tasks:
 
         def check(a: Assignment, _task: Task) -> None:
             if principal.role is Role.MEMBER and a.member_id != principal.subject:
-                raise _hidden("assignment")
+                raise hidden("assignment")
 
         found = await self.store.get_assignment(assignment_id)
         if found is None:
             raise (
                 NotFound("assignment", assignment_id)
                 if principal.role is Role.SERVICE
-                else _hidden("assignment")
+                else hidden("assignment")
             )
         # Another member's assignment is refused as a missing one is, before any lock is taken.
         if principal.role is Role.MEMBER and found.member_id != principal.subject:
-            raise _hidden("assignment")
+            raise hidden("assignment")
         assignment, _ = await self.store.change_assignment(
             assignment_id, target, principal, self.clock(), check, reason
         )

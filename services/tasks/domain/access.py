@@ -1,0 +1,74 @@
+"""Who may take a place on a task, see it, and manage it: the member as the task service knows
+them, and the caller's scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.auth import Principal, Role
+from services.tasks.domain.errors import ClaimRefusal, Refusal
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """What the task service knows of a member, from the registry's events."""
+
+    id: str
+    community_id: str | None
+    street_id: str | None
+    active: bool
+    reported_in: bool
+
+
+def member_refusal(
+    member: MemberView | None, community_id: str, street_id: str, street_wide: bool
+) -> ClaimRefusal | None:
+    """Why this member may not take a place on a task of this community, or None."""
+    if member is None:
+        return ClaimRefusal(
+            Refusal.MEMBER_UNKNOWN, "the member is not known to the task service yet"
+        )
+    if not member.active:
+        return ClaimRefusal(Refusal.MEMBER_INACTIVE, "the member is deactivated")
+    if not member.reported_in or not member.community_id:
+        return ClaimRefusal(
+            Refusal.NOT_REPORTED_IN, "the member has not reported in to a community"
+        )
+    if member.community_id == community_id:
+        return None
+    if street_wide and member.street_id == street_id:
+        return None
+    return ClaimRefusal(
+        Refusal.OUT_OF_SCOPE,
+        f"the member reported in to {member.community_id!r}, not to this task's community",
+    )
+
+
+def claim_problem(
+    member: MemberView | None, community_id: str, street_id: str, street_wide: bool
+) -> str | None:
+    """Why this member may not take a place on a task of this community, or None."""
+    found = member_refusal(member, community_id, street_id, street_wide)
+    return None if found is None else found.message
+
+
+def may_see_task(
+    principal: Principal,
+    member: MemberView | None,
+    community_id: str,
+    street_id: str,
+    street_wide: bool,
+) -> bool:
+    if principal.role is Role.MEMBER:
+        # A deactivated member still sees their community's tasks; claiming says why not.
+        if member is None or not member.reported_in:
+            return False
+        return member.community_id == community_id or (
+            street_wide and member.street_id == street_id
+        )
+    return principal.holds(community_id, street_id)
+
+
+def may_manage_task(principal: Principal, community_id: str, street_id: str) -> bool:
+    """Post, change, cancel and complete: staff of the community and the administrators above."""
+    return principal.role is not Role.MEMBER and principal.holds(community_id, street_id)
