@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.interceptors.statuses import status_code, to_status
 from services.tasks import domain
 from services.tasks.domain import (
     ASSIGNMENT_TRANSITIONS,
@@ -122,7 +123,7 @@ def test_a_task_moves_only_along_the_diagram(current: TaskStatus, target: TaskSt
         return
     with pytest.raises(FailedPrecondition) as caught:
         require_task_transition(current, target, "change the task")
-    assert caught.value.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert status_code(caught.value) is grpc.StatusCode.FAILED_PRECONDITION
     assert caught.value.reason == "TASK_STATE"
     assert caught.value.metadata == {"state": current.value}
     assert caught.value.message == f"cannot change the task: the task is {current.value}"
@@ -138,7 +139,7 @@ def test_an_assignment_moves_only_along_the_diagram(
         return
     with pytest.raises(FailedPrecondition) as caught:
         require_assignment_transition(current, target, "withdraw")
-    assert caught.value.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert status_code(caught.value) is grpc.StatusCode.FAILED_PRECONDITION
     assert caught.value.reason == "ASSIGNMENT_STATE"
     assert caught.value.metadata == {"state": current.value}
     assert caught.value.message == f"cannot withdraw: the assignment is {current.value}"
@@ -147,7 +148,7 @@ def test_an_assignment_moves_only_along_the_diagram(
 def test_the_error_for_a_refused_transition_carries_the_state_to_the_caller() -> None:
     with pytest.raises(FailedPrecondition) as caught:
         require_task_transition(T.EXPIRED, T.CANCELLED, "cancel")
-    status = caught.value.to_status()
+    status = to_status(caught.value)
     assert status.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
     assert "expired" in status.message
     assert len(status.details) == 1
