@@ -33,9 +33,9 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --quiet --frozen --python $(PYTHON) --no-install-project
 	@touch $@
 
+# The editable install holds a copy of gen/linli, which a plain sync would keep stale.
 $(GEN_STAMP): $(VENV)/.synced $(PROTOS) tools/gen_protos.py
 	$(PY) tools/gen_protos.py
-	# The editable install holds a copy of gen/linli, which a plain sync would keep stale.
 	$(UV) sync --quiet --frozen --python $(PYTHON) --reinstall-package linli
 	@touch $@
 
