@@ -3,7 +3,10 @@ first) and v1alpha, on every running service, with no token."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -114,3 +117,41 @@ async def test_v1_describes_itself_and_answers_a_conversation_in_order(
     assert (described.name, described.package) == (reflection.V1_FILE, "grpc.reflection.v1")
     assert replies[1].error_response.error_code == 5  # type: ignore[attr-defined]  # NOT_FOUND
     assert replies[2].HasField("list_services_response")
+
+
+BUF = Path(__file__).resolve().parent.parent.parent / "tools/buf/node_modules/.bin/buf"
+
+
+async def buf_curl(*args: str) -> str:
+    """`buf curl` over gRPC, its schema from reflection v1 only; its output."""
+    if not BUF.is_file():
+        pytest.skip("NO BUF: tools/buf is not installed (make lint installs it); buf curl NOT run")
+    # Not subprocess.run: the server answering it runs on this very event loop.
+    process = await asyncio.create_subprocess_exec(
+        str(BUF),
+        "curl",
+        "--protocol=grpc",
+        "--http2-prior-knowledge",
+        "--reflect-protocol=grpc-v1",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_buf_curl_calls_the_registry_knowing_only_what_reflection_v1_tells_it(
+    registry: ServiceRuntime, admin: tuple[tuple[str, str], ...]
+) -> None:
+    base = f"http://127.0.0.1:{registry.port}"
+
+    methods = await buf_curl("--list-methods", base)
+    reply = await buf_curl(
+        *(f"--header={key}: {value}" for key, value in admin),
+        f"{base}/linli.v1.RegistryService/ListSkills",
+    )
+
+    assert "linli.v1.RegistryService/ListSkills" in methods.split()
+    assert json.loads(reply)["skills"]
