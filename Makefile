@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GRPC_ENABLE_FORK_SUPPORT := false
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup protos wheel demo test test-unit test-usecase test-contract test-integration test-e2e k8s-check tools up down status lint fmt bench migrate token clean
+.PHONY: help setup protos wheel demo test test-unit test-usecase test-contract test-integration test-e2e k8s-check tools clients up down status lint fmt bench migrate token clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,9 +33,10 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --quiet --frozen --python $(PYTHON) --no-install-project
 	@touch $@
 
+# The editable install holds a copy of gen/linli, which a plain sync would keep stale.
 $(GEN_STAMP): $(VENV)/.synced $(PROTOS) tools/gen_protos.py
 	$(PY) tools/gen_protos.py
-	$(UV) sync --quiet --frozen --python $(PYTHON)
+	$(UV) sync --quiet --frozen --python $(PYTHON) --reinstall-package linli
 	@touch $@
 
 setup: $(GEN_STAMP)  ## virtual environment, locked dependencies, generated code
@@ -107,6 +108,23 @@ token: setup  ## issue a local token, e.g. make token ARGS="--role district_admi
 
 $(BUF): tools/buf/package.json tools/buf/package-lock.json
 	cd tools/buf && npm ci --no-audit --no-fund --silent
+
+# Go and Java plugins (and what compiles their stubs) come from Debian, the TypeScript plugin
+# and compiler from the npm registry (pinned in tools/clients), installed into $(STATE)/clients.
+CLIENT_DEBS := protobuf-compiler protoc-gen-go protoc-gen-go-grpc protobuf-compiler-grpc-java-plugin \
+  golang-go golang-google-protobuf-dev golang-google-grpc-dev libprotobuf-java libgrpc-java
+$(STATE)/clients/.installed: tools/clients/package.json tools/clients/package-lock.json
+	@missing=$$(for p in $(CLIENT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	mkdir -p $(STATE)/clients && cp tools/clients/package*.json $(STATE)/clients/
+	cd $(STATE)/clients && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+clients: $(BUF) $(STATE)/clients/.installed  ## Go, Java and TypeScript stubs into clients/ (docs/clients.md)
+	$(BUF) generate
 
 lint: setup $(BUF)  ## ruff, mypy, the import contracts (pyproject.toml) and buf lint
 	$(VENV)/bin/ruff check .

@@ -15,11 +15,10 @@ from pathlib import Path
 import asyncpg
 from grpc import aio
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.common import eventbus, migrations
+from services.common import eventbus, migrations, reflection
 from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
 from services.common.runtime.gate import CallGate
@@ -114,9 +113,7 @@ class ServiceRuntime:
         self._service_names = self.register(self.server, self)
         self.health = RuntimeHealth(self._alive, lambda: self.supervisor.states)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        reflection.enable([*self._service_names, health.SERVICE_NAME], self.server)
         for name in [*self.readiness_names, EVENTS]:
             await self.health.set(name, NOT_SERVING)
         await self.health.set(LIVENESS, SERVING)
