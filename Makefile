@@ -112,7 +112,8 @@ $(BUF): tools/buf/package.json tools/buf/package-lock.json
 # Go and Java plugins (and what compiles their stubs) come from Debian, the TypeScript plugin
 # and compiler from the npm registry (pinned in tools/clients), installed into $(STATE)/clients.
 CLIENT_DEBS := protobuf-compiler protoc-gen-go protoc-gen-go-grpc protobuf-compiler-grpc-java-plugin \
-  golang-go golang-google-protobuf-dev golang-google-grpc-dev libprotobuf-java libgrpc-java
+  golang-go golang-google-protobuf-dev golang-google-grpc-dev libprotobuf-java libgrpc-java \
+  default-jdk-headless
 $(STATE)/clients/.installed: tools/clients/package.json tools/clients/package-lock.json
 	@missing=$$(for p in $(CLIENT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
