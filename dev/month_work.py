@@ -111,8 +111,8 @@ async def post_work(
 
     saturday = first + timedelta(days=(6 - first.isoweekday()) % 7 + 7)
     roles: list[tuple[str, tasks_pb2.VolunteerRole]] = []
-    child, other = common_pb2.BENEFICIARY_GROUP_CHILD, common_pb2.BENEFICIARY_GROUP_OTHER
-    elderly = common_pb2.BENEFICIARY_GROUP_ELDERLY
+    child, other = BENEFICIARY_TO_PROTO[Beneficiary.CHILD], BENEFICIARY_TO_PROTO[Beneficiary.OTHER]
+    elderly = BENEFICIARY_TO_PROTO[Beneficiary.ELDERLY]
     if "chengli" in stations:
         roles.append(
             (

@@ -69,6 +69,19 @@ def test_each_shared_value_is_written_once_in_common(pattern: str, home: str) ->
     assert found == {home}
 
 
+@pytest.mark.parametrize(("pattern", "home"), DEFINED_ONCE)
+def test_dev_bench_and_tools_use_the_shared_values_instead_of_copies(
+    pattern: str, home: str
+) -> None:
+    copies = sorted(
+        str(p.relative_to(ROOT))
+        for top in ("dev", "bench", "tools")
+        for p in (ROOT / top).rglob("*.py")
+        if re.search(pattern, p.read_text(encoding="utf-8"))
+    )
+    assert copies == [], f"use services/{home} instead"
+
+
 # --- Rooms of a sensible size -------------------------------------------------------------------
 
 # Hand-written code lives in these folders (the generated code is in gen/, outside them).

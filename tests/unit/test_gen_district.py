@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dev.district.names import AFFINITIES, SKILL_WEIGHTS
 from dev.gen_district import (
     CSV_COLUMNS,
     District,
@@ -323,3 +324,8 @@ SMALL_2018_SHA256 = {
 def test_the_small_district_of_seed_2018_is_the_same_file_as_ever(tmp_path: Path) -> None:
     paths = write(generate(seed=2018, small=True), tmp_path)
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths} == SMALL_2018_SHA256
+
+
+def test_the_generator_weighs_every_skill_of_the_catalogue_and_no_other() -> None:
+    assert set(SKILL_WEIGHTS) == SKILL_CODES
+    assert {code for _, codes in AFFINITIES for code in codes} <= SKILL_CODES
