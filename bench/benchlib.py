@@ -1,7 +1,9 @@
-"""What the benchmarks share: servers of their own, services as separate processes, timing."""
+"""What the benchmarks share: their options, servers of their own, services as separate processes,
+timing."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -21,6 +23,20 @@ from dev.localinfra import NatsServer, PostgresServer, free_port
 from services.common.runtime import health_check
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def options(
+    doc: str | None, calls: int, calls_help: str, repeat: bool = True
+) -> argparse.ArgumentParser:
+    """The options of a benchmark of a running service: how many calls make a figure, and how many
+    runs the median is taken of."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if repeat:
+        parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--calls", type=int, default=calls, help=calls_help)
+    return parser
 
 
 @contextmanager

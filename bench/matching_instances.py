@@ -9,12 +9,23 @@ fire-safety duty) at community service stations.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from dev import gen_district
-from services.matching.solver.model import LOCAL_TZ, Instance, Member, Params, Task, WeeklyWindow
+from services.cli.district import member_from_row
+from services.common.protoconv import weekly_window_from_proto
+from services.common.values import LOCAL_TZ, Beneficiary, WeeklyWindow
+from services.matching.solver.model import Instance, Member, Params, Task
 
-GROUPS = (("elderly", 0.34), ("child", 0.22), ("disabled", 0.12), ("poor", 0.12), ("other", 0.20))
+GROUPS = (
+    (Beneficiary.ELDERLY, 0.34),
+    (Beneficiary.CHILD, 0.22),
+    (Beneficiary.DISABLED, 0.12),
+    (Beneficiary.POOR, 0.12),
+    (Beneficiary.OTHER, 0.20),
+)
 WISH_SKILLS = (
     ("errands", 1),
     ("elderly_care", 1),
@@ -29,6 +40,10 @@ WISH_SKILLS = (
     ("counseling", 2),
     ("legal_advice", 2),
 )
+Placed = TypeVar("Placed", Member, Task)
+
+# Roles that serve children (the 4:30 school, the reading room).
+CHILD_SKILLS = ("tutoring", "reading_guide")
 ROLES = (
     ("tutoring", 2, (1, 2, 3, 4, 5), 16 * 60 + 30, 18 * 60, 3),  # 4:30 school
     ("survey", 1, (6,), 9 * 60, 11 * 60 + 30, 4),  # resident information survey
@@ -42,9 +57,10 @@ def _members(district: gen_district.District, rng: random.Random, scarce: float)
     streets = {c["id"]: s["id"] for s in district.org["streets"] for c in s["communities"]}
     out = []
     for row in district.members:
-        windows = tuple(
-            WeeklyWindow(gen_district.DAYS.index(day) + 1, start, end)
-            for day, start, end in gen_district.parse_availability(row["availability"])
+        # Read as the registry is given it: through the members file reader.
+        read = member_from_row(row).member
+        windows: tuple[WeeklyWindow, ...] = tuple(
+            weekly_window_from_proto(w) for w in read.availability
         )
         load = rng.choice((0, 0, 0, 0, 2, 4, 6, 10))
         hours = max(0.0, row["hours_per_month"] * scarce - load)
@@ -55,7 +71,7 @@ def _members(district: gen_district.District, rng: random.Random, scarce: float)
                 lng=row["lng"],
                 community_id=row["community_id"],
                 street_id=streets[row["community_id"]],
-                skills=dict(gen_district.parse_skills(row["skills"])),
+                skills={s.skill: s.level for s in read.skills},
                 availability=windows,
                 hours_left=hours,
                 load_hours=float(load),
@@ -111,7 +127,11 @@ def instance(
                 end=_local(day, finish),
                 flexible=False,
                 effort_hours=(finish - begin) / 60,
-                beneficiary="child" if skill in ("tutoring", "reading_guide") else "other",
+                beneficiary=(
+                    Beneficiary.CHILD
+                    if skill in ("tutoring", "reading_guide")
+                    else Beneficiary.OTHER
+                ),
                 posted_at=now - timedelta(hours=rng.uniform(0, 72)),
             )
         )
@@ -153,38 +173,24 @@ def instance(
     return Instance(tuple(members), tuple(out), now, params=params or Params())
 
 
+def _copy(thing: Placed, k: int) -> Placed:
+    """A member or task of the k-th copy of the district, moved beside the others."""
+    dlat, dlng = 0.06 * (k // 5), 0.08 * (k % 5)
+    return replace(
+        thing,
+        id=f"{k}-{thing.id}",
+        lat=thing.lat + dlat,
+        lng=thing.lng + dlng,
+        community_id=f"{k}-{thing.community_id}",
+        street_id=f"{k}-{thing.street_id}",
+    )
+
+
 def city(
     *, seed: int = 2018, copies: int = 22, tasks_per_copy: int = 1364, params: Params | None = None
 ) -> Instance:
     """About 100,000 members and 30,000 tasks: the district repeated side by side."""
     parts = [instance(seed=seed + k, tasks=tasks_per_copy, params=params) for k in range(copies)]
-    members, tasks = [], []
-    for k, part in enumerate(parts):
-        dlat, dlng = 0.06 * (k // 5), 0.08 * (k % 5)
-        members += [
-            Member(
-                **{
-                    **m.__dict__,
-                    "id": f"{k}-{m.id}",
-                    "lat": m.lat + dlat,
-                    "lng": m.lng + dlng,
-                    "community_id": f"{k}-{m.community_id}",
-                    "street_id": f"{k}-{m.street_id}",
-                }
-            )
-            for m in part.members
-        ]
-        tasks += [
-            Task(
-                **{
-                    **t.__dict__,
-                    "id": f"{k}-{t.id}",
-                    "lat": t.lat + dlat,
-                    "lng": t.lng + dlng,
-                    "community_id": f"{k}-{t.community_id}",
-                    "street_id": f"{k}-{t.street_id}",
-                }
-            )
-            for t in part.tasks
-        ]
+    members = [_copy(m, k) for k, part in enumerate(parts) for m in part.members]
+    tasks = [_copy(t, k) for k, part in enumerate(parts) for t in part.tasks]
     return Instance(tuple(members), tuple(tasks), parts[0].now, params=parts[0].params)

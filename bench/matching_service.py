@@ -12,7 +12,6 @@ in the task service), and SuggestMembers / SuggestTasks latencies with 1 and 8 c
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sys
@@ -20,12 +19,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from google.protobuf import timestamp_pb2
 from grpc import aio
 from rich.console import Console
 from rich.table import Table
 
-from bench.benchlib import concurrent, servers, service
+from bench.benchlib import concurrent, options, servers, service
 from bench.matching_instances import instance
 from dev import gen_district
 from linli.v1 import common_pb2, matching_pb2, tasks_pb2
@@ -34,16 +32,11 @@ from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.cli.district import import_district, import_members
 from services.common.auth import Principal, Role, issue_token
+from services.common.protoconv import BENEFICIARY_TO_PROTO, ts
 from services.common.settings import Settings
+from services.common.values import Beneficiary
 
 console = Console(width=None if sys.stdout.isatty() else 110)
-GROUPS = {"elderly": 1, "child": 2, "disabled": 3, "poor": 4, "other": 5}
-
-
-def _ts(when: datetime) -> timestamp_pb2.Timestamp:
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(when)
-    return out
 
 
 async def until_count(db: asyncpg.Connection, sql: str, want: int, timeout: float = 300) -> float:
@@ -74,9 +67,9 @@ async def bench(addr: dict[str, str], db_url: str, calls: int) -> None:
         async def post(i: int) -> None:
             t = tasks[i]
             window = (
-                tasks_pb2.TimeWindow(end=_ts(t.end), flexible=True)
+                tasks_pb2.TimeWindow(end=ts(t.end), flexible=True)
                 if t.flexible
-                else tasks_pb2.TimeWindow(start=_ts(t.start), end=_ts(t.end))
+                else tasks_pb2.TimeWindow(start=ts(t.start), end=ts(t.end))
             )
             await task_api.PostWish(
                 tasks_pb2.PostWishRequest(
@@ -84,7 +77,7 @@ async def bench(addr: dict[str, str], db_url: str, calls: int) -> None:
                     wish=tasks_pb2.Wish(
                         community_id=t.community_id,
                         title="合成任务",
-                        beneficiary_group=GROUPS[t.beneficiary],  # type: ignore[arg-type]
+                        beneficiary_group=BENEFICIARY_TO_PROTO[Beneficiary(t.beneficiary)],
                         location=common_pb2.LatLng(latitude=t.lat, longitude=t.lng),
                         skills=[
                             tasks_pb2.RequiredSkill(skill=s, min_level=lv) for s, lv in t.skills
@@ -185,10 +178,7 @@ async def bench(addr: dict[str, str], db_url: str, calls: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--calls", type=int, default=500, help="suggestion calls per figure")
+    parser = options(__doc__, calls=500, calls_help="suggestion calls per figure", repeat=False)
     args = parser.parse_args(argv)
     with (
         servers() as (db_url, nats_url),

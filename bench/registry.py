@@ -10,7 +10,6 @@ cores, so compare the rows of one run with each other rather than with another m
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -23,7 +22,7 @@ from grpc import aio
 from rich.console import Console
 from rich.table import Table
 
-from bench.benchlib import concurrent, median_of, servers, service
+from bench.benchlib import concurrent, median_of, options, servers, service
 from dev import gen_district
 from linli.v1 import registry_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
@@ -100,12 +99,7 @@ async def bench(address: str, repeat: int, calls: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--calls", type=int, default=1000, help="unary calls per run")
-    args = parser.parse_args(argv)
+    args = options(__doc__, calls=1000, calls_help="unary calls per run").parse_args(argv)
     with (
         servers() as (db_url, nats_url),
         service(

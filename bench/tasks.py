@@ -12,7 +12,6 @@ Figures are medians of --repeat runs; client and services share this machine's c
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
@@ -23,39 +22,32 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from google.protobuf import timestamp_pb2
 from grpc import aio
 from rich.console import Console
 from rich.table import Table
 
-from bench.benchlib import concurrent, median_of, servers, service
+from bench.benchlib import concurrent, median_of, options, servers, service
 from dev import gen_district
 from linli.v1 import common_pb2, tasks_pb2
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.cli.district import import_district, import_members
 from services.common.auth import Principal, Role, issue_token
+from services.common.protoconv import BENEFICIARY_TO_PROTO, ts
 from services.common.settings import Settings
 
 console = Console(width=None if sys.stdout.isatty() else 110)
-GROUPS = [
-    common_pb2.BENEFICIARY_GROUP_ELDERLY,
-    common_pb2.BENEFICIARY_GROUP_CHILD,
-    common_pb2.BENEFICIARY_GROUP_DISABLED,
-    common_pb2.BENEFICIARY_GROUP_POOR,
-    common_pb2.BENEFICIARY_GROUP_OTHER,
-]
+GROUPS = list(BENEFICIARY_TO_PROTO.values())
 
 
 def wish(rng: random.Random, member: dict[str, object], flexible: bool) -> tasks_pb2.Wish:
     start = datetime.now(UTC) + timedelta(days=rng.uniform(1, 27), hours=rng.randint(0, 10))
-    w = tasks_pb2.TimeWindow(flexible=flexible)
-    s, e = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp()
-    s.FromDatetime(start)
-    e.FromDatetime(start + timedelta(hours=2))
-    if not flexible:
-        w.start.CopyFrom(s)
-    w.end.CopyFrom(e)
+    end = ts(start + timedelta(hours=2))
+    w = (
+        tasks_pb2.TimeWindow(end=end, flexible=True)
+        if flexible
+        else tasks_pb2.TimeWindow(start=ts(start), end=end)
+    )
     return tasks_pb2.Wish(
         community_id=str(member["community_id"]),
         title="代购生活用品",
@@ -203,12 +195,7 @@ async def bench(registry_addr: str, tasks_addr: str, db_url: str, repeat: int, c
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--calls", type=int, default=300, help="calls per run")
-    args = parser.parse_args(argv)
+    args = options(__doc__, calls=300, calls_help="calls per run").parse_args(argv)
     with (
         servers() as (db_url, nats_url),
         service("services.registry", "registry", db_url, nats_url) as registry_addr,

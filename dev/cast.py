@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from google.protobuf import timestamp_pb2
 
 from linli.v1 import matching_pb2, registry_pb2
 from services.client import (
@@ -17,8 +14,7 @@ from services.client import (
 )
 from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings
-
-LOCAL = ZoneInfo("Asia/Shanghai")
+from services.common.values import LOCAL_TZ
 
 
 @dataclass
@@ -59,14 +55,8 @@ def story(month: Month) -> list[tuple[str, Any]]:
     ]
 
 
-def ts(when: datetime) -> timestamp_pb2.Timestamp:
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(when.astimezone(UTC))
-    return out
-
-
 def local(day: date, minute: int) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=LOCAL) + timedelta(minutes=minute)
+    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ) + timedelta(minutes=minute)
 
 
 class Actors:

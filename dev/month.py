@@ -21,7 +21,7 @@ import grpc
 from grpc import aio
 
 from dev import gen_district
-from dev.cast import LOCAL, Actors, Month, story
+from dev.cast import Actors, Month, story
 from dev.month_work import members_claim, post_work
 from linli.v1 import matching_pb2, tasks_pb2
 from services.cli.district import import_district, import_members
@@ -36,7 +36,7 @@ from services.client import (
 from services.common.clock import FileClock
 from services.common.settings import Settings
 
-__all__ = ["LOCAL", "Actors", "Month", "play", "story"]
+__all__ = ["Actors", "Month", "play", "story"]
 
 FEEDBACK = (
     "非常感谢，解决了大问题",

@@ -10,40 +10,35 @@ from typing import Any
 from grpc import aio
 
 from dev import gen_district
-from dev.cast import LOCAL, Actors, Month, local, ts
+from dev.cast import Actors, Month, local
 from linli.v1 import common_pb2, registry_pb2, tasks_pb2
 from services.client import (
     Stubs,
     gather,
 )
+from services.common.protoconv import BENEFICIARY_TO_PROTO, ts
+from services.common.values import LOCAL_TZ, Beneficiary
 
-GROUPS = (
-    ("elderly", common_pb2.BENEFICIARY_GROUP_ELDERLY, 0.34),
-    ("child", common_pb2.BENEFICIARY_GROUP_CHILD, 0.18),
-    ("disabled", common_pb2.BENEFICIARY_GROUP_DISABLED, 0.12),
-    ("poor", common_pb2.BENEFICIARY_GROUP_POOR, 0.14),
-    ("other", common_pb2.BENEFICIARY_GROUP_OTHER, 0.22),
-)
 WISHES = (
-    ("为独居老人代购一周蔬菜", "errands", "elderly"),
-    ("上门陪伴空巢老人聊天", "elderly_care", "elderly"),
-    ("修理漏水的水龙头", "repair_plumbing", "elderly"),
-    ("更换楼道灯泡", "repair_electrical", "other"),
-    ("为困难家庭孩子辅导功课", "tutoring", "child"),
-    ("给贫困学生送书包文具", "errands", "poor"),
-    ("陪同残疾居民到医院复查", "disability_support", "disabled"),
-    ("教老人用手机挂号", "it_help", "elderly"),
-    ("帮低保户申请补助材料", "policy_outreach", "poor"),
-    ("为行动不便居民理发", "", "disabled"),
-    ("为留守儿童读绘本", "reading_guide", "child"),
-    ("调解邻里噪音纠纷", "mediation", "other"),
+    ("为独居老人代购一周蔬菜", "errands", Beneficiary.ELDERLY),
+    ("上门陪伴空巢老人聊天", "elderly_care", Beneficiary.ELDERLY),
+    ("修理漏水的水龙头", "repair_plumbing", Beneficiary.ELDERLY),
+    ("更换楼道灯泡", "repair_electrical", Beneficiary.OTHER),
+    ("为困难家庭孩子辅导功课", "tutoring", Beneficiary.CHILD),
+    ("给贫困学生送书包文具", "errands", Beneficiary.POOR),
+    ("陪同残疾居民到医院复查", "disability_support", Beneficiary.DISABLED),
+    ("教老人用手机挂号", "it_help", Beneficiary.ELDERLY),
+    ("帮低保户申请补助材料", "policy_outreach", Beneficiary.POOR),
+    ("为行动不便居民理发", "", Beneficiary.DISABLED),
+    ("为留守儿童读绘本", "reading_guide", Beneficiary.CHILD),
+    ("调解邻里噪音纠纷", "mediation", Beneficiary.OTHER),
 )
 
 
 async def post_work(
     stubs: Stubs, actors: Actors, district: gen_district.District, month: Month, rng: random.Random
 ) -> None:
-    first = (month.started.astimezone(LOCAL) + timedelta(days=1)).date()
+    first = (month.started.astimezone(LOCAL_TZ) + timedelta(days=1)).date()
     by_community: dict[str, list[registry_pb2.Member]] = {}
     for m in month.members.values():
         by_community.setdefault(m.community_id, []).append(m)
@@ -51,7 +46,6 @@ async def post_work(
     for community, people in sorted(by_community.items()):
         for _ in range(max(4, len(people) // 8)):
             title, skill, group = rng.choice(WISHES)
-            group_enum = next(g for name, g, _ in GROUPS if name == group)
             home = rng.choice(people).home
             day = first + timedelta(days=rng.randint(0, 26))
             effort = rng.choice((1.0, 1.0, 1.5, 2.0))
@@ -73,7 +67,7 @@ async def post_work(
                     tasks_pb2.Wish(
                         community_id=community,
                         title=title,
-                        beneficiary_group=group_enum,
+                        beneficiary_group=BENEFICIARY_TO_PROTO[group],
                         location=common_pb2.LatLng(
                             latitude=home.latitude + rng.uniform(-5e-4, 5e-4),
                             longitude=home.longitude + rng.uniform(-5e-4, 5e-4),
@@ -117,8 +111,8 @@ async def post_work(
 
     saturday = first + timedelta(days=(6 - first.isoweekday()) % 7 + 7)
     roles: list[tuple[str, tasks_pb2.VolunteerRole]] = []
-    child, other = common_pb2.BENEFICIARY_GROUP_CHILD, common_pb2.BENEFICIARY_GROUP_OTHER
-    elderly = common_pb2.BENEFICIARY_GROUP_ELDERLY
+    child, other = BENEFICIARY_TO_PROTO[Beneficiary.CHILD], BENEFICIARY_TO_PROTO[Beneficiary.OTHER]
+    elderly = BENEFICIARY_TO_PROTO[Beneficiary.ELDERLY]
     if "chengli" in stations:
         roles.append(
             (

@@ -1,33 +1,39 @@
-"""Tests for dev/gen_district.py: a synthetic district shaped like the case, and consistent."""
+"""Tests for the synthetic district generator (dev/gen_district.py and dev/district/): a district
+shaped like the case, consistent, readable by the members file reader, and the same bytes for the
+same seed."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from dev.district.names import AFFINITIES, SKILL_WEIGHTS
 from dev.gen_district import (
     CSV_COLUMNS,
-    DAYS,
-    SKILLS,
-    UNIT_KINDS,
     District,
     counts,
     csv_text,
     generate,
-    haversine_m,
-    parse_availability,
-    parse_skills,
     write,
     yaml_text,
 )
+from linli.v1 import registry_pb2
+from services.cli.district import member_from_row
+from services.common.protoconv import enum_words
+from services.common.skills import SKILL_CODES
+from services.common.values import distance_m
+
+UNIT_KINDS = set(enum_words(registry_pb2.UnitKind.DESCRIPTOR, "UNIT_KIND_").values())
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -62,6 +68,16 @@ def _grids(d: District) -> dict[str, tuple[str, dict[str, Any]]]:
 def _building_groups(d: District) -> dict[str, tuple[str, dict[str, Any]]]:
     """building group id -> (grid id, building group)."""
     return {b["id"]: (g["id"], b) for _, g in _grids(d).values() for b in g["building_groups"]}
+
+
+def _skills(m: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """A member's skills as the members file reader reads them."""
+    return [(s.skill, s.level) for s in member_from_row(m).member.skills]
+
+
+def _windows(m: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+    """A member's weekly windows (ISO day, start minute, end minute) as the reader reads them."""
+    return [(w.day, w.start_minute, w.end_minute) for w in member_from_row(m).member.availability]
 
 
 def _inside_bounds(d: District, lat: float, lng: float) -> bool:
@@ -102,11 +118,11 @@ def test_named_communities_and_the_school_exist(full: District) -> None:
 def test_teachers_of_the_school_tutor_and_live_near_chengli(full: District) -> None:
     teachers = [m for m in full.members if m["unit_id"] == "u-chengli-primary"]
     assert len(teachers) == 35
-    assert all(("tutoring", 3) in parse_skills(m["skills"]) for m in teachers)
+    assert all(("tutoring", 3) in _skills(m) for m in teachers)
     chengli = next(c for c in _communities(full) if c["id"] == "chengli")["station"]
     assert Counter(m["community_id"] for m in teachers).most_common(1)[0][0] == "chengli"
     for m in teachers:
-        assert haversine_m(m["lat"], m["lng"], chengli["lat"], chengli["lng"]) < 3000
+        assert distance_m(m["lat"], m["lng"], chengli["lat"], chengli["lng"]) < 3000
 
 
 def test_qinghuayuan_is_in_chengli(full: District) -> None:
@@ -129,16 +145,16 @@ def test_geometry_homes_and_buildings_lie_in_their_grid(
             assert _inside_bounds(d, g["center"]["lat"], g["center"]["lng"])
             # Grids of one community stay together, within a couple of km of its station.
             s = c["station"]
-            assert haversine_m(s["lat"], s["lng"], g["center"]["lat"], g["center"]["lng"]) < 2000
+            assert distance_m(s["lat"], s["lng"], g["center"]["lat"], g["center"]["lng"]) < 2000
             assert g["building_groups"]
             for b in g["building_groups"]:
                 loc = b["location"]
-                dist = haversine_m(loc["lat"], loc["lng"], g["center"]["lat"], g["center"]["lng"])
+                dist = distance_m(loc["lat"], loc["lng"], g["center"]["lat"], g["center"]["lng"])
                 assert dist <= g["radius_m"]
     for m in d.members:
         _, g = grids[m["grid_id"]]
         assert (
-            haversine_m(m["lat"], m["lng"], g["center"]["lat"], g["center"]["lng"]) <= g["radius_m"]
+            distance_m(m["lat"], m["lng"], g["center"]["lat"], g["center"]["lng"]) <= g["radius_m"]
         )
         assert _inside_bounds(d, m["lat"], m["lng"])
 
@@ -147,15 +163,15 @@ def test_urban_area_is_a_few_km_around_the_case_centre(full: District) -> None:
     centres = [g["center"] for _, g in _grids(full).values()]
     lat = sum(c["lat"] for c in centres) / len(centres)
     lng = sum(c["lng"] for c in centres) / len(centres)
-    assert haversine_m(lat, lng, 36.98, 117.17) < 1500
-    assert max(haversine_m(c["lat"], c["lng"], lat, lng) for c in centres) < 5000
+    assert distance_m(lat, lng, 36.98, 117.17) < 1500
+    assert max(distance_m(c["lat"], c["lng"], lat, lng) for c in centres) < 5000
 
 
 def test_stations_of_different_communities_are_apart(full: District) -> None:
     stations = [c["station"] for c in _communities(full)]
     for i, a in enumerate(stations):
         for b in stations[i + 1 :]:
-            assert haversine_m(a["lat"], a["lng"], b["lat"], b["lng"]) > 500
+            assert distance_m(a["lat"], a["lng"], b["lat"], b["lng"]) > 500
 
 
 @pytest.mark.parametrize("which", ["full", "small"])
@@ -224,18 +240,18 @@ def test_skills_hours_and_availability_are_well_formed(
     d: District = request.getfixturevalue(which)
     skill_counts: Counter[int] = Counter()
     for m in d.members:
-        skills = parse_skills(m["skills"])
+        skills = _skills(m)
         assert len(skills) <= 4
         codes = [code for code, _ in skills]
         assert len(codes) == len(set(codes))
-        assert all(code in SKILLS and level in (1, 2, 3) for code, level in skills)
+        assert all(code in SKILL_CODES and level in (1, 2, 3) for code, level in skills)
         skill_counts[len(skills)] += 1
-        windows = parse_availability(m["availability"])
+        windows = _windows(m)
         for day, start, end in windows:
-            assert day in DAYS
+            assert 1 <= day <= 7
             assert 0 <= start < end <= 1440
         # Windows are listed by day and time and never overlap.
-        keyed = [(DAYS.index(day), start, end) for day, start, end in windows]
+        keyed = windows
         assert keyed == sorted(keyed)
         for a, b in itertools.pairwise(keyed):
             assert a[0] < b[0] or a[2] < b[1]
@@ -294,3 +310,22 @@ def test_files_hold_what_generate_returned(tmp_path: Path, small: District) -> N
     assert len(rows) == len(small.members)
     for row, m in zip(rows, small.members, strict=True):
         assert row == {k: str(v) for k, v in m.items()}
+
+
+# The small district of the demo's seed, as files. The generator's output is its contract with the
+# demo, the tests and the benchmarks that load it: a change to these digests is a change of the
+# district, to be made on purpose (and the digests updated with it), never by a refactoring.
+SMALL_2018_SHA256 = {
+    "district.yaml": "f46f53609e2d8f768b95d4b8643b59370c1168e103e75b7a74e5fe3c6f02db50",
+    "members.csv": "84d0a637f34aa0d33456b3412ff4c36e2a6a7aa1968421b60fc2588522864848",
+}
+
+
+def test_the_small_district_of_seed_2018_is_the_same_file_as_ever(tmp_path: Path) -> None:
+    paths = write(generate(seed=2018, small=True), tmp_path)
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths} == SMALL_2018_SHA256
+
+
+def test_the_generator_weighs_every_skill_of_the_catalogue_and_no_other() -> None:
+    assert set(SKILL_WEIGHTS) == SKILL_CODES
+    assert {code for _, codes in AFFINITIES for code in codes} <= SKILL_CODES
