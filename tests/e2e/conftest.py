@@ -1,5 +1,7 @@
 """The system for e2e tests: the three services as their own processes, as `make up` runs them,
-on the session's servers, in a database of their own per test module."""
+on the session's PostgreSQL in a database of their own per test module, and on a NATS server of
+their own per test module (a stream shared with earlier tests would hand a new consumer what
+those tests published)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import asyncpg
 import pytest
 
 from dev import stack
-from dev.localinfra import free_port
+from dev.localinfra import NatsServer, free_port
 from services.common.settings import Settings
 from tests.conftest import Servers
 
@@ -45,14 +47,18 @@ def system(
     url = urlunsplit(urlsplit(servers.admin_url)._replace(path=f"/{name}"))
     for spec in stack.SERVICES:  # free ports: a developer's `make up` may hold the defaults
         monkeypatch_module.setenv(f"LINLI_{spec.name.upper()}_PORT", str(free_port()))
+    nats = NatsServer.start(tmp_path_factory.mktemp("nats"))
     settings = Settings(
-        database_url=url, nats_url=servers.nats_url, state_dir=str(tmp_path_factory.mktemp("stack"))
+        database_url=url, nats_url=nats.url, state_dir=str(tmp_path_factory.mktemp("stack"))
     )
-    state = stack.up(settings, quiet=True)
     try:
-        yield System(state, stack.state_dir(settings) / "clock")
+        state = stack.up(settings, quiet=True)
+        try:
+            yield System(state, stack.state_dir(settings) / "clock")
+        finally:
+            stack.down(settings)
     finally:
-        stack.down(settings)
+        nats.stop()
 
 
 @pytest.fixture(scope="module")
