@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         secret = self.jwt_secret.get_secret_value().encode()
         return hmac.new(secret, b"linli page tokens", hashlib.sha256).digest()
 
-    # -- the runtime under faults (services/common/runtime/; docs/architecture.md) --
+    # -- the runtime under faults (services/common/runtime/; docs/runtime.md) --
     # Restart pauses of a supervised background loop: doubling from min to max.
     loop_restart_min_s: float = Field(0.5, gt=0)
     loop_restart_max_s: float = Field(30.0, gt=0)

@@ -1,4 +1,4 @@
-"""Health (grpc.health.v1) under distinct names (docs/architecture.md):
+"""Health (grpc.health.v1) under distinct names (docs/runtime.md):
 - readiness: "" and each API service: the database answers, no loop has kept failing past its
   limit, and the service is not stopping. NATS being away does NOT make a service unready: the
   outbox keeps every event until the broker is back.
