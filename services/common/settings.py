@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.eventkeys import EventKeyError, KeyRing
 from services.common.service_list import BY_NAME, MATCHING, REGISTRY, TASKS
 from services.common.streamspec import StreamSpec
 
@@ -141,8 +142,6 @@ class Settings(BaseSettings):
             )
         if len(secret.encode()) < 32:
             raise SystemExit("LINLI_JWT_SECRET must be at least 32 bytes")
-        from services.common.eventbus import EventKeyError, KeyRing  # it imports this module
-
         try:
             KeyRing.from_settings(self)
         except EventKeyError as e:

@@ -13,21 +13,15 @@
 - On the stream the payload travels sealed with AES-GCM under a key ring from the settings
   (sealing.py: `seal` / `unseal`); the relay seals, the consumer unseals before its handler.
 - streams.py: the NATS connection and the stream's settings.
+- the key ring itself is `services/common/eventkeys.py` (the settings check it when read).
 """
 
 from services.common.eventbus.consumer import Consumer, Handler
 from services.common.eventbus.outbox import Outbox, envelope, prune
 from services.common.eventbus.relay import OutboxRelay, StreamLost
-from services.common.eventbus.sealing import (
-    KEY_BYTES,
-    NONCE_BYTES,
-    EventKeyError,
-    KeyRing,
-    UnreadableEvent,
-    seal,
-    unseal,
-)
+from services.common.eventbus.sealing import NONCE_BYTES, UnreadableEvent, seal, unseal
 from services.common.eventbus.streams import connect, ensure_stream
+from services.common.eventkeys import KEY_BYTES, EventKeyError, KeyRing
 
 __all__ = [
     "KEY_BYTES",

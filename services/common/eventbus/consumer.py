@@ -16,8 +16,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from linli.v1 import events_pb2
-from services.common.eventbus.sealing import KeyRing, UnreadableEvent, unseal
+from services.common.eventbus.sealing import UnreadableEvent, unseal
 from services.common.eventbus.streams import ensure_stream
+from services.common.eventkeys import KeyRing
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from linli.v1 import events_pb2
-from services.common.eventbus.sealing import KeyRing, seal
+from services.common.eventbus.sealing import seal
 from services.common.eventbus.streams import ensure_stream
+from services.common.eventkeys import KeyRing
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -16,14 +12,9 @@ from google.protobuf import any_pb2
 from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2
-from services.common.settings import Settings
+from services.common.eventkeys import KeyRing
 
 NONCE_BYTES = 12
-KEY_BYTES = 32
-
-
-class EventKeyError(ValueError):
-    """The event key ring in the settings cannot be used."""
 
 
 class UnreadableEvent(Exception):
@@ -34,42 +25,6 @@ class UnreadableEvent(Exception):
     def __init__(self, reason: str, *, retry: bool) -> None:
         super().__init__(reason)
         self.retry = retry
-
-
-@dataclass(frozen=True)
-class KeyRing:
-    """AES-256-GCM keys by id: every id still on the stream opens; `write_key_id` seals."""
-
-    keys: Mapping[str, bytes] = field(repr=False)
-    write_key_id: str
-
-    def __post_init__(self) -> None:
-        if self.write_key_id not in self.keys:
-            raise EventKeyError(f"event key id {self.write_key_id!r} is not in the key ring")
-        for kid, key in self.keys.items():
-            if len(key) != KEY_BYTES:
-                raise EventKeyError(f"event key {kid!r} must be {KEY_BYTES} bytes")
-
-    @classmethod
-    def parse(cls, spec: str, write_key_id: str) -> KeyRing:
-        """Read `kid:base64key,kid:base64key` (whitespace around items is ignored)."""
-        keys: dict[str, bytes] = {}
-        for item in filter(None, (part.strip() for part in spec.split(","))):
-            kid, sep, encoded = item.partition(":")
-            kid = kid.strip()
-            if not sep or not kid:
-                raise EventKeyError("event keys are written kid:base64key, separated by commas")
-            if kid in keys:
-                raise EventKeyError(f"event key id {kid!r} appears twice")
-            try:
-                keys[kid] = base64.b64decode(encoded.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise EventKeyError(f"event key {kid!r} is not base64") from None
-        return cls(keys, write_key_id)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KeyRing:
-        return cls.parse(settings.event_keys.get_secret_value(), settings.event_key_id)
 
 
 def _associated_data(env: events_pb2.EventEnvelope) -> bytes:

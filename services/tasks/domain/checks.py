@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from services.common.checks import Violations, check_location, check_name, clean_text
 from services.common.settings import Bounds
 from services.common.skills import SKILL_CODES
-from services.common.values import TimeWindow
+from services.common.values import Beneficiary, LatLng, TimeWindow
 from services.tasks.domain.assignment import Outcome
-
-if TYPE_CHECKING:
-    from services.tasks.domain.role import RoleDraft
-    from services.tasks.domain.wish import WishDraft
 
 TITLE_MAX = 60
 DESCRIPTION_MAX = 1000
@@ -53,7 +50,33 @@ def check_text(v: Violations, field: str, value: str, max_len: int) -> str:
     return value
 
 
-def check_common(v: Violations, draft: WishDraft | RoleDraft, bounds: Bounds) -> tuple[str, str]:
+class _Skill(Protocol):
+    @property
+    def skill(self) -> str: ...
+    @property
+    def min_level(self) -> int: ...
+
+
+class Draft(Protocol):
+    """What wishes and roles ask alike (WishDraft and RoleDraft both are one)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def beneficiary(self) -> Beneficiary | None: ...
+    @property
+    def location(self) -> LatLng | None: ...
+    @property
+    def skills(self) -> Sequence[_Skill]: ...
+    @property
+    def headcount(self) -> int: ...
+    @property
+    def effort_hours(self) -> float: ...
+
+
+def check_common(v: Violations, draft: Draft, bounds: Bounds) -> tuple[str, str]:
     """Fields wishes and roles share; returns the cleaned title and description."""
     title, description = draft.title, draft.description
     beneficiary, location, skills = draft.beneficiary, draft.location, draft.skills
