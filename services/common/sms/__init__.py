@@ -1,0 +1,36 @@
+"""Text messages to phones through an SMS provider's template API: the port every service sends
+through, the templates Linli uses, the errors a provider's answer becomes, and the settings."""
+
+from services.common.sms.config import SmsSettings
+from services.common.sms.port import (
+    PHONE_CHANGE_CODE,
+    PHONE_TAKEN_NOTICE,
+    SIGN_IN_CODE,
+    TEMPLATES,
+    SmsAuthFailed,
+    SmsBadNumber,
+    SmsError,
+    SmsRateLimited,
+    SmsSender,
+    SmsTemplateRejected,
+    SmsUnavailable,
+    Template,
+    masked,
+)
+
+__all__ = [
+    "PHONE_CHANGE_CODE",
+    "PHONE_TAKEN_NOTICE",
+    "SIGN_IN_CODE",
+    "TEMPLATES",
+    "SmsAuthFailed",
+    "SmsBadNumber",
+    "SmsError",
+    "SmsRateLimited",
+    "SmsSender",
+    "SmsSettings",
+    "SmsTemplateRejected",
+    "SmsUnavailable",
+    "Template",
+    "masked",
+]
