@@ -118,6 +118,18 @@ class ResourceExhausted(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class Unavailable(DomainError):
+    """Something the call needs outside Linli (an SMS provider) failed for now: a retry later
+    may succeed, after `retry_after_s` when known."""
+
+    def __init__(
+        self, message: str, reason: str = "", *, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
 class PermissionDenied(DomainError):
     pass
 

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
 from services.common.service_list import BY_NAME, MATCHING, REGISTRY, TASKS
+from services.common.sms.config import SmsSettings
 from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
@@ -180,6 +181,8 @@ class RegistrySettings(Settings):
     # codes drop the change.
     phone_code_ttl_s: float = Field(600.0, gt=0)
     phone_code_attempts: int = Field(5, ge=1)
+    # The SMS provider the codes go through (LINLI_SMS__PROVIDER, ...; docs/sms.md).
+    sms: SmsSettings = SmsSettings()
     # Limits of a district file: bytes, nesting depth (the format needs about 12).
     district_file_max_bytes: int = Field(4_000_000, ge=1000)
     district_file_max_depth: int = Field(24, ge=8)

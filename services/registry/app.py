@@ -11,10 +11,11 @@ from linli.v1 import registry_pb2, registry_pb2_grpc
 from services.common.eventbus import Outbox
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from services.common.sms import PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SmsSender
+from services.common.sms.build import SmsConfigError, build_sms
 from services.common.subjects import REGISTRY
 from services.registry.api import STAFF_ONLY, RegistryApi
 from services.registry.service import Registry
-from services.registry.sms import OutboxSms, SmsSender
 from services.registry.store import PostgresRegistryStore
 
 log = logging.getLogger(__name__)
@@ -29,16 +30,29 @@ def build(
     nats_url: str,
     sms: SmsSender | None = None,
 ) -> ServiceRuntime:
-    """`sms` sends one-time codes; without one, messages are kept in memory (development)."""
-    if sms is None and not settings.dev_mode:
-        log.warning(
-            "no SMS gateway given: phone change codes are kept in memory and never delivered"
-        )
-    sender = sms if sms is not None else OutboxSms()
+    """`sms` replaces the SMS adapter the settings choose (tests pass their own)."""
+    if sms is None:
+        try:
+            sms = build_sms(
+                settings.sms,
+                dev_mode=settings.dev_mode,
+                needs=(PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE),
+            )
+        except SmsConfigError as e:
+            raise SystemExit(str(e)) from None
+        if settings.sms.provider == "log" and not settings.dev_mode:
+            log.warning(
+                "LINLI_SMS__PROVIDER is log: phone change codes are logged without the code "
+                "and never delivered"
+            )
+    sender = sms
 
     def register(server: aio.Server, rt: ServiceRuntime) -> list[str]:
         store = PostgresRegistryStore(rt.pool, Outbox(REGISTRY))
         rt.sms = sender  # type: ignore[attr-defined]  # for tests reading the kept messages
+        closer = getattr(sender, "aclose", None)
+        if closer is not None:
+            rt.on_stop.append(closer)
         rt.store = store  # type: ignore[attr-defined]  # for tests watching its work
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
             RegistryApi(Registry(store, settings, sender)), server

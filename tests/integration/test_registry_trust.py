@@ -17,8 +17,8 @@ from linli.v1 import registry_pb2_grpc as rpc
 from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from services.common.sms.dev import LogSms
 from services.registry.api import IMPORT_BATCH
-from services.registry.sms import OutboxSms
 from tests.integration.conftest import District, code
 from tests.integration.errors import bad_request_fields
 from tests.integration.events import wait_for_events
@@ -54,9 +54,9 @@ def phone_update(member_id: str, number: str, hours: int | None = None):  # type
     )
 
 
-def sms(registry: ServiceRuntime) -> OutboxSms:
+def sms(registry: ServiceRuntime) -> LogSms:
     kept = registry.sms  # type: ignore[attr-defined]
-    assert isinstance(kept, OutboxSms)
+    assert isinstance(kept, LogSms)
     return kept
 
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass, replace
 
 from services.common.auth import Principal, Role
 from services.common.settings import RegistrySettings
+from services.common.sms.dev import LogSms
 from services.common.values import LatLng, WeeklyWindow
 from services.registry.domain.member import Member, MemberData
 from services.registry.domain.org import Community, Grid, Street, Unit
 from services.registry.service import Registry
-from services.registry.sms import OutboxSms
 from services.registry.store.memory import MemoryRegistryStore
 from tests.support import phone, ref, request_id
 
@@ -22,7 +22,7 @@ HOME = LatLng(36.98, 117.17)
 class World:
     registry: Registry
     store: MemoryRegistryStore
-    sms: OutboxSms
+    sms: LogSms
     street: str
     other_street: str
     community: str
@@ -61,7 +61,7 @@ class World:
 
 async def world(settings: RegistrySettings | None = None) -> World:
     store = MemoryRegistryStore()
-    sms = OutboxSms()
+    sms = LogSms()
     registry = Registry(store, settings or RegistrySettings(), sms)
     ids = {k: ref(k[:1]) for k in ("s", "os", "c", "g", "n", "ng", "f", "fg")}
     await store.write_org(

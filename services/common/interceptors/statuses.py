@@ -25,6 +25,7 @@ from services.common.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
     bounded,
 )
 
@@ -56,7 +57,7 @@ def _error_info(error: AlreadyExists | FailedPrecondition | Aborted) -> list[pb_
     ]
 
 
-def _retry(error: ResourceExhausted) -> list[pb_message.Message]:
+def _retry(error: ResourceExhausted | Unavailable) -> list[pb_message.Message]:
     out: list[pb_message.Message] = []
     if error.reason:
         out.append(error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN))
@@ -82,6 +83,7 @@ STATUSES: dict[type[DomainError], tuple[grpc.StatusCode, Details]] = {
     ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, _retry),
     PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, _nothing),
     Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, _nothing),
+    Unavailable: (grpc.StatusCode.UNAVAILABLE, _retry),
 }
 _UNKNOWN_KIND = (grpc.StatusCode.INTERNAL, _nothing)
 

@@ -16,6 +16,7 @@ from services.common.sms.port import (
     SmsUnavailable,
     Template,
     masked,
+    told,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "SmsUnavailable",
     "Template",
     "masked",
+    "told",
 ]

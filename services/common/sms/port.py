@@ -11,6 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.common.errors import (
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+)
+
+SMS_RATE_LIMITED = "SMS_RATE_LIMITED"
+SMS_UNAVAILABLE = "SMS_UNAVAILABLE"
+
 
 @dataclass(frozen=True)
 class Template:
@@ -101,3 +112,18 @@ RETRYABLE: tuple[type[SmsError], ...] = (SmsUnavailable,)
 def masked(phone: str) -> str:
     """A phone for a log line: the last 4 digits only, enough to tell messages apart."""
     return "*" * max(0, len(phone) - 4) + phone[-4:] if len(phone) >= 8 else "****"
+
+
+def told(error: SmsError, phone_field: str) -> DomainError:
+    """What the caller who asked for a message is told: a number no message reaches is their
+    input; a provider's limit is theirs to wait out; anything else is ours, for a while. The
+    provider's code stays in our log, never in the answer."""
+    if isinstance(error, SmsBadNumber):
+        return InvalidArgument(
+            FieldViolation(phone_field, "no text message can be delivered to this number")
+        )
+    if isinstance(error, SmsRateLimited):
+        return ResourceExhausted(
+            "too many text messages to this number for now", SMS_RATE_LIMITED, retry_after_s=60
+        )
+    return Unavailable("the text message could not be sent now", SMS_UNAVAILABLE, retry_after_s=30)

@@ -7,9 +7,9 @@ servicer (api.py) is a thin translation on top.
 from __future__ import annotations
 
 from services.common.settings import RegistrySettings
+from services.common.sms import SmsSender
 from services.registry.service.members import MemberCases
 from services.registry.service.org import OrgCases
-from services.registry.sms import SmsSender
 from services.registry.store import RegistryStore
 
 

@@ -13,11 +13,11 @@ from services.common.auth import Principal, Role
 from services.common.checks import Violations
 from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
 from services.common.settings import RegistrySettings
+from services.common.sms import PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SmsError, SmsSender, told
 from services.registry.domain import errors
 from services.registry.domain import member as rules
 from services.registry.domain.member import Changed, Member, MemberData
 from services.registry.domain.org import Placement, check_org_id
-from services.registry.sms import SmsSender
 from services.registry.store import RaceLost, RegisterResult, RegisterRow, RegistryStore
 
 # Staff whose registrations refused for a taken phone are counted and limited.
@@ -251,13 +251,15 @@ class MemberCases:
                 self.settings.phone_code_ttl_s,
             )
             minutes = max(1, round(self.settings.phone_code_ttl_s / 60))
-            text = (
-                f"【邻里】验证码 {code}，{minutes}分钟内有效，用于更换登记手机号。"
-                if free
-                else "【邻里】有人申请将此号码登记为其手机号，但此号码已登记。"
-                "如非本人操作，请忽略。"
-            )
-            await self.sms.send(wanted.phone, text)
+            try:
+                if free:
+                    await self.sms.send(
+                        wanted.phone, PHONE_CHANGE_CODE, {"code": code, "minutes": str(minutes)}
+                    )
+                else:
+                    await self.sms.send(wanted.phone, PHONE_TAKEN_NOTICE, {})
+            except SmsError as e:
+                raise told(e, "member.phone") from None
             pending = True
         if not paths:
             return current, pending
