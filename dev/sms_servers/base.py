@@ -90,7 +90,7 @@ class ProviderServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> ProviderServer:
+    def start(self, port: int = 0) -> ProviderServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,7 +124,7 @@ class ProviderServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # requests are counted, not printed
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True

@@ -123,7 +123,29 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         for e in c.get("env", [])
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert refs <= {"linli-db-app", "linli-jwt", "linli-cron-token", "linli-nats", "linli-events"}
+    assert refs <= {
+        "linli-db-app",
+        "linli-jwt",
+        "linli-cron-token",
+        "linli-nats",
+        "linli-events",
+        "linli-sms",
+    }
+
+
+def test_the_registry_takes_its_sms_key_pair_from_an_optional_secret(
+    objects: list[dict[str, Any]],
+) -> None:
+    (registry,) = [
+        c for name, spec in pod_specs(objects) for c in spec["containers"] if name == "registry"
+    ]
+    env = env_of(registry)
+    for name, key in (
+        ("LINLI_SMS__ACCESS_KEY_ID", "access_key_id"),
+        ("LINLI_SMS__ACCESS_KEY_SECRET", "access_key_secret"),
+    ):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"], ref["optional"]) == ("linli-sms", key, True)
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
