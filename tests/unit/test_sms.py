@@ -3,6 +3,8 @@ dev mode, the settings a deployment gives, and what the provider adapters encode
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 
 import pytest
@@ -19,11 +21,13 @@ from services.common.sms import (
     masked,
 )
 from services.common.sms.aliyun import CODES as ALIYUN_CODES
-from services.common.sms.aliyun import percent_encode
+from services.common.sms.aliyun import canonical_query, percent_encode
+from services.common.sms.aliyun import signature as aliyun_signature
 from services.common.sms.build import SmsConfigError, build_sms
 from services.common.sms.dev import LogSms
 from services.common.sms.tencent import CODES as TENCENT_CODES
 from services.common.sms.tencent import e164
+from services.common.sms.tencent import signature as tencent_signature
 from services.common.sms.transport import classify
 
 PHONE = "13812345678"
@@ -143,3 +147,63 @@ def test_provider_codes_become_the_errors_of_the_port(
     table: tuple[tuple[str, type], ...], code: str, kind: str
 ) -> None:
     assert type(classify("p", code, "", table)).__name__ == kind  # type: ignore[arg-type]
+
+
+# Known answers: the same inputs signed by the providers' official Python SDKs
+# (tencentcloud-sdk-python-common's TC3 signer, alibabacloud-openapi-util's ACS3 signer).
+def test_tencent_signs_as_the_official_sdk() -> None:
+    payload = json.dumps(
+        {
+            "PhoneNumberSet": ["+8613812345678"],
+            "SmsSdkAppId": "1400000000",
+            "SignName": "邻里",
+            "TemplateId": "2001",
+            "TemplateParamSet": ["482913", "10"],
+        },
+        ensure_ascii=False,
+    ).encode()
+    headers = {"content-type": "application/json; charset=utf-8", "host": "sms.tencentcloudapi.com"}
+    assert tencent_signature("SECRETKEY-example", 1796169600, payload, headers) == (
+        "2026-12-02/sms/tc3_request",
+        "content-type;host",
+        "256fe3735dc84115217b64669751a34d1370c59c5def7f276c049777cfee2957",
+    )
+
+
+ALIYUN_HEADERS = {
+    "host": "dysmsapi.aliyuncs.com",
+    "x-acs-action": "SendSms",
+    "x-acs-version": "2017-05-25",
+    "x-acs-date": "2026-12-02T00:00:00Z",
+    "x-acs-signature-nonce": "abc123",
+}
+
+
+def test_aliyun_signs_a_form_body_as_the_official_sdk() -> None:
+    body = canonical_query(
+        {
+            "PhoneNumbers": "13812345678",
+            "SignName": "邻里",
+            "TemplateCode": "SMS_1",
+            "TemplateParam": '{"code": "482913"}',
+        }
+    )
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    headers = ALIYUN_HEADERS | {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-acs-content-sha256": digest,
+    }
+    names, mac = aliyun_signature("SECRET", "POST", {}, headers, digest)
+    assert names == (
+        "content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;"
+        "x-acs-signature-nonce;x-acs-version"
+    )
+    assert mac == "0862b76a5465d2f402715935b6925182629dbc752756d9dcb962ba3c10a9816b"
+
+
+def test_aliyun_signs_a_query_as_the_official_sdk() -> None:
+    empty = hashlib.sha256(b"").hexdigest()
+    headers = ALIYUN_HEADERS | {"x-acs-content-sha256": empty}
+    query = {"PhoneNumbers": "13812345678", "SignName": "邻里 *~"}
+    _, mac = aliyun_signature("SECRET", "POST", query, headers, empty)
+    assert mac == "6d01ea2fab3a6cca65a252e81d91b90a04bb49ce66cf281cb3ece6cf8300c4b4"
