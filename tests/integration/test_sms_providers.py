@@ -221,3 +221,24 @@ def test_settings_missing_what_a_provider_needs_are_refused_at_start() -> None:
     message = str(refused.value)
     for missing in ("ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SDK_APP_ID", "sign_in_code"):
         assert missing in message
+
+
+async def test_a_template_the_settings_hold_no_id_for_is_rejected_plainly(
+    provider: str, server: ProviderServer, sms: ClosableSms
+) -> None:
+    with pytest.raises(SmsTemplateRejected, match="sign_in_code"):
+        await sms.send(PHONE, SIGN_IN_CODE, CODE)
+    assert server.requests == 0
+
+
+def test_a_misspelt_template_name_is_refused_at_start() -> None:
+    from services.common.sms.build import SmsConfigError
+
+    settings = SmsSettings(
+        provider="aliyun",
+        access_key_id="id",
+        access_key_secret=SecretStr("secret"),
+        templates={"sign_in_code": "SMS_1", "sign_in_cdoe": "SMS_2"},
+    )
+    with pytest.raises(SmsConfigError, match="sign_in_cdoe"):
+        build_sms(settings, dev_mode=False, needs=(SIGN_IN_CODE,))

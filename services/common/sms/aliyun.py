@@ -25,7 +25,14 @@ from services.common.sms.port import (
     Template,
     masked,
 )
-from services.common.sms.transport import CodeTable, Transport, classify, json_body, server_fault
+from services.common.sms.transport import (
+    CodeTable,
+    Transport,
+    classify,
+    json_body,
+    server_fault,
+    template_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +155,7 @@ class AliyunSms:
         query = {
             "PhoneNumbers": phone,
             "SignName": self.settings.sign_name,
-            "TemplateCode": self.settings.templates[template.name],
+            "TemplateCode": template_id(self.settings, template, self.provider),
         }
         if params:
             query["TemplateParam"] = json.dumps(dict(params), ensure_ascii=False)

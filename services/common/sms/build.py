@@ -8,7 +8,7 @@ from typing import Protocol
 from services.common.sms.aliyun import AliyunSms
 from services.common.sms.config import SmsSettings
 from services.common.sms.dev import LogSms
-from services.common.sms.port import SmsSender, Template
+from services.common.sms.port import TEMPLATES, SmsSender, Template
 from services.common.sms.tencent import TencentSms
 
 
@@ -35,6 +35,12 @@ def problems(settings: SmsSettings, needs: Iterable[Template]) -> list[str]:
     missing = sorted(t.name for t in needs if not settings.templates.get(t.name))
     if missing:
         found.append(f"LINLI_SMS__TEMPLATES has no id for {', '.join(missing)}")
+    unknown = sorted(set(settings.templates) - set(TEMPLATES))
+    if unknown:
+        found.append(
+            f"LINLI_SMS__TEMPLATES names no template of Linli's: {', '.join(unknown)} "
+            f"(they are {', '.join(sorted(TEMPLATES))})"
+        )
     if not settings.url().startswith("https://") and not settings.url().startswith(
         ("http://127.0.0.1", "http://localhost", "http://[::1]")
     ):

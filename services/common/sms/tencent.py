@@ -25,7 +25,14 @@ from services.common.sms.port import (
     Template,
     masked,
 )
-from services.common.sms.transport import CodeTable, Transport, classify, json_body, server_fault
+from services.common.sms.transport import (
+    CodeTable,
+    Transport,
+    classify,
+    json_body,
+    server_fault,
+    template_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +154,7 @@ class TencentSms:
                 "PhoneNumberSet": [e164(phone)],
                 "SmsSdkAppId": self.settings.sdk_app_id,
                 "SignName": self.settings.sign_name,
-                "TemplateId": self.settings.templates[template.name],
+                "TemplateId": template_id(self.settings, template, self.provider),
                 # Positional: {1}, {2}, ... in the order the template declares its parameters.
                 "TemplateParamSet": [params[name] for name in template.params],
             },

@@ -13,7 +13,13 @@ from typing import TypeVar
 import httpx
 
 from services.common.sms.config import SmsSettings
-from services.common.sms.port import RETRYABLE, SmsError, SmsUnavailable
+from services.common.sms.port import (
+    RETRYABLE,
+    SmsError,
+    SmsTemplateRejected,
+    SmsUnavailable,
+    Template,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,19 @@ class Transport:
                 await asyncio.sleep(self._pause(n))
         assert last is not None
         raise last
+
+
+def template_id(settings: SmsSettings, template: Template, provider: str) -> str:
+    """The provider's id of `template`; a service sending one it did not declare at start is
+    told so plainly (build_sms checks the ones it declared)."""
+    found = settings.templates.get(template.name)
+    if not found:
+        raise SmsTemplateRejected(
+            f"{provider}: LINLI_SMS__TEMPLATES has no id for {template.name}",
+            provider=provider,
+            code="template id not configured",
+        )
+    return found
 
 
 def server_fault(provider: str, response: httpx.Response) -> SmsUnavailable | None:
