@@ -152,16 +152,16 @@ class AliyunSms:
 
     async def send(self, phone: str, template: Template, params: Mapping[str, str]) -> None:
         template.check(params)
-        query = {
+        form = {
             "PhoneNumbers": phone,
             "SignName": self.settings.sign_name,
             "TemplateCode": template_id(self.settings, template, self.provider),
         }
         if params:
-            query["TemplateParam"] = json.dumps(dict(params), ensure_ascii=False)
+            form["TemplateParam"] = json.dumps(dict(params), ensure_ascii=False)
 
         async def attempt(client: httpx.AsyncClient) -> str:
-            response = await client.send(self._request(query))
+            response = await client.send(self._request(form))
             fault = server_fault(self.provider, response)
             if fault is not None:
                 raise fault
