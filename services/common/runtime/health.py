@@ -47,9 +47,19 @@ class RuntimeHealth(health.aio.HealthServicer):
         return await super().Check(request, context)  # type: ignore[no-any-return]
 
 
-def health_check(address: str, service: str = "", timeout: float = 2.0) -> bool:
-    """Ask a server's standard health service (blocking); True when it answers SERVING."""
-    with grpc.insecure_channel(address) as channel:
+def health_check(
+    address: str,
+    service: str = "",
+    timeout: float = 2.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> bool:
+    """Ask a server's standard health service (blocking); True when it answers SERVING.
+    `credentials`: TLS to a secure port (see services/common/tls.py)."""
+    with (
+        grpc.secure_channel(address, credentials)
+        if credentials is not None
+        else grpc.insecure_channel(address)
+    ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
