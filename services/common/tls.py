@@ -52,16 +52,19 @@ class CertificateFiles:
     cert_file: str
     key_file: str
     client_ca_file: str | None = None
-    _seen: tuple[float, ...] = field(default=(), init=False)
+    _seen: tuple[tuple[int, int, int], ...] = field(default=(), init=False)
 
-    def _stamp(self) -> tuple[float, ...]:
+    def _stamp(self) -> tuple[tuple[int, int, int], ...]:
+        """What tells a changed file: its time, and its inode and size, for file systems whose
+        times are coarse (a Secret volume swaps in new files, with new inodes)."""
         files = [self.cert_file, self.key_file]
         if self.client_ca_file:
             files.append(self.client_ca_file)
         try:
-            return tuple(os.stat(f).st_mtime_ns for f in files)
+            stats = [os.stat(f) for f in files]
         except OSError:
             return self._seen  # a file being swapped: keep what we have, look again next time
+        return tuple((s.st_mtime_ns, s.st_ino, s.st_size) for s in stats)
 
     def load(self) -> grpc.ServerCertificateConfiguration:
         cert = _read(self.cert_file, "certificate")

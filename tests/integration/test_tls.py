@@ -26,7 +26,7 @@ from services.common.auth import Role
 from services.common.runtime import SERVING, ServiceRuntime, health_check
 from services.common.service_list import REGISTRY
 from services.common.settings import ClientSettings, RegistrySettings
-from services.common.tls import ClientTls, TlsConfigError
+from services.common.tls import CertificateFiles, ClientTls, TlsConfigError
 from services.registry.app import build
 from tests.conftest import Servers
 from tests.support import token
@@ -282,3 +282,19 @@ async def test_a_key_that_is_not_the_certificates_stops_the_start(
     )
     with pytest.raises(TlsConfigError, match="does not belong"):
         await start(servers, settings)
+
+
+def test_a_half_renewed_pair_is_not_taken_until_the_certificate_matches_its_key(
+    tmp_path: Path,
+) -> None:
+    ca = Authority.make(tmp_path, "ca")
+    issued = ca.issue(tmp_path / "tls.crt", tmp_path / "tls.key")
+    files = CertificateFiles(str(issued.cert), str(issued.key))
+    assert files.first() is not None
+    assert files() is None  # unchanged: gRPC keeps what it has
+    renewed = ca.issue(tmp_path / "new.crt", tmp_path / "new.key")
+    issued.key.write_bytes(renewed.key.read_bytes())  # the key lands first
+    assert files() is None  # not the certificate's: the old pair stays
+    issued.cert.write_bytes(renewed.cert.read_bytes())
+    assert files() is not None  # both renewed: taken at this handshake
+    assert files() is None
