@@ -18,6 +18,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.common.runtime.supervisor import LoopState
+from services.common.tls import ClientTls
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -48,16 +49,13 @@ class RuntimeHealth(health.aio.HealthServicer):
 
 
 def health_check(
-    address: str,
-    service: str = "",
-    timeout: float = 2.0,
-    credentials: grpc.ChannelCredentials | None = None,
+    address: str, service: str = "", timeout: float = 2.0, tls: ClientTls | None = None
 ) -> bool:
     """Ask a server's standard health service (blocking); True when it answers SERVING.
-    `credentials`: TLS to a secure port (see services/common/tls.py)."""
+    `tls`: how to reach a port that speaks TLS (see services/common/tls.py)."""
     with (
-        grpc.secure_channel(address, credentials)
-        if credentials is not None
+        grpc.secure_channel(address, tls.credentials(), options=tls.options())
+        if tls is not None
         else grpc.insecure_channel(address)
     ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
