@@ -28,5 +28,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     LINLI_GRPC_HOST=0.0.0.0
 USER 10001
 EXPOSE 50051 50052 50053
+# The plaintext port answering only grpc.health.v1 (LINLI_HEALTH_PORT in the manifests).
+EXPOSE 8081
 ENTRYPOINT ["python", "-m"]
 CMD ["services.registry"]

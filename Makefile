@@ -72,14 +72,16 @@ test-e2e: setup tools
 k8s-check: setup tools  ## render every overlay with kustomize and validate it
 	$(PY) -m pytest -q tests/deploy
 
-# Two tests need programs from Debian: the e2e tests look at the report in Chromium (with CJK
-# fonts for its Chinese), and the deploy tests render the overlays with kubectl's kustomize.
+# Some tests need programs from Debian: the e2e tests look at the report in Chromium (with CJK
+# fonts for its Chinese), the deploy tests render the overlays with kubectl's kustomize and check
+# the alerts and the dashboard's queries with promtool (from the prometheus package).
 # Installed when missing and possible (root with apt-get); otherwise those tests are skipped,
 # loudly.
 tools:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-noto-cjk"; \
 	command -v kubectl >/dev/null 2>&1 || missing="$$missing kubectl"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing from Debian:$$missing"; \
@@ -87,7 +89,7 @@ tools:
 	      $$missing >/dev/null) || echo "!! could not install$$missing"; \
 	  else \
 	    echo "!! missing$$missing (and this is not root with apt-get):"; \
-	    echo "!! the browser and Kubernetes checks will be SKIPPED"; \
+	    echo "!! the browser, Kubernetes and alert checks will be SKIPPED"; \
 	  fi; \
 	fi
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dev.localinfra import NatsServer, PostgresServer, wait_for_port
+from services.client import client_tls
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
 from services.common.service_list import SERVICES, ServiceSpec
@@ -107,7 +108,7 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
         if (
             running
             and _alive(running["pid"])
-            and health_check(f"127.0.0.1:{running['port']}", spec.grpc_service)
+            and health_check(f"127.0.0.1:{running['port']}", spec.grpc_service, tls=client_tls())
         ):
             state.services[spec.name] = running
             save_state(settings, state)
@@ -177,7 +178,7 @@ def _wait_serving(
         if proc.poll() is not None:
             log = (root / "logs" / f"{spec.name}.log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"{spec.name} exited during start-up; its log ends:\n{log}")
-        if health_check(f"127.0.0.1:{info['port']}", spec.grpc_service, timeout=1):
+        if health_check(f"127.0.0.1:{info['port']}", spec.grpc_service, 1, client_tls()):
             return
         time.sleep(0.2)
     raise SystemExit(f"{spec.name} is not SERVING after {timeout:.0f}s; see {root}/logs/")
@@ -218,7 +219,9 @@ def status(settings: Settings) -> int:
     ok = True
     for spec in SERVICES:
         info = state.services.get(spec.name)
-        serving = info is not None and health_check(f"127.0.0.1:{info['port']}", spec.grpc_service)
+        serving = info is not None and health_check(
+            f"127.0.0.1:{info['port']}", spec.grpc_service, tls=client_tls()
+        )
         ok &= serving
         where = f"127.0.0.1:{info['port']}" if info else "-"
         print(f"{spec.name:<12} {where:<18} {'SERVING' if serving else 'NOT SERVING'}")

@@ -5,6 +5,9 @@ report and the demo, so that they find the services and page through them the sa
 Where a service listens, first found wins: an address given by the caller; LINLI_<NAME>_ADDRESS
 (host:port); LINLI_<NAME>_PORT on this machine (the setting `make up` starts the service with);
 the port `make up` recorded in its state file; the service's default port.
+
+With LINLI_TLS_CA_FILE set, every channel speaks TLS and trusts that CA (and presents
+LINLI_TLS_CERT_FILE and LINLI_TLS_KEY_FILE when the services require client certificates).
 """
 
 from __future__ import annotations
@@ -16,14 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from grpc import aio
-
 from linli.v1 import registry_pb2, tasks_pb2
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.common.service_list import SERVICES
 from services.common.settings import ClientSettings
+from services.common.tls import ClientTls, channel
 
 T = TypeVar("T")
 Metadata = tuple[tuple[str, str], ...]
@@ -58,6 +60,19 @@ def addresses(
     return out
 
 
+def client_tls(settings: ClientSettings | None = None) -> ClientTls | None:
+    """The caller's TLS from its settings; None (plaintext) without a CA file."""
+    settings = settings or ClientSettings()
+    if not settings.tls_ca_file:
+        return None
+    return ClientTls(
+        ca_file=settings.tls_ca_file,
+        cert_file=settings.tls_cert_file,
+        key_file=settings.tls_key_file,
+        server_name=settings.tls_server_name,
+    )
+
+
 def bearer(token: str) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
 
@@ -68,11 +83,13 @@ def token_from(explicit: str | None, settings: ClientSettings | None = None) -> 
 
 
 class Stubs:
-    """Channels and stubs to the three services; close them (or use `async with`)."""
+    """Channels and stubs to the three services; close them (or use `async with`). `tls`
+    defaults to the caller's settings (`client_tls`)."""
 
-    def __init__(self, where: Mapping[str, str]) -> None:
+    def __init__(self, where: Mapping[str, str], tls: ClientTls | None = None) -> None:
         self.addresses = dict(where)
-        self.channels = {k: aio.insecure_channel(v) for k, v in self.addresses.items()}
+        tls = tls or client_tls()
+        self.channels = {k: channel(v, tls) for k, v in self.addresses.items()}
         self.registry = RegistryServiceStub(self.channels["registry"])
         self.tasks = TaskServiceStub(self.channels["tasks"])
         self.matching = MatchingServiceStub(self.channels["matching"])
@@ -96,8 +113,8 @@ class Stubs:
 class Session(Stubs):
     """Stubs and the caller's metadata together: what a command or the report acts with."""
 
-    def __init__(self, where: Mapping[str, str], token: str) -> None:
-        super().__init__(where)
+    def __init__(self, where: Mapping[str, str], token: str, tls: ClientTls | None = None) -> None:
+        super().__init__(where, tls)
         self.md = bearer(token)
 
 

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
+    # TLS on the gRPC port (docs/deploy.md, "TLS"): a PEM certificate chain and its key, read
+    # again when they change on disk; with a client CA, callers must present a certificate it
+    # signed (mutual TLS). Unset: plaintext.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    # A plaintext port answering only grpc.health.v1, for probes that cannot speak TLS (the
+    # kubelet's gRPC probes). Unset: none; 0: a free port.
+    health_port: int | None = Field(None, ge=0, le=65535)
     shutdown_grace_s: float = Field(10.0, ge=0)
     health_check_interval_s: float = Field(2.0, gt=0)
 
@@ -154,6 +163,10 @@ class Settings(BaseSettings):
             )
         if self.clock_file and not self.dev_mode:
             raise SystemExit("LINLI_CLOCK_FILE moves the service's time: dev mode only")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SystemExit("LINLI_TLS_CERT_FILE and LINLI_TLS_KEY_FILE are set together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise SystemExit("LINLI_TLS_CLIENT_CA_FILE needs LINLI_TLS_CERT_FILE and its key")
 
 
 def _port(service: str, default: int) -> int:
@@ -236,6 +249,12 @@ class ClientSettings(BaseSettings):
     tasks_port: int | None = None
     matching_port: int | None = None
     state_dir: str = ".linli"
+    # TLS to the services: the CA that signed their certificates; for mutual TLS, this caller's
+    # own certificate and key; and the name to check when the address is not the certificate's.
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_server_name: str | None = None
 
     def address(self, service: str) -> str | None:
         return getattr(self, f"{service}_address")  # type: ignore[no-any-return]

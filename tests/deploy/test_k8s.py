@@ -20,9 +20,11 @@ from services.common.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent.parent
 OVERLAYS = ("dev", "prod")
 K8S_VERSION = "1.32.0"  # the oldest version the manifests promise to work on (CronJob timeZone)
-# Custom resources are checked against their operators' schemas where we have them; the
-# CloudNativePG Cluster is checked for the fields the services depend on.
-CUSTOM = {"Cluster"}
+# Custom resources are checked for the fields the services depend on: the CloudNativePG Cluster
+# here, the Prometheus Operator's in test_monitoring.py, cert-manager's in test_tls_manifests.py.
+CUSTOM = {"Cluster", "PodMonitor", "PrometheusRule", "Certificate", "Issuer"}
+# The plaintext port that answers only grpc.health.v1 (LINLI_HEALTH_PORT), for the kubelet.
+HEALTH_PORT = 8081
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -88,14 +90,17 @@ def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_contai
     deployments = of_kind(objects, "Deployment")
     assert {d["metadata"]["name"] for d in deployments} == {"registry", "tasks", "matching"}
     grace = Settings().shutdown_grace_s + 5  # the service's own grace plus its drain pause
+    assert linli_config(objects)["LINLI_HEALTH_PORT"] == str(HEALTH_PORT)
     for d in deployments:
         spec = d["spec"]["template"]["spec"]
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["terminationGracePeriodSeconds"] > grace
         for c in spec["containers"]:
-            port = c["ports"][0]["containerPort"]
+            # The kubelet's gRPC probe speaks no TLS: the probes ask the plaintext health port,
+            # whether or not the API port has a certificate.
+            assert {"name": "health", "containerPort": HEALTH_PORT} in c["ports"]
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                assert c[probe]["grpc"]["port"] == port, (d["metadata"]["name"], probe)
+                assert c[probe]["grpc"]["port"] == HEALTH_PORT, (d["metadata"]["name"], probe)
             # Readiness asks for the API service, liveness for the loops only (never the same
             # health, or a broker outage would restart every pod).
             assert c["readinessProbe"]["grpc"]["service"].startswith("linli.v1.")

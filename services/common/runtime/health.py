@@ -18,6 +18,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.common.runtime.supervisor import LoopState
+from services.common.tls import ClientTls
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -47,9 +48,16 @@ class RuntimeHealth(health.aio.HealthServicer):
         return await super().Check(request, context)  # type: ignore[no-any-return]
 
 
-def health_check(address: str, service: str = "", timeout: float = 2.0) -> bool:
-    """Ask a server's standard health service (blocking); True when it answers SERVING."""
-    with grpc.insecure_channel(address) as channel:
+def health_check(
+    address: str, service: str = "", timeout: float = 2.0, tls: ClientTls | None = None
+) -> bool:
+    """Ask a server's standard health service (blocking); True when it answers SERVING.
+    `tls`: how to reach a port that speaks TLS (see services/common/tls.py)."""
+    with (
+        grpc.secure_channel(address, tls.credentials(), options=tls.options())
+        if tls is not None
+        else grpc.insecure_channel(address)
+    ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)

@@ -23,6 +23,7 @@ from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
 from services.common.runtime.gate import CallGate
 from services.common.runtime.health import EVENTS, LIVENESS, NOT_SERVING, SERVING, RuntimeHealth
+from services.common.runtime.ports import bind_api, serve_health
 from services.common.runtime.supervisor import Loop, Periodic, Supervisor, Worker
 from services.common.settings import Settings
 
@@ -56,6 +57,9 @@ class ServiceRuntime:
     js: JetStreamContext = field(init=False)
     server: aio.Server = field(init=False)
     port: int = field(init=False, default=0)
+    # The plaintext health-only server (LINLI_HEALTH_PORT), when there is one.
+    health_server: aio.Server | None = field(init=False, default=None)
+    health_port: int = field(init=False, default=0)
     health: RuntimeHealth = field(init=False)
     relay: eventbus.OutboxRelay = field(init=False)
     supervisor: Supervisor = field(init=False)
@@ -85,6 +89,8 @@ class ServiceRuntime:
             await self.supervisor.stop(1.0)
         if getattr(self, "server", None) is not None:
             await self.server.stop(0)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         if getattr(self, "nc", None) is not None:
             with contextlib.suppress(Exception):
                 await self.nc.close()
@@ -119,8 +125,9 @@ class ServiceRuntime:
         await self.health.set(LIVENESS, SERVING)
         if self.ready is not None:
             await self.ready(self)
-        self.port = self.server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        self.port = bind_api(self.server, s)
         await self.server.start()
+        self.health_server, self.health_port = await serve_health(self.health, s)
 
         self.relay = eventbus.OutboxRelay(
             self.pool,
@@ -252,6 +259,8 @@ class ServiceRuntime:
         with contextlib.suppress(Exception):
             await self.nc.drain()
         await self.pool.close()
+        if self.health_server is not None:  # last: the probes see the whole stop
+            await self.health_server.stop(0)
         log.info("%s stopped", self.settings.service_name)
 
 
