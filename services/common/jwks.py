@@ -51,12 +51,6 @@ class _Keys:
     fetched_at: float
 
 
-@dataclass
-class _Fetch:
-    created_at: float
-    task: asyncio.Task[None]
-
-
 class JwksKeys:
     """One issuer's signing keys. `key(kid)` answers from the cache; a key id not in it waits for
     one fetch begun after the miss (at most one fetch per `refetch_min_s`, shared by every call
@@ -73,7 +67,7 @@ class JwksKeys:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if (jwks_url is None) == (issuer is None):
-            raise ValueError("give a JWKS URL or an OpenID issuer, not both")
+            raise ValueError("give exactly one of a JWKS URL and an OpenID issuer")
         self.jwks_url = jwks_url
         self.issuer = issuer
         self._algorithms = frozenset(algorithms)
@@ -81,20 +75,21 @@ class JwksKeys:
         self._clock = clock
         self._discovered: str | None = None
         self._keys: _Keys | None = None
-        self._pending: _Fetch | None = None
+        self._pending: asyncio.Task[None] | None = None
         self._last_start = float("-inf")
-        self._last_done_created = float("-inf")
+        self._begun = 0  # the number of the last fetch begun
+        self._done = 0  # the number of the last fetch finished
         self._last_failed = False
-        self.fetches = 0  # requests for the key set made so far (for health and tests)
+        self.fetches = 0  # requests for the key set made so far
 
     async def key(self, kid: str | None) -> PyJWK:
-        noticed = self._clock()
-        self._refresh_if_old(noticed)
+        seen = self._begun
+        self._refresh_if_old()
         while True:
             found = self._lookup(kid)
             if found is not None:
                 return found
-            if self._last_done_created >= noticed:
+            if self._done > seen:
                 break  # a fetch begun after the miss has looked, in vain
             await self._next_fetch()
         if self._last_failed:
@@ -103,9 +98,9 @@ class JwksKeys:
 
     async def close(self) -> None:
         if self._pending is not None:
-            self._pending.task.cancel()
+            self._pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pending.task
+                await self._pending
             self._pending = None
 
     def _lookup(self, kid: str | None) -> PyJWK | None:
@@ -116,23 +111,24 @@ class JwksKeys:
             return next(iter(keys.by_kid.values()))  # a lone key needs no id
         return keys.by_kid.get(kid) if kid is not None else None
 
-    def _refresh_if_old(self, now: float) -> None:
+    def _refresh_if_old(self) -> None:
         keys = self._keys
-        if keys is not None and now - keys.fetched_at > self._policy.cache_s:
+        if keys is not None and self._clock() - keys.fetched_at > self._policy.cache_s:
             self._start_fetch()  # in the background: the keys in hand serve meanwhile
 
     async def _next_fetch(self) -> None:
-        await asyncio.shield(self._start_fetch().task)
+        await asyncio.shield(self._start_fetch())
 
-    def _start_fetch(self) -> _Fetch:
+    def _start_fetch(self) -> asyncio.Task[None]:
         if self._pending is None:
             now = self._clock()
             delay = max(0.0, self._last_start + self._policy.refetch_min_s - now)
             self._last_start = now + delay
-            self._pending = _Fetch(now, asyncio.create_task(self._fetch_after(now, delay)))
+            self._begun += 1  # fetches are numbered as they are begun
+            self._pending = asyncio.create_task(self._fetch_after(self._begun, delay))
         return self._pending
 
-    async def _fetch_after(self, created_at: float, delay: float) -> None:
+    async def _fetch_after(self, number: int, delay: float) -> None:
         try:
             if delay:
                 await asyncio.sleep(delay)
@@ -144,7 +140,7 @@ class JwksKeys:
             self._discovered = None  # the issuer may have moved its keys: look again next time
             log.warning("token keys not fetched from %s: %s", self._source(), e)
         finally:
-            self._last_done_created = created_at
+            self._done = number
             self._pending = None
 
     def _source(self) -> str:

@@ -351,3 +351,54 @@ async def test_an_issuer_found_through_discovery_serves_its_keys(key_server: Key
         assert (await keys.key(None)).key_id == key_server.key.kid  # a lone key needs no id
     finally:
         await keys.close()
+
+
+class Clock:
+    """A monotonic clock a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_old_keys_serve_while_they_are_refreshed_in_the_background(
+    key_server: KeyServer,
+) -> None:
+    clock = Clock()
+    policy = KeyPolicy(cache_s=60, refetch_min_s=0)
+    keys = JwksKeys(jwks_url=key_server.jwks_url, algorithms=["ES256"], policy=policy, clock=clock)
+    try:
+        first = key_server.key
+        await keys.key(first.kid)
+        key_server.keys = [SigningKey.new()]  # the old key retired, a new one published
+        clock.now += 61
+        # Answered from the cache at once; the refresh it started brings the new set.
+        assert (await keys.key(first.kid)).key_id == first.kid
+        assert (await keys.key(key_server.key.kid)).key_id == key_server.key.kid
+        with pytest.raises(Unauthenticated):
+            await keys.key(first.kid)
+    finally:
+        await keys.close()
+
+
+async def test_keys_past_their_stale_limit_are_not_used_while_the_source_is_away(
+    key_server: KeyServer,
+) -> None:
+    clock = Clock()
+    policy = KeyPolicy(cache_s=60, refetch_min_s=0, max_stale_s=600)
+    keys = JwksKeys(jwks_url=key_server.jwks_url, algorithms=["ES256"], policy=policy, clock=clock)
+    try:
+        known = key_server.key.kid
+        await keys.key(known)
+        key_server.stop()
+        clock.now += 300  # away, within the limit: the keys in hand serve
+        assert (await keys.key(known)).key_id == known
+        clock.now += 301  # past it: a key is trusted only as long as its source can be asked
+        with pytest.raises(KeysUnavailable):
+            await keys.key(known)
+        key_server.start()
+        assert (await keys.key(known)).key_id == known
+    finally:
+        await keys.close()
