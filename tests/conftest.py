@@ -19,6 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 # gRPC threads are busy; gRPC's fork handlers can then leave the child hung before its exec.
 # Nothing here forks to run gRPC, so the handlers are not needed. Read when grpc is imported.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+# The services under test accept development tokens (HS256, `issue_token`) as on a developer's
+# machine; tests of production settings pass dev_mode=False themselves.
+os.environ.setdefault("LINLI_DEV_MODE", "true")
 
 import asyncpg
 import pytest

@@ -1,4 +1,5 @@
-"""`linli token`: a token signed with the local key (LINLI_JWT_SECRET), for a local system."""
+"""`linli token`: a development token signed with the local key (LINLI_JWT_SECRET), which only
+services in dev mode accept."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings
 
 
-@click.command(help="Issue a token signed with the local key (LINLI_JWT_SECRET).")
+@click.command(
+    help="Issue a development token signed with the local key (LINLI_JWT_SECRET); "
+    "only services in dev mode (LINLI_DEV_MODE) accept it."
+)
 @click.option(
     "--role",
     type=click.Choice([r.value for r in Role]),

@@ -1,8 +1,10 @@
-"""Who is calling: signed tokens (JWT, HS256) naming a principal, its role and its scope.
+"""Who is calling: the principal a token names, its role and its scope, and how claims name them.
 
-Callers send `authorization: Bearer <token>`. The server interceptor verifies it and puts the
-Principal where handlers can read it (`current_principal()`); handlers decide what the role and
-scope allow. Health checks and reflection need no token.
+Callers send `authorization: Bearer <token>`. The server interceptor verifies it
+(`services.common.tokens`: the identity service's keys through its JWKS, an external OpenID
+issuer, or in dev mode HS256 with a shared key) and puts the Principal where handlers can read it
+(`current_principal()`); handlers decide what the role and scope allow. Health checks and
+reflection need no token.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import contextvars
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import jwt
 
@@ -84,6 +88,8 @@ class Principal:
 
 
 def issue_token(settings: Settings, principal: Principal, ttl_s: int = 12 * 3600) -> str:
+    """A development token: HS256 with LINLI_JWT_SECRET, accepted only by services in dev mode.
+    The identity service issues the real ones, with the same claims."""
     now = int(time.time())
     claims = {
         "iss": settings.jwt_issuer,
@@ -100,6 +106,10 @@ def issue_token(settings: Settings, principal: Principal, ttl_s: int = 12 * 3600
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
+    """A development token (HS256 with LINLI_JWT_SECRET, as `linli token` and the tests make):
+    accepted in dev mode only. Production tokens are checked by `services.common.tokens`."""
+    if not settings.dev_mode:
+        raise Unauthenticated("bad token: development tokens are accepted in dev mode only")
     try:
         claims = jwt.decode(
             token,
@@ -107,18 +117,43 @@ def verify_token(settings: Settings, token: str) -> Principal:
             algorithms=["HS256"],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway_s,
             options={"require": ["exp", "sub", "iss", "aud"]},
         )
     except jwt.ExpiredSignatureError as e:
         raise Unauthenticated("token expired") from e
     except jwt.InvalidTokenError as e:
         raise Unauthenticated(f"bad token: {e}") from e
-    try:
-        role = Role(str(claims.get("role")))
-    except ValueError as e:
-        raise Unauthenticated(f"bad token: unknown role {claims.get('role')!r}") from e
-    communities = claims.get("communities") or []
-    streets = claims.get("streets") or []
+    return principal_from_claims(claims)
+
+
+@dataclass(frozen=True)
+class ClaimMapping:
+    """Which claims of a token name the principal, its role and its scope. The defaults are
+    Linli's own (the identity service's and `issue_token`'s); an external issuer may differ.
+    A name is first looked up as is, then as a dotted path into nested objects."""
+
+    subject: str = "sub"
+    role: str = "role"
+    communities: str = "communities"
+    streets: str = "streets"
+    # The issuer's role values and the Linli role each stands for; empty: Linli's role names.
+    roles: tuple[tuple[str, Role], ...] = ()
+
+
+LINLI_CLAIMS = ClaimMapping()
+
+
+def principal_from_claims(
+    claims: Mapping[str, Any], mapping: ClaimMapping = LINLI_CLAIMS
+) -> Principal:
+    """The principal a verified token's claims name, or Unauthenticated saying what is wrong."""
+    subject = _claim(claims, mapping.subject)
+    if not isinstance(subject, str | int) or isinstance(subject, bool) or str(subject) == "":
+        raise Unauthenticated(f"bad token: no subject in claim {mapping.subject!r}")
+    role = _role(_claim(claims, mapping.role), mapping)
+    communities = _claim(claims, mapping.communities) or []
+    streets = _claim(claims, mapping.streets) or []
     if not isinstance(communities, list) or not isinstance(streets, list):
         raise Unauthenticated("bad token: communities and streets must be lists")
     if not all(isinstance(x, str) for x in (*communities, *streets)):
@@ -127,7 +162,34 @@ def verify_token(settings: Settings, token: str) -> Principal:
         raise Unauthenticated("bad token: community staff token names no community")
     if role is Role.STREET_ADMIN and not streets:
         raise Unauthenticated("bad token: street admin token names no street")
-    return Principal(str(claims["sub"]), role, frozenset(communities), frozenset(streets))
+    return Principal(str(subject), role, frozenset(communities), frozenset(streets))
+
+
+def _claim(claims: Mapping[str, Any], name: str) -> Any:
+    if name in claims:
+        return claims[name]
+    found: Any = claims
+    for part in name.split("."):
+        if not isinstance(found, Mapping) or part not in found:
+            return None
+        found = found[part]
+    return found
+
+
+def _role(value: Any, mapping: ClaimMapping) -> Role:
+    if not mapping.roles:
+        try:
+            return Role(str(value))
+        except ValueError as e:
+            raise Unauthenticated(f"bad token: unknown role {value!r}") from e
+    table = dict(mapping.roles)
+    given = value if isinstance(value, list) else [value]
+    # An issuer's other roles (its own, unmapped) are no concern of Linli's.
+    found = {table[v] for v in given if isinstance(v, str) and v in table}
+    if len(found) != 1:
+        why = "unknown role" if not found else "more than one role"
+        raise Unauthenticated(f"bad token: {why} in claim {mapping.role!r}")
+    return found.pop()
 
 
 def token_from_metadata(metadata: object) -> str:

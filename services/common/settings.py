@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
 from services.common.service_list import BY_NAME, MATCHING, REGISTRY, TASKS
@@ -20,6 +20,11 @@ DEV_JWT_SECRET = "linli-local-development-signing-key-not-for-production"
 # deployments set LINLI_EVENT_KEYS and LINLI_EVENT_KEY_ID from a Secret.
 DEV_EVENT_KEY = "bGlubGktZGV2LWV2ZW50LWtleS1ub3Qtc2VjcmV0ISE="
 DEV_EVENT_KEYS = f"dev:{DEV_EVENT_KEY}"
+# Algorithms a token may be signed with when its key comes from a JWKS: asymmetric only, so that
+# a published public key can never serve as an HMAC secret (the algorithm-confusion attack).
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
 
 
 class Bounds(BaseModel):
@@ -64,9 +69,39 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(2, ge=1)
     db_pool_max: int = Field(10, ge=1)
 
+    # -- tokens (docs/security.md, "Tokens") --
+    # HS256 with this key is accepted in dev mode only (`linli token`, the tests); it also
+    # derives the page-token key below.
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # The identity service's tokens: their issuer and audience, and where its public keys are.
     jwt_issuer: str = "linli"
     jwt_audience: str = "linli"
+    jwks_url: str | None = None
+    # Algorithms accepted from a JWKS (comma-separated): asymmetric ones only.
+    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ("ES256", "EdDSA")
+    # Clock skew tolerated on exp, nbf and iat.
+    jwt_leeway_s: float = Field(0.0, ge=0, le=300)
+    # Keys older than this are refreshed in the background (the old ones serve meanwhile).
+    jwks_cache_s: float = Field(300.0, gt=0)
+    # A token naming an unknown key id triggers a refetch at most this often: a flood of made-up
+    # key ids costs the identity service one request per period.
+    jwks_refetch_min_s: float = Field(5.0, ge=0, le=300)
+    # While the key source is away the keys last fetched keep serving, for at most this long.
+    jwks_max_stale_s: float = Field(86_400.0, gt=0)
+    jwks_timeout_s: float = Field(5.0, gt=0, le=60)
+    # An external OpenID Connect issuer trusted beside (or instead of) the identity service: its
+    # keys are found through `<issuer>/.well-known/openid-configuration`.
+    oidc_issuer: str | None = None
+    # The audience its tokens must name (unset: jwt_audience).
+    oidc_audience: str | None = None
+    # Which of its claims name the principal, the role and the scope (dotted paths reach into
+    # objects, e.g. `realm_access.roles`), and its role values as Linli roles
+    # ("idp-value=linli_role,..."; unset: the values are Linli's own role names).
+    oidc_subject_claim: str = "sub"
+    oidc_role_claim: str = "role"
+    oidc_communities_claim: str = "communities"
+    oidc_streets_claim: str = "streets"
+    oidc_roles: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
     # Signs page tokens. Unset: a key derived from jwt_secret, so that every replica of a service
     # accepts the tokens of the others without another Secret to deploy.
     page_token_secret: SecretStr | None = None
@@ -90,6 +125,35 @@ class Settings(BaseSettings):
     # Pause between reporting NOT_SERVING and refusing new calls, so that load balancers and
     # Kubernetes see it first. Zero locally; a few seconds in a cluster.
     shutdown_drain_s: float = Field(0.0, ge=0)
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _algorithms(cls, value: object) -> object:
+        names = _split(value)
+        if not isinstance(names, tuple):
+            return names
+        refused = [n for n in names if n not in ASYMMETRIC_ALGORITHMS]
+        if refused or not names:
+            allowed = ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
+            raise ValueError(f"not an asymmetric algorithm: {refused or 'none given'} ({allowed})")
+        return names
+
+    @field_validator("oidc_roles", mode="before")
+    @classmethod
+    def _roles(cls, value: object) -> object:
+        pairs = _split(value)
+        if not isinstance(pairs, tuple):
+            return pairs
+        found = []
+        for pair in pairs:
+            if not isinstance(pair, str):
+                found.append(tuple(pair))
+                continue
+            given, sep, role = pair.partition("=")
+            if not sep or not given.strip() or not role.strip():
+                raise ValueError(f"{pair!r} is not 'idp-value=linli_role'")
+            found.append((given.strip(), role.strip()))
+        return tuple(found)
 
     def page_token_key(self) -> bytes:
         if self.page_token_secret is not None:
@@ -167,6 +231,22 @@ class Settings(BaseSettings):
             raise SystemExit("LINLI_TLS_CERT_FILE and LINLI_TLS_KEY_FILE are set together")
         if self.tls_client_ca_file and not self.tls_cert_file:
             raise SystemExit("LINLI_TLS_CLIENT_CA_FILE needs LINLI_TLS_CERT_FILE and its key")
+        if not self.dev_mode and not self.jwks_url and not self.oidc_issuer:
+            raise SystemExit(
+                "no way to verify tokens: set LINLI_JWKS_URL (the identity service's keys) "
+                "or LINLI_OIDC_ISSUER (dev mode alone accepts LINLI_JWT_SECRET's tokens)"
+            )
+        if self.jwks_url and self.oidc_issuer and self.oidc_issuer == self.jwt_issuer:
+            raise SystemExit("LINLI_OIDC_ISSUER must differ from LINLI_JWT_ISSUER")
+
+
+def _split(value: object) -> object:
+    """A comma-separated environment value as a tuple of its trimmed parts."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list):
+        return tuple(value)
+    return value
 
 
 def _port(service: str, default: int) -> int:

@@ -129,10 +129,17 @@ def test_the_key_ring_does_not_print_its_keys() -> None:
 
 def test_production_refuses_the_development_event_key() -> None:
     secret = "x" * 40
+    keys = "http://identity:8080/.well-known/jwks.json"
     with pytest.raises(SystemExit, match="LINLI_EVENT_KEYS"):
-        Settings(jwt_secret=secret).refuse_unsafe()
+        Settings(jwt_secret=secret, jwks_url=keys, dev_mode=False).refuse_unsafe()
     Settings(jwt_secret=secret, dev_mode=True).refuse_unsafe()
-    Settings(jwt_secret=secret, event_keys=f"prod1:{K1}", event_key_id="prod1").refuse_unsafe()
+    Settings(
+        jwt_secret=secret,
+        jwks_url=keys,
+        event_keys=f"prod1:{K1}",
+        event_key_id="prod1",
+        dev_mode=False,
+    ).refuse_unsafe()
 
 
 def test_a_process_with_an_unusable_key_ring_does_not_start() -> None:

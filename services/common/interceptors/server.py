@@ -29,6 +29,7 @@ from services.common.interceptors.admission import (
 from services.common.interceptors.rewrap import rewrapped
 from services.common.interceptors.statuses import as_grpc_status
 from services.common.settings import Settings
+from services.common.tokens import TokenVerifier
 
 log = logging.getLogger("linli.rpc")
 
@@ -109,8 +110,14 @@ class ServerInterceptor(aio.ServerInterceptor):
     is told only to a caller who may make it. The services' own rules still decide everything
     finer (which community, which task)."""
 
-    def __init__(self, settings: Settings, staff_only: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        staff_only: Collection[str] = (),
+        verifier: TokenVerifier | None = None,
+    ) -> None:
         self._settings = settings
+        self._verifier = verifier or TokenVerifier.from_settings(settings)
         self._page_key = settings.page_token_key()
         self._staff_only = frozenset(staff_only)
 
@@ -137,8 +144,8 @@ class ServerInterceptor(aio.ServerInterceptor):
 
     async def _enter(self, context: aio.ServicerContext, call: _CallLog) -> None:
         context.set_trailing_metadata((("x-request-id", call.request_id),))
-        principal = auth.verify_token(
-            self._settings, auth.token_from_metadata(context.invocation_metadata())
+        principal = await self._verifier.verify(
+            auth.token_from_metadata(context.invocation_metadata())
         )
         call.principal = f"{principal.role.value}:{principal.subject}"
         auth.set_current_principal(principal)

@@ -26,6 +26,7 @@ from services.common.runtime.health import EVENTS, LIVENESS, NOT_SERVING, SERVIN
 from services.common.runtime.ports import bind_api, serve_health
 from services.common.runtime.supervisor import Loop, Periodic, Supervisor, Worker
 from services.common.settings import Settings
+from services.common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class ServiceRuntime:
     relay: eventbus.OutboxRelay = field(init=False)
     supervisor: Supervisor = field(init=False)
     gate: CallGate = field(init=False)
+    verifier: TokenVerifier = field(init=False)
     _service_names: list[str] = field(init=False, default_factory=list)
     _workers: list[Worker] = field(init=False, default_factory=list)
     _stopped: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -91,6 +93,8 @@ class ServiceRuntime:
             await self.server.stop(0)
         if self.health_server is not None:
             await self.health_server.stop(0)
+        if getattr(self, "verifier", None) is not None:
+            await self.verifier.close()
         if getattr(self, "nc", None) is not None:
             with contextlib.suppress(Exception):
                 await self.nc.close()
@@ -111,9 +115,10 @@ class ServiceRuntime:
         self._stream_checked = time.monotonic()
 
         self.gate = CallGate(OPEN_PREFIXES)
+        self.verifier = TokenVerifier.from_settings(s)
         self.server = aio.server(
             # The gate is outermost: it sees every call first and ends cut-off ones retryably.
-            interceptors=[self.gate, ServerInterceptor(s, self.staff_only)],
+            interceptors=[self.gate, ServerInterceptor(s, self.staff_only, self.verifier)],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
         self._service_names = self.register(self.server, self)
@@ -249,6 +254,7 @@ class ServiceRuntime:
             self.gate.abort_all()
             await self.gate.wait_idle(2.0, quiet_s=0.0)
         await self.server.stop(1.0)
+        await self.verifier.close()
         for hook in self.on_stop:
             try:
                 await hook()
