@@ -157,24 +157,42 @@ def consumer_outcome(service: str, durable: str, outcome: str) -> None:
 
 
 class PoolCollector(Collector):
-    """A database pool's connections in use, idle and at most, read at each scrape (so they are
-    never stale); registered while the service runs."""
+    """The database pools' connections in use, idle and at most, by service, read at each scrape
+    (so never stale). A service's pool is watched while the service runs."""
 
-    def __init__(self, service: str, pool: object) -> None:
-        self._service = service
-        self._pool = pool
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pools: dict[int, tuple[str, object]] = {}
+
+    def watch(self, service: str, pool: object) -> None:
+        with self._lock:
+            self._pools[id(pool)] = (service, pool)
+
+    def forget(self, pool: object) -> None:
+        with self._lock:
+            self._pools.pop(id(pool), None)
 
     def describe(self) -> Iterable[Metric]:
         return [self._family()]
 
     def collect(self) -> Iterable[Metric]:
+        totals: dict[str, list[int]] = {}
+        with self._lock:
+            pools = list(self._pools.values())
+        for service, pool in pools:
+            size = int(pool.get_size())  # type: ignore[attr-defined]
+            idle = int(pool.get_idle_size())  # type: ignore[attr-defined]
+            most = int(pool.get_max_size())  # type: ignore[attr-defined]
+            # Two pools of one service in a process (replicas in a test) add up.
+            seen = totals.setdefault(service, [0, 0, 0])
+            seen[0] += size - idle
+            seen[1] += idle
+            seen[2] += most
         family = self._family()
-        pool = self._pool
-        size = int(pool.get_size())  # type: ignore[attr-defined]
-        idle = int(pool.get_idle_size())  # type: ignore[attr-defined]
-        family.add_metric([self._service, "in_use"], size - idle)
-        family.add_metric([self._service, "idle"], idle)
-        family.add_metric([self._service, "max"], int(pool.get_max_size()))  # type: ignore[attr-defined]
+        for service, (in_use, idle, most) in totals.items():
+            family.add_metric([service, "in_use"], in_use)
+            family.add_metric([service, "idle"], idle)
+            family.add_metric([service, "max"], most)
         return [family]
 
     @staticmethod
@@ -186,6 +204,10 @@ class PoolCollector(Collector):
         )
 
 
+POOLS = PoolCollector()
+REGISTRY.register(POOLS)
+
+
 @dataclass
 class MetricsServer:
     """The HTTP server of /metrics on a port of its own (a thread; the scrape reads the registry
@@ -195,21 +217,14 @@ class MetricsServer:
     port: int
     _server: WSGIServer | None = None
     _thread: threading.Thread | None = None
-    _collectors: tuple[Collector, ...] = ()
 
-    def start(self, *collectors: Collector) -> int:
+    def start(self) -> int:
         self._server, self._thread = start_http_server(self.port, self.host, registry=REGISTRY)
         self.port = int(self._server.server_port)
-        for collector in collectors:
-            REGISTRY.register(collector)
-        self._collectors = collectors
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
         return self.port
 
     def stop(self) -> None:
-        for collector in self._collectors:
-            REGISTRY.unregister(collector)
-        self._collectors = ()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

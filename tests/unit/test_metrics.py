@@ -44,7 +44,8 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_the_metrics_server_serves_calls_and_the_pool_read_at_the_scrape() -> None:
     pool = FakePool(size=4, idle=1, most=10)
     server = metrics.MetricsServer("127.0.0.1", 0)
-    port = server.start(metrics.PoolCollector("unit-probe", pool))
+    port = server.start()
+    metrics.POOLS.watch("unit-probe", pool)
     try:
         metrics.observe_call("unit-probe", "ClaimPlace", "FAILED_PRECONDITION", 0.02)
         metrics.observe_call("unit-probe", "ClaimPlace", "FAILED_PRECONDITION", 0.03)
@@ -70,10 +71,10 @@ def test_the_metrics_server_serves_calls_and_the_pool_read_at_the_scrape() -> No
         pool.idle = 4
         assert scrape(port)[(pool_key, (("service", "unit-probe"), ("state", "in_use")))] == 0
     finally:
+        metrics.POOLS.forget(pool)
         server.stop()
-    assert not any(name == "linli_db_pool_connections" for name, _ in _registered()), (
-        "the pool's collector leaves with its service"
-    )
+    pools = [labels for name, labels in _registered() if name == "linli_db_pool_connections"]
+    assert not [labels for labels in pools if ("service", "unit-probe") in labels]
 
 
 def _registered() -> list[tuple[str, tuple[tuple[str, str], ...]]]:

@@ -269,9 +269,11 @@ class ServiceRuntime:
             self.metrics_server = metrics.MetricsServer(
                 s.metrics_host or s.grpc_host, s.metrics_port
             )
-            self.metrics_server.start(metrics.PoolCollector(s.service_name, self.pool))
+            self.metrics_server.start()
+        metrics.POOLS.watch(s.service_name, self.pool)
 
     async def _stop_metrics(self) -> None:
+        metrics.POOLS.forget(getattr(self, "pool", None))
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.stop)  # waits for a scrape in progress
 
