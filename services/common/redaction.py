@@ -13,8 +13,9 @@ from structlog.typing import EventDict, WrappedLogger
 PHONE = re.compile(
     r"(?<![0-9A-Za-z])(?:\+?86[ -]?)?(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9A-Za-z])"
 )
-# A JWT (header.payload.signature, the header always starts with `{"` in base64url).
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+# A JWT (header.payload.signature; a JSON header starts `eyJ` in base64url), or any part of one
+# (a quoted value cut short).
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}")
 BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
 # A coordinate-like number with more than three decimals (1 to 3 digits before the point, not 0):
 # rounded to three. Smaller figures (a gap of 0.0125, a share) are not places and stay.
