@@ -194,6 +194,8 @@ class ServiceRuntime:
             self._not_ready_because = why
         for name in self.readiness_names:
             await self.health.set(name, NOT_SERVING if why else SERVING)
+        # Liveness is answered when asked; its gauge follows the loops between probes too.
+        metrics.HEALTH_SERVING.labels(s.service_name, LIVENESS).set(int(self._alive()))
         await self._check_events(now)
 
     async def _check_events(self, now: float) -> None:
