@@ -152,6 +152,17 @@ def observe_run(phases: dict[str, float], gap: float | None, filled: int, dry_ru
         MATCHING_PLACES_FILLED.inc(filled)
 
 
+SIGNIN_KINDS = ("password", "totp", "phone_code", "refresh", "client_secret")
+
+
+def signin_failed(kind: str, reason: str) -> None:
+    """A sign-in refused: `kind` one of SIGNIN_KINDS, `reason` the refusal's reason code (never
+    the account or phone it concerned: labels are kept forever)."""
+    if kind not in SIGNIN_KINDS:
+        raise ValueError(f"unknown sign-in kind {kind!r}")
+    SIGNINS_FAILED.labels(kind, reason).inc()
+
+
 def consumer_outcome(service: str, durable: str, outcome: str) -> None:
     CONSUMER_EVENTS.labels(service, durable, outcome).inc()
 

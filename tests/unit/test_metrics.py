@@ -106,3 +106,19 @@ def test_metrics_ports_follow_the_grpc_ports_and_move_with_their_settings(
     monkeypatch.delenv("LINLI_TASKS_METRICS_PORT")
     monkeypatch.setenv("LINLI_METRICS_PORT", "9300")  # in its own container
     assert MatchingSettings().metrics_port == 9300
+
+
+def test_a_failed_sign_in_is_counted_by_kind_and_reason_and_an_unknown_kind_is_a_bug() -> None:
+    def count() -> float:
+        return (
+            metrics.REGISTRY.get_sample_value(
+                "linli_signins_failed_total", {"kind": "totp", "reason": "WRONG_CODE"}
+            )
+            or 0.0
+        )
+
+    before = count()
+    metrics.signin_failed("totp", "WRONG_CODE")
+    assert count() == before + 1
+    with pytest.raises(ValueError):
+        metrics.signin_failed("13812345678", "WRONG_CODE")
