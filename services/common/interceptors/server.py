@@ -1,5 +1,5 @@
 """The server interceptor every service uses: request id, token check, bad input, deadline, error
-mapping, log."""
+mapping, log and metrics."""
 
 from __future__ import annotations
 
