@@ -163,6 +163,13 @@ def signin_failed(kind: str, reason: str) -> None:
     SIGNINS_FAILED.labels(kind, reason).inc()
 
 
+def consumer_series(service: str, durable: str) -> None:
+    """A consumer's series at 0 from its start, so that rates and alerts see it before any event."""
+    for outcome in CONSUMER_OUTCOMES:
+        CONSUMER_EVENTS.labels(service, durable, outcome)
+    CONSUMER_REDELIVERIES.labels(service, durable)
+
+
 def consumer_outcome(service: str, durable: str, outcome: str) -> None:
     CONSUMER_EVENTS.labels(service, durable, outcome).inc()
 

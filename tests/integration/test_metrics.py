@@ -129,6 +129,12 @@ async def test_health_the_pool_and_the_consumers_show_on_every_service(
         assert in_use >= 0 and idle >= 0 and in_use + idle <= max_size
         assert ("linli_outbox_backlog", frozenset({("service", name)})) in seen
 
+    for durable in ("tasks", "tasks-units"):  # every outcome a series from the start
+        seen = await scrape(tasks_rt)
+        for outcome in ("applied", "skipped", "failed", "set_aside"):
+            labels = {"service": "tasks", "durable": durable, "outcome": outcome}
+            assert ("linli_consumer_events_total", frozenset(labels.items())) in seen
+
     # The members of the neighbourhood were events the task service's consumer applied, and it
     # has nothing left to be delivered once they are in.
     async def caught_up() -> bool:

@@ -107,6 +107,7 @@ class Consumer:
         )
 
     async def run(self) -> None:
+        metrics.consumer_series(self.service or self._durable, self._durable)
         backoff = 0.2
         sub: JetStreamContext.PullSubscription | None = None
         quiet_since = time.monotonic()
