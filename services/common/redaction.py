@@ -1,6 +1,6 @@
 """What no log line may hold, masked before it is written: mobile numbers (kept as 138****5678),
-bearer tokens and JWTs (dropped), secrets by field name (dropped), and places finer than three
-decimals of a degree (rounded: about 100 m, no single home)."""
+bearer tokens and JWTs (dropped), secrets and addresses by field name (dropped), and places finer
+than three decimals of a degree (rounded: about 100 m, no single home)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ EXACT = re.compile(r"(?<![\w.])-?[1-9][0-9]{0,2}\.[0-9]{4,}(?![\w.])")
 SECRET_KEYS = frozenset(
     {
         "access_token",
+        "address",
         "authorization",
         "client_secret",
         "id_token",
@@ -36,6 +37,8 @@ SECRET_KEYS = frozenset(
     }
 )
 COORDINATE_KEYS = frozenset({"lat", "lng", "lon", "latitude", "longitude"})
+# Fields that hold a phone number of any shape (a landline too): only the last four digits stay.
+PHONE_KEYS = frozenset({"mobile", "phone", "phone_number"})
 DROPPED = "[redacted]"
 
 
@@ -51,6 +54,9 @@ def redact_value(value: Any, key: str = "") -> Any:
     """A field's value as it may be logged (nested dicts, lists and tuples too)."""
     if key.lower() in SECRET_KEYS:
         return DROPPED
+    if key.lower() in PHONE_KEYS and isinstance(value, (str, int)):
+        digits = [c for c in str(value) if c.isdigit()]
+        return "*" * max(len(digits) - 4, 0) + "".join(digits[-4:])
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, bool):

@@ -99,11 +99,18 @@ def test_phones_tokens_and_exact_places_never_reach_a_line(lines: io.StringIO) -
         raise ValueError("duplicate key (phone)=(+86 13712345678)")
     except ValueError:
         log.exception("failed")
-    structlog.get_logger("native").warning("native", password="hunter2", home=[36.95123, 117.1])
+    structlog.get_logger("native").warning(
+        "native",
+        password="hunter2",
+        home=[36.95123, 117.1],
+        address="清华园3号院2单元401",
+        phone="0531-88776655",
+    )
     text = lines.getvalue()
     for secret in ("13812345678", "13912345678", "13712345678", JWT, "opaque-refresh-token"):
         assert secret not in text
-    assert "hunter2" not in text
+    assert "hunter2" not in text and "清华园" not in text and "88776655" not in text
+    assert records(lines)[-1]["phone"] == "********6655"
     assert "36.951234" not in text and "117.123456" not in text and "36.95123" not in text
     first = records(lines)[0]
     assert first["event"] == "member 138****5678 at (36.951, 117.123) with Bearer [redacted]"
