@@ -33,7 +33,7 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
-from services.tasks.domain.errors import CLAIM_REFUSED, hidden
+from services.tasks.domain.errors import CLAIM_REFUSED, Refusal, hidden
 from services.tasks.store import TaskStorePort
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ class Tasks:
         self.store = store
         self.settings = settings
         self.clock = clock
+        for refusal in Refusal:  # every reason a series at 0, so that rates and alerts see it
+            metrics.CLAIMS_REFUSED.labels(refusal.value)
 
     @property
     def horizon(self) -> timedelta:

@@ -109,6 +109,9 @@ async def test_every_service_counts_its_calls_by_method_and_the_code_the_caller_
     assert grew(before_tasks, after_tasks, handled, **claim, grpc_code="OK") == 1
     assert grew(before_tasks, after_tasks, handled, **claim, grpc_code="FAILED_PRECONDITION") == 1
     assert grew(before_tasks, after_tasks, "linli_claims_refused_total", reason="TASK_FULL") == 1
+    # Every refusal reason is a series from the start.
+    refusals = {dict(labels).get("reason") for name, labels in after_tasks if "claims" in name}
+    assert {"TASK_FULL", "TIME_CONFLICT", "OUT_OF_SCOPE"} <= refusals
 
 
 async def test_health_the_pool_and_the_consumers_show_on_every_service(
