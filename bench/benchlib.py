@@ -80,6 +80,7 @@ def service(module: str, name: str, db_url: str, nats_url: str, **env: str) -> I
         "LINLI_DATABASE_URL": db_url,
         "LINLI_NATS_URL": nats_url,
         f"LINLI_{name.upper()}_PORT": str(port),
+        "LINLI_METRICS_PORT": "0",
         "LINLI_DEV_MODE": "true",
         "LINLI_LOG_LEVEL": "WARNING",
         **env,

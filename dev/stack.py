@@ -74,6 +74,11 @@ def port_for(spec: ServiceSpec) -> int:
     return int(value) if value else spec.default_port
 
 
+def metrics_port_for(spec: ServiceSpec) -> int:
+    value = os.environ.get(spec.metrics_port_setting)
+    return int(value) if value else spec.default_metrics_port
+
+
 def up(settings: Settings, *, quiet: bool = False) -> StackState:
     """Start whatever is not running yet (servers, services); return what runs where."""
     say = (lambda *_: None) if quiet else print
@@ -119,6 +124,7 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
             "LINLI_DATABASE_URL": db_url,
             "LINLI_NATS_URL": nats_url,
             spec.port_setting: str(port),
+            spec.metrics_port_setting: str(metrics_port_for(spec)),
             "LINLI_DEV_MODE": "true",
             # The demo lets time pass by writing an offset here (services/common/clock.py).
             "LINLI_CLOCK_FILE": str(root / "clock"),

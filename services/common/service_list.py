@@ -1,6 +1,7 @@
-"""Linli's services, declared once: name, module, port and its setting, database schema,
-migrations, gRPC service. The local stack starts these, `migrate_all` migrates these, the
-settings take their default ports from here, and the client finds them by these names."""
+"""Linli's services, declared once: name, module, ports (gRPC, metrics) and their settings,
+database schema, migrations, gRPC service. The local stack starts these, `migrate_all` migrates
+these, the settings take their default ports from here, and the client finds them by these
+names."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent
+# Metrics ports follow the gRPC ports: 50051 serves its metrics on 9101, 50052 on 9102, ...
+METRICS_PORT_BASE = 9100
+GRPC_PORT_BASE = 50050
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,15 @@ class ServiceSpec:
     def port_setting(self) -> str:
         """The environment variable that moves its port (`make up` and the client read it)."""
         return f"LINLI_{self.name.upper()}_PORT"
+
+    @property
+    def default_metrics_port(self) -> int:
+        return METRICS_PORT_BASE + self.default_port - GRPC_PORT_BASE
+
+    @property
+    def metrics_port_setting(self) -> str:
+        """The environment variable that moves its metrics port (HTTP, /metrics)."""
+        return f"LINLI_{self.name.upper()}_METRICS_PORT"
 
     @property
     def schema(self) -> str:

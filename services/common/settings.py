@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
@@ -118,6 +118,14 @@ class Settings(BaseSettings):
 
     bounds: Bounds = Bounds()
     log_level: str = "INFO"
+    # JSON lines (one object per record) by default; "console" for people reading a terminal,
+    # which dev mode picks unless this is set (services/common/logs.py).
+    log_format: Literal["json", "console"] | None = None
+    # Prometheus metrics over HTTP at /metrics (services/common/metrics.py). Unset host: the gRPC
+    # host. Port 0: a free one; -1: none. A service on a free gRPC port (tests) gets a free
+    # metrics port too unless one is given.
+    metrics_host: str | None = None
+    metrics_port: int = Field(0, ge=-1, le=65535)
     # Local development (make up, the demo): allows the development signing key and a clock file.
     dev_mode: bool = False
     # A file holding seconds to add to the real time (demo only; see services/common/clock.py).
@@ -154,6 +162,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{pair!r} is not 'idp-value=linli_role'")
             found.append((given.strip(), role.strip()))
         return tuple(found)
+
+    @model_validator(mode="after")
+    def _free_metrics_port_with_a_free_grpc_port(self) -> Settings:
+        if self.grpc_port == 0 and "metrics_port" not in self.model_fields_set:
+            self.metrics_port = 0
+        return self
 
     def page_token_key(self) -> bytes:
         if self.page_token_secret is not None:
@@ -257,12 +271,25 @@ def _port(service: str, default: int) -> int:
     )
 
 
+def _metrics_port(service: str) -> int:
+    """A service's metrics port: LINLI_<SERVICE>_METRICS_PORT, or LINLI_METRICS_PORT in its own
+    container."""
+    spec = BY_NAME[service]
+    return Field(  # type: ignore[no-any-return]
+        spec.default_metrics_port,
+        ge=-1,
+        le=65535,
+        validation_alias=AliasChoices(spec.metrics_port_setting, "LINLI_METRICS_PORT"),
+    )
+
+
 REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = (s.default_port for s in (REGISTRY, TASKS, MATCHING))
 
 
 class RegistrySettings(Settings):
     service_name: str = "registry"
     grpc_port: int = _port("registry", REGISTRY_PORT)
+    metrics_port: int = _metrics_port("registry")
     # Phone changes asked for in 24 hours, per member and per caller (RESOURCE_EXHAUSTED beyond);
     # they bound how fast anyone can probe which numbers are registered.
     phone_changes_per_member_per_day: int = Field(5, ge=1)
@@ -286,6 +313,7 @@ class RegistrySettings(Settings):
 class TasksSettings(Settings):
     service_name: str = "tasks"
     grpc_port: int = _port("tasks", TASKS_PORT)
+    metrics_port: int = _metrics_port("tasks")
     # How long a proposal from matching holds a place before it expires unanswered.
     proposal_ttl_s: float = Field(24 * 3600, gt=0)
     # How far ahead a volunteer role's occurrences exist as tasks.
@@ -299,6 +327,7 @@ class TasksSettings(Settings):
 class MatchingSettings(Settings):
     service_name: str = "matching"
     grpc_port: int = _port("matching", MATCHING_PORT)
+    metrics_port: int = _metrics_port("matching")
     # Offer a declined or expired place to the next best member at once.
     reoffer: bool = True
     # The durable JetStream consumer that feeds the read model.

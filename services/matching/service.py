@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from services.common import paging
+from services.common import metrics, paging
 from services.common.auth import Principal
 from services.common.clock import Clock, system_clock
 from services.common.errors import DomainError, FieldViolation, InvalidArgument
@@ -117,6 +117,7 @@ class Matching:
         # A cap on runs planned at once: each holds a worker thread and memory while it plans;
         # beyond it the caller is told to come back rather than queued behind them.
         if self.running >= self.settings.max_concurrent_runs:
+            metrics.MATCHING_RUNS.labels("refused").inc()
             raise TooManyRuns(self.settings.max_concurrent_runs, self.settings.run_retry_after_s)
         self.running += 1
         try:
@@ -124,6 +125,7 @@ class Matching:
                 scope, street, dry_run, params.method, principal.subject, self.settings.run_lease_s
             )
             if run_id is None:
+                metrics.MATCHING_RUNS.labels("refused").inc()
                 raise RunInProgress(clash)
             lease = asyncio.ensure_future(self._renew(run_id))
             try:
@@ -208,7 +210,10 @@ class Matching:
                 for task_id, member_id in offered:
                     self.world.settle(task_id, member_id)
                 raise
-            await self.store.set_figure(run_id, "write_s", time.perf_counter() - t)
+            write_s = time.perf_counter() - t
+            await self.store.set_figure(run_id, "write_s", write_s)
+            phases = {"load": load_s, "candidates": candidates_s, "solve": solve_s}
+            metrics.observe_run({**phases, "write": write_s}, result.gap, result.filled, dry_run)
             log.info(
                 "run %s %s: %d/%d places, gap %s, %.2fs",
                 run_id,
@@ -220,9 +225,11 @@ class Matching:
             )
         except asyncio.CancelledError:
             # Cut off (the call cancelled, the process stopping): never left running.
+            metrics.MATCHING_RUNS.labels("failed").inc()
             await asyncio.shield(self.store.fail_run(run_id, "interrupted"))
             raise
         except Exception as e:
+            metrics.MATCHING_RUNS.labels("failed").inc()
             await self.store.fail_run(run_id, f"{type(e).__name__}: {e}")
             raise
 

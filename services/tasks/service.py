@@ -10,10 +10,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from services.common import metrics
 from services.common.auth import Principal, Role
 from services.common.checks import Violations, check_request_id
 from services.common.clock import Clock, system_clock
 from services.common.errors import (
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -31,7 +33,7 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
-from services.tasks.domain.errors import hidden
+from services.tasks.domain.errors import CLAIM_REFUSED, Refusal, hidden
 from services.tasks.store import TaskStorePort
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class Tasks:
         self.store = store
         self.settings = settings
         self.clock = clock
+        for refusal in Refusal:  # every reason a series at 0, so that rates and alerts see it
+            metrics.CLAIMS_REFUSED.labels(refusal.value)
 
     @property
     def horizon(self) -> timedelta:
@@ -239,7 +243,12 @@ class Tasks:
             if not sees(task):
                 raise hidden()
 
-        return await self.store.claim(task_id, member_id, principal, self.clock(), check)
+        try:
+            return await self.store.claim(task_id, member_id, principal, self.clock(), check)
+        except FailedPrecondition as e:
+            if e.reason == CLAIM_REFUSED:  # counted by refusal: full, conflict, out of scope...
+                metrics.CLAIMS_REFUSED.labels(e.metadata.get("refusal", "")).inc()
+            raise
 
     async def _answer(
         self, principal: Principal, assignment_id: str, target: AssignmentState, reason: str = ""

@@ -47,6 +47,7 @@ def system(
     url = urlunsplit(urlsplit(servers.admin_url)._replace(path=f"/{name}"))
     for spec in stack.SERVICES:  # free ports: a developer's `make up` may hold the defaults
         monkeypatch_module.setenv(f"LINLI_{spec.name.upper()}_PORT", str(free_port()))
+        monkeypatch_module.setenv(spec.metrics_port_setting, "0")
     nats = NatsServer.start(tmp_path_factory.mktemp("nats"))
     settings = Settings(
         database_url=url, nats_url=nats.url, state_dir=str(tmp_path_factory.mktemp("stack"))

@@ -46,6 +46,7 @@ class Registry:
             "LINLI_DATABASE_URL": database_url,
             "LINLI_NATS_URL": nats_url,
             "LINLI_REGISTRY_PORT": str(self.port),
+            "LINLI_METRICS_PORT": "0",
             "LINLI_DEV_MODE": "true",
             "LINLI_HEALTH_CHECK_INTERVAL_S": "0.2",
             "LINLI_SHUTDOWN_GRACE_S": "20",

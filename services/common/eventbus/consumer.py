@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from linli.v1 import events_pb2
+from services.common import metrics
 from services.common.eventbus.sealing import UnreadableEvent, unseal
 from services.common.eventbus.streams import ensure_stream
 from services.common.eventkeys import KeyRing
@@ -52,7 +53,11 @@ class Consumer:
         max_deliver: int = 20,
         check_consumer_s: float = 5.0,
         after: Callable[[events_pb2.EventEnvelope], Awaitable[None]] | None = None,
+        service: str = "",
     ) -> None:
+        # The metrics' service label; the runtime fills it in when the service left it empty.
+        self.service = service
+        self._sampled = 0.0
         self._after = after
         self._pool = pool
         self._js = js
@@ -102,6 +107,7 @@ class Consumer:
         )
 
     async def run(self) -> None:
+        metrics.consumer_series(self.service or self._durable, self._durable)
         backoff = 0.2
         sub: JetStreamContext.PullSubscription | None = None
         quiet_since = time.monotonic()
@@ -116,13 +122,15 @@ class Consumer:
                     if time.monotonic() - quiet_since > self._check_consumer_s:
                         # Nothing for a while: make sure the durable consumer still exists (NATS
                         # may have lost its data); NotFoundError brings a new one from the start.
-                        await self._js.consumer_info(self._stream, self._durable)
+                        info = await self._js.consumer_info(self._stream, self._durable)
+                        self._show_pending(info)
                         quiet_since = time.monotonic()
                     continue
                 quiet_since = time.monotonic()
                 failed = False
                 for msg in msgs:
                     failed |= not await self._apply(msg)
+                await self._sample_pending()
                 if failed:
                     await self._pause(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -142,12 +150,30 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
+    def _count(self, outcome: str) -> None:
+        metrics.consumer_outcome(self.service or self._durable, self._durable, outcome)
+
+    def _show_pending(self, info: api.ConsumerInfo) -> None:
+        self._sampled = time.monotonic()
+        pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        metrics.CONSUMER_PENDING.labels(self.service or self._durable, self._durable).set(pending)
+
+    async def _sample_pending(self) -> None:
+        """What the durable has still to deliver or have acked, asked at most once a second."""
+        if time.monotonic() - self._sampled < 1.0:
+            return
+        try:
+            self._show_pending(await self._js.consumer_info(self._stream, self._durable))
+        except Exception as e:  # noqa: BLE001 (asked again after the next batch)
+            log.debug("consumer %s: no consumer info: %r", self._durable, e)
+
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _set_aside(self, msg: Msg) -> None:
         self.dropped += 1
+        self._count("set_aside")
         with contextlib.suppress(Exception):
             await msg.term()
 
@@ -158,6 +184,11 @@ class Consumer:
         again until the database answers: the batch behind it waits, so the order is kept, and
         the outage does not count against the event."""
         pause = 0.2
+        with contextlib.suppress(Exception):  # a message without JetStream metadata: not counted
+            if msg.metadata.num_delivered and msg.metadata.num_delivered > 1:
+                metrics.CONSUMER_REDELIVERIES.labels(
+                    self.service or self._durable, self._durable
+                ).inc()
         while (outcome := await self._apply_once(msg)) is _Outcome.DATABASE_LOST:
             if self._stopping.is_set():
                 with contextlib.suppress(Exception):
@@ -199,6 +230,7 @@ class Consumer:
                 )
                 with contextlib.suppress(Exception):
                     await msg.nak(delay=min(2.0**delivered, 60.0))
+                self._count("failed")
                 return _Outcome.FAILED
             log.error(
                 "consumer %s: setting aside event %s on %s: %s",
@@ -257,6 +289,7 @@ class Consumer:
             )
             with contextlib.suppress(Exception):
                 await msg.nak(delay=min(2.0**tries, 60.0))
+            self._count("failed")
             return _Outcome.FAILED
         self._tries.pop(event_id, None)
         # Ack only after the commit: a crash before this line redelivers, and the inbox skips it.
@@ -272,6 +305,7 @@ class Consumer:
             self.applied += 1
         else:
             self.skipped += 1
+        self._count("applied" if fresh else "skipped")
         return _Outcome.DONE
 
 

@@ -78,6 +78,17 @@ class Outbox:
         )
 
 
+async def backlog(pool: asyncpg.Pool) -> tuple[int, float]:
+    """Rows not yet published, and the age in seconds of the oldest of them (0 when none)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS rows,"
+        " coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age"
+        " FROM outbox WHERE sent_at IS NULL"
+    )
+    assert row is not None
+    return int(row["rows"]), max(float(row["age"]), 0.0)
+
+
 async def prune(pool: asyncpg.Pool, *, outbox_days: int = 7, inbox_days: int = 30) -> None:
     """Forget sent outbox rows and handled-event records old enough never to matter again.
 

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from linli.v1 import events_pb2
+from services.common import metrics
 from services.common.eventbus.sealing import seal
 from services.common.eventbus.streams import ensure_stream
 from services.common.eventkeys import KeyRing
@@ -49,6 +50,7 @@ class OutboxRelay:
         *,
         schema: str,
         keys: KeyRing,
+        service: str = "",
         stream: str = "LINLI",
         batch: int = 256,
         idle_poll_s: float = 1.0,
@@ -59,6 +61,7 @@ class OutboxRelay:
         self._pool = pool
         self._js = js
         self._schema = schema
+        self._published = metrics.EVENTS_PUBLISHED.labels(service or schema)
         self._keys = keys
         self._stream = stream
         self._batch = batch
@@ -297,4 +300,5 @@ class OutboxRelay:
                 if self._known is not None:
                     self._known = (self._known[0], max(self._known[1], top))
                 self.published += len(sent)
+                self._published.inc(len(sent))
         return len(sent)

@@ -4,8 +4,8 @@
 Each call gets a request id (the caller's `x-request-id` when it is a plain token, else a new one;
 returned in the trailing metadata), a verified Principal, the page-token key, a request checked
 at the door (services/common/validation.py), a timeout equal to the caller's remaining deadline,
-one log line with method, principal, status and duration, and a proper status for every domain
-error.
+one log line with method, principal, status and duration (and the call counted in the metrics
+by that status), and a proper status for every domain error.
 """
 
 from services.common.interceptors.admission import (

@@ -1,5 +1,5 @@
 """The server interceptor every service uses: request id, token check, bad input, deadline, error
-mapping, log."""
+mapping, log and metrics."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc import aio
 
-from services.common import auth, paging
+from services.common import auth, logs, metrics, paging
 from services.common.errors import DomainError, PermissionDenied, quote
 from services.common.interceptors.admission import (
     admit,
@@ -80,24 +80,31 @@ def request_id_from(given: object) -> str:
 
 
 class _CallLog:
-    def __init__(self, method: str, request_id: str) -> None:
+    def __init__(self, service: str, method: str, request_id: str) -> None:
+        self.service = service
         self.method = method
         self.request_id = request_id
         self.started = time.perf_counter()
         self.code = grpc.StatusCode.OK
         self.principal = "-"
+        # Every line of this call carries its request id and service (each call is a task).
+        logs.bind(service=service, request_id=request_id, principal=self.principal)
 
     def done(self) -> None:
-        ms = (time.perf_counter() - self.started) * 1000
+        seconds = time.perf_counter() - self.started
+        # The code the caller got, errors mapped from domain errors included.
+        metrics.observe_call(self.service, self.method.rsplit("/", 1)[-1], self.code.name, seconds)
         level = logging.WARNING if self.code is grpc.StatusCode.INTERNAL else logging.INFO
         log.log(
             level,
-            "rpc method=%s request_id=%r principal=%r status=%s duration_ms=%.1f",
+            "rpc %s %s",
             self.method,
-            self.request_id,
-            self.principal,
             self.code.name,
-            ms,
+            extra={
+                "grpc_method": self.method,
+                "grpc_code": self.code.name,
+                "duration_ms": round(seconds * 1000, 1),
+            },
         )
 
 
@@ -148,6 +155,7 @@ class ServerInterceptor(aio.ServerInterceptor):
             auth.token_from_metadata(context.invocation_metadata())
         )
         call.principal = f"{principal.role.value}:{principal.subject}"
+        logs.bind(principal=call.principal)
         auth.set_current_principal(principal)
         if principal.role is auth.Role.MEMBER and call.method in self._staff_only:
             raise PermissionDenied(f"members may not call {call.method.rsplit('/', 1)[-1]}")
@@ -213,7 +221,7 @@ class ServerInterceptor(aio.ServerInterceptor):
         streamed: bool,
     ) -> Callable[[Any, aio.ServicerContext], Awaitable[Any]]:
         async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
-            call = _CallLog(method, request_id)
+            call = _CallLog(self._settings.service_name, method, request_id)
             deadline = asyncio.timeout_at(None)
             incoming = request
             try:
@@ -255,7 +263,7 @@ class ServerInterceptor(aio.ServerInterceptor):
         # No timeout is held across `yield`: a response stream is paced by its reader, and gRPC
         # itself ends the call at the caller's deadline.
         async def wrapper(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            call = _CallLog(method, request_id)
+            call = _CallLog(self._settings.service_name, method, request_id)
             try:
                 await self._enter(context, call)
                 request = await self._admitted(request, streamed, conversation=True)

@@ -17,6 +17,7 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from services.common import metrics
 from services.common.runtime.supervisor import LoopState
 from services.common.tls import ClientTls
 
@@ -33,10 +34,21 @@ class RuntimeHealth(health.aio.HealthServicer):
     """The standard health servicer; a Check on LIVENESS is answered from the loops' state at
     that moment, with every loop's state in the trailing metadata (LOOPS_METADATA)."""
 
-    def __init__(self, liveness: Callable[[], bool], loops: Callable[[], list[LoopState]]) -> None:
+    def __init__(
+        self,
+        liveness: Callable[[], bool],
+        loops: Callable[[], list[LoopState]],
+        service: str = "linli",
+    ) -> None:
         super().__init__()
         self._liveness = liveness
         self._loops = loops
+        self._service = service
+
+    async def set(self, service: str, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
+        """Set a name's status, and the gauge an operator watches (linli_health_serving)."""
+        metrics.HEALTH_SERVING.labels(self._service, service).set(1 if status == SERVING else 0)
+        await super().set(service, status)
 
     async def Check(
         self, request: health_pb2.HealthCheckRequest, context: aio.ServicerContext

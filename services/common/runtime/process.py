@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.common import eventbus, migrations, reflection
+from services.common import eventbus, metrics, migrations, reflection
 from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
 from services.common.runtime.gate import CallGate
@@ -66,6 +66,7 @@ class ServiceRuntime:
     supervisor: Supervisor = field(init=False)
     gate: CallGate = field(init=False)
     verifier: TokenVerifier = field(init=False)
+    metrics_server: metrics.MetricsServer | None = field(init=False, default=None)
     _service_names: list[str] = field(init=False, default_factory=list)
     _workers: list[Worker] = field(init=False, default_factory=list)
     _stopped: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -100,6 +101,7 @@ class ServiceRuntime:
                 await self.nc.close()
         if getattr(self, "pool", None) is not None:
             await self.pool.close()
+        await self._stop_metrics()
 
     async def _start(self) -> int:
         s = self.settings
@@ -107,6 +109,7 @@ class ServiceRuntime:
             s.service_name, min_s=s.loop_restart_min_s, max_s=s.loop_restart_max_s
         )
         self.pool = await create_pool(s, self.database_url, self.schema)
+        self._start_metrics()
         async with self.pool.acquire() as conn:
             await migrations.apply(conn, self.schema, self.migrations_dir)
         self.nc = await _connect_with_retry(self.nats_url, f"linli-{s.service_name}", s.nats_auth())
@@ -122,7 +125,7 @@ class ServiceRuntime:
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
         self._service_names = self.register(self.server, self)
-        self.health = RuntimeHealth(self._alive, lambda: self.supervisor.states)
+        self.health = RuntimeHealth(self._alive, lambda: self.supervisor.states, s.service_name)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable([*self._service_names, health.SERVICE_NAME], self.server)
         for name in [*self.readiness_names, EVENTS]:
@@ -138,6 +141,7 @@ class ServiceRuntime:
             self.pool,
             self.js,
             schema=self.schema,
+            service=s.service_name,
             keys=eventbus.KeyRing.from_settings(s),
             stream=s.stream_name,
             batch=s.relay_batch,
@@ -153,6 +157,9 @@ class ServiceRuntime:
                 3600.0,
             ),
         ]
+        for worker in self._workers:  # the consumers' metrics carry the service's name
+            if isinstance(worker, eventbus.Consumer) and not worker.service:
+                worker.service = s.service_name
         self.supervisor.start("outbox relay", self.relay)
         for worker in self._workers:
             self.supervisor.start(_worker_name(worker), worker)
@@ -199,6 +206,8 @@ class ServiceRuntime:
             self._not_ready_because = why
         for name in self.readiness_names:
             await self.health.set(name, NOT_SERVING if why else SERVING)
+        # Liveness is answered when asked; its gauge follows the loops between probes too.
+        metrics.HEALTH_SERVING.labels(s.service_name, LIVENESS).set(int(self._alive()))
         await self._check_events(now)
 
     async def _check_events(self, now: float) -> None:
@@ -215,6 +224,7 @@ class ServiceRuntime:
                 )
         self._events_ok = events_ok
         await self.health.set(EVENTS, SERVING if events_ok else NOT_SERVING)
+        await self._sample_outbox()
         # A broker that lost its data gets the stream back with the configured settings.
         if events_ok and now - self._stream_checked > STREAM_CHECK_INTERVAL_S:
             self._stream_checked = now
@@ -264,10 +274,36 @@ class ServiceRuntime:
         await self.supervisor.stop(5.0)
         with contextlib.suppress(Exception):
             await self.nc.drain()
+        await self._stop_metrics()
         await self.pool.close()
         if self.health_server is not None:  # last: the probes see the whole stop
             await self.health_server.stop(0)
         log.info("%s stopped", self.settings.service_name)
+
+    def _start_metrics(self) -> None:
+        s = self.settings
+        if s.metrics_port >= 0:
+            self.metrics_server = metrics.MetricsServer(
+                s.metrics_host or s.grpc_host, s.metrics_port
+            )
+            self.metrics_server.start()
+        metrics.POOLS.watch(s.service_name, self.pool)
+
+    async def _stop_metrics(self) -> None:
+        metrics.POOLS.forget(getattr(self, "pool", None))
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.stop)  # waits for a scrape in progress
+
+    async def _sample_outbox(self) -> None:
+        """The outbox's backlog and lag, seen alike by every replica (not only the relaying one)."""
+        try:
+            async with asyncio.timeout(2.0):
+                rows, age = await eventbus.backlog(self.pool)
+        except Exception as e:  # noqa: BLE001 (sampled again at the next interval)
+            log.debug("outbox backlog not sampled: %r", e)
+            return
+        metrics.OUTBOX_BACKLOG.labels(self.settings.service_name).set(rows)
+        metrics.OUTBOX_OLDEST_UNSENT.labels(self.settings.service_name).set(age)
 
 
 STREAM_CHECK_INTERVAL_S = 60.0
@@ -315,9 +351,10 @@ async def run_until_signal(runtime: ServiceRuntime) -> None:
 
 def serve(settings: Settings, build: Callable[[], ServiceRuntime]) -> None:
     """A service's `__main__`: logging, the safety checks, then run until SIGTERM."""
-    from services.common.logs import setup_logging
+    from services.common.logs import Format, setup_logging
 
-    setup_logging(settings.log_level)
+    fmt: Format = settings.log_format or ("console" if settings.dev_mode else "json")
+    setup_logging(settings.log_level, service=settings.service_name, fmt=fmt)
     settings.refuse_unsafe()
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")

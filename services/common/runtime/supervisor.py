@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.common import logs
+
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +108,7 @@ class Supervisor:
         return [state.name for state, _, task in self._loops if task.done()]
 
     async def _supervise(self, state: LoopState, worker: Worker) -> None:
+        logs.bind(service=self._service)  # this task's lines name their service
         backoff = self._min_s
         while not self._stopping.is_set():
             started = time.monotonic()
