@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from grpc import aio
+from opentelemetry import trace
 
 from linli.v1 import registry_pb2, tasks_pb2
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
@@ -24,6 +25,7 @@ from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.common.service_list import SERVICES
 from services.common.settings import ClientSettings
+from services.common.tracing import client_interceptors
 
 T = TypeVar("T")
 Metadata = tuple[tuple[str, str], ...]
@@ -68,11 +70,19 @@ def token_from(explicit: str | None, settings: ClientSettings | None = None) -> 
 
 
 class Stubs:
-    """Channels and stubs to the three services; close them (or use `async with`)."""
+    """Channels and stubs to the three services; close them (or use `async with`).
 
-    def __init__(self, where: Mapping[str, str]) -> None:
+    Every call is a client span that sends the caller's trace context on, under `tracer_provider`
+    or OpenTelemetry's global one (which records nothing unless the process set one up)."""
+
+    def __init__(
+        self, where: Mapping[str, str], tracer_provider: trace.TracerProvider | None = None
+    ) -> None:
         self.addresses = dict(where)
-        self.channels = {k: aio.insecure_channel(v) for k, v in self.addresses.items()}
+        self.channels = {
+            k: aio.insecure_channel(v, interceptors=client_interceptors(tracer_provider))
+            for k, v in self.addresses.items()
+        }
         self.registry = RegistryServiceStub(self.channels["registry"])
         self.tasks = TaskServiceStub(self.channels["tasks"])
         self.matching = MatchingServiceStub(self.channels["matching"])
@@ -96,8 +106,13 @@ class Stubs:
 class Session(Stubs):
     """Stubs and the caller's metadata together: what a command or the report acts with."""
 
-    def __init__(self, where: Mapping[str, str], token: str) -> None:
-        super().__init__(where)
+    def __init__(
+        self,
+        where: Mapping[str, str],
+        token: str,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        super().__init__(where, tracer_provider)
         self.md = bearer(token)
 
 
