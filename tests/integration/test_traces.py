@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -243,6 +244,38 @@ async def test_the_trace_context_travels_in_message_headers_and_not_in_the_seale
     assert trace_id.encode() not in data
     assert bytes.fromhex(trace_id) not in data
     assert b"traceparent" not in data
+
+
+async def test_a_refused_call_is_a_server_span_with_its_status_and_request_id(
+    traced: Traced,
+) -> None:
+    rid = request_id()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await traced.session.registry.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(), member=member_proto(traced.community, traced.grid, name="")
+            ),
+            metadata=(*traced.session.md, ("x-request-id", rid)),
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+    def servers() -> list[ReadableSpan]:
+        return [
+            s
+            for s in traced.spans()
+            if s.kind is SpanKind.SERVER and (s.attributes or {}).get("linli.request_id") == rid
+        ]
+
+    async def recorded() -> bool:
+        return bool(servers())
+
+    await eventually(recorded, "the refused call's span ended")
+    server = _one(servers(), "server")
+    assert server.name == REGISTER
+    assert (
+        server.attributes.get("rpc.grpc.status_code") == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    )
+    assert server.attributes.get("linli.principal.role") == "district_admin"
 
 
 async def test_health_checks_make_no_traces(traced: Traced) -> None:
