@@ -5,7 +5,9 @@ event carries from the outbox row through NATS headers into its consumers (docs/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -138,10 +140,26 @@ class Tracing:
         shutdown: Callable[[], object] | None = getattr(self.provider, "shutdown", None)
         if shutdown is None:
             return
+        # The SDK flushes by blocking while it exports: not on the event loop, and in a daemon
+        # thread, so that a collector that does not answer never holds the process's exit.
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def flush() -> None:
+            try:
+                shutdown()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                    loop.call_soon_threadsafe(settle)
+
+        threading.Thread(target=flush, name="trace flush", daemon=True).start()
         try:
-            # The SDK flushes by blocking on its export thread: not on the event loop.
             async with asyncio.timeout(timeout_s):
-                await asyncio.to_thread(shutdown)
+                await done
         except TimeoutError:
             log.warning("traces not flushed within %.0fs; the rest are dropped", timeout_s)
 
