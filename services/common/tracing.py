@@ -108,7 +108,7 @@ class Tracing:
                 self._owns_database = True
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Tracing:
+    def from_settings(cls, settings: Settings, *, instrument_database: bool = True) -> Tracing:
         """Exporting by OTLP/gRPC to `otlp_endpoint` when it is set; off otherwise."""
         if not settings.otlp_endpoint:
             return cls()
@@ -116,7 +116,10 @@ class Tracing:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint)
-        return cls(provider(settings, BatchSpanProcessor(exporter)))
+        return cls(
+            provider(settings, BatchSpanProcessor(exporter)),
+            instrument_database=instrument_database,
+        )
 
     def server_interceptor(self, skip: tuple[str, ...] = ()) -> aio.ServerInterceptor | None:
         """A server span around every call but those whose method starts with one of `skip`
