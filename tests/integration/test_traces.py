@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 
 from dev.localinfra import NatsServer
-from linli.v1 import registry_pb2
+from linli.v1 import matching_pb2, registry_pb2
 from services.client import Session
 from services.common import subjects, tracing
 from services.common.auth import Role
@@ -34,6 +34,8 @@ from services.registry.app import build as build_registry
 from services.tasks.app import build as build_tasks
 from tests.conftest import Servers
 from tests.integration.runtime_support import eventually, new_database
+from tests.integration.tasks_support import matched_neighbourhood, post, wish
+from tests.integration.test_matching import next_saturday_morning
 from tests.support import member_proto, ref, request_id, token
 
 pytestmark = pytest.mark.integration
@@ -49,6 +51,7 @@ class Traced:
     registry: RegistrySettings
     community: str
     grid: str
+    runtimes: list[ServiceRuntime]
 
     def spans(self) -> list[ReadableSpan]:
         return list(self.exporter.get_finished_spans())
@@ -108,7 +111,9 @@ streets:
             registry_pb2.ImportDistrictRequest(content=district), metadata=session.md
         )
         try:
-            yield Traced(exporter, session, nats_server.url, registry_settings, community, grid)
+            yield Traced(
+                exporter, session, nats_server.url, registry_settings, community, grid, runtimes
+            )
         finally:
             await session.close()
     finally:
@@ -201,6 +206,65 @@ async def test_a_registration_is_one_trace_from_the_caller_through_the_relay_int
         assert process.status.is_ok
         own = [s for s in statements if process in _ancestors(s, by_id)]
         assert any("INSERT INTO inbox" in str(s.attributes.get("db.statement")) for s in own)
+
+
+async def test_an_event_a_consumer_writes_in_turn_continues_the_trace(traced: Traced) -> None:
+    # A run's proposals reach the task service, whose assignments reach matching again.
+    _, tasks_rt, matching_rt = traced.runtimes
+    session = traced.session
+    hood = await matched_neighbourhood(
+        session.registry, tasks_rt, matching_rt, traced.registry, members=2, outsiders=0
+    )
+    task = await post(
+        session.tasks, hood.staff, wish(hood.home, start=next_saturday_morning(), skills=())
+    )
+    world = matching_rt.matching.world  # type: ignore[attr-defined]
+
+    async def seen() -> bool:
+        return task.id in world.tasks
+
+    await eventually(seen, "matching's read model holds the task")
+    await session.matching.RunMatching(
+        matching_pb2.RunMatchingRequest(community_id=hood.home, time_limit_s=5),
+        metadata=hood.staff,
+    )
+    run = _one(
+        [
+            s
+            for s in traced.spans()
+            if s.kind is SpanKind.SERVER and s.name.endswith("/RunMatching")
+        ],
+        "the run's call",
+    )
+
+    def in_trace() -> list[ReadableSpan]:
+        return [s for s in traced.spans() if s.context.trace_id == run.context.trace_id]
+
+    def back_in_matching() -> list[ReadableSpan]:
+        return [
+            s
+            for s in in_trace()
+            if s.kind is SpanKind.CONSUMER
+            and s.name.startswith("process linli.tasks.assignment.")
+            and (s.attributes or {}).get("messaging.consumer.group.name") == "matching"
+        ]
+
+    async def came_back() -> bool:
+        return bool(back_in_matching())
+
+    await eventually(came_back, "the task service's assignment reached matching in the trace")
+    by_id = {s.context.span_id: s for s in in_trace()}
+    chain = [back_in_matching()[0], *_ancestors(back_in_matching()[0], by_id)]
+    # matching applies the assignment <- the task service sent it <- while applying the proposal
+    # <- that the relay sent <- for the run's call.
+    assert [(s.kind, s.name) for s in chain[:4]] == [
+        (SpanKind.CONSUMER, chain[0].name),
+        (SpanKind.PRODUCER, chain[0].name.replace("process", "send", 1)),
+        (SpanKind.CONSUMER, f"process {subjects.PROPOSAL_MADE}"),
+        (SpanKind.PRODUCER, f"send {subjects.PROPOSAL_MADE}"),
+    ]
+    assert (chain[2].attributes or {}).get("messaging.consumer.group.name") == "tasks"
+    assert run in chain[4:]
 
 
 async def test_the_trace_context_travels_in_message_headers_and_not_in_the_sealed_event(
