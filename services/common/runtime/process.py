@@ -100,8 +100,9 @@ class ServiceRuntime:
 
     async def _stop_tracing(self) -> None:
         if self._owns_tracing and self.tracing is not None:
-            self._owns_tracing = False
-            await self.tracing.shutdown()
+            # Forgotten once shut down: a runtime started again makes a new one.
+            tracing, self.tracing, self._owns_tracing = self.tracing, None, False
+            await tracing.shutdown()
 
     @property
     def tracer(self) -> trace.Tracer:
