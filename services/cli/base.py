@@ -25,6 +25,7 @@ from services.client import Session, addresses, token_from
 from services.common.auth import Principal, Role, issue_token
 from services.common.protoconv import BENEFICIARY_TO_PROTO, time_from_proto, ts
 from services.common.settings import Settings
+from services.common.tracing import Tracing
 from services.common.values import LOCAL_TZ
 
 T = TypeVar("T")
@@ -67,9 +68,20 @@ class Cli:
         where, token = addresses(self.given), self.bearer(local_admin=local_admin)
 
         async def go() -> T:
-            # Channels belong to the loop they are made in: made here, inside asyncio.run.
-            async with Session(where, token) as session:
-                return await fn(session)
+            # With LINLI_OTLP_ENDPOINT set, the command is one trace: a span named after it, with
+            # each of its calls a client span under it, followed into the services.
+            tracing = Tracing.from_settings(
+                Settings(service_name="linli-cli"), instrument_database=False
+            )
+            command = click.get_current_context(silent=True)
+            name = command.command_path if command is not None else "linli"
+            try:
+                # Channels belong to the loop they are made in: made here, inside asyncio.run.
+                async with Session(where, token, tracer_provider=tracing.provider) as session:
+                    with tracing.tracer.start_as_current_span(name):
+                        return await fn(session)
+            finally:
+                await tracing.shutdown(timeout_s=2.0)
 
         return asyncio.run(go())
 

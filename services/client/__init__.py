@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from opentelemetry import trace
+
 from linli.v1 import registry_pb2, tasks_pb2
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
@@ -26,6 +28,7 @@ from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.common.service_list import SERVICES
 from services.common.settings import ClientSettings
 from services.common.tls import ClientTls, channel
+from services.common.tracing import client_interceptors
 
 T = TypeVar("T")
 Metadata = tuple[tuple[str, str], ...]
@@ -84,12 +87,22 @@ def token_from(explicit: str | None, settings: ClientSettings | None = None) -> 
 
 class Stubs:
     """Channels and stubs to the three services; close them (or use `async with`). `tls`
-    defaults to the caller's settings (`client_tls`)."""
+    defaults to the caller's settings (`client_tls`). Every call is a client span that sends the
+    caller's trace context on, under `tracer_provider` or OpenTelemetry's global one (which
+    records nothing unless the process set one up)."""
 
-    def __init__(self, where: Mapping[str, str], tls: ClientTls | None = None) -> None:
+    def __init__(
+        self,
+        where: Mapping[str, str],
+        tls: ClientTls | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
         self.addresses = dict(where)
         tls = tls or client_tls()
-        self.channels = {k: channel(v, tls) for k, v in self.addresses.items()}
+        self.channels = {
+            k: channel(v, tls, interceptors=client_interceptors(tracer_provider))
+            for k, v in self.addresses.items()
+        }
         self.registry = RegistryServiceStub(self.channels["registry"])
         self.tasks = TaskServiceStub(self.channels["tasks"])
         self.matching = MatchingServiceStub(self.channels["matching"])
@@ -113,8 +126,14 @@ class Stubs:
 class Session(Stubs):
     """Stubs and the caller's metadata together: what a command or the report acts with."""
 
-    def __init__(self, where: Mapping[str, str], token: str, tls: ClientTls | None = None) -> None:
-        super().__init__(where, tls)
+    def __init__(
+        self,
+        where: Mapping[str, str],
+        token: str,
+        tls: ClientTls | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        super().__init__(where, tls, tracer_provider)
         self.md = bearer(token)
 
 

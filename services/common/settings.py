@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     nats_user: str | None = None
     nats_password: SecretStr | None = None
     nats_creds_file: str | None = None
+    # Traces (services/common/tracing.py): exported by OTLP/gRPC to this collector when set, e.g.
+    # http://otel-collector:4317 (https:// for TLS); unset, tracing is off and costs nothing.
+    otlp_endpoint: str | None = None
+    # The share of new traces kept (a caller's sampled trace context is always followed).
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
 
     def stream_spec(self) -> StreamSpec:
         return StreamSpec(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,8 +130,14 @@ class ClientTls:
         return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
 
 
-def channel(address: str, tls: ClientTls | None = None) -> aio.Channel:
+def channel(
+    address: str,
+    tls: ClientTls | None = None,
+    interceptors: Sequence[aio.ClientInterceptor] | None = None,
+) -> aio.Channel:
     """An asyncio channel to a service: TLS when `tls` is given, plaintext otherwise."""
     if tls is None:
-        return aio.insecure_channel(address)
-    return aio.secure_channel(address, tls.credentials(), options=tls.options())
+        return aio.insecure_channel(address, interceptors=interceptors)
+    return aio.secure_channel(
+        address, tls.credentials(), options=tls.options(), interceptors=interceptors
+    )

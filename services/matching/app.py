@@ -48,6 +48,7 @@ def build(
                 subjects=events.CONSUMED,
                 handler=handlers.apply,
                 keys=KeyRing.from_settings(settings),
+                tracer=rt.tracer,
                 after=handlers.after,
                 batch=512,
             ),

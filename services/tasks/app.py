@@ -57,6 +57,7 @@ def build(
                 ],
                 handler=table.apply,
                 keys=KeyRing.from_settings(settings),
+                tracer=rt.tracer,
             ),
             # Units in their own durable consumer: the one above keeps its subjects as they were.
             Consumer(
@@ -67,6 +68,7 @@ def build(
                 subjects=[subjects.UNIT_CREATED],
                 handler=table.apply,
                 keys=KeyRing.from_settings(settings),
+                tracer=rt.tracer,
             ),
             Periodic("tasks sweep", rt.tasks.sweep, settings.sweep_interval_s),
         ]

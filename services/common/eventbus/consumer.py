@@ -14,12 +14,15 @@ import asyncpg
 from google.protobuf import message as pb_message
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from linli.v1 import events_pb2
 from services.common import metrics
 from services.common.eventbus.sealing import UnreadableEvent, unseal
 from services.common.eventbus.streams import ensure_stream
 from services.common.eventkeys import KeyRing
+from services.common.tracing import SCOPE, context_from_headers, messaging
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,11 @@ class Consumer:
     set aside after `max_deliver` tries; one that fails because the database connection was lost
     is tried again for as long as it takes, since the event is not at fault. An event that cannot
     be unsealed (tampered, not sealed) is set aside at once, logged without its content.
+
+    Each try is a CONSUMER span around the unsealing, the transaction, the ack and `after`: the
+    child of the relay's publishing span named by the message's `traceparent` header. A child
+    rather than a link, because one event is applied on its own, in its own transaction, for
+    exactly one cause: the trace then reads as one tree from the call to every consumer.
     """
 
     def __init__(
@@ -54,10 +62,12 @@ class Consumer:
         check_consumer_s: float = 5.0,
         after: Callable[[events_pb2.EventEnvelope], Awaitable[None]] | None = None,
         service: str = "",
+        tracer: trace.Tracer | None = None,
     ) -> None:
         # The metrics' service label; the runtime fills it in when the service left it empty.
         self.service = service
         self._sampled = 0.0
+        self._tracer = tracer or trace.get_tracer(SCOPE)
         self._after = after
         self._pool = pool
         self._js = js
@@ -214,7 +224,28 @@ class Consumer:
             )
             await self._set_aside(msg)
             return _Outcome.DONE
+        with self._tracer.start_as_current_span(
+            f"process {msg.subject}",
+            context=context_from_headers(msg.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes=messaging(
+                msg.subject,
+                env.id,
+                "process",
+                **{"messaging.consumer.group.name": self._durable, "linli.event.type": env.type},
+            ),
+        ) as span:
+            outcome = await self._open_and_apply(msg, env, event_id, span)
+            if outcome is not _Outcome.DONE:
+                span.set_status(Status(StatusCode.ERROR, outcome.value))
+            return outcome
+
+    async def _open_and_apply(
+        self, msg: Msg, env: events_pb2.EventEnvelope, event_id: uuid.UUID, span: trace.Span
+    ) -> _Outcome:
+        """Unseal, apply in the inbox transaction, ack, then the after-commit work."""
         delivered = msg.metadata.num_delivered or 1
+        span.set_attribute("messaging.nats.delivered", delivered)
         try:
             unseal(env, self._keys)
         except UnreadableEvent as e:
@@ -240,6 +271,7 @@ class Consumer:
                 e,
             )
             self.unreadable += 1
+            span.set_status(Status(StatusCode.ERROR, "unreadable: set aside"))
             await self._set_aside(msg)
             return _Outcome.DONE
         try:
@@ -276,6 +308,7 @@ class Consumer:
                     env.type,
                     tries,
                 )
+                span.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: set aside"))
                 await self._set_aside(msg)
                 return _Outcome.DONE
             self._tries[event_id] = tries
@@ -300,11 +333,13 @@ class Consumer:
             try:
                 await self._after(env)
             except Exception:  # the event is applied; the reaction is best effort
+                span.add_event("after-commit work failed")
                 log.exception("consumer %s: after-commit work for %s failed", self._durable, env.id)
         if fresh:
             self.applied += 1
         else:
             self.skipped += 1
+            span.set_attribute("linli.event.duplicate", True)
         self._count("applied" if fresh else "skipped")
         return _Outcome.DONE
 

@@ -11,6 +11,7 @@ from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2
 from services.common.auth import Principal
+from services.common.tracing import current_trace_context
 
 
 def envelope(
@@ -33,7 +34,8 @@ def envelope(
 
 @dataclass(frozen=True)
 class Outbox:
-    """Writes events into a service's outbox table (in its own schema, on the search path)."""
+    """Writes events into a service's outbox table (in its own schema, on the search path), each
+    with the trace context of the call or event that caused it (tracing.py)."""
 
     source: str
 
@@ -47,11 +49,15 @@ class Outbox:
         if not conn.is_in_transaction():
             raise RuntimeError("outbox rows are written inside the transaction of the change")
         env = envelope(source=self.source, subj=subj, payload=payload, actor=actor)
+        traceparent, tracestate = current_trace_context()
         await conn.execute(
-            "INSERT INTO outbox (id, subject, envelope) VALUES ($1, $2, $3)",
+            "INSERT INTO outbox (id, subject, envelope, traceparent, tracestate)"
+            " VALUES ($1, $2, $3, $4, $5)",
             uuid.UUID(env.id),
             subj,
             env.SerializeToString(),
+            traceparent,
+            tracestate,
         )
         return env
 
@@ -69,12 +75,15 @@ class Outbox:
             ids.append(uuid.UUID(env.id))
             subjects.append(subj)
             blobs.append(env.SerializeToString())
+        traceparent, tracestate = current_trace_context()
         await conn.execute(
-            "INSERT INTO outbox (id, subject, envelope)"
-            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])",
+            "INSERT INTO outbox (id, subject, envelope, traceparent, tracestate)"
+            " SELECT *, $4::text, $5::text FROM unnest($1::uuid[], $2::text[], $3::bytea[])",
             ids,
             subjects,
             blobs,
+            traceparent,
+            tracestate,
         )
 
 

@@ -10,14 +10,16 @@ import logging
 import time
 
 import asyncpg
-from nats.js import JetStreamContext
+from nats.js import JetStreamContext, api
 from nats.js.errors import NoStreamResponseError, NotFoundError
+from opentelemetry import trace
 
 from linli.v1 import events_pb2
 from services.common import metrics
 from services.common.eventbus.sealing import seal
 from services.common.eventbus.streams import ensure_stream
 from services.common.eventkeys import KeyRing
+from services.common.tracing import SCOPE, context_of, headers_of, messaging
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ class OutboxRelay:
     (`outbox_stream`; between checks, every ack is compared too): a stream created anew, or one
     whose last sequence fell below what it had acknowledged, has lost data, so every outbox row
     still kept is marked unsent and published again, in order, with its original `Nats-Msg-Id`.
+
+    Each publish is a PRODUCER span, the child of the trace context stored with the row (the call
+    that wrote it), and its own context travels in the message's `traceparent` header.
     """
 
     def __init__(
@@ -57,7 +62,9 @@ class OutboxRelay:
         ack_timeout_s: float = 5.0,
         stuck_after_s: float = 60.0,
         stream_check_s: float = 2.0,
+        tracer: trace.Tracer | None = None,
     ) -> None:
+        self._tracer = tracer or trace.get_tracer(SCOPE)
         self._pool = pool
         self._js = js
         self._schema = schema
@@ -252,10 +259,26 @@ class OutboxRelay:
         env.source_seq = seq
         return seal(env, self._keys).SerializeToString()
 
+    async def _publish(self, row: asyncpg.Record) -> api.PubAck:
+        """Publish one row under its span, the span's trace context in the headers."""
+        with self._tracer.start_as_current_span(
+            f"send {row['subject']}",
+            context=context_of(row["traceparent"], row["tracestate"]),
+            kind=trace.SpanKind.PRODUCER,
+            attributes=messaging(row["subject"], str(row["id"]), "send"),
+        ):
+            return await self._js.publish(
+                row["subject"],
+                self._sealed(row["seq"], row["envelope"]),
+                timeout=self._ack_timeout_s,
+                headers={"Nats-Msg-Id": str(row["id"]), **headers_of()},
+            )
+
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows in order; return how many were sent."""
         rows = await self._pool.fetch(
-            "SELECT seq, id, subject, envelope FROM outbox WHERE sent_at IS NULL"
+            "SELECT seq, id, subject, envelope, traceparent, tracestate FROM outbox"
+            " WHERE sent_at IS NULL"
             " ORDER BY seq LIMIT $1",
             self._batch,
         )
@@ -267,12 +290,7 @@ class OutboxRelay:
         try:
             for r in rows:
                 try:
-                    ack = await self._js.publish(
-                        r["subject"],
-                        self._sealed(r["seq"], r["envelope"]),
-                        timeout=self._ack_timeout_s,
-                        headers={"Nats-Msg-Id": str(r["id"])},
-                    )
+                    ack = await self._publish(r)
                 except (NoStreamResponseError, NotFoundError):
                     # NATS came back without its data: make the stream again, then retry (the
                     # next check finds it new and publishes the kept rows again).

@@ -15,6 +15,7 @@ import asyncpg
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc import aio
+from opentelemetry import trace
 
 from services.common import auth, logs, metrics, paging
 from services.common.errors import DomainError, PermissionDenied, quote
@@ -151,9 +152,13 @@ class ServerInterceptor(aio.ServerInterceptor):
 
     async def _enter(self, context: aio.ServicerContext, call: _CallLog) -> None:
         context.set_trailing_metadata((("x-request-id", call.request_id),))
+        # The call's span (when tracing) is found by the request id a caller or a log line gives.
+        span = trace.get_current_span()
+        span.set_attribute("linli.request_id", call.request_id)
         principal = await self._verifier.verify(
             auth.token_from_metadata(context.invocation_metadata())
         )
+        span.set_attribute("linli.principal.role", principal.role.value)
         call.principal = f"{principal.role.value}:{principal.subject}"
         logs.bind(principal=call.principal)
         auth.set_current_principal(principal)

@@ -17,6 +17,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2_grpc
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from opentelemetry import trace
 
 from services.common import eventbus, metrics, migrations, reflection
 from services.common.db import create_pool
@@ -27,6 +28,7 @@ from services.common.runtime.ports import bind_api, serve_health
 from services.common.runtime.supervisor import Loop, Periodic, Supervisor, Worker
 from services.common.settings import Settings
 from services.common.tokens import TokenVerifier
+from services.common.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ class ServiceRuntime:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Methods a member may never call (see ServerInterceptor), refused before anything else.
     staff_only: frozenset[str] = frozenset()
+    # Traces: from the settings when not given (tests give one with an in-memory exporter); the
+    # runtime shuts down (flushes) only one it made itself.
+    tracing: Tracing | None = None
 
     pool: asyncpg.Pool = field(init=False)
     nc: NatsClient = field(init=False)
@@ -74,6 +79,7 @@ class ServiceRuntime:
     _events_ok: bool = field(init=False, default=True)
     _not_ready_because: str = field(init=False, default="")
     _stream_checked: float = field(init=False, default=0.0)
+    _owns_tracing: bool = field(init=False, default=False)
 
     @property
     def readiness_names(self) -> list[str]:
@@ -102,9 +108,28 @@ class ServiceRuntime:
         if getattr(self, "pool", None) is not None:
             await self.pool.close()
         await self._stop_metrics()
+        await self._stop_tracing()
+
+    async def _stop_tracing(self) -> None:
+        if self._owns_tracing and self.tracing is not None:
+            # Forgotten once shut down: a runtime started again makes a new one.
+            tracing, self.tracing, self._owns_tracing = self.tracing, None, False
+            await tracing.shutdown()
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        """The tracer of this runtime's own spans (its consumers take it from here)."""
+        assert self.tracing is not None, "the runtime has not started"
+        return self.tracing.tracer
 
     async def _start(self) -> int:
         s = self.settings
+        if self.tracing is None:
+            self.tracing = Tracing.from_settings(s)
+            self._owns_tracing = True
+            if self.tracing.enabled:
+                # The process's own provider for anything that asks OpenTelemetry's global one.
+                trace.set_tracer_provider(self.tracing.provider)
         self.supervisor = Supervisor(
             s.service_name, min_s=s.loop_restart_min_s, max_s=s.loop_restart_max_s
         )
@@ -119,9 +144,16 @@ class ServiceRuntime:
 
         self.gate = CallGate(OPEN_PREFIXES)
         self.verifier = TokenVerifier.from_settings(s)
+        traced = self.tracing.server_interceptor(skip=OPEN_PREFIXES)
         self.server = aio.server(
-            # The gate is outermost: it sees every call first and ends cut-off ones retryably.
-            interceptors=[self.gate, ServerInterceptor(s, self.staff_only, self.verifier)],
+            # The server span (when tracing) stands around everything, so that it is current in
+            # every interceptor and records the status they end a call with; then the gate sees
+            # every call first and ends cut-off ones retryably.
+            interceptors=[
+                *([traced] if traced is not None else []),
+                self.gate,
+                ServerInterceptor(s, self.staff_only, self.verifier),
+            ],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
         self._service_names = self.register(self.server, self)
@@ -147,6 +179,7 @@ class ServiceRuntime:
             batch=s.relay_batch,
             idle_poll_s=s.relay_idle_poll_s,
             stuck_after_s=s.events_behind_after_s,
+            tracer=self.tracing.tracer,
         )
         pool = self.pool
         self._workers = [
@@ -276,6 +309,7 @@ class ServiceRuntime:
             await self.nc.drain()
         await self._stop_metrics()
         await self.pool.close()
+        await self._stop_tracing()
         if self.health_server is not None:  # last: the probes see the whole stop
             await self.health_server.stop(0)
         log.info("%s stopped", self.settings.service_name)
