@@ -10,6 +10,7 @@ import asyncpg
 from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2
+from services.common import audit
 from services.common.auth import Principal
 
 
@@ -33,7 +34,8 @@ def envelope(
 
 @dataclass(frozen=True)
 class Outbox:
-    """Writes events into a service's outbox table (in its own schema, on the search path)."""
+    """Writes events into a service's outbox table (in its own schema, on the search path), and
+    for a change made through a call its audit entries (`audit.write_changes`) beside them."""
 
     source: str
 
@@ -53,6 +55,7 @@ class Outbox:
             subj,
             env.SerializeToString(),
         )
+        await audit.write_changes(conn, [(subj, payload)])
         return env
 
     async def add_many(
@@ -76,6 +79,7 @@ class Outbox:
             subjects,
             blobs,
         )
+        await audit.write_changes(conn, items)
 
 
 async def prune(pool: asyncpg.Pool, *, outbox_days: int = 7, inbox_days: int = 30) -> None:
