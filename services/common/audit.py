@@ -3,11 +3,12 @@ changed (written in the change's own transaction) and what personal data its ans
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import asyncpg
@@ -75,24 +76,77 @@ def note_reveal(*, member_id: str = "", task_id: str = "", revealed: Sequence[st
     call.reveals.append(Reveal(member_id, task_id, tuple(revealed)))
 
 
-async def write_reveals(pool: asyncpg.Pool | asyncpg.Connection, call: Call) -> None:
-    """One INSERT of every reveal the call's answer holds (nothing when it holds none)."""
-    if not call.reveals:
-        return
-    reveals, call.reveals = call.reveals, []
-    await pool.execute(
+async def _insert_reveals(db: asyncpg.Pool | asyncpg.Connection, calls: Sequence[Call]) -> None:
+    rows = [(c, r) for c in calls for r in c.reveals]
+    await db.execute(
         "INSERT INTO audit_entry"
         " (actor, actor_role, kind, action, member_id, task_id, revealed, method, request_id)"
-        " SELECT $1, $2, 'reveal', 'read', m, t, string_to_array(r, ','), $3, $4"
-        " FROM unnest($5::text[], $6::text[], $7::text[]) AS x(m, t, r)",
-        call.principal.subject,
-        call.principal.role.value,
-        call.method,
-        call.request_id,
-        [r.member_id for r in reveals],
-        [r.task_id for r in reveals],
-        [",".join(r.revealed) for r in reveals],
+        " SELECT a, ar, 'reveal', 'read', m, t, string_to_array(r, ','), me, rq"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+        " $7::text[]) AS x(a, ar, m, t, r, me, rq)",
+        [c.principal.subject for c, _ in rows],
+        [c.principal.role.value for c, _ in rows],
+        [r.member_id for _, r in rows],
+        [r.task_id for _, r in rows],
+        [",".join(r.revealed) for _, r in rows],
+        [c.method for c, _ in rows],
+        [c.request_id for c, _ in rows],
     )
+
+
+class RevealWriter:
+    """Writes the reveals of answers, the calls waiting at the same moment in one INSERT (a commit
+    is most of a reveal's cost: bench/audit.py). Each call waits until its own rows are committed,
+    so no answer leaves before its reveals are kept, and a failed write fails every call in it."""
+
+    def __init__(self, db: asyncpg.Pool | asyncpg.Connection) -> None:
+        self._db = db
+        self._waiting: list[tuple[Call, asyncio.Future[None]]] = []
+        self._turn = asyncio.Lock()
+        self._inserts: set[asyncio.Future[None]] = set()  # kept while running, as asyncio asks
+
+    async def write(self, call: Call) -> None:
+        if not call.reveals:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((replace(call, reveals=call.reveals), done))
+        call.reveals = []
+        try:
+            async with self._turn:
+                if not done.done():
+                    batch, self._waiting = self._waiting, []
+                    rows = [c for c, _ in batch]
+                    insert = asyncio.ensure_future(_insert_reveals(self._db, rows))
+                    self._inserts.add(insert)
+                    insert.add_done_callback(self._inserts.discard)
+                    insert.add_done_callback(lambda t: _settle(t, [f for _, f in batch]))
+                    # Waited for, not awaited: a caller who goes away mid-write does not cut
+                    # off the others' rows.
+                    await asyncio.wait([insert])
+            await done
+        except asyncio.CancelledError:
+            done.cancel()  # nobody is left to be told how the write went
+            raise
+
+
+class RevealNotRecorded(ConnectionError):
+    """The audit log could not keep an answer's reveals: the answer is withheld, and the caller
+    told the service is unavailable (to retry), as for any database fault."""
+
+
+def _settle(insert: asyncio.Future[None], waiting: list[asyncio.Future[None]]) -> None:
+    error = insert.exception() if not insert.cancelled() else RevealNotRecorded("cut off")
+    for f in waiting:
+        if f.done():
+            continue
+        if error is None:
+            f.set_result(None)
+        else:
+            # One exception each: a single one raised in many tasks would gather all their
+            # tracebacks.
+            failed = RevealNotRecorded("the audit log could not record this answer's reveals")
+            failed.__cause__ = error
+            f.set_exception(failed)
 
 
 def _text(msg: pb_message.Message, name: str) -> str:

@@ -316,3 +316,24 @@ async def test_an_exact_distance_from_home_shown_by_matching_is_recorded(
         s.member_id for s in suggested.members if s.member_id in hood.members
     }
     assert all(e.revealed == ["distance"] and e.service == "matching" for e in mine)
+
+
+async def test_an_answer_whose_reveal_cannot_be_recorded_is_withheld(
+    stub, admin: Metadata, district: District, registry: ServiceRuntime, settings: RegistrySettings
+) -> None:
+    member = await register(stub, admin, district)
+    _, staff = staff_of(settings, district.community)
+    own = auth(token(settings, Role.MEMBER, member.id))
+    async with registry.pool.acquire() as conn:
+        await conn.execute("ALTER TABLE registry.audit_entry RENAME TO audit_entry_away")
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as withheld:
+                await stub.GetMember(registry_pb2.GetMemberRequest(id=member.id), metadata=staff)
+            # A read that reveals nothing needs no record and is answered as before.
+            mine = await stub.GetMember(registry_pb2.GetMemberRequest(id=member.id), metadata=own)
+        finally:
+            await conn.execute("ALTER TABLE registry.audit_entry_away RENAME TO audit_entry")
+    assert code(withheld.value) is grpc.StatusCode.UNAVAILABLE
+    assert member.phone not in str(withheld.value.details())
+    assert mine.member.phone == member.phone
+    await stub.GetMember(registry_pb2.GetMemberRequest(id=member.id), metadata=staff)

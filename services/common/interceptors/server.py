@@ -109,15 +109,15 @@ class ServerInterceptor(aio.ServerInterceptor):
     is told only to a caller who may make it. The services' own rules still decide everything
     finer (which community, which task).
 
-    With `audit_to` (the service's pool), the personal data an answer shows (noted through
-    `audit.note_reveal` while it is built) is written to the audit log before the answer leaves:
-    an answer whose reveal cannot be recorded is not sent."""
+    With `audit_to` (a writer on the service's pool), the personal data an answer shows (noted
+    through `audit.note_reveal` while it is built) is written to the audit log before the answer
+    leaves: an answer whose reveal cannot be recorded is not sent."""
 
     def __init__(
         self,
         settings: Settings,
         staff_only: Collection[str] = (),
-        audit_to: asyncpg.Pool | None = None,
+        audit_to: audit.RevealWriter | None = None,
     ) -> None:
         self._settings = settings
         self._audit_to = audit_to
@@ -207,7 +207,7 @@ class ServerInterceptor(aio.ServerInterceptor):
     async def _audit_reveals(self) -> None:
         call = audit.current_call()
         if call is not None and self._audit_to is not None:
-            await audit.write_reveals(self._audit_to, call)
+            await self._audit_to.write(call)
 
     @staticmethod
     def _remaining(context: aio.ServicerContext) -> float | None:

@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.common import audit_api, eventbus, migrations, reflection
+from services.common import audit, audit_api, eventbus, migrations, reflection
 from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
 from services.common.runtime.gate import CallGate
@@ -107,7 +107,10 @@ class ServiceRuntime:
         self.gate = CallGate(OPEN_PREFIXES)
         self.server = aio.server(
             # The gate is outermost: it sees every call first and ends cut-off ones retryably.
-            interceptors=[self.gate, ServerInterceptor(s, self.staff_only, self.pool)],
+            interceptors=[
+                self.gate,
+                ServerInterceptor(s, self.staff_only, audit.RevealWriter(self.pool)),
+            ],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
         self._service_names = self.register(self.server, self)
