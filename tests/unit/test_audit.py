@@ -114,3 +114,18 @@ async def test_a_caller_gone_mid_write_does_not_cut_off_the_others_rows() -> Non
     with pytest.raises(asyncio.CancelledError):
         await leader
     assert ["m0"] in db.statements and ["m1"] in db.statements
+
+
+def test_every_service_keeps_the_same_append_only_audit_table() -> None:
+    # The runtime serves the log and the outbox writes to it in every service: a service whose
+    # migrations lack it could make no change through a call.
+    from services.common.service_list import SERVICES
+
+    texts = set()
+    for spec in SERVICES:
+        found = [p for p in sorted(spec.migrations.glob("*_audit.sql"))]
+        assert len(found) == 1, f"{spec.name} has no NNNN_audit.sql migration"
+        texts.add(found[0].read_text(encoding="utf-8"))
+    assert len(texts) == 1, "the services' audit migrations differ"
+    [text] = texts
+    assert "CREATE TABLE audit_entry" in text and "BEFORE UPDATE OR DELETE" in text
