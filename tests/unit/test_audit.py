@@ -123,7 +123,7 @@ def test_every_service_keeps_the_same_append_only_audit_table() -> None:
 
     texts = set()
     for spec in SERVICES:
-        found = [p for p in sorted(spec.migrations.glob("*_audit.sql"))]
+        found = sorted(spec.migrations.glob("*_audit.sql"))
         assert len(found) == 1, f"{spec.name} has no NNNN_audit.sql migration"
         texts.add(found[0].read_text(encoding="utf-8"))
     assert len(texts) == 1, "the services' audit migrations differ"
