@@ -337,3 +337,37 @@ async def test_an_answer_whose_reveal_cannot_be_recorded_is_withheld(
     assert member.phone not in str(withheld.value.details())
     assert mine.member.phone == member.phone
     await stub.GetMember(registry_pb2.GetMemberRequest(id=member.id), metadata=staff)
+
+
+async def test_a_runs_planned_members_exact_distances_shown_are_recorded(
+    task_stub, match_stub, matching_audit, matching_rt: ServiceRuntime, hood: Neighbourhood
+) -> None:
+    tasks = await posted_and_seen(task_stub, matching_rt, hood, 2)
+    run = (
+        await match_stub.RunMatching(
+            matching_pb2.RunMatchingRequest(community_id=hood.home, dry_run=True, time_limit_s=5),
+            metadata=hood.staff,
+        )
+    ).run
+    rid, md = with_request(hood.admin)
+
+    planned = await match_stub.ListMatchAssignments(
+        matching_pb2.ListMatchAssignmentsRequest(run_id=run.id), metadata=md
+    )
+
+    shown = {
+        (a.task_id, m)
+        for a in planned.assignments
+        if a.task_id in {t.id for t in tasks}
+        for m in [a.member_id, *(alt.member_id for alt in a.alternatives)]
+    }
+    assert shown
+    found = [
+        e
+        for e in reveals(await entries(matching_audit, hood.admin, actor="tester"))
+        if e.request_id == rid
+    ]
+    assert {(e.task_id, e.member_id) for e in found} >= shown
+    assert all(
+        e.method == MATCHING + "ListMatchAssignments" and e.revealed == ["distance"] for e in found
+    )
