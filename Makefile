@@ -145,6 +145,7 @@ bench: setup  ## benchmarks (print tables; see bench/)
 	$(PY) -m bench.tasks
 	$(PY) -m bench.matching
 	$(PY) -m bench.matching_service
+	$(PY) -m bench.audit
 
 clean:  ## remove the environment, generated code and local server data
 	-$(PY) -m dev.stack down 2>/dev/null

@@ -12,6 +12,7 @@
     linli member record <member id>
     linli report --month 2026-12 --community chengli --out chengli.html
     linli token --role community_staff --community binhu
+    linli audit --member <member id>      (or --actor staff-7 --since 2026-12-01)
 
 \b
 Where the services are: --registry/--tasks/--matching, else LINLI_<SERVICE>_ADDRESS, else
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 import click
 from grpc import aio
 
+from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
 from services.cli.district import district
 from services.cli.match import match
@@ -69,7 +71,7 @@ def linli(
     )
 
 
-for command in (district, wish, role, tasks, match, member, report, token):
+for command in (district, wish, role, tasks, match, member, report, token, audit):
     linli.add_command(command)
 
 

@@ -6,13 +6,14 @@ from grpc import aio
 
 from linli.v1 import matching_pb2 as pb
 from linli.v1 import matching_pb2_grpc
+from services.common import audit_api
 from services.common.auth import current_principal
 from services.common.interceptors import methods
 from services.matching import convert
 from services.matching.service import Matching
 
 # What a member may never call: refused at the door, before the request is looked at.
-STAFF_ONLY = methods(
+STAFF_ONLY = audit_api.STAFF_ONLY | methods(
     pb.DESCRIPTOR.services_by_name["MatchingService"],
     "RunMatching",
     "GetMatchRun",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from services.common import metrics, paging
+from services.common import audit, metrics, paging
 from services.common.auth import Principal
 from services.common.clock import Clock, system_clock
 from services.common.errors import DomainError, FieldViolation, InvalidArgument
@@ -300,7 +300,15 @@ class Matching:
         def exact(member_id: str) -> bool:
             return access.sees_exactly(principal, self.world.members.get(member_id))
 
-        return [views.shown_assignment(run, r, exact) for r in shown], token
+        rows_shown = [views.shown_assignment(run, r, exact) for r in shown]
+        for a in rows_shown:
+            # An exact distance from home, of the planned member or an alternative, is a reveal.
+            for member_id in {a.member_id, *(alt.member_id for alt in a.alternatives)}:
+                if exact(member_id):
+                    audit.note_reveal(
+                        member_id=member_id, task_id=a.task_id, revealed=[audit.DISTANCE]
+                    )
+        return rows_shown, token
 
     async def unfilled_places(
         self, principal: Principal, run_id: str, page_size: int, page_token: str
@@ -324,7 +332,7 @@ class Matching:
         if refusal is not None:
             # A missing task was waited for already; another's is refused after the same time.
             await self._deny_after(started, refusal)
-        return suggestions.suggest_members(
+        found = suggestions.suggest_members(
             self.world,
             task_id,
             limit,
@@ -333,6 +341,10 @@ class Matching:
             SUGGESTION_REACH_M,
             exact=lambda m: access.sees_exactly(principal, m),
         )
+        for member_id, *_ in found:
+            if access.sees_exactly(principal, self.world.members.get(member_id)):
+                audit.note_reveal(member_id=member_id, task_id=task_id, revealed=[audit.DISTANCE])
+        return found
 
     async def suggest_tasks(
         self, principal: Principal, member_id: str, limit: int

@@ -15,7 +15,7 @@ from grpc import aio
 
 from linli.v1 import registry_pb2 as pb
 from linli.v1 import registry_pb2_grpc
-from services.common import paging, validation
+from services.common import audit_api, paging, validation
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid
 from services.common.interceptors import methods, status_code
@@ -26,7 +26,7 @@ from services.registry.domain.org import PARENT_FIELD, OrgEntry
 from services.registry.service import Registry
 
 # What a member may never call: refused at the door, before the request is looked at.
-STAFF_ONLY = methods(
+STAFF_ONLY = audit_api.STAFF_ONLY | methods(
     pb.DESCRIPTOR.services_by_name["RegistryService"],
     "ImportDistrict",
     "CreateStreet",
@@ -196,7 +196,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         member, private = await self.r.register(
             current_principal(), request.request_id, convert.member_data_from_proto(request.member)
         )
-        return pb.RegisterMemberResponse(member=convert.member_to_proto(member, private=private))
+        return pb.RegisterMemberResponse(member=convert.member_answer(member, private=private))
 
     async def ImportMembers(
         self, request_iterator: AsyncIterator[pb.ImportMembersRequest], context: aio.ServicerContext
@@ -267,7 +267,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.GetMemberResponse:
         member_id = member_id_arg(request.id, "id")
         member, private = await self.r.get_member(current_principal(), member_id)
-        return pb.GetMemberResponse(member=convert.member_to_proto(member, private=private))
+        return pb.GetMemberResponse(member=convert.member_answer(member, private=private))
 
     async def ListMembers(
         self, request: pb.ListMembersRequest, context: aio.ServicerContext
@@ -288,7 +288,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         )
         shown, token = cursor.page(rows, lambda row: row[0].id)
         return pb.ListMembersResponse(
-            members=[convert.member_to_proto(m, private=p) for m, p in shown],
+            members=[convert.member_answer(m, private=p) for m, p in shown],
             next_page_token=token,
         )
 
@@ -303,7 +303,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
             list(request.update_mask.paths),
         )
         return pb.UpdateMemberResponse(
-            member=convert.member_to_proto(member), phone_change_pending=pending
+            member=convert.member_answer(member), phone_change_pending=pending
         )
 
     async def ConfirmPhoneChange(
@@ -311,7 +311,7 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.ConfirmPhoneChangeResponse:
         member_id = member_id_arg(request.member_id, "member_id")
         member = await self.r.confirm_phone_change(current_principal(), member_id, request.code)
-        return pb.ConfirmPhoneChangeResponse(member=convert.member_to_proto(member))
+        return pb.ConfirmPhoneChangeResponse(member=convert.member_answer(member))
 
     async def ReportIn(
         self, request: pb.ReportInRequest, context: aio.ServicerContext
@@ -323,18 +323,18 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
             request.grid_id,
             request.building_group_id,
         )
-        return pb.ReportInResponse(member=convert.member_to_proto(member))
+        return pb.ReportInResponse(member=convert.member_answer(member))
 
     async def DeactivateMember(
         self, request: pb.DeactivateMemberRequest, context: aio.ServicerContext
     ) -> pb.DeactivateMemberResponse:
         member_id = member_id_arg(request.member_id, "member_id")
         member = await self.r.deactivate(current_principal(), member_id, request.reason)
-        return pb.DeactivateMemberResponse(member=convert.member_to_proto(member))
+        return pb.DeactivateMemberResponse(member=convert.member_answer(member))
 
     async def ReactivateMember(
         self, request: pb.ReactivateMemberRequest, context: aio.ServicerContext
     ) -> pb.ReactivateMemberResponse:
         member_id = member_id_arg(request.member_id, "member_id")
         member = await self.r.reactivate(current_principal(), member_id)
-        return pb.ReactivateMemberResponse(member=convert.member_to_proto(member))
+        return pb.ReactivateMemberResponse(member=convert.member_answer(member))

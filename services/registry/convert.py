@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from linli.v1 import registry_pb2
+from services.common import audit
 from services.common.protoconv import (
     latlng_from_proto,
     latlng_to_proto,
@@ -63,6 +64,18 @@ def member_to_proto(member: Member, *, private: bool = True) -> registry_pb2.Mem
     if private and d.home is not None:
         out.home.latitude, out.home.longitude = d.home.lat, d.home.lng
     return out
+
+
+def member_answer(member: Member, *, private: bool = True) -> registry_pb2.Member:
+    """A member as an answer shows them: a full phone or an exact home shown is noted for the
+    audit log (events carry the same message and are no reveal, so this is for answers only)."""
+    if private:
+        d = member.data
+        shown = [audit.PHONE] if d.phone else []
+        if d.home is not None or d.building_group_id:
+            shown.append(audit.HOME)
+        audit.note_reveal(member_id=member.id, revealed=shown)
+    return member_to_proto(member, private=private)
 
 
 def org_to_proto(

@@ -11,7 +11,7 @@ from grpc import aio
 
 from linli.v1 import tasks_pb2 as pb
 from linli.v1 import tasks_pb2_grpc
-from services.common import paging
+from services.common import audit_api, paging
 from services.common.auth import current_principal
 from services.common.errors import invalid
 from services.common.interceptors import methods
@@ -22,7 +22,7 @@ from services.tasks.queries import TaskQueries
 from services.tasks.service import Tasks
 
 # What a member may never call: refused at the door, before the request is looked at.
-STAFF_ONLY = methods(
+STAFF_ONLY = audit_api.STAFF_ONLY | methods(
     pb.DESCRIPTOR.services_by_name["TaskService"],
     "PostWish",
     "CreateRole",
@@ -85,8 +85,8 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             current_principal(), request.request_id, convert.wish_draft_from_proto(request.wish)
         )
         return pb.PostWishResponse(
-            wish=convert.wish_to_proto(wish, private=True),
-            task=convert.task_to_proto(task, private=True),
+            wish=convert.wish_answer(wish, private=True),
+            task=convert.task_answer(task, private=True),
         )
 
     async def CreateRole(
@@ -130,7 +130,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         self, request: pb.GetTaskRequest, context: aio.ServicerContext
     ) -> pb.GetTaskResponse:
         task, private = await self.q.get_task(current_principal(), _required(request.id, "id"))
-        return pb.GetTaskResponse(task=convert.task_to_proto(task, private=private))
+        return pb.GetTaskResponse(task=convert.task_answer(task, private=private))
 
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: aio.ServicerContext
@@ -177,7 +177,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         )
         shown, token = cursor.page(rows, lambda r: paging.time_token(r[0].window.start, r[0].id))
         return pb.ListTasksResponse(
-            tasks=[convert.task_to_proto(t, private=p) for t, p in shown], next_page_token=token
+            tasks=[convert.task_answer(t, private=p) for t, p in shown], next_page_token=token
         )
 
     async def SearchNearbyTasks(
@@ -190,7 +190,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             request.limit,
         )
         return pb.SearchNearbyTasksResponse(
-            tasks=[convert.task_to_proto(t, private=p) for t, p in rows]
+            tasks=[convert.task_answer(t, private=p) for t, p in rows]
         )
 
     async def CancelTask(
@@ -199,7 +199,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         task = await self.t.cancel_task(
             current_principal(), _required(request.id, "id"), request.reason
         )
-        return pb.CancelTaskResponse(task=convert.task_to_proto(task, private=True))
+        return pb.CancelTaskResponse(task=convert.task_answer(task, private=True))
 
     async def CompleteTask(
         self, request: pb.CompleteTaskRequest, context: aio.ServicerContext
@@ -212,7 +212,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             request.feedback.comment,
         )
         return pb.CompleteTaskResponse(
-            task=convert.task_to_proto(task, private=True),
+            task=convert.task_answer(task, private=True),
             assignments=[convert.assignment_to_proto(a) for a in assignments],
         )
 
@@ -226,7 +226,7 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         )
         return pb.ClaimTaskResponse(
             assignment=convert.assignment_to_proto(assignment),
-            task=convert.task_to_proto(task, private=True),
+            task=convert.task_answer(task, private=True),
         )
 
     async def WithdrawAssignment(

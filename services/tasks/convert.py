@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf import timestamp_pb2
 
 from linli.v1 import tasks_pb2
+from services.common import audit
 from services.common.errors import invalid
 from services.common.protoconv import (
     BENEFICIARY_FROM_PROTO,
@@ -203,6 +204,21 @@ def task_to_proto(task: Task, *, private: bool) -> tasks_pb2.Task:
         create_time=ts(task.created_at),
         update_time=ts(task.updated_at),
     )
+
+
+def task_answer(task: Task, *, private: bool) -> tasks_pb2.Task:
+    """A task as an answer shows it: a wish's address and exact place (a resident's home) shown
+    are noted for the audit log. Events carry the same message and are no reveal."""
+    if private and task.kind is TaskKind.WISH:
+        audit.note_reveal(task_id=task.id, revealed=[audit.ADDRESS])
+    return task_to_proto(task, private=private)
+
+
+def wish_answer(wish: Wish, *, private: bool) -> tasks_pb2.Wish:
+    """A wish as an answer shows it, its address noted for the audit log as `task_answer` does."""
+    if private:
+        audit.note_reveal(task_id=wish.task_id, revealed=[audit.ADDRESS])
+    return wish_to_proto(wish, private=private)
 
 
 def assignment_to_proto(a: Assignment) -> tasks_pb2.Assignment:

@@ -10,6 +10,7 @@ import asyncpg
 from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2
+from services.common import audit
 from services.common.auth import Principal
 from services.common.tracing import current_trace_context
 
@@ -35,7 +36,8 @@ def envelope(
 @dataclass(frozen=True)
 class Outbox:
     """Writes events into a service's outbox table (in its own schema, on the search path), each
-    with the trace context of the call or event that caused it (tracing.py)."""
+    with the trace context of the call or event that caused it (tracing.py), and for a change
+    made through a call its audit entries (`audit.write_changes`) beside them."""
 
     source: str
 
@@ -59,6 +61,7 @@ class Outbox:
             traceparent,
             tracestate,
         )
+        await audit.write_changes(conn, [(subj, payload)])
         return env
 
     async def add_many(
@@ -85,6 +88,7 @@ class Outbox:
             traceparent,
             tracestate,
         )
+        await audit.write_changes(conn, items)
 
 
 async def backlog(pool: asyncpg.Pool) -> tuple[int, float]:

@@ -17,7 +17,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc import aio
 from opentelemetry import trace
 
-from services.common import auth, logs, metrics, paging
+from services.common import audit, auth, logs, metrics, paging
 from services.common.errors import DomainError, PermissionDenied, quote
 from services.common.interceptors.admission import (
     admit,
@@ -116,16 +116,22 @@ class ServerInterceptor(aio.ServerInterceptor):
     `staff_only` names the methods (`/package.Service/Method`) that a member may never call: a
     member is refused them before the request is looked at, so that what is wrong with a request
     is told only to a caller who may make it. The services' own rules still decide everything
-    finer (which community, which task)."""
+    finer (which community, which task).
+
+    With `audit_to` (a writer on the service's pool), the personal data an answer shows (noted
+    through `audit.note_reveal` while it is built) is written to the audit log before the answer
+    leaves: an answer whose reveal cannot be recorded is not sent."""
 
     def __init__(
         self,
         settings: Settings,
         staff_only: Collection[str] = (),
         verifier: TokenVerifier | None = None,
+        audit_to: audit.RevealWriter | None = None,
     ) -> None:
         self._settings = settings
         self._verifier = verifier or TokenVerifier.from_settings(settings)
+        self._audit_to = audit_to
         self._page_key = settings.page_token_key()
         self._staff_only = frozenset(staff_only)
 
@@ -162,6 +168,7 @@ class ServerInterceptor(aio.ServerInterceptor):
         call.principal = f"{principal.role.value}:{principal.subject}"
         logs.bind(principal=call.principal)
         auth.set_current_principal(principal)
+        audit.begin_call(principal, call.method, call.request_id)
         if principal.role is auth.Role.MEMBER and call.method in self._staff_only:
             raise PermissionDenied(f"members may not call {call.method.rsplit('/', 1)[-1]}")
         paging.set_signing_key(self._page_key)
@@ -213,6 +220,11 @@ class ServerInterceptor(aio.ServerInterceptor):
         )
         await context.abort(call.code, f"internal error (request id {call.request_id})")
 
+    async def _audit_reveals(self) -> None:
+        call = audit.current_call()
+        if call is not None and self._audit_to is not None:
+            await self._audit_to.write(call)
+
     @staticmethod
     def _remaining(context: aio.ServicerContext) -> float | None:
         remaining = context.time_remaining()
@@ -244,7 +256,9 @@ class ServerInterceptor(aio.ServerInterceptor):
                         if streamed:  # refused part-way through its stream
                             await drain_refused(incoming, self._remaining(context))
                         raise
-                    return await behaviour(request, context)
+                    response = await behaviour(request, context)
+                    await self._audit_reveals()
+                    return response
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
                 raise
@@ -273,6 +287,7 @@ class ServerInterceptor(aio.ServerInterceptor):
                 await self._enter(context, call)
                 request = await self._admitted(request, streamed, conversation=True)
                 async for response in behaviour(request, context):
+                    await self._audit_reveals()
                     yield response
             except aio.AbortError:
                 call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from opentelemetry import trace
 
-from services.common import eventbus, metrics, migrations, reflection
+from services.common import audit, audit_api, eventbus, metrics, migrations, reflection
 from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
 from services.common.runtime.gate import CallGate
@@ -152,11 +152,12 @@ class ServiceRuntime:
             interceptors=[
                 *([traced] if traced is not None else []),
                 self.gate,
-                ServerInterceptor(s, self.staff_only, self.verifier),
+                ServerInterceptor(s, self.staff_only, self.verifier, audit.RevealWriter(self.pool)),
             ],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
         self._service_names = self.register(self.server, self)
+        self._service_names.append(audit_api.add_to_server(self.server, self.schema, self.pool))
         self.health = RuntimeHealth(self._alive, lambda: self.supervisor.states, s.service_name)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable([*self._service_names, health.SERVICE_NAME], self.server)
