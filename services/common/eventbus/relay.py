@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import logging
 import time
+from typing import Any
 
 import asyncpg
 from nats.js import JetStreamContext, api
@@ -86,6 +87,10 @@ class OutboxRelay:
         # knew tells it the stream lost its data (StreamLost, then a check).
         self._stream_check_s = stream_check_s
         self._next_check = 0.0
+        # NATS reconnections seen at the last check: a server that came back may have come back
+        # without its data, and a consumer may already have made the stream again; the relay
+        # looks before it publishes, so that no new event lands ahead of the kept ones.
+        self._checked_reconnects = -1
         self.leader = False
         self.published = 0
         self.republished = 0
@@ -122,9 +127,15 @@ class OutboxRelay:
                     if not await self._lead():  # another replica relays; stand by
                         await self._idle(self._idle_poll_s * 5)
                         continue
-                    if self._known is None or time.monotonic() >= self._next_check:
+                    reconnects = self._reconnects()
+                    if (
+                        self._known is None
+                        or time.monotonic() >= self._next_check
+                        or reconnects != self._checked_reconnects
+                    ):
                         await self._check_stream()
                         self._next_check = time.monotonic() + self._stream_check_s
+                        self._checked_reconnects = reconnects
                     sent = await self.publish_pending()
                     backoff = 0.2
                     self._failing_since = None
@@ -194,6 +205,19 @@ class OutboxRelay:
                         await listener.execute("SELECT pg_advisory_unlock_all()")
         with contextlib.suppress(Exception):
             await self._pool.release(listener, timeout=2.0)  # a dead one is replaced by the pool
+
+    def _nats(self) -> Any:
+        return getattr(self._js, "_nc", None)
+
+    def _reconnects(self) -> int:
+        stats = getattr(self._nats(), "stats", None)
+        return int(stats.get("reconnects", 0)) if isinstance(stats, dict) else 0
+
+    def _may_publish(self) -> bool:
+        """Connected, and no reconnection since the stream was last looked at."""
+        nc = self._nats()
+        connected = nc is None or bool(getattr(nc, "is_connected", True))
+        return connected and self._reconnects() == self._checked_reconnects
 
     @staticmethod
     def _alive(conn: asyncpg.Connection) -> bool:
@@ -289,6 +313,11 @@ class OutboxRelay:
         sent: list[int] = []
         try:
             for r in rows:
+                if not self._may_publish():
+                    # While NATS is away a publish would wait in the client's buffer and land on
+                    # whatever stream the server has when it is back: stop, and look first.
+                    self._next_check = 0.0
+                    break
                 try:
                     ack = await self._publish(r)
                 except (NoStreamResponseError, NotFoundError):
