@@ -10,7 +10,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
-from services.common.service_list import BY_NAME, MATCHING, REGISTRY, TASKS
+from services.common.service_list import BY_NAME, IDENTITY, MATCHING, REGISTRY, TASKS
 from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
@@ -19,6 +19,10 @@ DEV_JWT_SECRET = "linli-local-development-signing-key-not-for-production"
 # deployments set LINLI_EVENT_KEYS and LINLI_EVENT_KEY_ID from a Secret.
 DEV_EVENT_KEY = "bGlubGktZGV2LWV2ZW50LWtleS1ub3Qtc2VjcmV0ISE="
 DEV_EVENT_KEYS = f"dev:{DEV_EVENT_KEY}"
+# The key that seals the identity service's secrets at rest (signing keys, TOTP seeds) for local
+# development and tests (b"linli-dev-identity-key-not-secre"): deployments set
+# LINLI_IDENTITY_SECRETS_KEY from a Secret.
+DEV_IDENTITY_KEY = "bGlubGktZGV2LWlkZW50aXR5LWtleS1ub3Qtc2VjcmU="
 
 
 class Bounds(BaseModel):
@@ -163,7 +167,9 @@ def _port(service: str, default: int) -> int:
     )
 
 
-REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = (s.default_port for s in (REGISTRY, TASKS, MATCHING))
+REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT = (
+    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY)
+)
 
 
 class RegistrySettings(Settings):
@@ -219,6 +225,46 @@ class MatchingSettings(Settings):
     read_model_wait_s: float = Field(3.0, ge=0, le=30)
 
 
+class IdentitySettings(Settings):
+    service_name: str = "identity"
+    grpc_port: int = _port("identity", IDENTITY_PORT)
+    # The HTTP port that serves /.well-known/jwks.json (0: any free port, as in tests).
+    identity_http_host: str = "127.0.0.1"
+    identity_http_port: int = Field(50064, ge=0, le=65535)
+    # The durable JetStream consumer that feeds the read model of communities and members.
+    durable: str = "identity"
+    # Seals signing keys and TOTP seeds in the database: base64 of 32 bytes (AES-256-GCM).
+    identity_secrets_key: SecretStr = SecretStr(DEV_IDENTITY_KEY)
+    # Lifetimes of the tokens issued.
+    access_ttl_s: int = Field(15 * 60, ge=30, le=24 * 3600)
+    refresh_ttl_s: int = Field(30 * 24 * 3600, ge=300)
+    service_token_ttl_s: int = Field(3600, ge=30, le=24 * 3600)
+    # How long a retired signing key stays published beyond the access tokens it signed.
+    key_grace_s: int = Field(300, ge=0)
+    # How often a replica reloads the signing keys (another replica may have rotated).
+    key_reload_s: float = Field(60.0, gt=0)
+    # Failed sign-ins (password, TOTP or SMS code) per user name or phone before a lock-out,
+    # and how long the lock-out (and the window the failures are counted in) lasts.
+    sign_in_failures_limit: int = Field(5, ge=1)
+    lockout_s: int = Field(15 * 60, ge=1)
+    # Sign-in codes by SMS: lifetime, and how many may be asked per phone and per caller in
+    # code_window_s.
+    phone_code_ttl_s: int = Field(300, ge=30, le=3600)
+    phone_codes_per_phone: int = Field(5, ge=1)
+    phone_codes_per_caller: int = Field(100, ge=1)
+    phone_code_window_s: int = Field(3600, ge=60)
+    # The issuer name shown by authenticator apps.
+    totp_issuer: str = "Linli"
+
+    def refuse_unsafe(self) -> None:
+        super().refuse_unsafe()
+        if self.identity_secrets_key.get_secret_value() == DEV_IDENTITY_KEY and not self.dev_mode:
+            raise SystemExit(
+                "LINLI_IDENTITY_SECRETS_KEY is the published development key: set a key of "
+                "your own (or LINLI_DEV_MODE=true on a developer's machine)"
+            )
+
+
 class ClientSettings(BaseSettings):
     """What a caller of the services reads (the linli command, the report, the demo): its token
     and where the services are (see services/client)."""
@@ -229,9 +275,11 @@ class ClientSettings(BaseSettings):
     registry_address: str | None = None
     tasks_address: str | None = None
     matching_address: str | None = None
+    identity_address: str | None = None
     registry_port: int | None = None
     tasks_port: int | None = None
     matching_port: int | None = None
+    identity_port: int | None = None
     state_dir: str = ".linli"
 
     def address(self, service: str) -> str | None:

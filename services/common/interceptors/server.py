@@ -107,12 +107,24 @@ class ServerInterceptor(aio.ServerInterceptor):
     `staff_only` names the methods (`/package.Service/Method`) that a member may never call: a
     member is refused them before the request is looked at, so that what is wrong with a request
     is told only to a caller who may make it. The services' own rules still decide everything
-    finer (which community, which task)."""
+    finer (which community, which task).
 
-    def __init__(self, settings: Settings, staff_only: Collection[str] = ()) -> None:
+    `public` names the methods anyone may call without a token (signing in): they pass every
+    other check. `verifier` replaces the token check (the identity service trusts its own keys
+    without asking itself over HTTP)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        staff_only: Collection[str] = (),
+        public: Collection[str] = (),
+        verifier: Callable[[str], Awaitable[auth.Principal]] | None = None,
+    ) -> None:
         self._settings = settings
         self._page_key = settings.page_token_key()
         self._staff_only = frozenset(staff_only)
+        self._public = frozenset(public)
+        self._verifier = verifier
 
     async def intercept_service(
         self,
@@ -137,9 +149,14 @@ class ServerInterceptor(aio.ServerInterceptor):
 
     async def _enter(self, context: aio.ServicerContext, call: _CallLog) -> None:
         context.set_trailing_metadata((("x-request-id", call.request_id),))
-        principal = auth.verify_token(
-            self._settings, auth.token_from_metadata(context.invocation_metadata())
-        )
+        if call.method in self._public:
+            paging.set_signing_key(self._page_key)
+            return
+        token = auth.token_from_metadata(context.invocation_metadata())
+        if self._verifier is not None:
+            principal = await self._verifier(token)
+        else:
+            principal = auth.verify_token(self._settings, token)
         call.principal = f"{principal.role.value}:{principal.subject}"
         auth.set_current_principal(principal)
         if principal.role is auth.Role.MEMBER and call.method in self._staff_only:

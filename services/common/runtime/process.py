@@ -19,6 +19,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.common import eventbus, migrations, reflection
+from services.common.auth import Principal
 from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
 from services.common.runtime.gate import CallGate
@@ -50,6 +51,9 @@ class ServiceRuntime:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Methods a member may never call (see ServerInterceptor), refused before anything else.
     staff_only: frozenset[str] = frozenset()
+    # Methods callable without a token (signing in), and a token check of the service's own.
+    public: frozenset[str] = frozenset()
+    verifier: Callable[[str], Awaitable[Principal]] | None = None
 
     pool: asyncpg.Pool = field(init=False)
     nc: NatsClient = field(init=False)
@@ -107,7 +111,10 @@ class ServiceRuntime:
         self.gate = CallGate(OPEN_PREFIXES)
         self.server = aio.server(
             # The gate is outermost: it sees every call first and ends cut-off ones retryably.
-            interceptors=[self.gate, ServerInterceptor(s, self.staff_only)],
+            interceptors=[
+                self.gate,
+                ServerInterceptor(s, self.staff_only, self.public, self.verifier),
+            ],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
         self._service_names = self.register(self.server, self)
