@@ -143,7 +143,7 @@ class SignIn:
                 raise totp_enrolment_required()
             if not totp_code:
                 raise totp_required()
-            if not self._totp(account).verify(totp_code, valid_window=1):
+            if not self._totp(account).verify(totp_code, for_time=self.clock(), valid_window=1):
                 raise await self._failed(key)
         await self.store.clear_attempts(key)
         if self.passwords.needs_rehash(account.password_hash):
@@ -191,7 +191,7 @@ class SignIn:
             raise totp_already_enrolled()
         if not account.totp_sealed:
             raise totp_not_started()
-        if not self._totp(account).verify(code, valid_window=1):
+        if not self._totp(account).verify(code, for_time=self.clock(), valid_window=1):
             raise await self._failed(keys.sign_in_key(name))
 
         def confirmed(a: Account) -> tuple[Account, list[events.Event]]:
