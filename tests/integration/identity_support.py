@@ -1,0 +1,85 @@
+"""The identity service running in this process (gRPC and its JWKS over HTTP on free ports),
+with a kept SMS outbox, a district administrator bootstrapped as an operator would, and helpers
+to sign in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+from grpc import aio
+
+from linli.v1 import identity_pb2 as pb
+from linli.v1 import identity_pb2_grpc
+from services.common.settings import IdentitySettings
+from services.identity.__main__ import create_admin
+from services.identity.app import IdentityRuntime, build
+from services.identity.sms import DevSms
+from tests.conftest import Servers
+from tests.support import auth, ref
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class IdentityUnderTest:
+    runtime: IdentityRuntime
+    stub: identity_pb2_grpc.IdentityServiceStub
+    sms: DevSms
+    settings: IdentitySettings
+    admin_name: str
+    admin_totp: pyotp.TOTP
+
+    @property
+    def jwks_url(self) -> str:
+        return f"http://127.0.0.1:{self.runtime.http.port}/.well-known/jwks.json"
+
+    async def admin_tokens(self) -> pb.Tokens:
+        r = await self.stub.SignIn(
+            pb.SignInRequest(
+                user_name=self.admin_name, password=PASSWORD, totp_code=self.admin_totp.now()
+            )
+        )
+        return r.tokens
+
+    async def admin(self) -> tuple[tuple[str, str], ...]:
+        return auth((await self.admin_tokens()).access_token)
+
+    def last_code(self, phone: str) -> str:
+        sms = self.sms.last_to(phone)
+        assert sms is not None
+        found = re.search(r"[0-9]{6}", sms.text)
+        assert found is not None
+        return found.group(0)
+
+
+@pytest.fixture(scope="session")
+async def identity(servers: Servers) -> AsyncIterator[IdentityUnderTest]:
+    settings = IdentitySettings(
+        grpc_port=0,
+        identity_http_port=0,
+        health_check_interval_s=0.2,
+        sign_in_failures_limit=3,
+        dev_mode=True,
+        database_url=servers.database_url,
+    )
+    name = ref("admin")
+    await create_admin(settings, name, PASSWORD)
+    sms = DevSms()
+    runtime = build(settings, servers.database_url, servers.nats_url, sms=sms)
+    await runtime.start()
+    async with aio.insecure_channel(f"127.0.0.1:{runtime.port}") as ch:
+        stub = identity_pb2_grpc.IdentityServiceStub(ch)
+        uri = (
+            await stub.EnrolTotp(pb.EnrolTotpRequest(user_name=name, password=PASSWORD))
+        ).otpauth_uri
+        totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+        await stub.ConfirmTotp(
+            pb.ConfirmTotpRequest(user_name=name, password=PASSWORD, totp_code=totp.now())
+        )
+        yield IdentityUnderTest(runtime, stub, sms, settings, name, totp)
+    await runtime.stop(grace=1.0)
