@@ -23,7 +23,7 @@ from pathlib import Path
 from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
-from services.common.service_list import SERVICES, ServiceSpec
+from services.common.service_list import IDENTITY, SERVICES, ServiceSpec
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +73,13 @@ def port_for(spec: ServiceSpec) -> int:
     return int(value) if value else spec.default_port
 
 
+def jwks_port_for() -> int:
+    """The identity service's HTTP port: LINLI_IDENTITY_HTTP_PORT, else ten above its gRPC port
+    (50064 by default), so that a stack on moved ports moves it too."""
+    value = os.environ.get("LINLI_IDENTITY_HTTP_PORT")
+    return int(value) if value else port_for(IDENTITY) + 10
+
+
 def up(settings: Settings, *, quiet: bool = False) -> StackState:
     """Start whatever is not running yet (servers, services); return what runs where."""
     say = (lambda *_: None) if quiet else print
@@ -102,6 +109,7 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
 
     (root / "logs").mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    jwks_port = jwks_port_for()
     for spec in SERVICES:
         running = old.services.get(spec.name) if old is not None else None
         if (
@@ -118,6 +126,9 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
             "LINLI_DATABASE_URL": db_url,
             "LINLI_NATS_URL": nats_url,
             spec.port_setting: str(port),
+            # The identity service's public keys, which every service verifies tokens with.
+            "LINLI_IDENTITY_HTTP_PORT": str(jwks_port),
+            "LINLI_JWKS_URL": f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json",
             "LINLI_DEV_MODE": "true",
             # The demo lets time pass by writing an offset here (services/common/clock.py).
             "LINLI_CLOCK_FILE": str(root / "clock"),

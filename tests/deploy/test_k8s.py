@@ -86,7 +86,12 @@ def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_contai
     objects: list[dict[str, Any]],
 ) -> None:
     deployments = of_kind(objects, "Deployment")
-    assert {d["metadata"]["name"] for d in deployments} == {"registry", "tasks", "matching"}
+    assert {d["metadata"]["name"] for d in deployments} == {
+        "registry",
+        "identity",
+        "tasks",
+        "matching",
+    }
     grace = Settings().shutdown_grace_s + 5  # the service's own grace plus its drain pause
     for d in deployments:
         spec = d["spec"]["template"]["spec"]
@@ -123,7 +128,14 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         for e in c.get("env", [])
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert refs <= {"linli-db-app", "linli-jwt", "linli-cron-token", "linli-nats", "linli-events"}
+    assert refs <= {
+        "linli-db-app",
+        "linli-jwt",
+        "linli-cron-token",
+        "linli-nats",
+        "linli-events",
+        "linli-identity",
+    }
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
