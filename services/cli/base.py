@@ -21,6 +21,7 @@ from grpc import aio
 from rich.console import Console
 
 from linli.v1 import common_pb2, tasks_pb2
+from services.cli import kept
 from services.client import Session, addresses, token_from
 from services.common.auth import Principal, Role, issue_token
 from services.common.protoconv import BENEFICIARY_TO_PROTO, time_from_proto, ts
@@ -64,9 +65,12 @@ class Cli:
         return token
 
     def call(self, fn: Callable[[Session], Awaitable[T]], *, local_admin: bool = True) -> T:
-        where, token = addresses(self.given), self.bearer(local_admin=local_admin)
+        where = addresses(self.given)
 
         async def go() -> T:
+            # A token given wins; else the kept sign-in of `linli login`; else the local one.
+            token = token_from(self.token) or await kept.current_token(where)
+            token = token or self.bearer(local_admin=local_admin)
             # Channels belong to the loop they are made in: made here, inside asyncio.run.
             async with Session(where, token) as session:
                 return await fn(session)
