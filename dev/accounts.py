@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -69,8 +70,10 @@ class SignedIn:
         await identity.ConfirmTotp(
             pb.ConfirmTotpRequest(user_name=ADMIN, password=PASSWORD, totp_code=totp.now())
         )
+        # Each code is accepted once: the next time step's code (within the allowed drift).
+        code = totp.at(time.time(), counter_offset=1)
         signed = await identity.SignIn(
-            pb.SignInRequest(user_name=ADMIN, password=PASSWORD, totp_code=totp.now())
+            pb.SignInRequest(user_name=ADMIN, password=PASSWORD, totp_code=code)
         )
         self.admin = bearer(signed.tokens.access_token)
         made = await identity.CreateServiceAccount(

@@ -4,9 +4,11 @@ to sign in."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
@@ -33,21 +35,38 @@ class IdentityUnderTest:
     settings: IdentitySettings
     admin_name: str
     admin_totp: pyotp.TOTP
+    last_step: int = 0
+    _admin: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def jwks_url(self) -> str:
         return f"http://127.0.0.1:{self.runtime.http.port}/.well-known/jwks.json"
 
+    async def fresh_code(self) -> str:
+        """A code of a time step not used yet (the service accepts each step once): this
+        step's or the next's, else wait for the clock to move on."""
+        while True:
+            step = int(time.time()) // self.admin_totp.interval
+            for candidate in (step, step + 1):
+                if candidate > self.last_step:
+                    self.last_step = candidate
+                    return self.admin_totp.generate_otp(candidate)
+            await asyncio.sleep(1.0)
+
     async def admin_tokens(self) -> pb.Tokens:
+        """A new sign-in of the district administrator (password and TOTP)."""
         r = await self.stub.SignIn(
             pb.SignInRequest(
-                user_name=self.admin_name, password=PASSWORD, totp_code=self.admin_totp.now()
+                user_name=self.admin_name, password=PASSWORD, totp_code=await self.fresh_code()
             )
         )
         return r.tokens
 
     async def admin(self) -> tuple[tuple[str, str], ...]:
-        return auth((await self.admin_tokens()).access_token)
+        """The district administrator's metadata, signed in once for the session."""
+        if not self._admin:
+            self._admin = auth((await self.admin_tokens()).access_token)
+        return self._admin
 
     def last_code(self, phone: str) -> str:
         sms = self.sms.last_to(phone)
@@ -78,8 +97,10 @@ async def identity(servers: Servers) -> AsyncIterator[IdentityUnderTest]:
             await stub.EnrolTotp(pb.EnrolTotpRequest(user_name=name, password=PASSWORD))
         ).otpauth_uri
         totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+        under_test = IdentityUnderTest(runtime, stub, sms, settings, name, totp)
+        code = await under_test.fresh_code()
         await stub.ConfirmTotp(
-            pb.ConfirmTotpRequest(user_name=name, password=PASSWORD, totp_code=totp.now())
+            pb.ConfirmTotpRequest(user_name=name, password=PASSWORD, totp_code=code)
         )
-        yield IdentityUnderTest(runtime, stub, sms, settings, name, totp)
+        yield under_test
     await runtime.stop(grace=1.0)

@@ -57,6 +57,16 @@ async def test_a_district_administrator_signs_in_with_password_and_totp(
             pb.SignInRequest(user_name=identity.admin_name, password=PASSWORD)
         )
     assert e.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    # A code is accepted once.
+    with pytest.raises(grpc.RpcError) as e:
+        await identity.stub.SignIn(
+            pb.SignInRequest(
+                user_name=identity.admin_name,
+                password=PASSWORD,
+                totp_code=identity.admin_totp.generate_otp(identity.last_step),
+            )
+        )
+    assert e.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_community_staff_sign_in_and_an_account_change_is_published(
@@ -144,9 +154,12 @@ async def test_sign_out_and_a_disabled_account_revoke_refresh_tokens(
 async def test_the_jwks_over_http_verifies_tokens_across_a_key_rotation(
     identity: IdentityUnderTest,
 ) -> None:
-    old = (await identity.admin_tokens()).access_token
+    signed = await identity.admin_tokens()
+    old = signed.access_token
     rotated = await identity.stub.RotateSigningKey(pb.RotateSigningKeyRequest(), metadata=auth(old))
-    new = (await identity.admin_tokens()).access_token
+    # A refresh after the rotation signs with the new key.
+    refreshed = await identity.stub.Refresh(pb.RefreshRequest(refresh_token=signed.refresh_token))
+    new = refreshed.tokens.access_token
     assert jwt.get_unverified_header(new)["kid"] == rotated.active_kid
     async with httpx.AsyncClient() as http:
         r = await http.get(identity.jwks_url)

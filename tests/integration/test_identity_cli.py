@@ -34,7 +34,7 @@ async def test_an_administrator_logs_in_manages_accounts_and_logs_out(
         "--password",
         PASSWORD,
         "--totp",
-        identity.admin_totp.now(),
+        await identity.fresh_code(),
         env=env,
     )
     assert rc == 0, err

@@ -27,14 +27,6 @@ async def staff(s: Setup, name: str = "wang") -> str:
     return a.id
 
 
-async def enrolled_admin(s: Setup, name: str = "boss") -> pyotp.TOTP:
-    await s.identity.accounts.create(ADMIN, name, PASSWORD, Role.DISTRICT_ADMIN, [], [])
-    uri = await s.identity.sign_in.enrol_totp(name, PASSWORD)
-    totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
-    await s.identity.sign_in.confirm_totp(name, PASSWORD, totp.at(s.clock()))
-    return totp
-
-
 async def test_a_token_carries_exactly_the_claims_every_service_reads() -> None:
     s = await setup()
     account_id = await staff(s)
@@ -93,8 +85,14 @@ async def test_administrators_enrol_totp_and_then_need_a_code() -> None:
     with pytest.raises(FailedPrecondition) as e:
         await s.identity.sign_in.staff("boss", PASSWORD, "")
     assert e.value.reason == TOTP_REQUIRED
+    # The code that confirmed the enrolment is spent; the next one signs in, once.
+    with pytest.raises(BadCredentials):
+        await s.identity.sign_in.staff("boss", PASSWORD, totp.at(s.clock()))
+    s.clock.move(30)
     issued = await s.identity.sign_in.staff("boss", PASSWORD, totp.at(s.clock()))
     assert issued.principal.role is Role.DISTRICT_ADMIN
+    with pytest.raises(BadCredentials):
+        await s.identity.sign_in.staff("boss", PASSWORD, totp.at(s.clock()))
     with pytest.raises(FailedPrecondition):
         await s.identity.sign_in.enrol_totp("boss", PASSWORD)
 

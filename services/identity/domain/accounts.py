@@ -34,6 +34,8 @@ class Account:
     # The TOTP seed, sealed; `totp_enrolled` once a first code confirmed it.
     totp_sealed: bytes = b""
     totp_enrolled: bool = False
+    # The time step of the last TOTP code accepted: no code is accepted twice.
+    totp_last_step: int = 0
     disabled: bool = False
     created_at: datetime | None = None
 

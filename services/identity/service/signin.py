@@ -5,6 +5,7 @@ alike and costs alike, whether or not the account or member exists."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -143,8 +144,7 @@ class SignIn:
                 raise totp_enrolment_required()
             if not totp_code:
                 raise totp_required()
-            if not self._totp(account).verify(totp_code, for_time=self.clock(), valid_window=1):
-                raise await self._failed(key)
+            await self._spend_totp(account, totp_code, key)
         await self.store.clear_attempts(key)
         if self.passwords.needs_rehash(account.password_hash):
             rehashed = await self.passwords.hash(password)
@@ -162,6 +162,30 @@ class SignIn:
         return Issued(token, expires, principal)
 
     # -- TOTP enrolment ------------------------------------------------------------------------
+
+    def _totp_step(self, account: Account, code: str) -> int | None:
+        """The time step `code` belongs to (one step of drift either way), if it is right."""
+        totp, now = self._totp(account), self.clock()
+        for offset in (0, -1, 1):
+            if hmac.compare_digest(totp.at(now, counter_offset=offset), code):
+                return int(totp.timecode(now)) + offset
+        return None
+
+    async def _spend_totp(self, account: Account, code: str, key: str) -> None:
+        """Accepts a right code once: a code seen (or one older than it) counts as wrong."""
+        step = self._totp_step(account, code)
+        if step is None or step <= account.totp_last_step:
+            raise await self._failed(key)
+
+        def spent(a: Account) -> tuple[Account, list[events.Event]]:
+            if step <= a.totp_last_step:  # a concurrent sign-in spent it first
+                raise BadCredentials()
+            return replace(a, totp_last_step=step), []
+
+        try:
+            await self.store.update_account(account.id, spent, account.principal())
+        except BadCredentials:
+            raise await self._failed(key) from None
 
     def _totp(self, account: Account) -> pyotp.TOTP:
         seed = self.sealer.open(account.totp_sealed, f"totp {account.id}").decode()
@@ -191,11 +215,12 @@ class SignIn:
             raise totp_already_enrolled()
         if not account.totp_sealed:
             raise totp_not_started()
-        if not self._totp(account).verify(code, for_time=self.clock(), valid_window=1):
+        step = self._totp_step(account, code)
+        if step is None:
             raise await self._failed(keys.sign_in_key(name))
 
         def confirmed(a: Account) -> tuple[Account, list[events.Event]]:
-            after = replace(a, totp_enrolled=True)
+            after = replace(a, totp_enrolled=True, totp_last_step=step)
             return after, [events.account_changed(after, TOTP)]
 
         await self.store.update_account(account.id, confirmed, account.principal())

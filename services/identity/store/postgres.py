@@ -27,7 +27,7 @@ KEY_LOCK = 0x6C696E6C69_01
 
 ACCOUNT_COLUMNS = (
     "id, user_name, role, community_ids, street_ids, password_hash, totp_sealed,"
-    " totp_enrolled, disabled"
+    " totp_enrolled, disabled, totp_last_step"
 )
 
 
@@ -99,7 +99,7 @@ class PostgresStore:
             try:
                 await conn.execute(
                     f"INSERT INTO account ({ACCOUNT_COLUMNS})"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     *records.account_args(account),
                 )
             except asyncpg.UniqueViolationError:
@@ -116,7 +116,7 @@ class PostgresStore:
             await conn.execute(
                 "UPDATE account SET user_name = $2, role = $3, community_ids = $4,"
                 " street_ids = $5, password_hash = $6, totp_sealed = $7, totp_enrolled = $8,"
-                " disabled = $9 WHERE id = $1",
+                " disabled = $9, totp_last_step = $10 WHERE id = $1",
                 *records.account_args(after),
             )
             if events:
@@ -303,5 +303,6 @@ def _written(a: Account) -> dict[str, object]:
         "password_hash": a.password_hash,
         "totp_sealed": a.totp_sealed,
         "totp_enrolled": a.totp_enrolled,
+        "totp_last_step": a.totp_last_step,
         "disabled": a.disabled,
     }

@@ -42,6 +42,7 @@ def account(r: Row) -> Account:
         password_hash=r["password_hash"],
         totp_sealed=bytes(r["totp_sealed"]),
         totp_enrolled=r["totp_enrolled"],
+        totp_last_step=r["totp_last_step"],
         disabled=r["disabled"],
         created_at=r["created_at"],
     )
@@ -58,6 +59,7 @@ def account_args(a: Account) -> tuple[Any, ...]:
         a.totp_sealed,
         a.totp_enrolled,
         a.disabled,
+        a.totp_last_step,
     )
 
 
