@@ -42,21 +42,23 @@ class JwksHttp:
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(READ_TIMEOUT_S):
-                status, body, kind = await self._route(reader)
+                status, body, kind, head_only = await self._route(reader)
         except (TimeoutError, ValueError, asyncio.LimitOverrunError, ConnectionError):
             status, body, kind = "400 Bad Request", b"bad request\n", "text/plain"
+            head_only = False
         head = (
             f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
             "Cache-Control: public, max-age=60\r\nConnection: close\r\n\r\n"
         )
         with contextlib.suppress(ConnectionError):
-            writer.write(head.encode() + body)
+            writer.write(head.encode() + (b"" if head_only else body))
             await writer.drain()
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
 
-    async def _route(self, reader: asyncio.StreamReader) -> tuple[str, bytes, str]:
+    async def _route(self, reader: asyncio.StreamReader) -> tuple[str, bytes, str, bool]:
+        """Status, body, content type, and whether only the head is sent (HEAD)."""
         request = (await reader.readline()).decode("latin-1").split()
         for _ in range(MAX_HEADERS):
             if (await reader.readline()) in (b"\r\n", b"\n", b""):
@@ -67,8 +69,8 @@ class JwksHttp:
             raise ValueError("not an HTTP request")
         method, target = request[0], request[1].split("?", 1)[0]
         if target != PATH:
-            return "404 Not Found", b"not found\n", "text/plain"
+            return "404 Not Found", b"not found\n", "text/plain", False
         if method not in ("GET", "HEAD"):
-            return "405 Method Not Allowed", b"GET only\n", "text/plain"
+            return "405 Method Not Allowed", b"GET only\n", "text/plain", False
         body = json.dumps(self._jwks()).encode()
-        return "200 OK", b"" if method == "HEAD" else body, "application/jwk-set+json"
+        return "200 OK", body, "application/jwk-set+json", method == "HEAD"

@@ -38,6 +38,7 @@ from services.identity.domain.errors import (
     totp_not_started,
     totp_required,
 )
+from services.identity.domain.members import MemberRef
 from services.identity.domain.tokens import Issued, SubjectKind
 from services.identity.keys import Sealer
 from services.identity.service.tokens import Tokens
@@ -241,11 +242,12 @@ class SignIn:
             if seen.count > limit:
                 raise TooManyCodes(seen.retry_after_s(now))
         member = await self.store.member_by_phone(phone)
+        # A code is kept for every phone asked (the same work either way); only a member's is
+        # sent, in the background: a member's phone must not answer slower than a stranger's.
+        code = new_code()
+        expires = now + _seconds(s.phone_code_ttl_s)
+        await self.store.put_code(PhoneCode(phone, hash_secret(code), expires))
         if member is not None:
-            code = new_code()
-            expires = now + _seconds(s.phone_code_ttl_s)
-            await self.store.put_code(PhoneCode(phone, hash_secret(code), expires))
-            # Sent in the background: a member's phone must not answer slower than a stranger's.
             task = asyncio.ensure_future(self._send(phone, code_text(code, s.phone_code_ttl_s)))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
@@ -273,8 +275,7 @@ class SignIn:
         if member is None:
             raise await self._failed(key)
         await self.store.clear_attempts(key)
-        principal = Principal(member.id, Role.MEMBER, frozenset({member.community_id}))
-        return await self.tokens.issue(principal, SubjectKind.MEMBER)
+        return await self.tokens.issue(_member_principal(member), SubjectKind.MEMBER)
 
     # -- refresh and sign-out ------------------------------------------------------------------
 
@@ -297,7 +298,7 @@ class SignIn:
             member = await self.store.member(subject)
             if member is None or not member.active:
                 return None
-            return Principal(member.id, Role.MEMBER, frozenset({member.community_id}))
+            return _member_principal(member)
         account = await self.store.account(subject)
         if account is None or account.disabled:
             return None
@@ -306,6 +307,12 @@ class SignIn:
     async def sign_out(self, refresh_token: str) -> None:
         if refresh_token and len(refresh_token) <= SECRET_MAX:
             await self.tokens.revoke(refresh_token)
+
+
+def _member_principal(member: MemberRef) -> Principal:
+    """A member acts in the community they reported in to (none before they have)."""
+    communities = frozenset({member.community_id}) if member.community_id else frozenset()
+    return Principal(member.id, Role.MEMBER, communities)
 
 
 def _seconds(s: int) -> timedelta:
