@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 
 import grpc
 import httpx
@@ -16,6 +18,7 @@ from grpc import aio
 from linli.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from linli.v1 import identity_pb2 as pb
 from services.common.auth import Role
+from tests.conftest import ROOT, Servers
 from tests.integration.conftest import District
 from tests.integration.identity_support import PASSWORD, IdentityUnderTest, identity
 from tests.support import auth, member_proto, ref, request_id
@@ -249,3 +252,48 @@ async def test_management_needs_a_token(identity: IdentityUnderTest) -> None:
         with pytest.raises(grpc.RpcError) as e:
             await identity_pb2_grpc.IdentityServiceStub(ch).ListAccounts(pb.ListAccountsRequest())
     assert e.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_the_http_side_answers_garbage_with_400_and_head_with_the_head_only(
+    identity: IdentityUnderTest,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", identity.runtime.http.port)
+    writer.write(b"\x00\x01 not http at all\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    async with httpx.AsyncClient() as http:
+        head = await http.head(identity.jwks_url)
+    assert head.status_code == 200 and int(head.headers["content-length"]) > 0
+
+
+async def test_an_operator_creates_the_first_administrator_from_the_console(
+    identity: IdentityUnderTest, servers: Servers
+) -> None:
+    name = ref("admin")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LINLI_")},
+        "LINLI_DATABASE_URL": servers.database_url,
+        "LINLI_DEV_MODE": "true",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.identity",
+        "create-admin",
+        "--user",
+        name,
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(PASSWORD.encode() + b"\n"), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert name in out.decode()
+    # The administrator exists, and must enrol TOTP before signing in.
+    with pytest.raises(grpc.RpcError) as e:
+        await identity.stub.SignIn(pb.SignInRequest(user_name=name, password=PASSWORD))
+    assert e.value.code() is grpc.StatusCode.FAILED_PRECONDITION

@@ -11,7 +11,7 @@ import pyotp
 import pytest
 
 from services.common.auth import Role
-from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.identity.domain.errors import (
     TOTP_ENROLMENT_REQUIRED,
     TOTP_REQUIRED,
@@ -19,6 +19,7 @@ from services.identity.domain.errors import (
     TooManyAttempts,
     TooManyCodes,
 )
+from services.identity.domain.members import MemberRef
 from tests.usecase.identity_support import ADMIN, MEMBER_PHONE, PASSWORD, Setup, setup
 
 
@@ -195,3 +196,27 @@ async def test_after_a_rotation_old_tokens_still_verify_and_new_ones_use_the_new
 async def _sent(s: Setup) -> None:
     """Let the background sends finish."""
     await asyncio.gather(*s.identity.sign_in._sending)
+
+
+async def test_a_deactivated_member_refreshes_no_more() -> None:
+    s = await setup()
+    await s.identity.sign_in.start_phone(MEMBER_PHONE, "10.0.0.1")
+    await _sent(s)
+    issued = await s.identity.sign_in.complete_phone(MEMBER_PHONE, s.last_code(MEMBER_PHONE))
+    async with s.store.transaction() as tx:
+        await s.store.put_member(tx, MemberRef("m1", MEMBER_PHONE, "c1", False), s.clock())
+    with pytest.raises(BadCredentials):
+        await s.identity.sign_in.refresh(issued.refresh_token)
+
+
+async def test_staff_change_their_own_password_and_their_sign_ins_end() -> None:
+    s = await setup()
+    await staff(s)
+    issued = await s.identity.sign_in.staff("wang", PASSWORD, "")
+    me = issued.principal
+    with pytest.raises(PermissionDenied):
+        await s.identity.accounts.change_own_password(me, "not my password", "another long one")
+    await s.identity.accounts.change_own_password(me, PASSWORD, "another long one")
+    with pytest.raises(BadCredentials):
+        await s.identity.sign_in.refresh(issued.refresh_token)
+    assert (await s.identity.sign_in.staff("wang", "another long one", "")).access_token
