@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from typing import Literal
@@ -258,6 +259,12 @@ class IdentitySettings(Settings):
 
     def refuse_unsafe(self) -> None:
         super().refuse_unsafe()
+        try:
+            key = base64.b64decode(self.identity_secrets_key.get_secret_value(), validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise SystemExit("LINLI_IDENTITY_SECRETS_KEY must be base64 of 32 random bytes")
         if self.identity_secrets_key.get_secret_value() == DEV_IDENTITY_KEY and not self.dev_mode:
             raise SystemExit(
                 "LINLI_IDENTITY_SECRETS_KEY is the published development key: set a key of "

@@ -114,3 +114,13 @@ def test_claims_are_exactly_those_every_service_reads() -> None:
     assert c["exp"] - c["iat"] == 900 and c["sub"] == "m1" and c["role"] == "member"
     assert c["communities"] == ["c1"] and c["streets"] == []
     assert set(c) == {"iss", "aud", "sub", "iat", "exp", "jti", "role", "communities", "streets"}
+
+
+def test_the_identity_service_refuses_a_secrets_key_that_is_not_32_bytes() -> None:
+    from services.common.settings import IdentitySettings
+
+    with pytest.raises(SystemExit):
+        IdentitySettings(dev_mode=True, identity_secrets_key="c2hvcnQ=").refuse_unsafe()
+    with pytest.raises(SystemExit):
+        IdentitySettings(dev_mode=False).refuse_unsafe()  # the published development key
+    IdentitySettings(dev_mode=True).refuse_unsafe()
