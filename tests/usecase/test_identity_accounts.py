@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 
 from services.common.auth import Principal, Role
 from services.common.errors import AlreadyExists, InvalidArgument, PermissionDenied
 from services.common.subjects import ACCOUNT_CHANGED, ACCOUNT_CREATED, ACCOUNT_DISABLED
 from services.identity.domain.errors import BadCredentials
+from services.identity.service import Identity, Passwords
 from tests.usecase.identity_support import ADMIN, PASSWORD, setup
 
 STREET_ADMIN = Principal("s-admin", Role.STREET_ADMIN, street_ids=frozenset({"s1"}))
@@ -104,3 +106,16 @@ async def test_a_service_account_signs_in_with_its_secret_only() -> None:
         await s.identity.sign_in.staff("matching-batch", secret, "")
     with pytest.raises(PermissionDenied):
         await s.identity.accounts.create_service(STREET_ADMIN, "report")
+
+
+async def test_a_password_hashed_with_older_parameters_is_rehashed_at_sign_in() -> None:
+    s = await setup()
+    a = await s.identity.accounts.create(ADMIN, "han", PASSWORD, Role.COMMUNITY_STAFF, ["c1"], [])
+    stronger = Passwords(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
+    assert stronger.needs_rehash(a.password_hash)
+    later = Identity(s.store, s.settings, s.sms, s.clock, stronger)
+    await later.tokens.ensure_key()
+    await later.sign_in.staff("han", PASSWORD, "")
+    rehashed = (await s.store.account(a.id)).password_hash  # type: ignore[union-attr]
+    assert rehashed != a.password_hash and not stronger.needs_rehash(rehashed)
+    assert (await later.sign_in.staff("han", PASSWORD, "")).access_token
