@@ -68,8 +68,10 @@ class Cli:
         where = addresses(self.given)
 
         async def go() -> T:
-            # A token given wins; else the kept sign-in of `linli login`; else the local one.
-            token = token_from(self.token) or await kept.current_token(where)
+            # A token given wins; else a service account's sign-in (LINLI_CLIENT_ID and
+            # LINLI_CLIENT_SECRET); else the kept sign-in of `linli login`; else the local one.
+            token = token_from(self.token) or await kept.service_token(where)
+            token = token or await kept.current_token(where)
             token = token or self.bearer(local_admin=local_admin)
             # Channels belong to the loop they are made in: made here, inside asyncio.run.
             async with Session(where, token) as session:

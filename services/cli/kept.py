@@ -19,6 +19,7 @@ from grpc import aio
 from linli.v1 import identity_pb2 as pb
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from services.common.protoconv import time_from_proto
+from services.common.settings import ClientSettings
 
 # Refreshed when it has less than this left: a command started just before expiry still works.
 REFRESH_MARGIN_S = 60
@@ -74,4 +75,22 @@ async def current_token(where: Mapping[str, str], path: Path | None = None) -> s
                 return None
             raise
     save(r.tokens, path)
+    return r.tokens.access_token
+
+
+async def service_token(
+    where: Mapping[str, str], settings: ClientSettings | None = None
+) -> str | None:
+    """A service account's access token, signed in with LINLI_CLIENT_ID and LINLI_CLIENT_SECRET;
+    None when they are not set."""
+    settings = settings or ClientSettings()
+    if not settings.client_id or settings.client_secret is None:
+        return None
+    async with aio.insecure_channel(where["identity"]) as ch:
+        r = await IdentityServiceStub(ch).SignInService(
+            pb.SignInServiceRequest(
+                client_id=settings.client_id,
+                client_secret=settings.client_secret.get_secret_value(),
+            )
+        )
     return r.tokens.access_token

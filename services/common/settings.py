@@ -279,6 +279,10 @@ class ClientSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore")
 
     token: str | None = None
+    # A service account's credentials (scheduled runs, `linli report`): the caller signs in
+    # through the identity service with them when no token is given.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
     registry_address: str | None = None
     tasks_address: str | None = None
     matching_address: str | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from linli.v1 import identity_pb2 as pb
 from tests.integration.cli_support import linli
 from tests.integration.conftest import District
 from tests.integration.identity_support import PASSWORD, IdentityUnderTest, identity
@@ -72,3 +73,23 @@ async def test_an_administrator_logs_in_manages_accounts_and_logs_out(
     rc, _, err = await linli("logout", env=env)
     assert rc == 0, err
     assert not kept.exists()
+
+
+async def test_a_service_account_signs_the_command_in_with_its_client_credentials(
+    identity: IdentityUnderTest, tmp_path: Path
+) -> None:
+    made = await identity.stub.CreateServiceAccount(
+        pb.CreateServiceAccountRequest(client_id=ref("report")), metadata=await identity.admin()
+    )
+    env = {
+        "LINLI_IDENTITY_ADDRESS": f"127.0.0.1:{identity.runtime.port}",
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "LINLI_CLIENT_ID": made.account.user_name,
+        "LINLI_CLIENT_SECRET": made.client_secret,
+    }
+    # Signed in as the service (not as the local administrator): it manages no account.
+    rc, _, err = await linli("account", "list", env=env)
+    assert rc == 1 and "PERMISSION_DENIED" in err
+    env["LINLI_CLIENT_SECRET"] = "not the secret"
+    rc, _, err = await linli("account", "list", env=env)
+    assert rc == 1 and "UNAUTHENTICATED" in err
