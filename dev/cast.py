@@ -1,12 +1,14 @@
 """Who acts in the demo's month and what it records: the district office, each community's
-staff and the members (each with a token signed by the local key), and the month's tally."""
+staff and the members (each with a token signed by the local key, or signed in through the
+identity service: dev/accounts.py), and the month's tally."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from linli.v1 import matching_pb2, registry_pb2
 from services.client import (
@@ -59,12 +61,29 @@ def local(day: date, minute: int) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ) + timedelta(minutes=minute)
 
 
+class People(Protocol):
+    """Whoever acts in the month, with the metadata of their calls."""
+
+    admin: Metadata
+    service: Metadata
+
+    def staff(self, community: str) -> Metadata: ...
+
+    def member(self, member_id: str) -> Metadata: ...
+
+    async def sign_in_members(self, members: Mapping[str, registry_pb2.Member]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Actors:
     """Tokens for everyone who acts: the district office, each community's staff, members."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.admin = self._md(Principal("district-office", Role.DISTRICT_ADMIN))
+        # The scheduled matching runs act as a service.
+        self.service = self._md(Principal("matching-runs", Role.SERVICE))
         self._staff: dict[str, Metadata] = {}
         self._members: dict[str, Metadata] = {}
 
@@ -84,3 +103,9 @@ class Actors:
         if member_id not in self._members:
             self._members[member_id] = self._md(Principal(member_id, Role.MEMBER))
         return self._members[member_id]
+
+    async def sign_in_members(self, members: Mapping[str, registry_pb2.Member]) -> None:
+        """Members' tokens are signed when first asked for."""
+
+    async def close(self) -> None:
+        pass

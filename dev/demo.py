@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from dev import gen_district, month, stack
+from dev.accounts import SignedIn
 from services import report
 from services.client import Stubs
 from services.common.clock import FileClock
@@ -24,7 +25,9 @@ from services.common.settings import Settings
 console = Console(width=None if sys.stdout.isatty() else 110)
 
 
-async def main_async(settings: Settings, seed: int, small: bool, out: Path) -> Path:
+async def main_async(
+    settings: Settings, seed: int, small: bool, out: Path, sign_in: str = "identity"
+) -> Path:
     # The demo tells one month from the start: a system left by `make up` or an earlier demo is
     # stopped and its local data removed first (servers named by LINLI_* URLs are not touched).
     if stack.load_state(settings) is not None:
@@ -49,12 +52,19 @@ async def main_async(settings: Settings, seed: int, small: bool, out: Path) -> P
         console.print(f"[dim]{now - started:6.1f}s[/] {name}…")
         last[0] = now
 
-    played = await month.play(addresses, district, clock, seed=seed, step=step)
-    console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] writing the report…")
-    async with Stubs(addresses) as stubs:
-        data = await report.collect(
-            stubs, month.Actors(Settings()).admin, played.run.id if played.run else None
-        )
+    actors: month.People = month.Actors(Settings())
+    if sign_in == "identity":
+        step("signing the district office, the staff and a service in through identity")
+        communities = {m["community_id"] for m in district.members if m["community_id"]}
+        inbox = stack.sms_inbox(settings)
+        actors = await SignedIn.start(addresses, state.database_url, inbox, communities)
+    try:
+        played = await month.play(addresses, district, clock, seed=seed, step=step, actors=actors)
+        console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] writing the report…")
+        async with Stubs(addresses) as stubs:
+            data = await report.collect(stubs, actors.admin, played.run.id if played.run else None)
+    finally:
+        await actors.close()
     data.scope = "synthetic district"
     path = report.write(out, data, month.story(played))
     summarise(played, data)
@@ -101,9 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2018)
     parser.add_argument("--small", action="store_true", help="one street, 300 members")
     parser.add_argument("--out", default="reports/linli-month.html")
+    parser.add_argument(
+        "--sign-in",
+        choices=["local", "identity"],
+        default="identity",
+        help="identity (the default): everyone signs in through the identity service, as in a "
+        "district; local: tokens signed with the local development key",
+    )
     args = parser.parse_args(argv)
     console.rule("Linli demo")
-    asyncio.run(main_async(Settings(), args.seed, args.small, Path(args.out)))
+    asyncio.run(main_async(Settings(), args.seed, args.small, Path(args.out), args.sign_in))
     return 0
 
 

@@ -21,7 +21,7 @@ import grpc
 from grpc import aio
 
 from dev import gen_district
-from dev.cast import Actors, Month, story
+from dev.cast import Actors, Month, People, story
 from dev.month_work import members_claim, post_work
 from linli.v1 import matching_pb2, tasks_pb2
 from services.cli.district import import_district, import_members
@@ -36,7 +36,7 @@ from services.client import (
 from services.common.clock import FileClock
 from services.common.settings import Settings
 
-__all__ = ["Actors", "Month", "play", "story"]
+__all__ = ["Actors", "Month", "People", "play", "story"]
 
 FEEDBACK = (
     "非常感谢，解决了大问题",
@@ -50,7 +50,7 @@ FEEDBACK = (
 # -- the story -------------------------------------------------------------------------------------
 
 
-async def load(stubs: Stubs, actors: Actors, district: gen_district.District, month: Month) -> None:
+async def load(stubs: Stubs, actors: People, district: gen_district.District, month: Month) -> None:
     await import_district(stubs.registry, actors.admin, gen_district.yaml_text(district))
     await import_members(stubs.registry, actors.admin, district.members)
     communities = sorted({m["community_id"] for m in district.members})
@@ -58,7 +58,7 @@ async def load(stubs: Stubs, actors: Actors, district: gen_district.District, mo
         month.members.update({m.id: m for m in rows})
 
 
-async def posted_tasks(stubs: Stubs, actors: Actors, month: Month) -> list[str]:
+async def posted_tasks(stubs: Stubs, actors: People, month: Month) -> list[str]:
     """Every task the task service holds for the month's communities (wishes and roles' days)."""
     communities = sorted({m.community_id for m in month.members.values() if m.community_id})
     found = await gather(communities, lambda c: tasks_of(stubs, actors.staff(c), c), 4)
@@ -67,7 +67,7 @@ async def posted_tasks(stubs: Stubs, actors: Actors, month: Month) -> list[str]:
 
 async def wait_for_matching(
     stubs: Stubs,
-    actors: Actors,
+    actors: People,
     member_ids: Iterable[str],
     task_ids: Iterable[str],
     timeout: float = 600,
@@ -128,7 +128,7 @@ def reoffers(fresh: Iterable[tasks_pb2.Assignment], planned: set[tuple[str, str]
 
 
 async def wait_for_claims(
-    stubs: Stubs, actors: Actors, claims: Iterable[tuple[str, str, bool]], timeout: float = 600
+    stubs: Stubs, actors: People, claims: Iterable[tuple[str, str, bool]], timeout: float = 600
 ) -> None:
     """Until the matching service's read model holds the members' own claims: the claimant is no
     longer suggested for the task, and a task whose last place was claimed has no suggestions
@@ -156,7 +156,7 @@ async def wait_for_claims(
 
 async def wait_for_proposals(
     stubs: Stubs,
-    actors: Actors,
+    actors: People,
     month: Month,
     planned: set[tuple[str, str]],
     timeout: float = 300,
@@ -178,7 +178,7 @@ async def wait_for_proposals(
 
 async def answer(
     stubs: Stubs,
-    actors: Actors,
+    actors: People,
     month: Month,
     rng: random.Random,
     proposals: list[tasks_pb2.Assignment],
@@ -214,7 +214,7 @@ async def answer(
 
 
 async def open_proposals(
-    stubs: Stubs, actors: Actors, month: Month, task_ids: Iterable[str]
+    stubs: Stubs, actors: People, month: Month, task_ids: Iterable[str]
 ) -> list[tasks_pb2.Assignment]:
     found = await gather(
         sorted(set(task_ids)),
@@ -224,7 +224,7 @@ async def open_proposals(
     return [a for group in found for a in group]
 
 
-async def complete_past(stubs: Stubs, actors: Actors, month: Month, rng: random.Random) -> None:
+async def complete_past(stubs: Stubs, actors: People, month: Month, rng: random.Random) -> None:
     communities = sorted({m.community_id for m in month.members.values() if m.community_id})
     closed = [
         t
@@ -279,17 +279,19 @@ async def play(
     seed: int = 2018,
     claim_share: float = 0.03,
     step: Callable[[str], Any] | None = None,
+    actors: People | None = None,
 ) -> Month:
     """Play the month; `step(name)` is called as each part begins (for progress display)."""
     rng = random.Random(seed)
     clock.set(timedelta())
     month = Month(started=datetime.now(UTC))
-    actors = Actors(Settings())
+    actors = actors or Actors(Settings())
     stubs = Stubs(addresses)
     say = step or (lambda _name: None)
     try:
         say("loading the district through the registry")
         await load(stubs, actors, district, month)
+        await actors.sign_in_members(month.members)
         # Before any task exists, asking about a member costs the matching service next to
         # nothing (no open task to score); members do not change during the month.
         say("waiting for the matching service to see every member")
@@ -304,7 +306,9 @@ async def play(
         say("matching the whole district")
         month.run = (
             await stubs.matching.RunMatching(
-                matching_pb2.RunMatchingRequest(time_limit_s=20), metadata=actors.admin, timeout=300
+                matching_pb2.RunMatchingRequest(time_limit_s=20),
+                metadata=actors.service,
+                timeout=300,
             )
         ).run
         planned = await pages(

@@ -10,7 +10,7 @@ from typing import Any
 from grpc import aio
 
 from dev import gen_district
-from dev.cast import Actors, Month, local
+from dev.cast import Month, People, local
 from linli.v1 import common_pb2, registry_pb2, tasks_pb2
 from services.client import (
     Stubs,
@@ -36,7 +36,7 @@ WISHES = (
 
 
 async def post_work(
-    stubs: Stubs, actors: Actors, district: gen_district.District, month: Month, rng: random.Random
+    stubs: Stubs, actors: People, district: gen_district.District, month: Month, rng: random.Random
 ) -> None:
     first = (month.started.astimezone(LOCAL_TZ) + timedelta(days=1)).date()
     by_community: dict[str, list[registry_pb2.Member]] = {}
@@ -217,7 +217,7 @@ async def post_work(
 
 
 async def members_claim(
-    stubs: Stubs, actors: Actors, month: Month, rng: random.Random, share: float
+    stubs: Stubs, actors: People, month: Month, rng: random.Random, share: float
 ) -> None:
     """Some members look for wishes near home and claim one themselves."""
     people = [m for m in month.members.values() if m.community_id]

@@ -24,7 +24,7 @@ from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.client import client_tls
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
-from services.common.service_list import SERVICES, ServiceSpec
+from services.common.service_list import IDENTITY, SERVICES, ServiceSpec
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +79,18 @@ def metrics_port_for(spec: ServiceSpec) -> int:
     return int(value) if value else spec.default_metrics_port
 
 
+def sms_inbox(settings: Settings) -> Path:
+    """Where the local services' text messages land (LINLI_SMS__DEV_INBOX)."""
+    return state_dir(settings) / "sms-inbox.jsonl"
+
+
+def jwks_port_for() -> int:
+    """The identity service's HTTP port: LINLI_IDENTITY_HTTP_PORT, else ten above its gRPC port
+    (50064 by default), so that a stack on moved ports moves it too."""
+    value = os.environ.get("LINLI_IDENTITY_HTTP_PORT")
+    return int(value) if value else port_for(IDENTITY) + 10
+
+
 def up(settings: Settings, *, quiet: bool = False) -> StackState:
     """Start whatever is not running yet (servers, services); return what runs where."""
     say = (lambda *_: None) if quiet else print
@@ -108,6 +120,7 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
 
     (root / "logs").mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    jwks_port = jwks_port_for()
     for spec in SERVICES:
         running = old.services.get(spec.name) if old is not None else None
         if (
@@ -125,10 +138,21 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
             "LINLI_NATS_URL": nats_url,
             spec.port_setting: str(port),
             spec.metrics_port_setting: str(metrics_port_for(spec)),
+            # The identity service's public keys, which every service verifies tokens with.
+            "LINLI_IDENTITY_HTTP_PORT": str(jwks_port),
+            "LINLI_JWKS_URL": f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json",
             "LINLI_DEV_MODE": "true",
+            # The phones of a local system: every text message as a JSON line (dev mode only).
+            "LINLI_SMS__DEV_INBOX": str(sms_inbox(settings)),
             # The demo lets time pass by writing an offset here (services/common/clock.py).
             "LINLI_CLOCK_FILE": str(root / "clock"),
         }
+        if spec is IDENTITY:
+            # A local system where one script signs a whole district in from one address:
+            # codes asked are not limited, and tokens outlast a demo's run.
+            env.setdefault("LINLI_PHONE_CODES_PER_CALLER", "1000000")
+            env.setdefault("LINLI_PHONE_CODES_PER_PHONE", "1000")
+            env.setdefault("LINLI_ACCESS_TTL_S", "14400")
         with open(root / "logs" / f"{spec.name}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", spec.module],

@@ -21,6 +21,7 @@ from grpc import aio
 from rich.console import Console
 
 from linli.v1 import common_pb2, tasks_pb2
+from services.cli import kept
 from services.client import Session, addresses, token_from
 from services.common.auth import Principal, Role, issue_token
 from services.common.protoconv import BENEFICIARY_TO_PROTO, time_from_proto, ts
@@ -65,9 +66,14 @@ class Cli:
         return token
 
     def call(self, fn: Callable[[Session], Awaitable[T]], *, local_admin: bool = True) -> T:
-        where, token = addresses(self.given), self.bearer(local_admin=local_admin)
+        where = addresses(self.given)
 
         async def go() -> T:
+            # A token given wins; else a service account's sign-in (LINLI_CLIENT_ID and
+            # LINLI_CLIENT_SECRET); else the kept sign-in of `linli login`; else the local one.
+            token = token_from(self.token) or await kept.service_token(where)
+            token = token or await kept.current_token(where)
+            token = token or self.bearer(local_admin=local_admin)
             # With LINLI_OTLP_ENDPOINT set, the command is one trace: a span named after it, with
             # each of its calls a client span under it, followed into the services.
             tracing = Tracing.from_settings(

@@ -11,15 +11,17 @@
     linli match run --community chengli            (or --street jiyang, or the whole district)
     linli member record <member id>
     linli report --month 2026-12 --community chengli --out chengli.html
-    linli token --role community_staff --community binhu
+    linli login --user wang.li                      (staff: password, and TOTP for admins)
+    linli account create --user zhao --role community_staff --community binhu
+    linli token --role community_staff --community binhu     (local development only)
     linli audit --member <member id>      (or --actor staff-7 --since 2026-12-01)
 
 \b
 Where the services are: --registry/--tasks/--matching, else LINLI_<SERVICE>_ADDRESS, else
 LINLI_<SERVICE>_PORT on this machine, else the ports `make up` recorded, else the defaults.
-The token comes from --token or LINLI_TOKEN; without one, the command signs a district
-administrator's token with the local key, which only a local system accepts (the report
-always needs a real one).
+The token comes from --token or LINLI_TOKEN, else from `linli login` (refreshed when it runs
+out); without one, the command signs a district administrator's token with the local key,
+which only a local system accepts (the report always needs a real one).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from collections.abc import Sequence
 import click
 from grpc import aio
 
+from services.cli.account import account
 from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
 from services.cli.district import district
+from services.cli.login import login, logout
 from services.cli.match import match
 from services.cli.member import member
 from services.cli.report import report
@@ -47,6 +51,7 @@ from services.cli.wish import wish
 @click.option("--registry", metavar="HOST:PORT", help="the registry's address")
 @click.option("--tasks", "tasks_at", metavar="HOST:PORT", help="the task service's address")
 @click.option("--matching", metavar="HOST:PORT", help="the matching service's address")
+@click.option("--identity", metavar="HOST:PORT", help="the identity service's address")
 @click.option("--token", "bearer", help="bearer token (default: LINLI_TOKEN)")
 @click.option(
     "--output",
@@ -61,17 +66,36 @@ def linli(
     registry: str | None,
     tasks_at: str | None,
     matching: str | None,
+    identity: str | None,
     bearer: str | None,
     output: str,
 ) -> None:
     ctx.obj = Cli(
-        given={"registry": registry, "tasks": tasks_at, "matching": matching},
+        given={
+            "registry": registry,
+            "tasks": tasks_at,
+            "matching": matching,
+            "identity": identity,
+        },
         token=bearer,
         output=output,
     )
 
 
-for command in (district, wish, role, tasks, match, member, report, token, audit):
+for command in (
+    district,
+    wish,
+    role,
+    tasks,
+    match,
+    member,
+    report,
+    token,
+    audit,
+    login,
+    logout,
+    account,
+):
     linli.add_command(command)
 
 

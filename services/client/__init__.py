@@ -22,6 +22,7 @@ from typing import Any, Self, TypeVar
 from opentelemetry import trace
 
 from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
@@ -106,6 +107,7 @@ class Stubs:
         self.registry = RegistryServiceStub(self.channels["registry"])
         self.tasks = TaskServiceStub(self.channels["tasks"])
         self.matching = MatchingServiceStub(self.channels["matching"])
+        self.identity = IdentityServiceStub(self.channels["identity"])
 
     async def close(self) -> None:
         for c in self.channels.values():

@@ -18,6 +18,7 @@ def everything(service: str, entity: str | None = None) -> str:
 REGISTRY = "registry"
 TASKS = "tasks"
 MATCHING = "matching"
+IDENTITY = "identity"
 
 # The registry: organisation entries are created ("linli.registry.<kind>.created"), members
 # registered, updated, reported in, deactivated and reactivated.
@@ -41,3 +42,10 @@ ASSIGNMENT_EVENTS = everything(TASKS, "assignment")
 
 # The matching service.
 PROPOSAL_MADE = subject(MATCHING, "proposal", "made")
+
+# The identity service: staff and service accounts created, changed (role, scope, password,
+# TOTP) and disabled.
+ACCOUNT_CREATED = subject(IDENTITY, "account", "created")
+ACCOUNT_CHANGED = subject(IDENTITY, "account", "changed")
+ACCOUNT_DISABLED = subject(IDENTITY, "account", "disabled")
+ACCOUNT_EVENTS = everything(IDENTITY, "account")

@@ -88,7 +88,12 @@ def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_contai
     objects: list[dict[str, Any]],
 ) -> None:
     deployments = of_kind(objects, "Deployment")
-    assert {d["metadata"]["name"] for d in deployments} == {"registry", "tasks", "matching"}
+    assert {d["metadata"]["name"] for d in deployments} == {
+        "registry",
+        "identity",
+        "tasks",
+        "matching",
+    }
     grace = Settings().shutdown_grace_s + 5  # the service's own grace plus its drain pause
     assert linli_config(objects)["LINLI_HEALTH_PORT"] == str(HEALTH_PORT)
     for d in deployments:
@@ -135,6 +140,7 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         "linli-nats",
         "linli-events",
         "linli-sms",
+        "linli-identity",
     }
 
 

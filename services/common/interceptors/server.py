@@ -120,20 +120,27 @@ class ServerInterceptor(aio.ServerInterceptor):
 
     With `audit_to` (a writer on the service's pool), the personal data an answer shows (noted
     through `audit.note_reveal` while it is built) is written to the audit log before the answer
-    leaves: an answer whose reveal cannot be recorded is not sent."""
+    leaves: an answer whose reveal cannot be recorded is not sent.
+
+    `public` names the methods anyone may call without a token (signing in): they pass every
+    other check. `verify` checks a token (by default a TokenVerifier from the settings: the
+    identity service's JWKS or an external issuer; the identity service trusts its own keys
+    without asking itself over HTTP)."""
 
     def __init__(
         self,
         settings: Settings,
         staff_only: Collection[str] = (),
-        verifier: TokenVerifier | None = None,
+        public: Collection[str] = (),
+        verify: Callable[[str], Awaitable[auth.Principal]] | None = None,
         audit_to: audit.RevealWriter | None = None,
     ) -> None:
         self._settings = settings
-        self._verifier = verifier or TokenVerifier.from_settings(settings)
+        self._verify = verify or TokenVerifier.from_settings(settings).verify
         self._audit_to = audit_to
         self._page_key = settings.page_token_key()
         self._staff_only = frozenset(staff_only)
+        self._public = frozenset(public)
 
     async def intercept_service(
         self,
@@ -161,9 +168,10 @@ class ServerInterceptor(aio.ServerInterceptor):
         # The call's span (when tracing) is found by the request id a caller or a log line gives.
         span = trace.get_current_span()
         span.set_attribute("linli.request_id", call.request_id)
-        principal = await self._verifier.verify(
-            auth.token_from_metadata(context.invocation_metadata())
-        )
+        if call.method in self._public:
+            paging.set_signing_key(self._page_key)
+            return
+        principal = await self._verify(auth.token_from_metadata(context.invocation_metadata()))
         span.set_attribute("linli.principal.role", principal.role.value)
         call.principal = f"{principal.role.value}:{principal.subject}"
         logs.bind(principal=call.principal)

@@ -8,6 +8,7 @@ supervisor.py restarts the loops, gate.py holds the calls in flight during a sto
 says what the health service answers under which name.
 """
 
+from services.common.runtime.entry import redacted, run_until_signal, serve
 from services.common.runtime.gate import CallGate
 from services.common.runtime.health import (
     EVENTS,
@@ -18,13 +19,7 @@ from services.common.runtime.health import (
     RuntimeHealth,
     health_check,
 )
-from services.common.runtime.process import (
-    STREAM_CHECK_INTERVAL_S,
-    ServiceRuntime,
-    redacted,
-    run_until_signal,
-    serve,
-)
+from services.common.runtime.process import STREAM_CHECK_INTERVAL_S, ServiceRuntime
 from services.common.runtime.supervisor import Loop, LoopState, Periodic, Supervisor, Worker
 
 __all__ = [

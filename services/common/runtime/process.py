@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,8 +19,10 @@ from nats.js import JetStreamContext
 from opentelemetry import trace
 
 from services.common import audit, audit_api, eventbus, metrics, migrations, reflection
+from services.common.auth import Principal
 from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
+from services.common.runtime.entry import redacted
 from services.common.runtime.gate import CallGate
 from services.common.runtime.health import EVENTS, LIVENESS, NOT_SERVING, SERVING, RuntimeHealth
 from services.common.runtime.ports import bind_api, serve_health
@@ -57,6 +58,10 @@ class ServiceRuntime:
     # Traces: from the settings when not given (tests give one with an in-memory exporter); the
     # runtime shuts down (flushes) only one it made itself.
     tracing: Tracing | None = None
+    # Methods callable without a token (signing in), and a token check of the service's own
+    # (the identity service's, with its own keys) instead of the JWKS verifier.
+    public: frozenset[str] = frozenset()
+    token_check: Callable[[str], Awaitable[Principal]] | None = None
 
     pool: asyncpg.Pool = field(init=False)
     nc: NatsClient = field(init=False)
@@ -152,7 +157,13 @@ class ServiceRuntime:
             interceptors=[
                 *([traced] if traced is not None else []),
                 self.gate,
-                ServerInterceptor(s, self.staff_only, self.verifier, audit.RevealWriter(self.pool)),
+                ServerInterceptor(
+                    s,
+                    self.staff_only,
+                    self.public,
+                    self.token_check or self.verifier.verify,
+                    audit.RevealWriter(self.pool),
+                ),
             ],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 32 << 20)],
         )
@@ -360,37 +371,3 @@ async def _connect_with_retry(
             log.warning("nats not reachable at %s (%s); retrying", redacted(url), e)
             await asyncio.sleep(0.5)
     raise AssertionError("unreachable")
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs and screens."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.hostname}:{parts.port}"))
-
-
-async def run_until_signal(runtime: ServiceRuntime) -> None:
-    """Start the runtime and stop it gracefully on SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
-    await stop.wait()
-    log.info("signal received: stopping within %.0fs", runtime.settings.shutdown_grace_s)
-    await runtime.stop()
-
-
-def serve(settings: Settings, build: Callable[[], ServiceRuntime]) -> None:
-    """A service's `__main__`: logging, the safety checks, then run until SIGTERM."""
-    from services.common.logs import Format, setup_logging
-
-    fmt: Format = settings.log_format or ("console" if settings.dev_mode else "json")
-    setup_logging(settings.log_level, service=settings.service_name, fmt=fmt)
-    settings.refuse_unsafe()
-    if not settings.database_url or not settings.nats_url:
-        raise SystemExit("set LINLI_DATABASE_URL and LINLI_NATS_URL (make up does it for you)")
-    asyncio.run(run_until_signal(build()))

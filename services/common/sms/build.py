@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Protocol
 
 from services.common.sms.aliyun import AliyunSms
@@ -57,4 +58,5 @@ def build_sms(settings: SmsSettings, *, dev_mode: bool, needs: Iterable[Template
         return AliyunSms(settings)
     if settings.provider == "tencent":
         return TencentSms(settings)
-    return LogSms(reveal=dev_mode, sign_name=settings.sign_name)
+    inbox = Path(settings.dev_inbox) if settings.dev_inbox and dev_mode else None
+    return LogSms(reveal=dev_mode, sign_name=settings.sign_name, inbox=inbox)

@@ -37,6 +37,9 @@ class SmsSettings(BaseModel):
     attempts: int = Field(3, ge=1, le=10)
     backoff_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(4.0, ge=0)
+    # Development only (the `log` provider in dev mode): each message is also appended to this
+    # file as a JSON line, the phones of a local demo; log lines never hold a full number.
+    dev_inbox: str | None = None
 
     def url(self) -> str:
         return (self.endpoint or DEFAULT_ENDPOINTS[self.provider]).rstrip("/")

@@ -3,9 +3,11 @@ memory (where a test reads it) and logged, with the code readable only in dev mo
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from services.common.sms.port import Template, masked
 
@@ -30,16 +32,29 @@ class LogSms:
 
     provider = "log"
 
-    def __init__(self, *, reveal: bool = False, sign_name: str = "邻里", keep: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        reveal: bool = False,
+        sign_name: str = "邻里",
+        keep: int = 1000,
+        inbox: Path | None = None,
+    ) -> None:
         self.sent: list[Sms] = []
         self.reveal = reveal
         self.sign_name = sign_name
         self._keep = keep
+        # Dev mode only (build_sms sees to it): the messages as JSON lines, for a local demo.
+        self._inbox = inbox if reveal else None
 
     async def send(self, phone: str, template: Template, params: Mapping[str, str]) -> None:
         template.check(params)
         self.sent.append(Sms(phone, template, dict(params)))
         del self.sent[: -self._keep]
+        if self._inbox is not None:
+            line = {"phone": phone, "template": template.name, "params": dict(params)}
+            with self._inbox.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
         log.info(
             "sms %s to %s (not sent: development): 【%s】%s",
             template.name,

@@ -1,4 +1,4 @@
-"""Typed settings from LINLI_* environment variables: the only place that reads the environment."""
+"""The settings every service shares (`Settings`), read from LINLI_* environment variables."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
-from services.common.service_list import BY_NAME, MATCHING, REGISTRY, TASKS
-from services.common.sms.config import SmsSettings
+from services.common.service_list import BY_NAME, IDENTITY, MATCHING, REGISTRY, TASKS
 from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
@@ -25,6 +24,11 @@ DEV_EVENT_KEYS = f"dev:{DEV_EVENT_KEY}"
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 )
+
+# The key that seals the identity service's secrets at rest (signing keys, TOTP seeds) for local
+# development and tests (b"linli-dev-identity-key-not-secre"): deployments set
+# LINLI_IDENTITY_SECRETS_KEY from a Secret.
+DEV_IDENTITY_KEY = "bGlubGktZGV2LWlkZW50aXR5LWtleS1ub3Qtc2VjcmU="
 
 
 class Bounds(BaseModel):
@@ -288,90 +292,6 @@ def _metrics_port(service: str) -> int:
     )
 
 
-REGISTRY_PORT, TASKS_PORT, MATCHING_PORT = (s.default_port for s in (REGISTRY, TASKS, MATCHING))
-
-
-class RegistrySettings(Settings):
-    service_name: str = "registry"
-    grpc_port: int = _port("registry", REGISTRY_PORT)
-    metrics_port: int = _metrics_port("registry")
-    # Phone changes asked for in 24 hours, per member and per caller (RESOURCE_EXHAUSTED beyond);
-    # they bound how fast anyone can probe which numbers are registered.
-    phone_changes_per_member_per_day: int = Field(5, ge=1)
-    phone_changes_per_caller_per_day: int = Field(50, ge=1)
-    # Registrations by staff and street administrators refused for a taken phone, per caller in
-    # 24 hours; district administrators and services (bulk loads) are not limited.
-    phone_conflicts_per_caller_per_day: int = Field(20, ge=1)
-    # How long the code sent for a member's own phone change stays valid, and how many wrong
-    # codes drop the change.
-    phone_code_ttl_s: float = Field(600.0, gt=0)
-    phone_code_attempts: int = Field(5, ge=1)
-    # The SMS provider the codes go through (LINLI_SMS__PROVIDER, ...; docs/sms.md).
-    sms: SmsSettings = SmsSettings()
-    # Limits of a district file: bytes, nesting depth (the format needs about 12).
-    district_file_max_bytes: int = Field(4_000_000, ge=1000)
-    district_file_max_depth: int = Field(24, ge=8)
-    # Rows of one ImportMembers stream: all are received before any is written.
-    import_members_max_rows: int = Field(20_000, ge=1)
-
-
-class TasksSettings(Settings):
-    service_name: str = "tasks"
-    grpc_port: int = _port("tasks", TASKS_PORT)
-    metrics_port: int = _metrics_port("tasks")
-    # How long a proposal from matching holds a place before it expires unanswered.
-    proposal_ttl_s: float = Field(24 * 3600, gt=0)
-    # How far ahead a volunteer role's occurrences exist as tasks.
-    role_horizon_days: int = Field(28, ge=1, le=366)
-    # How often expiry and role generation run.
-    sweep_interval_s: float = Field(5.0, gt=0)
-    # How far ahead a wish's or a one-off event's window may lie.
-    posting_horizon_days: int = Field(366, ge=1, le=3 * 366)
-
-
-class MatchingSettings(Settings):
-    service_name: str = "matching"
-    grpc_port: int = _port("matching", MATCHING_PORT)
-    metrics_port: int = _metrics_port("matching")
-    # Offer a declined or expired place to the next best member at once.
-    reoffer: bool = True
-    # The durable JetStream consumer that feeds the read model.
-    durable: str = "matching"
-    # Runs planned at once by one process; more are refused (RESOURCE_EXHAUSTED) to be retried.
-    max_concurrent_runs: int = Field(3, ge=1, le=32)
-    # The retry delay suggested with that refusal.
-    run_retry_after_s: float = Field(5.0, gt=0)
-    # A running run's process renews its lease every third of this; a run whose lease lapsed
-    # (its process is gone) is marked failed.
-    run_lease_s: float = Field(30.0, ge=3)
-    # How long a call waits for the read model to see a task or member it names (just posted,
-    # just registered) before answering that it is not there.
-    read_model_wait_s: float = Field(3.0, ge=0, le=30)
-
-
-class ClientSettings(BaseSettings):
-    """What a caller of the services reads (the linli command, the report, the demo): its token
-    and where the services are (see services/client)."""
-
-    model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore")
-
-    token: str | None = None
-    registry_address: str | None = None
-    tasks_address: str | None = None
-    matching_address: str | None = None
-    registry_port: int | None = None
-    tasks_port: int | None = None
-    matching_port: int | None = None
-    state_dir: str = ".linli"
-    # TLS to the services: the CA that signed their certificates; for mutual TLS, this caller's
-    # own certificate and key; and the name to check when the address is not the certificate's.
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    tls_server_name: str | None = None
-
-    def address(self, service: str) -> str | None:
-        return getattr(self, f"{service}_address")  # type: ignore[no-any-return]
-
-    def port(self, service: str) -> int | None:
-        return getattr(self, f"{service}_port")  # type: ignore[no-any-return]
+REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT = (
+    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY)
+)

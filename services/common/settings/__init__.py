@@ -1,0 +1,43 @@
+"""Typed settings from LINLI_* environment variables: the only place that reads the environment.
+
+`base` holds what every service shares, `services` each service's own, `client` a caller's."""
+
+from services.common.settings.base import (
+    ASYMMETRIC_ALGORITHMS,
+    DEV_EVENT_KEY,
+    DEV_EVENT_KEYS,
+    DEV_IDENTITY_KEY,
+    DEV_JWT_SECRET,
+    IDENTITY_PORT,
+    MATCHING_PORT,
+    REGISTRY_PORT,
+    TASKS_PORT,
+    Bounds,
+    Settings,
+)
+from services.common.settings.client import ClientSettings
+from services.common.settings.services import (
+    IdentitySettings,
+    MatchingSettings,
+    RegistrySettings,
+    TasksSettings,
+)
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "DEV_EVENT_KEY",
+    "DEV_EVENT_KEYS",
+    "DEV_IDENTITY_KEY",
+    "DEV_JWT_SECRET",
+    "IDENTITY_PORT",
+    "MATCHING_PORT",
+    "REGISTRY_PORT",
+    "TASKS_PORT",
+    "Bounds",
+    "ClientSettings",
+    "IdentitySettings",
+    "MatchingSettings",
+    "RegistrySettings",
+    "Settings",
+    "TasksSettings",
+]

@@ -1,0 +1,1 @@
+"""The identity service: staff, service and member sign-in, and the tokens the others trust."""

@@ -1,0 +1,33 @@
+"""What the identity service publishes and consumes: the one place its payloads are built."""
+
+from __future__ import annotations
+
+from google.protobuf import message
+
+from linli.v1 import events_pb2
+from services.common import subjects
+from services.common.subjects import ACCOUNT_CHANGED, ACCOUNT_CREATED, ACCOUNT_DISABLED
+from services.common.subjects import IDENTITY as SERVICE
+from services.identity.convert import account_to_proto
+from services.identity.domain.accounts import Account
+
+__all__ = ["CONSUMED", "SERVICE", "Event", "account_changed", "account_created"]
+
+# Consumed: the registry's communities (their streets decide what a street administrator
+# manages) and members (who may sign in by phone).
+CONSUMED = [subjects.COMMUNITY_CREATED, subjects.MEMBER_EVENTS]
+
+# An event to publish: (subject, payload).
+Event = tuple[str, message.Message]
+
+
+def account_created(account: Account) -> Event:
+    return ACCOUNT_CREATED, events_pb2.AccountCreated(account=account_to_proto(account))
+
+
+def account_changed(account: Account, change: str) -> Event:
+    if account.disabled:
+        return ACCOUNT_DISABLED, events_pb2.AccountDisabled(account=account_to_proto(account))
+    return ACCOUNT_CHANGED, events_pb2.AccountChanged(
+        account=account_to_proto(account), change=change
+    )

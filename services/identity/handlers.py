@@ -1,0 +1,26 @@
+"""The events the identity service consumes, as a table: the registry's communities (the street
+of each) and members (who may sign in by phone), kept inside the consumer's transaction."""
+
+from __future__ import annotations
+
+from linli.v1 import events_pb2, registry_pb2
+from services.common.handlers import EventTable
+from services.identity import convert
+from services.identity.store import IdentityStore, Tx
+
+Env = events_pb2.EventEnvelope
+
+
+def table(store: IdentityStore) -> EventTable:
+    async def community_created(tx: Tx, e: events_pb2.CommunityCreated, _env: Env) -> None:
+        await store.put_community(tx, e.community.id, e.community.street_id)
+
+    async def member_changed(tx: Tx, m: registry_pb2.Member, _env: Env) -> None:
+        await store.put_member(tx, *convert.member_ref(m))
+
+    return (
+        EventTable()
+        .on(events_pb2.CommunityCreated, apply=community_created)
+        # Every registry event that carries the member whole.
+        .carrying(registry_pb2.Member, apply=member_changed)
+    )
