@@ -17,7 +17,7 @@
 """
 
 from services.common.eventbus.consumer import Consumer, Handler
-from services.common.eventbus.outbox import Outbox, envelope, prune
+from services.common.eventbus.outbox import Outbox, envelope, prune, rewrite
 from services.common.eventbus.relay import OutboxRelay, StreamLost
 from services.common.eventbus.sealing import NONCE_BYTES, UnreadableEvent, seal, unseal
 from services.common.eventbus.streams import connect, ensure_stream
@@ -38,6 +38,7 @@ __all__ = [
     "ensure_stream",
     "envelope",
     "prune",
+    "rewrite",
     "seal",
     "unseal",
 ]

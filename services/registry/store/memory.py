@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from google.protobuf import message as pb_message
@@ -37,37 +37,19 @@ from services.registry.domain.org import (
     plan_write,
     wanted_ids,
 )
+from services.registry.store.memory_erasure import (
+    MemoryErasure,
+    _Attempt,
+    _MemberRow,
+    _PhoneChange,
+)
 from services.registry.store.port import MemberUpdate, RegisterResult, RegisterRow
 from services.registry.store.records import request_hash
 
 DAY = timedelta(days=1)
 
 
-@dataclass
-class _MemberRow:
-    member: Member  # street_id is read from the organisation, as the SQL store's join does
-    request_id: str
-    request_hash: str
-    created_by: str
-
-
-@dataclass
-class _PhoneChange:
-    phone: str
-    code_hash: str | None
-    attempts: int
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    kind: str
-    caller: str
-    member_id: str | None
-    at: datetime
-
-
-class MemoryRegistryStore:
+class MemoryRegistryStore(MemoryErasure):
     def __init__(self, source: str = REGISTRY, clock: Clock = system_clock) -> None:
         self.outbox: list[events_pb2.EventEnvelope] = []
         self._source = source
@@ -242,7 +224,7 @@ class MemoryRegistryStore:
         except ValueError:
             raise errors.not_found(member_id) from None
         row = self._members.get(key)
-        if row is None:
+        if row is None or row.erased_at is not None:
             raise errors.not_found(member_id)
         return row
 
@@ -266,6 +248,8 @@ class MemoryRegistryStore:
         only = uuid.UUID(member_id) if member_id is not None else None
         out: list[Member] = []
         for key in sorted(self._members):
+            if self._members[key].erased_at is not None:
+                continue
             m = self._read(self._members[key])
             d = m.data
             if (

@@ -1,0 +1,59 @@
+"""What every service needs to export a member's data and erase a member: who may ask, the
+version that seals an erased read-model row, and the audit trail's hook."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.common.auth import Principal, Role
+from services.common.errors import NotFound, PermissionDenied
+
+# An erased member's read-model row carries this version: every snapshot of the member still
+# travelling (a late delivery, a republish after a stream loss) is older, so none overwrites it.
+ERASED_VERSION = datetime(9999, 12, 31, tzinfo=UTC)
+
+# The audit log's module, when the deployment has one.
+AUDIT_MODULE = "services.common.audit"
+
+
+def require_export_or_erase(principal: Principal, member_id: str, what: str) -> None:
+    """Only the member themself and district administrators may have a member's data exported
+    or erased (`what`: "exported", "erased").
+
+    The right to a copy and to deletion is the person's own (PIPL arts. 45 and 47); a district
+    administrator acts on a request the member made in person or in writing. Staff of the
+    member's community see what their work needs through the ordinary reads, never the whole
+    file, and a member's erasure is not theirs to decide. A member asking about another is
+    answered as about one who does not exist.
+    """
+    if principal.role is Role.MEMBER:
+        if principal.subject != member_id:
+            raise NotFound("member", member_id)
+        return
+    if principal.role is not Role.DISTRICT_ADMIN:
+        raise PermissionDenied(
+            f"a member's data is {what} only for the member themself or a district administrator"
+        )
+
+
+async def anonymise_audit_trail(conn: asyncpg.Connection, schema: str, member_id: str) -> bool:
+    """Replace the member in the audit log's entries of `schema`, inside the erasure's
+    transaction; False where the deployment keeps no audit log.
+
+    The audit log is the append-only record of who did what; the erased person's entries stay
+    (who acted, on which record, when), naming an id that no longer leads to anyone.
+    """
+    try:
+        audit = importlib.import_module(AUDIT_MODULE)
+    except ModuleNotFoundError as e:
+        if e.name != AUDIT_MODULE:
+            raise  # the audit module is there but broken: the erasure must not pass silently
+        return False
+    anonymise = getattr(audit, "anonymise", None)
+    if anonymise is None:
+        return False
+    await anonymise(conn, schema, member_id)
+    return True
