@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar
 
 from grpc import aio
 
-from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1 import common_pb2, registry_pb2, tasks_pb2
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
@@ -156,3 +156,30 @@ async def assignments_of(
         "assignments",
         md,
     )
+
+
+# What an export file says it is, so that a reader knows its shape.
+EXPORT_FORMAT = "linli.member-export/1"
+
+
+async def export_member(stubs: Stubs, md: Metadata, member_id: str) -> dict[str, Any]:
+    """Everything Linli holds about a member, from every service, as one JSON document: each
+    service's part under its name, with when it was made."""
+    request = common_pb2.ExportMemberDataRequest(member_id=member_id)
+    calls: list[Callable[..., Awaitable[Any]]] = [
+        stubs.registry.ExportMemberData,
+        stubs.tasks.ExportMemberData,
+        stubs.matching.ExportMemberData,
+    ]
+    answers = await asyncio.gather(*(call(request, metadata=md) for call in calls))
+    return {
+        "format": EXPORT_FORMAT,
+        "member_id": member_id,
+        "parts": {
+            a.service: {
+                "export_time": a.export_time.ToJsonString(),
+                "data": json.loads(a.data_json),
+            }
+            for a in answers
+        },
+    }
