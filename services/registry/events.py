@@ -102,6 +102,16 @@ _CARRYING = {
 }
 
 
+def about(env: events_pb2.EventEnvelope, member_id: str) -> bool:
+    """Whether the (opened) envelope carries a snapshot of this member."""
+    kind = _CARRYING.get(env.payload.TypeName())
+    if kind is None:
+        return False
+    payload = kind()
+    env.payload.Unpack(payload)
+    return payload.member.id == member_id  # type: ignore[attr-defined,no-any-return]
+
+
 def scrub(env: events_pb2.EventEnvelope, erased: Member) -> bool:
     """Put the erased member in place of their old snapshot in a kept event of theirs (keeping
     its times, so that consumers still order it); True when the envelope changed.

@@ -12,12 +12,17 @@ import grpc
 import pytest
 from google.protobuf import message
 from grpc import aio
+from nats.js.errors import NotFoundError
 
 from linli.v1 import common_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.common.auth import Role
+from services.common.eventbus import unseal
+from services.common.eventkeys import KeyRing
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from services.common.subjects import MEMBER_EVENTS
 from services.registry.domain.erasure import ERASED_NAME
+from services.registry.events import about
 from tests.integration.cli_support import linli, where
 from tests.integration.conftest import MovableClock, code
 from tests.integration.tasks_support import (
@@ -267,3 +272,37 @@ async def test_an_erased_member_is_in_no_answer_and_their_hours_still_count(
     data = json.loads(exported.data_json)
     assert data["member"]["skills"] == [] and data["member"]["home_lat"] is None
     assert [a["hours"] for a in data["assignments"]] == [2.0]
+
+
+async def test_the_streams_old_snapshots_of_an_erased_member_are_deleted(
+    stub,  # type: ignore[no-untyped-def]
+    registry: ServiceRuntime,
+    hood: Neighbourhood,
+    settings: RegistrySettings,
+) -> None:
+    me = hood.members[0]
+    js = registry.js
+    keys = KeyRing.from_settings(settings)
+
+    async def snapshots(member_id: str) -> int:
+        found, seq = 0, 1
+        while True:
+            try:
+                msg = await js.get_msg(
+                    settings.stream_name, seq=seq, subject=MEMBER_EVENTS, next=True
+                )
+            except NotFoundError:
+                return found
+            seq = (msg.seq or seq) + 1
+            env = unseal(events_pb2.EventEnvelope.FromString(msg.data or b""), keys)
+            found += about(env, member_id)
+
+    assert await snapshots(me) >= 1
+    await stub.EraseMember(registry_pb2.EraseMemberRequest(member_id=me), metadata=hood.admin)
+
+    async def gone() -> bool:
+        return await snapshots(me) == 0
+
+    await until(gone)
+    # Others' snapshots stay.
+    assert await snapshots(hood.members[1]) >= 1
