@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib
 from datetime import UTC, datetime
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from services.common.auth import Principal, Role
 from services.common.errors import NotFound, PermissionDenied
+
+if TYPE_CHECKING:  # domains read the rules below, and a domain reaches no database
+    import asyncpg
 
 # An erased member's read-model row carries this version: every snapshot of the member still
 # travelling (a late delivery, a republish after a stream loss) is older, so none overwrites it.
