@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar
 
 from grpc import aio
 
-from linli.v1 import common_pb2, registry_pb2, tasks_pb2
+from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
@@ -165,13 +165,18 @@ EXPORT_FORMAT = "linli.member-export/1"
 async def export_member(stubs: Stubs, md: Metadata, member_id: str) -> dict[str, Any]:
     """Everything Linli holds about a member, from every service, as one JSON document: each
     service's part under its name, with when it was made."""
-    request = common_pb2.ExportMemberDataRequest(member_id=member_id)
-    calls: list[Callable[..., Awaitable[Any]]] = [
-        stubs.registry.ExportMemberData,
-        stubs.tasks.ExportMemberData,
-        stubs.matching.ExportMemberData,
-    ]
-    answers = await asyncio.gather(*(call(request, metadata=md) for call in calls))
+    answers = await asyncio.gather(
+        stubs.registry.ExportMemberData(
+            registry_pb2.RegistryServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+        stubs.tasks.ExportMemberData(
+            tasks_pb2.TaskServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+        stubs.matching.ExportMemberData(
+            matching_pb2.MatchingServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+    )
+    parts: list[common_pb2.MemberDataPart] = [a.part for a in answers]
     return {
         "format": EXPORT_FORMAT,
         "member_id": member_id,
@@ -180,6 +185,6 @@ async def export_member(stubs: Stubs, md: Metadata, member_id: str) -> dict[str,
                 "export_time": a.export_time.ToJsonString(),
                 "data": json.loads(a.data_json),
             }
-            for a in answers
+            for a in parts
         },
     }

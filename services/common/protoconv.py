@@ -85,11 +85,11 @@ def weekly_window_from_proto(w: common_pb2.WeeklyWindow) -> WeeklyWindow:
     return WeeklyWindow(int(w.day), w.start_minute, w.end_minute)
 
 
-def export_answer(
+def export_part(
     service: str, member_id: str, sections: dict[str, Any]
-) -> common_pb2.ExportMemberDataResponse:
+) -> common_pb2.MemberDataPart:
     """One service's part of a member's export: its sections as a JSON object (keys sorted)."""
-    answer = common_pb2.ExportMemberDataResponse(
+    answer = common_pb2.MemberDataPart(
         service=service,
         member_id=member_id,
         data_json=json.dumps(sections, ensure_ascii=False, sort_keys=True, default=str),

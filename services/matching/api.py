@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from grpc import aio
 
-from linli.v1 import common_pb2, matching_pb2_grpc
 from linli.v1 import matching_pb2 as pb
+from linli.v1 import matching_pb2_grpc
 from services.common.auth import current_principal
 from services.common.interceptors import methods
-from services.common.protoconv import export_answer
+from services.common.protoconv import export_part
 from services.common.subjects import MATCHING
 from services.matching import convert
 from services.matching.service import Matching
@@ -103,8 +103,9 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         return pb.SuggestTasksResponse(tasks=[convert.task_suggestion(s) for s in rows])
 
     async def ExportMemberData(
-        self, request: common_pb2.ExportMemberDataRequest, context: aio.ServicerContext
-    ) -> common_pb2.ExportMemberDataResponse:
+        self, request: pb.MatchingServiceExportMemberDataRequest, context: aio.ServicerContext
+    ) -> pb.MatchingServiceExportMemberDataResponse:
         member_id = convert.uuid_id(request.member_id, "member_id")
         parts = self.m.export_member(current_principal(), member_id)
-        return export_answer(MATCHING, member_id, convert.member_export(*parts))
+        part = export_part(MATCHING, member_id, convert.member_export(*parts))
+        return pb.MatchingServiceExportMemberDataResponse(part=part)

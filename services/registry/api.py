@@ -13,13 +13,13 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from linli.v1 import common_pb2, registry_pb2_grpc
 from linli.v1 import registry_pb2 as pb
+from linli.v1 import registry_pb2_grpc
 from services.common import paging, validation
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid
 from services.common.interceptors import methods, status_code
-from services.common.protoconv import export_answer, ts
+from services.common.protoconv import export_part, ts
 from services.common.skills import SKILLS
 from services.common.subjects import REGISTRY
 from services.registry import convert
@@ -349,8 +349,9 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         return pb.EraseMemberResponse(member_id=member_id, erase_time=ts(at))
 
     async def ExportMemberData(
-        self, request: common_pb2.ExportMemberDataRequest, context: aio.ServicerContext
-    ) -> common_pb2.ExportMemberDataResponse:
+        self, request: pb.RegistryServiceExportMemberDataRequest, context: aio.ServicerContext
+    ) -> pb.RegistryServiceExportMemberDataResponse:
         member_id = member_id_arg(request.member_id, "member_id")
         member, phones = await self.r.export_member(current_principal(), member_id)
-        return export_answer(REGISTRY, member_id, convert.member_export(member, phones))
+        part = export_part(REGISTRY, member_id, convert.member_export(member, phones))
+        return pb.RegistryServiceExportMemberDataResponse(part=part)

@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
-from linli.v1 import common_pb2, tasks_pb2_grpc
 from linli.v1 import tasks_pb2 as pb
+from linli.v1 import tasks_pb2_grpc
 from services.common import paging
 from services.common.auth import current_principal
 from services.common.errors import invalid
 from services.common.interceptors import methods
-from services.common.protoconv import export_answer, latlng_from_proto
+from services.common.protoconv import export_part, latlng_from_proto
 from services.common.subjects import TASKS
 from services.tasks import convert
 from services.tasks.domain import Outcome
@@ -288,8 +288,9 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         return pb.GetMemberRecordResponse(record=convert.record_to_proto(record))
 
     async def ExportMemberData(
-        self, request: common_pb2.ExportMemberDataRequest, context: aio.ServicerContext
-    ) -> common_pb2.ExportMemberDataResponse:
+        self, request: pb.TaskServiceExportMemberDataRequest, context: aio.ServicerContext
+    ) -> pb.TaskServiceExportMemberDataResponse:
         member_id = _required(request.member_id, "member_id")
         export = await self.q.export_member(current_principal(), member_id)
-        return export_answer(TASKS, member_id, convert.member_export(export))
+        part = export_part(TASKS, member_id, convert.member_export(export))
+        return pb.TaskServiceExportMemberDataResponse(part=part)

@@ -14,7 +14,7 @@ from google.protobuf import message
 from grpc import aio
 from nats.js.errors import NotFoundError
 
-from linli.v1 import common_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import events_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.common.auth import Role
 from services.common.eventbus import unseal
 from services.common.eventkeys import KeyRing
@@ -25,6 +25,7 @@ from services.registry.domain.erasure import ERASED_NAME
 from services.registry.events import about
 from tests.integration.cli_support import linli, where
 from tests.integration.conftest import MovableClock, code
+from tests.integration.errors import bad_request_fields
 from tests.integration.tasks_support import (
     Neighbourhood,
     matched_neighbourhood,
@@ -132,17 +133,21 @@ async def test_staff_may_not_export_a_member_and_members_only_themselves(
     hood: Neighbourhood,
 ) -> None:
     me, other = hood.members[0], hood.members[1]
-    request = common_pb2.ExportMemberDataRequest(member_id=me)
-    for call in (stub.ExportMemberData, task_stub.ExportMemberData, match_stub.ExportMemberData):
+    for call, kind in (
+        (stub.ExportMemberData, registry_pb2.RegistryServiceExportMemberDataRequest),
+        (task_stub.ExportMemberData, tasks_pb2.TaskServiceExportMemberDataRequest),
+        (match_stub.ExportMemberData, matching_pb2.MatchingServiceExportMemberDataRequest),
+    ):
         with pytest.raises(aio.AioRpcError) as err:
-            await call(request, metadata=hood.staff)
+            await call(kind(member_id=me), metadata=hood.staff)
         assert code(err.value) == grpc.StatusCode.PERMISSION_DENIED
         with pytest.raises(aio.AioRpcError) as err:
-            await call(request, metadata=hood.as_member(other))
+            await call(kind(member_id=me), metadata=hood.as_member(other))
         assert code(err.value) == grpc.StatusCode.NOT_FOUND
         with pytest.raises(aio.AioRpcError) as err:
-            await call(common_pb2.ExportMemberDataRequest(member_id="x"), metadata=hood.admin)
+            await call(kind(member_id="x"), metadata=hood.admin)
         assert code(err.value) == grpc.StatusCode.INVALID_ARGUMENT
+        assert set(bad_request_fields(err.value)) == {"member_id"}
 
 
 async def test_an_erased_member_is_in_no_answer_and_their_hours_still_count(
@@ -238,7 +243,10 @@ async def test_an_erased_member_is_in_no_answer_and_their_hours_still_count(
     for md in (hood.admin, hood.as_member(me)):
         for call, request in (
             (stub.GetMember, registry_pb2.GetMemberRequest(id=me)),
-            (stub.ExportMemberData, common_pb2.ExportMemberDataRequest(member_id=me)),
+            (
+                stub.ExportMemberData,
+                registry_pb2.RegistryServiceExportMemberDataRequest(member_id=me),
+            ),
             (stub.EraseMember, registry_pb2.EraseMemberRequest(member_id=me)),
             (
                 stub.ReportIn,
@@ -267,9 +275,9 @@ async def test_an_erased_member_is_in_no_answer_and_their_hours_still_count(
                     snapshots += 1
     assert snapshots >= 1
     exported = await task_stub.ExportMemberData(
-        common_pb2.ExportMemberDataRequest(member_id=me), metadata=hood.admin
+        tasks_pb2.TaskServiceExportMemberDataRequest(member_id=me), metadata=hood.admin
     )
-    data = json.loads(exported.data_json)
+    data = json.loads(exported.part.data_json)
     assert data["member"]["skills"] == [] and data["member"]["home_lat"] is None
     assert [a["hours"] for a in data["assignments"]] == [2.0]
 
