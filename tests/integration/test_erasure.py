@@ -14,7 +14,7 @@ from google.protobuf import message
 from grpc import aio
 from nats.js.errors import NotFoundError
 
-from linli.v1 import events_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import common_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.common.auth import Role
 from services.common.eventbus import unseal
 from services.common.eventkeys import KeyRing
@@ -224,6 +224,31 @@ async def test_an_erased_member_is_in_no_answer_and_their_hours_still_count(
                 matching_pb2.ListMatchRunsRequest(community_id=hood.home), metadata=md
             )
         )
+    answers.append(
+        await task_stub.SearchNearbyTasks(
+            tasks_pb2.SearchNearbyTasksRequest(
+                near=common_pb2.LatLng(
+                    latitude=record.home.latitude, longitude=record.home.longitude
+                ),
+                radius_m=3000,
+            ),
+            metadata=hood.as_member(hood.members[1]),
+        )
+    )
+    # Their record is kept under the id alone: the hours, and nothing of the person.
+    kept = await task_stub.GetMemberRecord(
+        tasks_pb2.GetMemberRecordRequest(member_id=me), metadata=hood.admin
+    )
+    assert kept.record.hours_total == 2.0
+    answers.append(kept)
+    try:
+        offered = await match_stub.SuggestTasks(
+            matching_pb2.SuggestTasksRequest(member_id=me), metadata=hood.admin
+        )
+        assert list(offered.tasks) == []  # nothing is ever offered to them again
+        answers.append(offered)
+    except aio.AioRpcError as e:  # an inactive member may be refused suggestions outright
+        assert record.phone not in (e.details() or "")
     fresh = await post(task_stub, hood.staff, wish(hood.home, start=soon(2)))
 
     async def seen() -> bool:
