@@ -39,9 +39,9 @@ from services.registry.domain.org import (
 )
 from services.registry.store.memory_erasure import (
     MemoryErasure,
-    _Attempt,
-    _MemberRow,
-    _PhoneChange,
+    PendingPhoneChange,
+    PhoneAttempt,
+    StoredMember,
 )
 from services.registry.store.port import MemberUpdate, RegisterResult, RegisterRow
 from services.registry.store.records import request_hash
@@ -55,9 +55,9 @@ class MemoryRegistryStore(MemoryErasure):
         self._source = source
         self._clock = clock
         self._org: dict[str, dict[str, tuple[OrgEntry, datetime]]] = {k: {} for k in KINDS}
-        self._members: dict[uuid.UUID, _MemberRow] = {}
-        self._attempts: list[_Attempt] = []
-        self._phone_changes: dict[str, _PhoneChange] = {}
+        self._members: dict[uuid.UUID, StoredMember] = {}
+        self._attempts: list[PhoneAttempt] = []
+        self._phone_changes: dict[str, PendingPhoneChange] = {}
 
     def _publish(self, items: Sequence[tuple[str, pb_message.Message]], actor: Principal) -> None:
         for subj, payload in items:
@@ -137,7 +137,7 @@ class MemoryRegistryStore(MemoryErasure):
 
     # -- members -----------------------------------------------------------------------------
 
-    def _read(self, row: _MemberRow) -> Member:
+    def _read(self, row: StoredMember) -> Member:
         return replace(row.member, street_id=self._street(row.member.data.community_id))
 
     async def register(
@@ -204,7 +204,7 @@ class MemoryRegistryStore(MemoryErasure):
                 created_at=now,
                 updated_at=now,
             )
-            self._members[mid] = _MemberRow(
+            self._members[mid] = StoredMember(
                 member, row.request_id, request_hash(row.data), actor.subject
             )
             results[row.index] = RegisterResult(row.index, member, created=True)
@@ -215,10 +215,10 @@ class MemoryRegistryStore(MemoryErasure):
         return [results[row.index] for row in rows]
 
     def _count(self, caller: str, n: int, now: datetime) -> None:
-        self._attempts.extend(_Attempt("conflict", caller, None, now) for _ in range(n))
+        self._attempts.extend(PhoneAttempt("conflict", caller, None, now) for _ in range(n))
         self._attempts = [a for a in self._attempts if a.caller != caller or a.at >= now - DAY]
 
-    def _row(self, member_id: str) -> _MemberRow:
+    def _row(self, member_id: str) -> StoredMember:
         try:
             key = uuid.UUID(member_id)
         except ValueError:
@@ -331,7 +331,7 @@ class MemoryRegistryStore(MemoryErasure):
             raise PhoneChangeLimited("too many phone changes for this member today")
         if per_caller is not None and sum(a.caller == caller for a in recent) >= per_caller:
             raise PhoneChangeLimited("too many phone changes by this caller today")
-        self._attempts.append(_Attempt("change", caller, key, now))
+        self._attempts.append(PhoneAttempt("change", caller, key, now))
         self._attempts = [a for a in self._attempts if a.caller != caller or a.at >= now - DAY]
 
     async def request_phone_change(
@@ -339,7 +339,7 @@ class MemoryRegistryStore(MemoryErasure):
     ) -> bool:
         key = uuid.UUID(member_id)
         taken = any(r.member.data.phone == phone for k, r in self._members.items() if k != key)
-        self._phone_changes[str(key)] = _PhoneChange(
+        self._phone_changes[str(key)] = PendingPhoneChange(
             phone, None if taken else code_hash, 0, self._clock() + timedelta(seconds=ttl_s)
         )
         return not taken

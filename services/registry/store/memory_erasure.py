@@ -20,7 +20,7 @@ from services.registry.domain.member import Member
 
 
 @dataclass
-class _MemberRow:
+class StoredMember:
     member: Member  # street_id is read from the organisation, as the SQL store's join does
     request_id: str
     request_hash: str
@@ -30,7 +30,7 @@ class _MemberRow:
 
 
 @dataclass
-class _PhoneChange:
+class PendingPhoneChange:
     phone: str
     code_hash: str | None
     attempts: int
@@ -38,7 +38,7 @@ class _PhoneChange:
 
 
 @dataclass(frozen=True)
-class _Attempt:
+class PhoneAttempt:
     kind: str
     caller: str
     member_id: str | None
@@ -48,14 +48,14 @@ class _Attempt:
 class MemoryErasure:
     outbox: list[events_pb2.EventEnvelope]
     _clock: Clock
-    _members: dict[uuid.UUID, _MemberRow]
-    _attempts: list[_Attempt]
-    _phone_changes: dict[str, _PhoneChange]
+    _members: dict[uuid.UUID, StoredMember]
+    _attempts: list[PhoneAttempt]
+    _phone_changes: dict[str, PendingPhoneChange]
 
-    def _row(self, member_id: str) -> _MemberRow:
+    def _row(self, member_id: str) -> StoredMember:
         raise NotImplementedError  # the store's own: erased rows are not found
 
-    def _read(self, row: _MemberRow) -> Member:
+    def _read(self, row: StoredMember) -> Member:
         raise NotImplementedError
 
     def _publish(self, items: Sequence[tuple[str, pb_message.Message]], actor: Principal) -> None:
