@@ -41,9 +41,10 @@ def require_export_or_erase(principal: Principal, member_id: str, what: str) -> 
         )
 
 
-async def anonymise_audit_trail(conn: asyncpg.Connection, schema: str, member_id: str) -> bool:
-    """Replace the member in the audit log's entries of `schema`, inside the erasure's
-    transaction; False where the deployment keeps no audit log.
+async def anonymise_audit_trail(conn: asyncpg.Connection, member_id: str) -> bool:
+    """Replace the member in the audit log's entries of the service's schema (the one the
+    connection works in), inside the erasure's transaction; False where the deployment keeps no
+    audit log.
 
     The audit log is the append-only record of who did what; the erased person's entries stay
     (who acted, on which record, when), naming an id that no longer leads to anyone.
@@ -57,5 +58,6 @@ async def anonymise_audit_trail(conn: asyncpg.Connection, schema: str, member_id
     anonymise = getattr(audit, "anonymise", None)
     if anonymise is None:
         return False
+    schema = await conn.fetchval("SELECT current_schema()")
     await anonymise(conn, schema, member_id)
     return True

@@ -3,6 +3,8 @@ and a recorded plan are scrubbed of them."""
 
 from __future__ import annotations
 
+import sys
+import types
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from linli.v1 import events_pb2
 from services.common.auth import Principal, Role
 from services.common.erasure import (
+    AUDIT_MODULE,
     ERASED_VERSION,
     anonymise_audit_trail,
     require_export_or_erase,
@@ -151,4 +154,23 @@ async def test_without_an_audit_log_the_hook_does_nothing() -> None:
     try:
         import services.common.audit  # noqa: F401
     except ModuleNotFoundError:
-        assert await anonymise_audit_trail(None, "registry", ME) is False  # type: ignore[arg-type]
+        assert await anonymise_audit_trail(None, ME) is False  # type: ignore[arg-type]
+
+
+async def test_with_an_audit_log_the_hook_anonymises_in_the_connections_schema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[object, str, str]] = []
+
+    async def anonymise(conn: object, schema: str, member_id: str) -> None:
+        calls.append((conn, schema, member_id))
+
+    class Conn:
+        async def fetchval(self, query: str) -> str:
+            assert query == "SELECT current_schema()"
+            return "registry"
+
+    conn = Conn()
+    monkeypatch.setitem(sys.modules, AUDIT_MODULE, types.SimpleNamespace(anonymise=anonymise))
+    assert await anonymise_audit_trail(conn, ME) is True  # type: ignore[arg-type]
+    assert calls == [(conn, "registry", ME)]

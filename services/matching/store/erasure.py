@@ -10,7 +10,6 @@ import uuid
 import asyncpg
 
 from services.common.erasure import anonymise_audit_trail
-from services.common.subjects import MATCHING
 from services.matching.domain import erasure
 from services.matching.store import records
 
@@ -41,4 +40,4 @@ class ErasureTables:
                 json.dumps(a.facts),
             )
         await tx.execute("UPDATE refusal SET reason = '' WHERE member_id = $1", key)
-        await anonymise_audit_trail(tx, MATCHING, member_id)
+        await anonymise_audit_trail(tx, member_id)

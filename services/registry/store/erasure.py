@@ -10,7 +10,7 @@ from datetime import datetime
 from services.common.auth import Principal
 from services.common.erasure import anonymise_audit_trail
 from services.common.eventbus import rewrite
-from services.common.subjects import MEMBER_EVENTS, REGISTRY
+from services.common.subjects import MEMBER_EVENTS
 from services.registry import events
 from services.registry.domain import errors
 from services.registry.domain.erasure import ERASED_REQUEST_HASH, PhoneHistory
@@ -62,7 +62,7 @@ class ErasureRows(MemberRows):
                 "UPDATE phone_attempt SET member_id = NULL WHERE member_id = $1", key
             )
             await rewrite(conn, MEMBER_SUBJECTS, lambda env: events.scrub(env, gone))
-            await anonymise_audit_trail(conn, REGISTRY, member.id)
+            await anonymise_audit_trail(conn, member.id)
             subj, payload = events.member_erased(member.id)
             await self._outbox.add(conn, subj, payload, actor)
         return erased_at

@@ -12,7 +12,7 @@ import asyncpg
 from linli.v1 import events_pb2
 from services.common.erasure import anonymise_audit_trail
 from services.common.eventbus import rewrite
-from services.common.subjects import ASSIGNMENT_EVENTS, TASKS
+from services.common.subjects import ASSIGNMENT_EVENTS
 from services.tasks.domain import Feedback
 from services.tasks.store.base import StoreBase
 
@@ -64,4 +64,4 @@ class Erasure(StoreBase):
             uuid.UUID(member_id),
         )
         await rewrite(conn, ASSIGNMENT_SUBJECTS, lambda env: scrub_reason(env, member_id))
-        await anonymise_audit_trail(conn, TASKS, member_id)
+        await anonymise_audit_trail(conn, member_id)
