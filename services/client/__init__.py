@@ -21,7 +21,7 @@ from typing import Any, Self, TypeVar
 
 from opentelemetry import trace
 
-from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
@@ -194,3 +194,35 @@ async def assignments_of(
         "assignments",
         md,
     )
+
+
+# What an export file says it is, so that a reader knows its shape.
+EXPORT_FORMAT = "linli.member-export/1"
+
+
+async def export_member(stubs: Stubs, md: Metadata, member_id: str) -> dict[str, Any]:
+    """Everything Linli holds about a member, from every service, as one JSON document: each
+    service's part under its name, with when it was made."""
+    answers = await asyncio.gather(
+        stubs.registry.ExportMemberData(
+            registry_pb2.RegistryServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+        stubs.tasks.ExportMemberData(
+            tasks_pb2.TaskServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+        stubs.matching.ExportMemberData(
+            matching_pb2.MatchingServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+    )
+    parts: list[common_pb2.MemberDataPart] = [a.part for a in answers]
+    return {
+        "format": EXPORT_FORMAT,
+        "member_id": member_id,
+        "parts": {
+            a.service: {
+                "export_time": a.export_time.ToJsonString(),
+                "data": json.loads(a.data_json),
+            }
+            for a in parts
+        },
+    }

@@ -1,12 +1,16 @@
 """Conversions between the shared values and their protobuf messages: timestamps, dates, places,
-weekly windows and the beneficiary groups. Every service converts these the same way."""
+weekly windows, the beneficiary groups and the parts of an export. Every service converts these
+the same way."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.message import Message
 
 from linli.v1 import common_pb2, tasks_pb2
 from services.common.values import Beneficiary, LatLng, WeeklyWindow
@@ -79,3 +83,23 @@ def weekly_window_to_proto(w: WeeklyWindow) -> common_pb2.WeeklyWindow:
 
 def weekly_window_from_proto(w: common_pb2.WeeklyWindow) -> WeeklyWindow:
     return WeeklyWindow(int(w.day), w.start_minute, w.end_minute)
+
+
+def export_part(
+    service: str, member_id: str, sections: dict[str, Any]
+) -> common_pb2.MemberDataPart:
+    """One service's part of a member's export: its sections as a JSON object (keys sorted)."""
+    answer = common_pb2.MemberDataPart(
+        service=service,
+        member_id=member_id,
+        data_json=json.dumps(sections, ensure_ascii=False, sort_keys=True, default=str),
+    )
+    answer.export_time.GetCurrentTime()
+    return answer
+
+
+def as_json(message: Message) -> dict[str, Any]:
+    """A message as the JSON of an export: proto field names, enum names, defaults shown."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )

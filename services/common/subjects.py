@@ -21,7 +21,7 @@ MATCHING = "matching"
 IDENTITY = "identity"
 
 # The registry: organisation entries are created ("linli.registry.<kind>.created"), members
-# registered, updated, reported in, deactivated and reactivated.
+# registered, updated, reported in, deactivated, reactivated and erased.
 COMMUNITY_CREATED = subject(REGISTRY, "community", "created")
 UNIT_CREATED = subject(REGISTRY, "unit", "created")
 MEMBER_REGISTERED = subject(REGISTRY, "member", "registered")
@@ -29,6 +29,7 @@ MEMBER_UPDATED = subject(REGISTRY, "member", "updated")
 MEMBER_REPORTED_IN = subject(REGISTRY, "member", "reported_in")
 MEMBER_DEACTIVATED = subject(REGISTRY, "member", "deactivated")
 MEMBER_REACTIVATED = subject(REGISTRY, "member", "reactivated")
+MEMBER_ERASED = subject(REGISTRY, "member", "erased")
 MEMBER_EVENTS = everything(REGISTRY, "member")
 
 # The task service: tasks ("linli.tasks.task.<posted|cancelled|expired|closed|completed>"),

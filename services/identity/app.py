@@ -62,7 +62,7 @@ def build(
                 stream=settings.stream_name,
                 durable=settings.durable,
                 subjects=events.CONSUMED,
-                handler=table(rt.identity.store).apply,
+                handler=table(rt.identity.store, clock).apply,
                 keys=KeyRing.from_settings(settings),
                 batch=512,
             ),

@@ -9,6 +9,8 @@ from linli.v1 import matching_pb2_grpc
 from services.common import audit_api
 from services.common.auth import current_principal
 from services.common.interceptors import methods
+from services.common.protoconv import export_part
+from services.common.subjects import MATCHING
 from services.matching import convert
 from services.matching.service import Matching
 
@@ -100,3 +102,11 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
         member_id = convert.uuid_id(request.member_id, "member_id") if request.member_id else ""
         rows = await self.m.suggest_tasks(current_principal(), member_id, request.limit)
         return pb.SuggestTasksResponse(tasks=[convert.task_suggestion(s) for s in rows])
+
+    async def ExportMemberData(
+        self, request: pb.MatchingServiceExportMemberDataRequest, context: aio.ServicerContext
+    ) -> pb.MatchingServiceExportMemberDataResponse:
+        member_id = convert.uuid_id(request.member_id, "member_id")
+        parts = self.m.export_member(current_principal(), member_id)
+        part = export_part(MATCHING, member_id, convert.member_export(*parts))
+        return pb.MatchingServiceExportMemberDataResponse(part=part)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from linli.v1 import matching_pb2 as pb
 from linli.v1 import registry_pb2, tasks_pb2
@@ -256,3 +257,38 @@ def member_suggestion(s: Suggestion) -> pb.MemberSuggestion:
 def task_suggestion(s: Suggestion) -> pb.TaskSuggestion:
     task_id, score, distance, why = s
     return pb.TaskSuggestion(task_id=task_id, score=score, distance_m=distance, reason=why)
+
+
+def member_export(
+    member: MemberRow | None, held: list[AssignmentRow], pending: list[str], refused: list[str]
+) -> dict[str, Any]:
+    """The matching service's sections of a member's export."""
+    return {
+        "member": None
+        if member is None
+        else {
+            "community_id": member.community_id,
+            "street_id": member.street_id,
+            "active": member.active,
+            "reported_in": member.reported_in,
+            "home": None
+            if member.lat is None
+            else {"latitude": member.lat, "longitude": member.lng},
+            "skills": member.skills,
+            "availability": [[w.day, w.start, w.end] for w in member.availability],
+            "hours_per_month": member.hours_per_month,
+        },
+        "assignments": [
+            {
+                "assignment_id": a.assignment_id,
+                "task_id": a.task_id,
+                "state": a.state,
+                "start": a.start,
+                "end": a.end,
+                "hours": a.hours,
+            }
+            for a in held
+        ],
+        "proposals_pending": pending,
+        "tasks_refused": refused,
+    }

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from linli.v1 import events_pb2, registry_pb2
+from services.common.erasure import ERASED_VERSION
 from services.common.handlers import EventTable
 from services.matching import convert
+from services.matching.domain import erasure
 from services.matching.service import Matching
 from services.matching.store import Tx
 
@@ -54,6 +56,16 @@ def table(matching: Matching) -> EventTable:
 
     async def member_seen(m: registry_pb2.Member, _env: Env) -> None:
         await refreshed(members=[m.id])
+
+    async def member_erased(tx: Tx, e: events_pb2.MemberErased, _env: Env) -> None:
+        # Sealed with the last version: no snapshot of the member still travelling (a late
+        # delivery, a republished event) writes their data back.
+        known = matching.world.members.get(e.member_id)
+        await store.put_member(tx, erasure.erased_member(e.member_id, known), ERASED_VERSION)
+        await store.forget_member(tx, e.member_id)
+
+    async def erasure_seen(e: events_pb2.MemberErased, _env: Env) -> None:
+        await refreshed(members=[e.member_id])
 
     # -- the task service ----------------------------------------------------------------------
 
@@ -102,6 +114,7 @@ def table(matching: Matching) -> EventTable:
         .on(events_pb2.TaskCompleted, apply=task_completed, after=completion_seen)
         .on(events_pb2.AssignmentChanged, apply=assignment_changed, after=assignment_seen)
         .on(events_pb2.ProposalRejected, apply=proposal_rejected, after=rejection_seen)
+        .on(events_pb2.MemberErased, apply=member_erased, after=erasure_seen)
         # Every registry event that carries the member whole.
         .carrying(registry_pb2.Member, apply=member_changed, after=member_seen)
     )

@@ -16,12 +16,13 @@ from typing import TypeVar
 from services.common import audit, metrics, paging
 from services.common.auth import Principal
 from services.common.clock import Clock, system_clock
+from services.common.erasure import require_export_or_erase
 from services.common.errors import DomainError, FieldViolation, InvalidArgument
 from services.common.settings import MatchingSettings
 from services.matching import events
 from services.matching.domain import access, reoffer, runs, suggestions, views
 from services.matching.domain.errors import INVALID_TASK, RunInProgress, TooManyRuns
-from services.matching.domain.rows import MemberRow, TaskRow
+from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow
 from services.matching.domain.runs import RunRecord, UnfilledPlace
 from services.matching.domain.scope import Scope
 from services.matching.domain.world import World
@@ -61,6 +62,20 @@ class Matching:
         self.running = 0  # runs being planned by this process
         # Set (and replaced) each time the world takes in an event.
         self._updated = asyncio.Event()
+
+    def export_member(
+        self, principal: Principal, member_id: str
+    ) -> tuple[MemberRow | None, list[AssignmentRow], list[str], list[str]]:
+        """What the service holds about a member: the read model's row, their assignments, the
+        tasks proposed to them and not yet answered for, and the tasks they refused."""
+        require_export_or_erase(principal, member_id, "exported")
+        w = self.world
+        return (
+            w.members.get(member_id),
+            [w.assignments[a] for a in sorted(w.by_member.get(member_id, ()))],
+            sorted(t for t, m in w.pending if m == member_id),
+            sorted(t for t, m in w.refusals if m == member_id),
+        )
 
     async def load(self) -> None:
         await self.fail_lapsed_runs()

@@ -19,7 +19,9 @@ from services.common import audit_api, paging, validation
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, invalid
 from services.common.interceptors import methods, status_code
+from services.common.protoconv import export_part, ts
 from services.common.skills import SKILLS
+from services.common.subjects import REGISTRY
 from services.registry import convert
 from services.registry.domain.member import MemberData
 from services.registry.domain.org import PARENT_FIELD, OrgEntry
@@ -338,3 +340,18 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         member_id = member_id_arg(request.member_id, "member_id")
         member = await self.r.reactivate(current_principal(), member_id)
         return pb.ReactivateMemberResponse(member=convert.member_answer(member))
+
+    async def EraseMember(
+        self, request: pb.EraseMemberRequest, context: aio.ServicerContext
+    ) -> pb.EraseMemberResponse:
+        member_id = member_id_arg(request.member_id, "member_id")
+        at = await self.r.erase_member(current_principal(), member_id, request.reason)
+        return pb.EraseMemberResponse(member_id=member_id, erase_time=ts(at))
+
+    async def ExportMemberData(
+        self, request: pb.RegistryServiceExportMemberDataRequest, context: aio.ServicerContext
+    ) -> pb.RegistryServiceExportMemberDataResponse:
+        member_id = member_id_arg(request.member_id, "member_id")
+        member, phones = await self.r.export_member(current_principal(), member_id)
+        part = export_part(REGISTRY, member_id, convert.member_export(member, phones))
+        return pb.RegistryServiceExportMemberDataResponse(part=part)

@@ -8,13 +8,16 @@ from pathlib import Path
 from grpc import aio
 
 from linli.v1 import registry_pb2, registry_pb2_grpc
-from services.common.eventbus import Outbox
-from services.common.runtime import ServiceRuntime
+from services.common.eventbus import Consumer, Outbox, delete_from_stream
+from services.common.eventkeys import KeyRing
+from services.common.runtime import ServiceRuntime, Worker
 from services.common.settings import RegistrySettings
 from services.common.sms import PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SmsSender
 from services.common.sms.build import SmsConfigError, build_sms
-from services.common.subjects import REGISTRY
+from services.common.subjects import MEMBER_ERASED, MEMBER_EVENTS, REGISTRY
+from services.registry import events
 from services.registry.api import STAFF_ONLY, RegistryApi
+from services.registry.handlers import event_table
 from services.registry.service import Registry
 from services.registry.store import PostgresRegistryStore
 
@@ -59,12 +62,37 @@ def build(
         )
         return [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name]
 
+    def workers(rt: ServiceRuntime) -> list[Worker]:
+        keys = KeyRing.from_settings(settings)
+
+        async def forget_on_stream(member_id: str) -> int:
+            return await delete_from_stream(
+                rt.js,
+                settings.stream_name,
+                MEMBER_EVENTS,
+                keys,
+                lambda env: events.about(env, member_id),
+            )
+
+        return [
+            Consumer(
+                rt.pool,
+                rt.js,
+                stream=settings.stream_name,
+                durable="registry-erasure",
+                subjects=[MEMBER_ERASED],
+                handler=event_table(forget_on_stream).apply,
+                keys=keys,
+            )
+        ]
+
     return ServiceRuntime(
         settings=settings,
         staff_only=STAFF_ONLY,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         register=register,
+        workers=workers,
         database_url=database_url,
         nats_url=nats_url,
     )

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from linli.v1 import registry_pb2
 from services.common import audit
 from services.common.protoconv import (
+    as_json,
     latlng_from_proto,
     latlng_to_proto,
     ts,
     weekly_window_from_proto,
     weekly_window_to_proto,
 )
+from services.registry.domain.erasure import PhoneHistory
 from services.registry.domain.member import Member, MemberData, mask_phone
 from services.registry.domain.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
 
@@ -146,3 +149,14 @@ def building_group_from_proto(m: registry_pb2.BuildingGroup) -> BuildingGroup:
 
 def unit_from_proto(m: registry_pb2.Unit) -> Unit:
     return Unit(m.id, m.name, _UNIT_KIND_FROM_PROTO.get(m.kind, ""), m.community_id)
+
+
+def member_export(member: Member, phones: PhoneHistory) -> dict[str, Any]:
+    """The registry's sections of a member's export: the record whole and the phone history."""
+    return {
+        "member": as_json(member_to_proto(member)),
+        "phone_change_pending": None
+        if phones.pending_phone is None
+        else {"phone": phones.pending_phone, "expires": phones.pending_expires},
+        "phone_changes_asked": list(phones.changes_asked),
+    }

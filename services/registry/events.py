@@ -12,6 +12,7 @@ from google.protobuf import message as pb_message
 from linli.v1 import events_pb2, registry_pb2
 from services.common.subjects import (
     MEMBER_DEACTIVATED,
+    MEMBER_ERASED,
     MEMBER_REACTIVATED,
     MEMBER_REGISTERED,
     MEMBER_REPORTED_IN,
@@ -81,3 +82,57 @@ def member_event(event: MemberEvent, member: Member) -> tuple[str, pb_message.Me
         return member_deactivated(member, event.reason)
     assert isinstance(event, MemberReactivated)
     return member_reactivated(member)
+
+
+def member_erased(member_id: str) -> tuple[str, pb_message.Message]:
+    """The id only: the event must not carry what it asks everyone to forget."""
+    return MEMBER_ERASED, events_pb2.MemberErased(member_id=member_id)
+
+
+# The payloads that carry a member whole, by type name.
+_CARRYING = {
+    t.DESCRIPTOR.full_name: t
+    for t in (
+        events_pb2.MemberRegistered,
+        events_pb2.MemberUpdated,
+        events_pb2.MemberReportedIn,
+        events_pb2.MemberDeactivated,
+        events_pb2.MemberReactivated,
+    )
+}
+
+
+def about(env: events_pb2.EventEnvelope, member_id: str) -> bool:
+    """Whether the (opened) envelope carries a snapshot of this member."""
+    kind = _CARRYING.get(env.payload.TypeName())
+    if kind is None:
+        return False
+    payload = kind()
+    env.payload.Unpack(payload)
+    return payload.member.id == member_id  # type: ignore[attr-defined,no-any-return]
+
+
+def scrub(env: events_pb2.EventEnvelope, erased: Member) -> bool:
+    """Put the erased member in place of their old snapshot in a kept event of theirs (keeping
+    its times, so that consumers still order it); True when the envelope changed.
+
+    A deactivation's reason goes too: it is free text about the person.
+    """
+    kind = _CARRYING.get(env.payload.TypeName())
+    if kind is None:
+        return False
+    payload = kind()
+    env.payload.Unpack(payload)
+    old = payload.member  # type: ignore[attr-defined]
+    if old.id != erased.id:
+        return False
+    new = member_to_proto(erased)
+    for stamp in ("reported_in_time", "create_time", "update_time"):
+        new.ClearField(stamp)
+        if old.HasField(stamp):
+            getattr(new, stamp).CopyFrom(getattr(old, stamp))
+    old.CopyFrom(new)
+    if isinstance(payload, events_pb2.MemberDeactivated):
+        payload.reason = ""
+    env.payload.Pack(payload)
+    return True

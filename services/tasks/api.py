@@ -15,7 +15,8 @@ from services.common import audit_api, paging
 from services.common.auth import current_principal
 from services.common.errors import invalid
 from services.common.interceptors import methods
-from services.common.protoconv import latlng_from_proto
+from services.common.protoconv import export_part, latlng_from_proto
+from services.common.subjects import TASKS
 from services.tasks import convert
 from services.tasks.domain import Outcome
 from services.tasks.queries import TaskQueries
@@ -285,3 +286,11 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
             current_principal(), _required(request.member_id, "member_id")
         )
         return pb.GetMemberRecordResponse(record=convert.record_to_proto(record))
+
+    async def ExportMemberData(
+        self, request: pb.TaskServiceExportMemberDataRequest, context: aio.ServicerContext
+    ) -> pb.TaskServiceExportMemberDataResponse:
+        member_id = _required(request.member_id, "member_id")
+        export = await self.q.export_member(current_principal(), member_id)
+        part = export_part(TASKS, member_id, convert.member_export(export))
+        return pb.TaskServiceExportMemberDataResponse(part=part)

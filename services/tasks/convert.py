@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -12,6 +13,7 @@ from services.common.errors import invalid
 from services.common.protoconv import (
     BENEFICIARY_FROM_PROTO,
     BENEFICIARY_TO_PROTO,
+    as_json,
     date_from_proto,
     date_to_proto,
     latlng_from_proto,
@@ -37,6 +39,7 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
+from services.tasks.domain.export import MemberExport
 
 STATUS_TO_PROTO = {s: getattr(tasks_pb2, f"TASK_STATUS_{s.name}") for s in TaskStatus}
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
@@ -247,3 +250,25 @@ def record_to_proto(r: MemberRecord) -> tasks_pb2.MemberRecord:
         no_shows=r.no_shows,
         upcoming=r.upcoming,
     )
+
+
+def member_export(export: MemberExport) -> dict[str, Any]:
+    """The task service's sections of a member's export. Tasks are shown as to anyone who may
+    see them, without the exact place: a wish's place is the resident's, not the member's."""
+    return {
+        "member": export.copy,
+        "record": as_json(record_to_proto(export.record)),
+        "assignments": [
+            {
+                **as_json(assignment_to_proto(a)),
+                "task": as_json(task_to_proto(export.tasks[a.task_id], private=False))
+                if a.task_id in export.tasks
+                else None,
+            }
+            for a in export.assignments
+        ],
+        "feedback": {
+            task_id: {"score": f.score, "comment": f.comment}
+            for task_id, f in sorted(export.feedback.items())
+        },
+    }

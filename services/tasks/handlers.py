@@ -14,6 +14,7 @@ import asyncpg
 
 from linli.v1 import events_pb2, registry_pb2
 from services.common.clock import Clock, system_clock
+from services.common.erasure import ERASED_VERSION
 from services.common.handlers import EventTable
 from services.common.protoconv import time_from_proto
 from services.common.settings import TasksSettings
@@ -89,10 +90,36 @@ def event_table(
         if released:
             log.info("released %d place(s) of member %s", released, m.id)
 
+    async def member_erased(
+        conn: asyncpg.Connection, e: events_pb2.MemberErased, env: events_pb2.EventEnvelope
+    ) -> None:
+        # The member keeps their id and community (their hours still count for it) and nothing
+        # else; the sealed version lets no snapshot of them still travelling write over this.
+        view = await store.member_view(conn, e.member_id)
+        gone = MemberView(
+            e.member_id,
+            view.community_id if view else None,
+            view.street_id if view else None,
+            active=False,
+            reported_in=view.reported_in if view else False,
+        )
+        await store.apply_member(
+            conn,
+            gone,
+            skills="[]",
+            availability="[]",
+            hours_per_month=0,
+            home=None,
+            version=ERASED_VERSION,
+        )
+        await store.release_places(conn, e.member_id)
+        await store.forget_member_text(conn, e.member_id)
+
     return (
         EventTable()
         .on(events_pb2.UnitCreated, apply=unit_created)
         .on(events_pb2.CommunityCreated, apply=community_created)
         .on(events_pb2.ProposalMade, apply=proposal_made)
+        .on(events_pb2.MemberErased, apply=member_erased)
         .carrying(registry_pb2.Member, apply=member_changed)
     )

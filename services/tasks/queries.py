@@ -10,6 +10,7 @@ from datetime import datetime
 from services.common.auth import Principal, Role
 from services.common.checks import Violations
 from services.common.clock import Clock, system_clock
+from services.common.erasure import require_export_or_erase
 from services.common.errors import (
     FieldViolation,
     InvalidArgument,
@@ -30,10 +31,12 @@ from services.tasks.domain import (
     VolunteerRole,
 )
 from services.tasks.domain.errors import hidden, missing
+from services.tasks.domain.export import MemberExport
 from services.tasks.store import Scope, TaskStorePort
 
 NEARBY_RADIUS_M = 3000
 NEARBY_LIMIT = 20
+EXPORT_PAGE = 500
 
 
 def community_outside(community_id: str) -> PermissionDenied:
@@ -277,3 +280,31 @@ class TaskQueries:
         if not await self.store.member_known(member_id):
             raise NotFound("member", member_id)
         return await self.store.member_record(member_id, self.clock())
+
+    async def export_member(self, principal: Principal, member_id: str) -> MemberExport:
+        """Everything the service holds about the member, for the member or an administrator."""
+        check_member_id(member_id)
+        require_export_or_erase(principal, member_id, "exported")
+        assignments: list[Assignment] = []
+        after: tuple[datetime, str] | None = None
+        while True:
+            page = await self.store.list_assignments(
+                task_id="", member_id=member_id, states=(), after=after, limit=EXPORT_PAGE
+            )
+            assignments += page
+            if len(page) < EXPORT_PAGE:
+                break
+            after = (page[-1].created_at, page[-1].id)
+        tasks = {}
+        for task_id in sorted({a.task_id for a in assignments}):
+            task = await self.store.get_task(task_id)
+            if task is not None:
+                tasks[task_id] = task
+        done = sorted({a.task_id for a in assignments if a.state is AssignmentState.COMPLETED})
+        return MemberExport(
+            copy=await self.store.member_copy(member_id),
+            record=await self.store.member_record(member_id, self.clock()),
+            assignments=assignments,
+            tasks=tasks,
+            feedback=await self.store.feedback_on(done),
+        )

@@ -347,3 +347,47 @@ async def test_runs_are_listed_newest_first_by_scope_or_by_places_held(
     last = first[-1]
     rest = await store.list_runs(RunFilter(), (last.created_at, last.id), 10)
     assert ids(first) + ids(rest) == [c9, s1, c2, c1]
+
+
+async def test_an_erased_members_distances_leave_the_recorded_plans(store: MatchingStore) -> None:
+    community = ref()
+    run_id, _ = await store.start_run(Scope("community", community), ref(), False, "flow", "a")
+    assert run_id is not None
+    gone, kept, t0, t1 = ref(), ref(), ref(), ref()
+    planned = [
+        PlannedAssignment(
+            position=0,
+            task_id=t0,
+            member_id=gone,
+            score=101.0,
+            distance_m=250.0,
+            explanation="250 m from home",
+            alternatives=[[kept, 99.0, 300.0, "free", 500.0, 0.5, 0.5]],
+            public_distance_m=400.0,
+            facts={"skill_fit": 0.5, "load_hours": 1.0, "reliability": 0.5, "rank": 1},
+        ),
+        PlannedAssignment(
+            position=1,
+            task_id=t1,
+            member_id=kept,
+            score=100.0,
+            distance_m=300.0,
+            explanation="300 m from home",
+            alternatives=[[gone, 98.0, 250.0, "free", 400.0, 0.5, 0.5]],
+            public_distance_m=500.0,
+            facts={"skill_fit": 0.5, "load_hours": 1.0, "reliability": 0.5, "rank": 1},
+        ),
+    ]
+    await store.finish_run(run_id, planned, [], {"places_filled": 2}, [], ADMIN)
+    async with store.transaction() as tx:
+        await store.forget_member(tx, gone)
+    mine, theirs = await store.planned(run_id, -1, 10)
+    assert (mine.distance_m, mine.public_distance_m, mine.explanation, mine.facts) == (
+        0.0,
+        None,
+        "",
+        {},
+    )
+    assert mine.alternatives == planned[0].alternatives
+    assert theirs.distance_m == 300.0 and theirs.explanation == "300 m from home"
+    assert theirs.alternatives == [[gone, 98.0, 0.0, "free", None, 0.5, 0.5]]

@@ -19,6 +19,7 @@ from services.common.migrations import apply
 from services.common.settings import RegistrySettings
 from services.common.subjects import (
     MEMBER_DEACTIVATED,
+    MEMBER_ERASED,
     MEMBER_REGISTERED,
     MEMBER_REPORTED_IN,
     MEMBER_UPDATED,
@@ -26,6 +27,7 @@ from services.common.subjects import (
 )
 from services.common.values import LatLng, WeeklyWindow
 from services.registry.app import MIGRATIONS
+from services.registry.domain import erasure
 from services.registry.domain import member as rules
 from services.registry.domain.errors import PhoneChangeLimited
 from services.registry.domain.member import Changed, Member, MemberData
@@ -428,3 +430,48 @@ async def test_phone_changes_are_limited_per_member_and_per_caller(subject: Subj
 
 
 BOUNDS = RegistrySettings().bounds
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+async def test_an_erased_member_is_anonymised_announced_and_not_found(subject: Subject) -> None:
+    store = subject.store
+    org = await make_org(store)
+    member = await register(store, data(org, building_group_id=org.group, unit_id=org.unit))
+    await store.note_phone_change(ADMIN.subject, member.id, None, None)
+    await store.request_phone_change(member.id, phone(), "hash", 600)
+    mark = await subject.mark()
+    await store.erase_member(
+        member.id, erasure.anonymised, "本人申请", ADMIN, visible=lambda m: True
+    )
+    assert await subject.subjects_since(mark) == [MEMBER_ERASED]
+    with pytest.raises(NotFound):
+        await store.get_member(member.id)
+    listed = await store.list_members(
+        community_id=org.community,
+        grid_id="",
+        skill="",
+        active=None,
+        street_ids=None,
+        after=None,
+        limit=100,
+    )
+    assert member.id not in {m.id for m in listed}
+    history = await store.phone_history(member.id)
+    assert history.pending_phone is None and history.changes_asked == ()
+    with pytest.raises(NotFound):
+        await store.erase_member(member.id, erasure.anonymised, "", ADMIN, visible=lambda m: True)
+    with pytest.raises(NotFound):
+        await store.update_member(member.id, lambda m: rules.deactivate(m, ""), ADMIN)
+
+
+async def test_an_erased_registrations_request_id_is_refused(subject: Subject) -> None:
+    store = subject.store
+    org = await make_org(store)
+    rid, d = request_id(), data(org)
+    (first,) = await store.register([RegisterRow(0, rid, d)], ADMIN)
+    assert first.member is not None
+    await store.erase_member(first.member.id, erasure.anonymised, "", ADMIN, visible=lambda m: True)
+    (again,) = await store.register([RegisterRow(0, rid, d)], ADMIN)
+    assert isinstance(again.error, FailedPrecondition)

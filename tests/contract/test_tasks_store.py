@@ -477,3 +477,34 @@ async def test_a_failed_change_leaves_nothing_behind(under_test: StoreUnderTest)
     t = await store.get_task(task.id)
     assert t is not None and t.places_taken == 0
     assert len(await under_test.subjects()) == before
+
+
+# -- a member's export and erasure ------------------------------------------------------------
+
+
+async def test_a_members_words_are_forgotten_and_their_copy_and_feedback_read_back(
+    under_test: StoreUnderTest,
+) -> None:
+    store = under_test.store
+    hood = await new_hood(store)
+    task = await posted(store, hood, headcount=2)
+    me, other = await new_member(store, hood), await new_member(store, hood)
+    a, _ = await store.claim(task.id, me, SERVICE, NOW, allow)
+    b, _ = await store.claim(task.id, other, SERVICE, NOW, allow)
+    await store.change_assignment(a.id, AssignmentState.WITHDRAWN, SERVICE, NOW, allow, "王芳病了")
+    await store.change_assignment(b.id, AssignmentState.WITHDRAWN, SERVICE, NOW, allow, "出差")
+    copy = await store.member_copy(me)
+    assert copy is not None
+    assert (copy["community_id"], copy["active"], copy["reported_in"]) == (
+        hood.community,
+        True,
+        True,
+    )
+    assert await store.member_copy(str(uuid.uuid4())) is None
+    async with store.transaction() as conn:
+        await store.forget_member_text(conn, me)
+    mine = await store.get_assignment(a.id)
+    theirs = await store.get_assignment(b.id)
+    assert mine is not None and mine.reason == ""
+    assert theirs is not None and theirs.reason == "出差"
+    assert await store.feedback_on([task.id]) == {}

@@ -120,6 +120,7 @@ async def test_no_bad_request_to_any_rpc_answers_internal_or_unknown(
         "DeclineProposal": tasks_pb2.DeclineProposalRequest(assignment_id=task.id),
         "ListAssignments": tasks_pb2.ListAssignmentsRequest(task_id=task.id),
         "GetMemberRecord": tasks_pb2.GetMemberRecordRequest(member_id=hood.members[0]),
+        "ExportMemberData": tasks_pb2.TaskServiceExportMemberDataRequest(member_id=hood.members[0]),
     }
     service = tasks_pb2.DESCRIPTOR.services_by_name["TaskService"]
     assert set(bases) == {m.name for m in service.methods}

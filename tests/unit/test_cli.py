@@ -260,3 +260,12 @@ def test_the_port_settings_make_up_uses_move_the_client(
     assert addresses(None, settings)["tasks"] == "127.0.0.1:6200"
     assert token_from(None, settings) == "from-the-environment"
     assert token_from("given", settings) == "given"
+
+
+def test_an_export_needs_a_file_and_an_erasure_asks_before_it_acts() -> None:
+    code, said = run(["member", "export", "7d0f1c9e-0000-4000-8000-000000000001"])
+    assert code == 2 and "--out" in said
+    result = CliRunner().invoke(
+        linli, ["member", "erase", "7d0f1c9e-0000-4000-8000-000000000001"], input="n\n"
+    )
+    assert result.exit_code == 1 and "cannot be undone" in result.output

@@ -10,6 +10,7 @@ import jwt
 import pyotp
 import pytest
 
+from linli.v1 import events_pb2, registry_pb2
 from services.common.auth import Role
 from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.identity.domain.errors import (
@@ -20,6 +21,7 @@ from services.identity.domain.errors import (
     TooManyCodes,
 )
 from services.identity.domain.members import MemberRef
+from services.identity.handlers import table
 from tests.usecase.identity_support import ADMIN, MEMBER_PHONE, PASSWORD, Setup, setup
 
 
@@ -220,3 +222,35 @@ async def test_staff_change_their_own_password_and_their_sign_ins_end() -> None:
     with pytest.raises(BadCredentials):
         await s.identity.sign_in.refresh(issued.refresh_token)
     assert (await s.identity.sign_in.staff("wang", "another long one", "")).access_token
+
+
+async def test_an_erased_member_signs_in_no_more_and_their_sign_ins_end() -> None:
+    s = await setup()
+    await s.identity.sign_in.start_phone(MEMBER_PHONE, "10.0.0.1")
+    await _sent(s)
+    issued = await s.identity.sign_in.complete_phone(MEMBER_PHONE, s.last_code(MEMBER_PHONE))
+    erased = events_pb2.EventEnvelope(id="e1", subject="linli.registry.member.erased")
+    erased.payload.Pack(events_pb2.MemberErased(member_id="m1"))
+    async with s.store.transaction() as tx:
+        await table(s.store, s.clock).apply(tx, erased)
+    # A member snapshot still travelling brings nobody back.
+    late = events_pb2.EventEnvelope(id="e0", subject="linli.registry.member.updated")
+    late.payload.Pack(
+        events_pb2.MemberUpdated(
+            member=registry_pb2.Member(
+                id="m1",
+                phone=MEMBER_PHONE,
+                community_id="c1",
+                status=registry_pb2.MEMBER_STATUS_ACTIVE,
+            )
+        )
+    )
+    async with s.store.transaction() as tx:
+        await table(s.store, s.clock).apply(tx, late)
+    assert await s.store.member_by_phone(MEMBER_PHONE) is None
+    with pytest.raises(BadCredentials):
+        await s.identity.sign_in.refresh(issued.refresh_token)
+    sent = len(s.sms.sent)
+    await s.identity.sign_in.start_phone(MEMBER_PHONE, "10.0.0.1")
+    await _sent(s)
+    assert len(s.sms.sent) == sent  # the phone leads to nobody: no code goes out

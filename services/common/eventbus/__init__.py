@@ -17,10 +17,10 @@
 """
 
 from services.common.eventbus.consumer import Consumer, Handler
-from services.common.eventbus.outbox import Outbox, backlog, envelope, prune
+from services.common.eventbus.outbox import Outbox, backlog, envelope, prune, rewrite
 from services.common.eventbus.relay import OutboxRelay, StreamLost
 from services.common.eventbus.sealing import NONCE_BYTES, UnreadableEvent, seal, unseal
-from services.common.eventbus.streams import connect, ensure_stream
+from services.common.eventbus.streams import connect, delete_from_stream, ensure_stream
 from services.common.eventkeys import KEY_BYTES, EventKeyError, KeyRing
 
 __all__ = [
@@ -36,9 +36,11 @@ __all__ = [
     "UnreadableEvent",
     "backlog",
     "connect",
+    "delete_from_stream",
     "ensure_stream",
     "envelope",
     "prune",
+    "rewrite",
     "seal",
     "unseal",
 ]

@@ -4,6 +4,7 @@ and the pruning of what no longer matters."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -100,6 +101,34 @@ async def backlog(pool: asyncpg.Pool) -> tuple[int, float]:
     )
     assert row is not None
     return int(row["rows"]), max(float(row["age"]), 0.0)
+
+
+async def rewrite(
+    conn: asyncpg.Connection,
+    subject_prefix: str,
+    change: Callable[[events_pb2.EventEnvelope], bool],
+) -> int:
+    """Let `change` edit, in place, the envelope of every kept outbox row whose subject starts
+    with `subject_prefix`, and write back those it changed (True); how many it changed.
+
+    For erasure: rows already sent are kept for a while (`prune`) and published again when the
+    stream lost them, so a person's old snapshots must not wait there. Locks the rows it reads.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("outbox rows are rewritten inside the transaction of the change")
+    rows = await conn.fetch(
+        "SELECT seq, envelope FROM outbox WHERE starts_with(subject, $1) ORDER BY seq FOR UPDATE",
+        subject_prefix,
+    )
+    changed = 0
+    for r in rows:
+        env = events_pb2.EventEnvelope.FromString(r["envelope"])
+        if change(env):
+            await conn.execute(
+                "UPDATE outbox SET envelope = $2 WHERE seq = $1", r["seq"], env.SerializeToString()
+            )
+            changed += 1
+    return changed
 
 
 async def prune(pool: asyncpg.Pool, *, outbox_days: int = 7, inbox_days: int = 30) -> None:

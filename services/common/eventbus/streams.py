@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from linli.v1 import events_pb2
+from services.common.eventbus.sealing import UnreadableEvent, unseal
+from services.common.eventkeys import KeyRing
 from services.common.streamspec import StreamSpec
 from services.common.subjects import PREFIX as SUBJECT_PREFIX
 
@@ -59,3 +63,32 @@ async def ensure_stream(js: JetStreamContext, stream: str | StreamSpec) -> None:
     if changed:
         log.warning("stream %s: updating %s to the configured values", spec.name, changed)
         await js.update_stream(spec.config(info.config.subjects or [f"{SUBJECT_PREFIX}.>"]))
+
+
+async def delete_from_stream(
+    js: JetStreamContext,
+    stream: str,
+    subjects: str,
+    keys: KeyRing,
+    about: Callable[[events_pb2.EventEnvelope], bool],
+) -> int:
+    """Delete from the stream every message on `subjects` (a wildcard) whose opened envelope
+    `about` picks; how many. For erasure: the stream keeps a person's old snapshots as long as
+    its limits allow, and a consumer created later would read them all.
+
+    Deleting is safe for consumers: a message not yet delivered is skipped, and an erased
+    member's snapshots only ever precede the erasure. A message that cannot be opened is left.
+    """
+    removed, seq = 0, 1
+    while True:
+        try:
+            msg = await js.get_msg(stream, seq=seq, subject=subjects, next=True)
+        except NotFoundError:
+            return removed
+        seq = (msg.seq or seq) + 1
+        try:
+            env = unseal(events_pb2.EventEnvelope.FromString(msg.data or b""), keys)
+        except UnreadableEvent:
+            continue
+        if about(env) and await js.delete_msg(stream, seq - 1):
+            removed += 1

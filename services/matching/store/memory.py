@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.common.auth import Principal
-from services.matching.domain import runs
+from services.matching.domain import erasure, runs
 from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow
 from services.matching.domain.runs import PlannedAssignment, RunFilter, RunRecord, UnfilledPlace
 from services.matching.domain.scope import Scope
@@ -83,6 +83,16 @@ class MemoryStore:
 
     async def refuse(self, tx: Tx, task_id: str, member_id: str, reason: str) -> None:
         self.refusals.setdefault((task_id, member_id), reason)
+
+    async def forget_member(self, tx: Tx, member_id: str) -> None:
+        for run in self.runs.values():
+            run.planned = [
+                erasure.forget_in_plan(a, member_id) if erasure.names(a, member_id) else a
+                for a in run.planned
+            ]
+        for key in self.refusals:
+            if key[1] == member_id:
+                self.refusals[key] = ""
 
     async def answered(self, tx: Tx, task_id: str, member_id: str) -> None:
         self.pending.pop((task_id, member_id), None)

@@ -45,6 +45,11 @@ class MatchingStore(Protocol):
         """Never propose this member for this task again."""
         ...
 
+    async def forget_member(self, tx: Tx, member_id: str) -> None:
+        """Remove an erased member's distances from recorded plans (as the member and as an
+        alternative) and their words from refusals."""
+        ...
+
     async def answered(self, tx: Tx, task_id: str, member_id: str) -> None:
         """The task service answered for a proposal (an assignment, or a rejection)."""
         ...

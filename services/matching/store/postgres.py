@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from services.common.eventbus import Outbox
+from services.matching.store.erasure import ErasureTables
 from services.matching.store.readmodel import ReadModelTables
 from services.matching.store.runs import RunTables
 
 
-class PostgresStore(ReadModelTables, RunTables):
+class PostgresStore(ReadModelTables, RunTables, ErasureTables):
     def __init__(self, pool: asyncpg.Pool, outbox: Outbox) -> None:
         self._pool = pool
         self._outbox = outbox

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from services.common.settings import RegistrySettings
 from services.common.sms import SmsSender
+from services.registry.service.erasure import ErasureCases
 from services.registry.service.members import MemberCases
 from services.registry.service.org import OrgCases
 from services.registry.store import RegistryStore
 
 
-class Registry(OrgCases, MemberCases):
+class Registry(OrgCases, MemberCases, ErasureCases):
     def __init__(self, store: RegistryStore, settings: RegistrySettings, sms: SmsSender) -> None:
         self.store = store
         self.settings = settings

@@ -3,6 +3,7 @@ aggregate in org.py and members.py, rows in records.py) and memory (memory.py)."
 
 from services.registry.store.port import (
     MemberUpdate,
+    PhoneHistory,
     RaceLost,
     RegisterResult,
     RegisterRow,
@@ -12,6 +13,7 @@ from services.registry.store.postgres import PostgresRegistryStore
 
 __all__ = [
     "MemberUpdate",
+    "PhoneHistory",
     "PostgresRegistryStore",
     "RaceLost",
     "RegisterResult",

@@ -176,7 +176,9 @@ class MemberRows:
             key = uuid.UUID(member_id)
         except ValueError:
             raise errors.not_found(member_id) from None
-        r = await self._pool.fetchrow(MEMBER_SELECT + " WHERE m.id = $1", key)
+        r = await self._pool.fetchrow(
+            MEMBER_SELECT + " WHERE m.id = $1 AND m.erased_at IS NULL", key
+        )
         if r is None:
             raise errors.not_found(member_id)
         return member_from_record(r)
@@ -194,7 +196,7 @@ class MemberRows:
         community_ids: Collection[str] | None = None,
         member_id: str | None = None,
     ) -> list[Member]:
-        clauses: list[str] = []
+        clauses: list[str] = ["m.erased_at IS NULL"]
         args: list[object] = []
 
         def arg(value: object) -> str:
@@ -217,7 +219,7 @@ class MemberRows:
             clauses.append(f"m.id = {arg(uuid.UUID(member_id))}")
         if after is not None:
             clauses.append(f"m.id > {arg(uuid.UUID(after))}")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = f"WHERE {' AND '.join(clauses)}"
         rows = await self._pool.fetch(
             f"{MEMBER_SELECT} {where} ORDER BY m.id LIMIT {arg(limit)}", *args
         )
@@ -333,6 +335,8 @@ class MemberRows:
             r = await conn.fetchrow(
                 MEMBER_SELECT + " WHERE m.id = $1 FOR UPDATE OF m", uuid.UUID(member.id)
             )
+            if r["erased"]:  # erased since it was read
+                raise errors.not_found(member_id)
             member = member_from_record(r)
             changed = update(member)
             if changed is None:

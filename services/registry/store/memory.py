@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from google.protobuf import message as pb_message
@@ -37,45 +37,27 @@ from services.registry.domain.org import (
     plan_write,
     wanted_ids,
 )
+from services.registry.store.memory_erasure import (
+    MemoryErasure,
+    PendingPhoneChange,
+    PhoneAttempt,
+    StoredMember,
+)
 from services.registry.store.port import MemberUpdate, RegisterResult, RegisterRow
 from services.registry.store.records import request_hash
 
 DAY = timedelta(days=1)
 
 
-@dataclass
-class _MemberRow:
-    member: Member  # street_id is read from the organisation, as the SQL store's join does
-    request_id: str
-    request_hash: str
-    created_by: str
-
-
-@dataclass
-class _PhoneChange:
-    phone: str
-    code_hash: str | None
-    attempts: int
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    kind: str
-    caller: str
-    member_id: str | None
-    at: datetime
-
-
-class MemoryRegistryStore:
+class MemoryRegistryStore(MemoryErasure):
     def __init__(self, source: str = REGISTRY, clock: Clock = system_clock) -> None:
         self.outbox: list[events_pb2.EventEnvelope] = []
         self._source = source
         self._clock = clock
         self._org: dict[str, dict[str, tuple[OrgEntry, datetime]]] = {k: {} for k in KINDS}
-        self._members: dict[uuid.UUID, _MemberRow] = {}
-        self._attempts: list[_Attempt] = []
-        self._phone_changes: dict[str, _PhoneChange] = {}
+        self._members: dict[uuid.UUID, StoredMember] = {}
+        self._attempts: list[PhoneAttempt] = []
+        self._phone_changes: dict[str, PendingPhoneChange] = {}
 
     def _publish(self, items: Sequence[tuple[str, pb_message.Message]], actor: Principal) -> None:
         for subj, payload in items:
@@ -155,7 +137,7 @@ class MemoryRegistryStore:
 
     # -- members -----------------------------------------------------------------------------
 
-    def _read(self, row: _MemberRow) -> Member:
+    def _read(self, row: StoredMember) -> Member:
         return replace(row.member, street_id=self._street(row.member.data.community_id))
 
     async def register(
@@ -222,7 +204,7 @@ class MemoryRegistryStore:
                 created_at=now,
                 updated_at=now,
             )
-            self._members[mid] = _MemberRow(
+            self._members[mid] = StoredMember(
                 member, row.request_id, request_hash(row.data), actor.subject
             )
             results[row.index] = RegisterResult(row.index, member, created=True)
@@ -233,16 +215,16 @@ class MemoryRegistryStore:
         return [results[row.index] for row in rows]
 
     def _count(self, caller: str, n: int, now: datetime) -> None:
-        self._attempts.extend(_Attempt("conflict", caller, None, now) for _ in range(n))
+        self._attempts.extend(PhoneAttempt("conflict", caller, None, now) for _ in range(n))
         self._attempts = [a for a in self._attempts if a.caller != caller or a.at >= now - DAY]
 
-    def _row(self, member_id: str) -> _MemberRow:
+    def _row(self, member_id: str) -> StoredMember:
         try:
             key = uuid.UUID(member_id)
         except ValueError:
             raise errors.not_found(member_id) from None
         row = self._members.get(key)
-        if row is None:
+        if row is None or row.erased_at is not None:
             raise errors.not_found(member_id)
         return row
 
@@ -266,6 +248,8 @@ class MemoryRegistryStore:
         only = uuid.UUID(member_id) if member_id is not None else None
         out: list[Member] = []
         for key in sorted(self._members):
+            if self._members[key].erased_at is not None:
+                continue
             m = self._read(self._members[key])
             d = m.data
             if (
@@ -347,7 +331,7 @@ class MemoryRegistryStore:
             raise PhoneChangeLimited("too many phone changes for this member today")
         if per_caller is not None and sum(a.caller == caller for a in recent) >= per_caller:
             raise PhoneChangeLimited("too many phone changes by this caller today")
-        self._attempts.append(_Attempt("change", caller, key, now))
+        self._attempts.append(PhoneAttempt("change", caller, key, now))
         self._attempts = [a for a in self._attempts if a.caller != caller or a.at >= now - DAY]
 
     async def request_phone_change(
@@ -355,7 +339,7 @@ class MemoryRegistryStore:
     ) -> bool:
         key = uuid.UUID(member_id)
         taken = any(r.member.data.phone == phone for k, r in self._members.items() if k != key)
-        self._phone_changes[str(key)] = _PhoneChange(
+        self._phone_changes[str(key)] = PendingPhoneChange(
             phone, None if taken else code_hash, 0, self._clock() + timedelta(seconds=ttl_s)
         )
         return not taken

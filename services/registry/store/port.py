@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from services.common.auth import Principal
+from services.registry.domain.erasure import PhoneHistory
 from services.registry.domain.member import Changed, Member, MemberData
 from services.registry.domain.org import OrgEntry, PlaceRefs
 
@@ -120,6 +121,27 @@ class RegistryStore(Protocol):
         to a phone another member holds AlreadyExists.
         """
         ...
+
+    # -- erasure and export
+    async def erase_member(
+        self,
+        member_id: str,
+        erase: Callable[[Member], Member],
+        reason: str,
+        actor: Principal,
+        *,
+        visible: Callable[[Member], bool],
+    ) -> datetime:
+        """Lock the member, write what `erase` leaves of them, drop their pending phone change
+        and their name from the phone counts, put the erased snapshot in place of their old
+        ones in the kept outbox, and add MemberErased, in one transaction; when it happened.
+
+        From then on the member is NOT_FOUND to every read and change (as a missing one, also
+        to a second erasure); their registration's row stays, so its request_id is refused.
+        """
+        ...
+
+    async def phone_history(self, member_id: str) -> PhoneHistory: ...
 
     # -- phone changes
     async def count_phone_attempts(

@@ -91,8 +91,11 @@ ORG_TABLES: dict[str, OrgTable] = {
     )
 }
 
+# Erased members are in it (a repeated registration must find its row): reads that answer
+# callers add `m.erased_at IS NULL`.
 MEMBER_SELECT = """
-    SELECT m.*, c.street_id FROM member m LEFT JOIN community c ON c.id = m.community_id
+    SELECT m.*, m.erased_at IS NOT NULL AS erased, c.street_id
+    FROM member m LEFT JOIN community c ON c.id = m.community_id
 """
 
 
@@ -100,7 +103,7 @@ def member_from_record(r: asyncpg.Record) -> Member:
     data = MemberData(
         name=r["name"],
         phone=r["phone"],
-        home=LatLng(r["home_lat"], r["home_lng"]),
+        home=_loc(r["home_lat"], r["home_lng"]),
         unit_id=r["unit_id"],
         skills=tuple((s["skill"], s["level"]) for s in json.loads(r["skills"])),
         availability=tuple(

@@ -12,9 +12,7 @@ from typing import Any
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.values import (
-    LatLng,
-)
+from services.common.values import LatLng
 from services.tasks import domain, events
 from services.tasks.domain import (
     HOLDS_PLACE,
@@ -33,10 +31,11 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
+from services.tasks.store.memory_erasure import MemoryErasure
 from services.tasks.store.memory_reads import MemoryReads, Posted
 
 
-class MemoryTaskStore(MemoryReads):
+class MemoryTaskStore(MemoryReads, MemoryErasure):
     def __init__(self) -> None:
         self.communities: dict[str, tuple[str, LatLng]] = {}
         self.units: dict[str, str] = {}

@@ -13,6 +13,7 @@ from services.common.values import Beneficiary, LatLng
 from services.tasks.domain import (
     Assignment,
     AssignmentState,
+    Feedback,
     MemberRecord,
     MemberView,
     Outcome,
@@ -169,3 +170,14 @@ class TaskStorePort(Protocol):
     ) -> list[Assignment]: ...
     async def held_tasks(self, member_id: str, task_ids: Sequence[str]) -> set[str]: ...
     async def member_record(self, member_id: str, now: datetime) -> MemberRecord: ...
+
+    # -- a member's export and erasure
+    async def member_copy(self, member_id: str) -> dict[str, Any] | None:
+        """The read model's row of the member (None: never heard of)."""
+        ...
+
+    async def feedback_on(self, task_ids: list[str]) -> dict[str, Feedback]: ...
+
+    async def forget_member_text(self, conn: Any, member_id: str) -> None:
+        """Empty the reasons the member gave, in their assignments and in kept events."""
+        ...

@@ -8,11 +8,12 @@ an exclusion constraint against double-booking) stand behind the code.
 
 from __future__ import annotations
 
+from services.tasks.store.erasure import Erasure
 from services.tasks.store.places import Places
 from services.tasks.store.postings import Postings
 from services.tasks.store.queries import Queries
 from services.tasks.store.readmodel import ReadModel
 
 
-class TaskStore(ReadModel, Postings, Places, Queries):
-    """All of the store: the read model, posting, places, and the reads."""
+class TaskStore(ReadModel, Postings, Places, Queries, Erasure):
+    """All of the store: the read model, posting, places, the reads, and erasure."""
