@@ -61,3 +61,28 @@ def logout(cli: Cli) -> None:
     with contextlib.suppress(OSError):
         tokens_file().unlink()
     cli.emit({"signed_out": True}, lambda: click.echo("signed out"))
+
+
+@click.command(
+    name="totp-enrol",
+    help="Enrol an authenticator (administrators, once, before their first sign-in).",
+)
+@click.option("--user", prompt=True, help="your user name")
+@click.option("--password", prompt=True, hide_input=True, help="asked when not given")
+@pass_cli
+def totp_enrol(cli: Cli, user: str, password: str) -> None:
+    async def go() -> None:
+        async with channel(addresses(cli.given)["identity"], client_tls()) as ch:
+            stub = IdentityServiceStub(ch)
+            enrol = pb.EnrolTotpRequest(user_name=user, password=password)
+            uri = (await stub.EnrolTotp(enrol)).otpauth_uri
+            # Shown once: on the operator's terminal (stderr), never in a --output json document.
+            click.echo(
+                f"add this to your authenticator (a QR code of it, or by hand):\n{uri}", err=True
+            )
+            code = click.prompt("the first code it shows", err=True)
+            confirm = pb.ConfirmTotpRequest(user_name=user, password=password, totp_code=code)
+            await stub.ConfirmTotp(confirm)
+
+    asyncio.run(go())
+    cli.emit({"enrolled": user}, lambda: click.echo("enrolled: sign in with `linli login`"))
