@@ -18,8 +18,10 @@ from grpc import aio
 
 from linli.v1 import identity_pb2 as pb
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
+from services.client import client_tls
 from services.common.protoconv import time_from_proto
 from services.common.settings import ClientSettings
+from services.common.tls import channel
 
 # Refreshed when it has less than this left: a command started just before expiry still works.
 REFRESH_MARGIN_S = 60
@@ -63,7 +65,7 @@ async def current_token(where: Mapping[str, str], path: Path | None = None) -> s
         return str(data["access_token"])
     if not data.get("refresh_token"):
         return None
-    async with aio.insecure_channel(where["identity"]) as ch:
+    async with channel(where["identity"], client_tls()) as ch:
         try:
             r = await IdentityServiceStub(ch).Refresh(
                 pb.RefreshRequest(refresh_token=data["refresh_token"])
@@ -86,7 +88,7 @@ async def service_token(
     settings = settings or ClientSettings()
     if not settings.client_id or settings.client_secret is None:
         return None
-    async with aio.insecure_channel(where["identity"]) as ch:
+    async with channel(where["identity"], client_tls()) as ch:
         r = await IdentityServiceStub(ch).SignInService(
             pb.SignInServiceRequest(
                 client_id=settings.client_id,

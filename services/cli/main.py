@@ -12,6 +12,7 @@
     linli member record <member id>
     linli report --month 2026-12 --community chengli --out chengli.html
     linli login --user wang.li                      (staff: password, and TOTP for admins)
+    linli totp-enrol --user admin                   (an administrator, once, first)
     linli account create --user zhao --role community_staff --community binhu
     linli token --role community_staff --community binhu     (local development only)
     linli audit --member <member id>      (or --actor staff-7 --since 2026-12-01)
@@ -36,7 +37,7 @@ from services.cli.account import account
 from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
 from services.cli.district import district
-from services.cli.login import login, logout
+from services.cli.login import login, logout, totp_enrol
 from services.cli.match import match
 from services.cli.member import member
 from services.cli.report import report
@@ -94,6 +95,7 @@ for command in (
     audit,
     login,
     logout,
+    totp_enrol,
     account,
 ):
     linli.add_command(command)

@@ -136,7 +136,7 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
     assert refs <= {
         "linli-db-app",
         "linli-jwt",
-        "linli-cron-token",
+        "linli-scheduler",
         "linli-nats",
         "linli-events",
         "linli-sms",

@@ -1,16 +1,24 @@
-"""`linli login`, `linli account` and `linli logout` against the identity service: the tokens
-kept readable by the user only, refreshed when they run out, revoked at logout."""
+"""`linli totp-enrol`, `linli login`, `linli account` and `linli logout` against the identity
+service: the tokens kept readable by the user only, refreshed when they run out, revoked at
+logout."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import stat
+import sys
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
+import pyotp
 import pytest
 
 from linli.v1 import identity_pb2 as pb
-from tests.integration.cli_support import linli
+from services.identity.__main__ import create_admin
+from tests.integration.cli_support import ROOT, linli
 from tests.integration.conftest import District
 from tests.integration.identity_support import PASSWORD, IdentityUnderTest, identity
 from tests.support import ref
@@ -93,3 +101,50 @@ async def test_a_service_account_signs_the_command_in_with_its_client_credential
     env["LINLI_CLIENT_SECRET"] = "not the secret"
     rc, _, err = await linli("account", "list", env=env)
     assert rc == 1 and "UNAUTHENTICATED" in err
+
+
+async def test_a_new_administrator_enrols_an_authenticator_then_logs_in(
+    identity: IdentityUnderTest, tmp_path: Path
+) -> None:
+    name = ref("admin")
+    await create_admin(identity.settings, name, PASSWORD)
+    env = {
+        "LINLI_IDENTITY_ADDRESS": f"127.0.0.1:{identity.runtime.port}",
+        "XDG_CONFIG_HOME": str(tmp_path),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "services.cli.main", "totp-enrol", "--user", name, "--password", PASSWORD),
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LINLI_")} | env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    # The URI is shown on the terminal, then the command asks for the authenticator's first code.
+    uri = ""
+    while not uri.startswith("otpauth://"):
+        line = await asyncio.wait_for(proc.stderr.readline(), timeout=120)
+        assert line, "the command ended before showing the URI"
+        uri = line.decode().strip()
+    totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+    step = int(time.time()) // totp.interval
+    proc.stdin.write(f"{totp.generate_otp(step)}\n".encode())
+    await proc.stdin.drain()
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert uri not in out.decode()
+
+    # Each code is accepted once: the next step's code signs in (within the allowed drift).
+    rc, _, err_text = await linli(
+        "login",
+        "--user",
+        name,
+        "--password",
+        PASSWORD,
+        "--totp",
+        totp.generate_otp(step + 1),
+        env=env,
+    )
+    assert rc == 0, err_text
