@@ -11,12 +11,20 @@ from services.common.runtime import ServiceRuntime
 from tests.conftest import ROOT
 
 
-def where(registry: ServiceRuntime, tasks: ServiceRuntime, matching: ServiceRuntime) -> dict:
-    return {
+def where(
+    registry: ServiceRuntime,
+    tasks: ServiceRuntime,
+    matching: ServiceRuntime,
+    identity: ServiceRuntime | None = None,
+) -> dict:
+    found = {
         "LINLI_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
         "LINLI_TASKS_ADDRESS": f"127.0.0.1:{tasks.port}",
         "LINLI_MATCHING_ADDRESS": f"127.0.0.1:{matching.port}",
     }
+    if identity is not None:
+        found["LINLI_IDENTITY_ADDRESS"] = f"127.0.0.1:{identity.port}"
+    return found
 
 
 async def linli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:

@@ -17,6 +17,7 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from services.registry.app import build
 from tests.conftest import Servers
+from tests.integration.identity_support import identity  # noqa: F401 (the fixture, for any test)
 from tests.support import auth, ref, token
 
 pytestmark = pytest.mark.integration

@@ -14,6 +14,7 @@ from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from tests.integration.cli_support import linli, where
+from tests.integration.identity_support import IdentityUnderTest
 from tests.integration.tasks_support import Neighbourhood, matched_neighbourhood
 from tests.integration.test_matching import posted_and_seen
 from tests.support import token
@@ -47,15 +48,19 @@ async def test_the_client_merges_every_services_entries_by_time(
     tasks_rt: ServiceRuntime,
     matching_rt: ServiceRuntime,
     settings: RegistrySettings,
+    identity: IdentityUnderTest,
 ) -> None:
     _, member = story
     admin = bearer(token(settings, Role.DISTRICT_ADMIN, "auditor"))
     async with Stubs(
-        {k.split("_")[1].lower(): v for k, v in where(registry, tasks_rt, matching_rt).items()}
+        {
+            k.split("_")[1].lower(): v
+            for k, v in where(registry, tasks_rt, matching_rt, identity.runtime).items()
+        }
     ) as stubs:
         found = await audit_log(stubs, admin, member_id=member)
 
-    assert {e.service for e in found} == {"registry", "tasks", "matching"}
+    assert {"registry", "tasks", "matching"} <= {e.service for e in found}
     times = [(e.time.seconds, e.time.nanos) for e in found]
     assert times == sorted(times)
     said = {(e.service, e.method.rsplit("/", 1)[-1], e.actor) for e in found}
@@ -71,9 +76,10 @@ async def test_linli_audit_prints_the_log_as_json_and_as_a_table(
     tasks_rt: ServiceRuntime,
     matching_rt: ServiceRuntime,
     settings: RegistrySettings,
+    identity: IdentityUnderTest,
 ) -> None:
     hood, member = story
-    env = where(registry, tasks_rt, matching_rt) | {
+    env = where(registry, tasks_rt, matching_rt, identity.runtime) | {
         "LINLI_TOKEN": token(settings, Role.DISTRICT_ADMIN, "auditor")
     }
 

@@ -151,7 +151,7 @@ async def until_serving(channel: aio.Channel, name: str = REGISTRY.grpc_service)
 async def list_streets(address: str, tls: ClientTls, settings: RegistrySettings) -> int:
     """An authenticated API call through the callers' own session, as the CLI makes it."""
     admin = token(settings, Role.DISTRICT_ADMIN, "district-admin")
-    where = {"registry": address, "tasks": address, "matching": address}  # only one is called
+    where = {s: address for s in ("registry", "tasks", "matching", "identity")}  # one is called
     async with Session(where, admin, tls) as s:
         page = await s.registry.ListStreets(
             registry_pb2.ListStreetsRequest(page_size=1), metadata=s.md, timeout=10
