@@ -60,8 +60,10 @@ def table(matching: Matching) -> EventTable:
     async def member_erased(tx: Tx, e: events_pb2.MemberErased, _env: Env) -> None:
         # Sealed with the last version: no snapshot of the member still travelling (a late
         # delivery, a republished event) writes their data back.
-        known = matching.world.members.get(e.member_id)
-        await store.put_member(tx, erasure.erased_member(e.member_id, known), ERASED_VERSION)
+        community = e.community_id or None
+        street = matching.world.communities.get(community) if community else None
+        gone = erasure.erased_member(e.member_id, community, street)
+        await store.put_member(tx, gone, ERASED_VERSION)
         await store.forget_member(tx, e.member_id)
 
     async def erasure_seen(e: events_pb2.MemberErased, _env: Env) -> None:

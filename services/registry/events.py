@@ -84,9 +84,12 @@ def member_event(event: MemberEvent, member: Member) -> tuple[str, pb_message.Me
     return member_reactivated(member)
 
 
-def member_erased(member_id: str) -> tuple[str, pb_message.Message]:
-    """The id only: the event must not carry what it asks everyone to forget."""
-    return MEMBER_ERASED, events_pb2.MemberErased(member_id=member_id)
+def member_erased(member_id: str, community_id: str | None) -> tuple[str, pb_message.Message]:
+    """The id and the community kept for figures: the event must not carry what it asks
+    everyone to forget."""
+    return MEMBER_ERASED, events_pb2.MemberErased(
+        member_id=member_id, community_id=community_id or ""
+    )
 
 
 # The payloads that carry a member whole, by type name.

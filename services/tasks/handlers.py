@@ -95,14 +95,11 @@ def event_table(
     ) -> None:
         # The member keeps their id and community (their hours still count for it) and nothing
         # else; the sealed version lets no snapshot of them still travelling write over this.
-        view = await store.member_view(conn, e.member_id)
-        gone = MemberView(
-            e.member_id,
-            view.community_id if view else None,
-            view.street_id if view else None,
-            active=False,
-            reported_in=view.reported_in if view else False,
-        )
+        # From the event alone, so that the row ends the same whatever this read model saw of
+        # the member before (a replay finds their old snapshots gone from the stream).
+        community = e.community_id or None
+        street = await store.street_of(conn, community) if community else None
+        gone = MemberView(e.member_id, community, street, active=False, reported_in=False)
         await store.apply_member(
             conn,
             gone,

@@ -17,7 +17,6 @@ from services.common.errors import NotFound, PermissionDenied
 from services.common.eventbus import envelope
 from services.common.values import LatLng, WeeklyWindow
 from services.matching.domain import erasure as matching_erasure
-from services.matching.domain.rows import MemberRow
 from services.matching.domain.runs import PlannedAssignment
 from services.registry import events
 from services.registry.domain import erasure
@@ -110,9 +109,9 @@ def test_a_kept_snapshot_of_the_member_is_scrubbed_and_others_are_left_alone() -
     assert e.member.update_time.ToDatetime(tzinfo=UTC) == NOW
 
 
-def test_the_erasure_event_carries_nothing_but_the_id() -> None:
-    _, payload = events.member_erased(ME)
-    assert [f.name for f, _ in payload.ListFields()] == ["member_id"]
+def test_the_erasure_event_carries_nothing_but_the_id_and_the_community_kept() -> None:
+    _, payload = events.member_erased(ME, "binhu")
+    assert [f.name for f, _ in payload.ListFields()] == ["member_id", "community_id"]
 
 
 def test_a_recorded_plan_forgets_the_erased_members_distances() -> None:
@@ -138,8 +137,8 @@ def test_a_recorded_plan_forgets_the_erased_members_distances() -> None:
 
 
 def test_the_matching_read_model_keeps_the_community_and_nothing_to_offer() -> None:
-    known = MemberRow(ME, "binhu", "jiyang", True, True, 36.9, 117.1, {"tutoring": 3}, (), 10)
-    gone = matching_erasure.erased_member(ME, known)
+    gone = matching_erasure.erased_member(ME, "binhu", "jiyang")
     assert (gone.community_id, gone.street_id, gone.active) == ("binhu", "jiyang", False)
     assert gone.lat is None and gone.skills == {} and gone.hours_per_month == 0
+    assert not gone.reported_in
     assert datetime(3000, 1, 1, tzinfo=UTC) < ERASED_VERSION

@@ -230,7 +230,7 @@ async def test_an_erased_member_signs_in_no_more_and_their_sign_ins_end() -> Non
     await _sent(s)
     issued = await s.identity.sign_in.complete_phone(MEMBER_PHONE, s.last_code(MEMBER_PHONE))
     erased = events_pb2.EventEnvelope(id="e1", subject="linli.registry.member.erased")
-    erased.payload.Pack(events_pb2.MemberErased(member_id="m1"))
+    erased.payload.Pack(events_pb2.MemberErased(member_id="m1", community_id="c1"))
     async with s.store.transaction() as tx:
         await table(s.store, s.clock).apply(tx, erased)
     # A member snapshot still travelling brings nobody back.

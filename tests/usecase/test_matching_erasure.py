@@ -26,7 +26,7 @@ async def test_an_erased_member_is_never_offered_anything_again() -> None:
     d, task_id, proposal = await proposed_once()
     me = proposal.member_id
     assert task_id in d.matching.export_member(member_principal(me), me)[2]
-    await d.feed(MEMBER_ERASED, events_pb2.MemberErased(member_id=me))
+    await d.feed(MEMBER_ERASED, events_pb2.MemberErased(member_id=me, community_id="c1"))
     row = d.matching.world.members[me]
     assert not row.active and row.lat is None and row.skills == {} and row.community_id == "c1"
     for run in d.store.runs.values():
@@ -39,7 +39,7 @@ async def test_a_late_snapshot_does_not_bring_an_erased_member_back() -> None:
     d = district()
     await d.community("c1", "s1")
     me = await d.member("c1")
-    await d.feed(MEMBER_ERASED, events_pb2.MemberErased(member_id=me))
+    await d.feed(MEMBER_ERASED, events_pb2.MemberErased(member_id=me, community_id="c1"))
     late = registry_pb2.Member(
         id=me,
         community_id="c1",

@@ -38,7 +38,9 @@ async def test_a_member_erased_at_their_request_is_gone_from_every_read() -> Non
         await w.registry.erase_member(ADMIN, member.id, "")
 
 
-async def test_the_erasure_event_carries_the_id_only_and_kept_snapshots_are_scrubbed() -> None:
+async def test_the_erasure_event_carries_the_id_and_community_only_and_snapshots_are_scrubbed() -> (
+    None
+):
     w = await world()
     member = await w.member()
     await w.registry.deactivate(ADMIN, member.id, "搬家到外地，张伟本人说明")
@@ -48,7 +50,8 @@ async def test_the_erasure_event_carries_the_id_only_and_kept_snapshots_are_scru
     erased = events_pb2.MemberErased()
     assert last.payload.Unpack(erased)
     assert erased.member_id == member.id
-    assert [f.name for f, _ in erased.ListFields()] == ["member_id"]
+    assert erased.community_id == member.data.community_id
+    assert {f.name for f, _ in erased.ListFields()} <= {"member_id", "community_id"}
     for env in w.store.outbox[:-1]:
         text = env.payload.value
         assert member.data.phone.encode() not in text

@@ -38,9 +38,9 @@ async def post(world: World, hood: Hood, days: float = 2) -> Task:
     return task
 
 
-async def erase(world: World, member_id: str) -> None:
+async def erase(world: World, member_id: str, community_id: str) -> None:
     table = event_table(world.store, TasksSettings(), world.clock)
-    payload = events_pb2.MemberErased(member_id=member_id)
+    payload = events_pb2.MemberErased(member_id=member_id, community_id=community_id)
     env = envelope(source="registry", subj=MEMBER_ERASED, payload=payload, actor=None)
     async with world.store.transaction() as conn:
         await table.apply(conn, env)
@@ -53,9 +53,9 @@ async def test_erasure_frees_the_members_places_and_forgets_their_words(world: W
     await world.tasks.claim(member(me), held.id, "")
     claimed, _ = await world.tasks.claim(member(me), left.id, "")
     await world.tasks.withdraw(member(me), claimed.id, "孩子生病了，王芳")
-    await erase(world, me)
+    await erase(world, me, hood.community)
     view = world.store.members[me]
-    assert view == MemberView(me, hood.community, hood.street, False, True)
+    assert view == MemberView(me, hood.community, hood.street, False, False)
     assert world.store.tasks[held.id].places_taken == 0
     mine = [a for a in world.store.assignments.values() if a.member_id == me]
     assert all(a.reason == "" for a in mine)
@@ -68,7 +68,7 @@ async def test_erasure_frees_the_members_places_and_forgets_their_words(world: W
 async def test_a_snapshot_still_travelling_does_not_bring_the_member_back(world: World) -> None:
     hood = await new_hood(world.store)
     me = await new_member(world.store, hood)
-    await erase(world, me)
+    await erase(world, me, hood.community)
     late = MemberView(me, hood.community, hood.street, True, True)
     async with world.store.transaction() as conn:
         await world.store.apply_member(

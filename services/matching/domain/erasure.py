@@ -14,14 +14,15 @@ from services.matching.domain.runs import PlannedAssignment
 ALT_MEMBER, ALT_DISTANCE, ALT_PUBLIC_DISTANCE = 0, 2, 4
 
 
-def erased_member(member_id: str, known: MemberRow | None) -> MemberRow:
-    """The read model's row of an erased member: never offered anything again."""
+def erased_member(member_id: str, community_id: str | None, street_id: str | None) -> MemberRow:
+    """The read model's row of an erased member, from the erasure alone (the same whatever was
+    seen of them before): their community kept for figures, never offered anything again."""
     return MemberRow(
         id=member_id,
-        community_id=known.community_id if known else None,
-        street_id=known.street_id if known else None,
+        community_id=community_id,
+        street_id=street_id,
         active=False,
-        reported_in=known.reported_in if known else False,
+        reported_in=False,
         lat=None,
         lng=None,
         skills={},

@@ -62,7 +62,7 @@ class ErasureRows(MemberRows):
                 "UPDATE phone_attempt SET member_id = NULL WHERE member_id = $1", key
             )
             await rewrite(conn, MEMBER_SUBJECTS, lambda env: events.scrub(env, gone))
-            subj, payload = events.member_erased(member.id)
+            subj, payload = events.member_erased(member.id, d.community_id)
             await self._outbox.add(conn, subj, payload, actor)
             # Last: the audit entry of the erasure itself names the pseudonym too.
             await anonymise_audit_trail(conn, member.id)

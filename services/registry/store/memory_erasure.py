@@ -86,7 +86,7 @@ class MemoryErasure:
         ]
         for env in self.outbox:
             events.scrub(env, gone)
-        self._publish([events.member_erased(member.id)], actor)
+        self._publish([events.member_erased(member.id, gone.data.community_id)], actor)
         return now
 
     async def phone_history(self, member_id: str) -> PhoneHistory:
