@@ -107,7 +107,14 @@ class Stubs:
         self.registry = RegistryServiceStub(self.channels["registry"])
         self.tasks = TaskServiceStub(self.channels["tasks"])
         self.matching = MatchingServiceStub(self.channels["matching"])
-        self.identity = IdentityServiceStub(self.channels["identity"])
+
+    @property
+    def identity(self) -> IdentityServiceStub:
+        """The identity service's stub; only callers that sign in need its address."""
+        channel = self.channels.get("identity")
+        if channel is None:
+            raise LookupError("no address for the identity service (LINLI_IDENTITY_ADDRESS)")
+        return IdentityServiceStub(channel)
 
     async def close(self) -> None:
         for c in self.channels.values():
