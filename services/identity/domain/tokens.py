@@ -22,7 +22,9 @@ def claims(
         "iss": issuer,
         "aud": audience,
         "sub": principal.subject,
-        "iat": issued,
+        # To the millisecond: a sign-in in the same second as a revocation, but after it, is
+        # not covered by it (NumericDate allows fractions).
+        "iat": round(now.timestamp(), 3),
         "exp": issued + ttl_s,
         "jti": str(uuid.uuid4()),
         "role": principal.role.value,
