@@ -254,3 +254,34 @@ async def test_an_erased_member_signs_in_no_more_and_their_sign_ins_end() -> Non
     await s.identity.sign_in.start_phone(MEMBER_PHONE, "10.0.0.1")
     await _sent(s)
     assert len(s.sms.sent) == sent  # the phone leads to nobody: no code goes out
+
+
+def _revoked(s: Setup) -> list[tuple[str, str]]:
+    """(subject, reason) of every SignInsRevoked written so far."""
+    return [
+        (e.subject, e.reason)
+        for (_subject, e), _actor in s.store.events
+        if isinstance(e, events_pb2.SignInsRevoked)
+    ]
+
+
+async def test_every_change_that_ends_sign_ins_announces_it() -> None:
+    s = await setup()
+    member = registry_pb2.Member(
+        id="m1",
+        phone=MEMBER_PHONE,
+        community_id="c1",
+        status=registry_pb2.MEMBER_STATUS_DEACTIVATED,
+    )
+    for n, payload in enumerate(
+        [
+            events_pb2.MemberDeactivated(member=member, reason="moved away"),
+            events_pb2.MemberErased(member_id="m1"),
+        ]
+    ):
+        env = events_pb2.EventEnvelope(id=f"e{n}")
+        env.payload.Pack(payload)
+        async with s.store.transaction() as tx:
+            await table(s.store, s.clock).apply(tx, env)
+    assert _revoked(s) == [("m1", "deactivated"), ("m1", "erased")]
+    assert await s.store.member_by_phone(MEMBER_PHONE) is None

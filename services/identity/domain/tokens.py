@@ -17,14 +17,14 @@ from services.identity.domain.codes import hash_secret
 def claims(
     principal: Principal, *, issuer: str, audience: str, now: datetime, ttl_s: int
 ) -> dict[str, Any]:
-    issued = int(now.timestamp())
+    # To the millisecond: a sign-in in the same second as a revocation, but after it, is not
+    # covered by it (NumericDate allows fractions).
+    issued = round(now.timestamp(), 3)
     return {
         "iss": issuer,
         "aud": audience,
         "sub": principal.subject,
-        # To the millisecond: a sign-in in the same second as a revocation, but after it, is
-        # not covered by it (NumericDate allows fractions).
-        "iat": round(now.timestamp(), 3),
+        "iat": issued,
         "exp": issued + ttl_s,
         "jti": str(uuid.uuid4()),
         "role": principal.role.value,

@@ -146,6 +146,9 @@ class MemoryStore:
     async def revoke_subject(self, kind: SubjectKind, subject: str, now: datetime) -> None:
         await self._revoke(lambda t: t.kind is kind and t.subject == subject)
 
+    async def announce(self, tx: Tx, events: list[Event]) -> None:
+        self.events.extend((e, None) for e in events)
+
     async def _revoke(self, which: Callable[[RefreshToken], bool]) -> None:
         for h, (t, spent, _revoked) in list(self.refresh.items()):
             if which(t):

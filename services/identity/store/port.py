@@ -100,6 +100,10 @@ class IdentityStore(Protocol):
 
     async def revoke_subject(self, kind: SubjectKind, subject: str, now: datetime) -> None: ...
 
+    async def announce(self, tx: Tx, events: list[Event]) -> None:
+        """Publishes `events` with the consumer's transaction `tx` (through the outbox)."""
+        ...
+
     # -- signing keys --------------------------------------------------------------------------
 
     async def signing_keys(self) -> list[SigningKey]: ...

@@ -262,6 +262,9 @@ class PostgresStore:
             subject,
         )
 
+    async def announce(self, tx: Tx, events: list[Event]) -> None:
+        await self._outbox.add_many(tx, list(events), None)
+
     # -- signing keys --------------------------------------------------------------------------
 
     async def signing_keys(self) -> list[SigningKey]:
