@@ -25,29 +25,31 @@ log = logging.getLogger(__name__)
 
 
 class Revocations:
-    """Subject → the instant before which its tokens are dead: the table in the service's own
-    schema (durable, so a restarted service still refuses) and its copy in memory (no query per
-    call), updated once the consumer's transaction is committed."""
+    """(subject, session) → the instant before which its tokens are dead (session "": all the
+    subject's sign-ins; else the one sign-in whose tokens carry it as `sid`). Kept in a table
+    of the service's own schema (durable, so a restarted service still refuses) and in memory
+    (no query per call), updated once the consumer's transaction is committed."""
 
     def __init__(self, pool: asyncpg.Pool, keep_s: float) -> None:
         self._pool = pool
         self._keep_s = keep_s
-        self._before: dict[str, float] = {}
+        self._before: dict[tuple[str, str], float] = {}
 
     async def load(self) -> None:
         """Reads the table into memory. A merge, never a replacement: an event committed while
         the query ran is in memory already and may be missing from what it read."""
-        rows = await self._pool.fetch("SELECT subject, revoked_before FROM revocation")
+        rows = await self._pool.fetch("SELECT subject, session, revoked_before FROM revocation")
         for r in rows:
-            self._raise(r["subject"], r["revoked_before"].timestamp())
+            self._raise((r["subject"], r["session"]), r["revoked_before"].timestamp())
 
-    def _raise(self, subject: str, before: float) -> None:
-        self._before[subject] = max(before, self._before.get(subject, 0.0))
+    def _raise(self, key: tuple[str, str], before: float) -> None:
+        self._before[key] = max(before, self._before.get(key, 0.0))
 
-    def revoked(self, subject: str, issued_at: float) -> bool:
-        """Whether a token of `subject` issued at `issued_at` (its iat) is revoked."""
-        before = self._before.get(subject)
-        return before is not None and issued_at < before
+    def revoked(self, subject: str, session: str, issued_at: float) -> bool:
+        """Whether a token of `subject` and sign-in `session` (its sid, or "") issued at
+        `issued_at` (its iat) is revoked."""
+        keys = [(subject, "")] + ([(subject, session)] if session else [])
+        return any(issued_at < self._before.get(k, float("-inf")) for k in keys)
 
     async def apply(self, conn: asyncpg.Connection, env: events_pb2.EventEnvelope) -> None:
         e = _event(env)
@@ -55,10 +57,11 @@ class Revocations:
             return
         # The latest revocation wins whatever order the events arrive in.
         await conn.execute(
-            "INSERT INTO revocation (subject, revoked_before) VALUES ($1, $2)"
-            " ON CONFLICT (subject) DO UPDATE SET revoked_before ="
+            "INSERT INTO revocation (subject, session, revoked_before) VALUES ($1, $2, $3)"
+            " ON CONFLICT (subject, session) DO UPDATE SET revoked_before ="
             " greatest(revocation.revoked_before, EXCLUDED.revoked_before)",
             e.subject,
+            e.session,
             time_from_proto(e.before),
         )
 
@@ -66,7 +69,7 @@ class Revocations:
         e = _event(env)
         if e is None:
             return
-        self._raise(e.subject, time_from_proto(e.before).timestamp())
+        self._raise((e.subject, e.session), time_from_proto(e.before).timestamp())
 
     async def prune(self) -> None:
         """Forgets revocations that no unexpired token can be covered by any more."""
@@ -109,8 +112,12 @@ def refusing_revoked(
     async def checked(token: str) -> Principal:
         principal = await check(token)
         # The signature is verified by now: the claims can be read as they are.
-        issued = jwt.decode(token, options={"verify_signature": False}).get("iat")
-        if isinstance(issued, int | float) and revocations.revoked(principal.subject, issued):
+        claims = jwt.decode(token, options={"verify_signature": False})
+        issued, session = claims.get("iat"), claims.get("sid")
+        session = session if isinstance(session, str) else ""
+        if isinstance(issued, int | float) and revocations.revoked(
+            principal.subject, session, issued
+        ):
             raise Unauthenticated("token revoked")
         return principal
 

@@ -48,9 +48,10 @@ def account_changed(account: Account, change: str) -> Event:
     )
 
 
-def signins_revoked(subject: str, reason: str) -> Event:
-    """Every access token of `subject` issued until now is dead at every service. Real time, as
+def signins_revoked(subject: str, reason: str, session: str = "") -> Event:
+    """Every access token of `subject` (of its sign-in `session` only, when given) issued until
+    now is dead at every service. Real time, as
     the tokens' iat is: a test's clock must not move the line."""
     return SIGNINS_REVOKED, events_pb2.SignInsRevoked(
-        subject=subject, before=ts(datetime.now(UTC)), reason=reason
+        subject=subject, before=ts(datetime.now(UTC)), reason=reason, session=session
     )

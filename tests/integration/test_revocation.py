@@ -1,7 +1,7 @@
 """A revoked sign-in ends at every service: the identity service, the registry, the task and the
 matching service (trusting its JWKS, on a database and a NATS server of their own) refuse an
-unexpired access token once its account is disabled or its password changed, also after a
-restart; a sign-in after the revocation works."""
+unexpired access token once its account is disabled, its password changed or that sign-in
+signed out, also after a restart; a sign-in after the revocation works."""
 
 from __future__ import annotations
 
@@ -208,3 +208,15 @@ async def test_a_new_password_ends_older_tokens_and_a_new_sign_in_works(
         )
     )
     await all_accept(system, signed.tokens.access_token)
+
+
+async def test_a_sign_out_ends_that_sign_in_everywhere_and_no_other(system: System) -> None:
+    staff, _ = await another_admin(system.identity)
+    signed_out = await staff.admin_tokens()
+    kept = await staff.admin_tokens()
+    await all_accept(system, signed_out.access_token)
+
+    await staff.stub.SignOut(pb.SignOutRequest(refresh_token=signed_out.refresh_token))
+    await all_refuse(system, signed_out.access_token)
+    # The same person's other sign-in (another device) goes on.
+    await all_accept(system, kept.access_token)

@@ -47,6 +47,7 @@ async def test_a_token_carries_exactly_the_claims_every_service_reads() -> None:
         "role",
         "communities",
         "streets",
+        "sid",
     }
     assert claims["sub"] == account_id and claims["role"] == "community_staff"
     assert claims["communities"] == ["c1"] and claims["streets"] == []
@@ -285,3 +286,21 @@ async def test_every_change_that_ends_sign_ins_announces_it() -> None:
             await table(s.store, s.clock).apply(tx, env)
     assert _revoked(s) == [("m1", "deactivated"), ("m1", "erased")]
     assert await s.store.member_by_phone(MEMBER_PHONE) is None
+
+
+async def test_a_sign_out_ends_that_sign_in_only_and_announces_its_session() -> None:
+    s = await setup()
+    account_id = await staff(s)
+    one = await s.identity.sign_in.staff("wang", PASSWORD, "")
+    two = await s.identity.sign_in.staff("wang", PASSWORD, "")
+    sid = jwt.decode(one.access_token, options={"verify_signature": False})["sid"]
+    other = jwt.decode(two.access_token, options={"verify_signature": False})["sid"]
+    assert sid != other
+    # A refreshed access token continues the same sign-in.
+    again = await s.identity.sign_in.refresh(one.refresh_token)
+    assert jwt.decode(again.access_token, options={"verify_signature": False})["sid"] == sid
+    await s.identity.sign_in.sign_out(again.refresh_token)
+    (_, event), _actor = s.store.events[-1]
+    assert isinstance(event, events_pb2.SignInsRevoked)
+    assert (event.subject, event.session, event.reason) == (account_id, sid, "signed out")
+    assert (await s.identity.sign_in.refresh(two.refresh_token)).access_token
