@@ -50,3 +50,7 @@ ACCOUNT_CREATED = subject(IDENTITY, "account", "created")
 ACCOUNT_CHANGED = subject(IDENTITY, "account", "changed")
 ACCOUNT_DISABLED = subject(IDENTITY, "account", "disabled")
 ACCOUNT_EVENTS = everything(IDENTITY, "account")
+
+# The identity service: sign-ins of one subject ended (disabled, new password, new scope,
+# erased or deactivated member); every service refuses their older access tokens.
+SIGNINS_REVOKED = subject(IDENTITY, "signins", "revoked")

@@ -7,7 +7,7 @@ from linli.v1 import events_pb2, registry_pb2
 from services.common.clock import Clock, system_clock
 from services.common.erasure import ERASED_VERSION
 from services.common.handlers import EventTable
-from services.identity import convert
+from services.identity import convert, events
 from services.identity.domain.members import MemberRef
 from services.identity.domain.tokens import SubjectKind
 from services.identity.store import IdentityStore, Tx
@@ -27,11 +27,19 @@ def table(store: IdentityStore, clock: Clock = system_clock) -> EventTable:
         # and their sign-ins end: an erased member cannot sign in.
         await store.put_member(tx, MemberRef(e.member_id, "", "", False), ERASED_VERSION)
         await store.revoke_subject(SubjectKind.MEMBER, e.member_id, clock())
+        await store.announce(tx, [events.signins_revoked(e.member_id, "erased")])
+
+    async def member_deactivated(tx: Tx, e: events_pb2.MemberDeactivated, _env: Env) -> None:
+        # A deactivated member signs in no more: their sign-ins end with it, at every service.
+        await store.put_member(tx, *convert.member_ref(e.member))
+        await store.revoke_subject(SubjectKind.MEMBER, e.member.id, clock())
+        await store.announce(tx, [events.signins_revoked(e.member.id, "deactivated")])
 
     return (
         EventTable()
         .on(events_pb2.CommunityCreated, apply=community_created)
         .on(events_pb2.MemberErased, apply=member_erased)
+        .on(events_pb2.MemberDeactivated, apply=member_deactivated)
         # Every registry event that carries the member whole.
         .carrying(registry_pb2.Member, apply=member_changed)
     )

@@ -5,6 +5,7 @@ to sign in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
@@ -86,21 +87,49 @@ async def identity(servers: Servers) -> AsyncIterator[IdentityUnderTest]:
         dev_mode=True,
         database_url=servers.database_url,
     )
+    async with running_identity(settings, servers.nats_url) as under_test:
+        yield under_test
+
+
+@contextlib.asynccontextmanager
+async def running_identity(
+    settings: IdentitySettings, nats_url: str
+) -> AsyncIterator[IdentityUnderTest]:
+    """The identity service on `settings.database_url` and `nats_url`, with a district
+    administrator created from the console and enrolled in TOTP."""
+    assert settings.database_url
     name = ref("admin")
     await create_admin(settings, name, PASSWORD)
     sms = LogSms()
-    runtime = build(settings, servers.database_url, servers.nats_url, sms=sms)
+    runtime = build(settings, settings.database_url, nats_url, sms=sms)
     await runtime.start()
-    async with aio.insecure_channel(f"127.0.0.1:{runtime.port}") as ch:
-        stub = identity_pb2_grpc.IdentityServiceStub(ch)
-        uri = (
-            await stub.EnrolTotp(pb.EnrolTotpRequest(user_name=name, password=PASSWORD))
-        ).otpauth_uri
-        totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
-        under_test = IdentityUnderTest(runtime, stub, sms, settings, name, totp)
-        code = await under_test.fresh_code()
-        await stub.ConfirmTotp(
-            pb.ConfirmTotpRequest(user_name=name, password=PASSWORD, totp_code=code)
-        )
-        yield under_test
-    await runtime.stop(grace=1.0)
+    try:
+        async with aio.insecure_channel(f"127.0.0.1:{runtime.port}") as ch:
+            stub = identity_pb2_grpc.IdentityServiceStub(ch)
+            yield await _enrolled(IdentityUnderTest(runtime, stub, sms, settings, name, _NO_TOTP))
+    finally:
+        await runtime.stop(grace=1.0)
+
+
+async def another_admin(i: IdentityUnderTest) -> tuple[IdentityUnderTest, str]:
+    """Another district administrator of the same service (the same view, its own TOTP), and
+    their account id."""
+    name = ref("admin")
+    account_id = await create_admin(i.settings, name, PASSWORD)
+    other = IdentityUnderTest(i.runtime, i.stub, i.sms, i.settings, name, _NO_TOTP)
+    return await _enrolled(other), account_id
+
+
+_NO_TOTP = pyotp.TOTP(pyotp.random_base32())
+
+
+async def _enrolled(i: IdentityUnderTest) -> IdentityUnderTest:
+    uri = (
+        await i.stub.EnrolTotp(pb.EnrolTotpRequest(user_name=i.admin_name, password=PASSWORD))
+    ).otpauth_uri
+    i.admin_totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+    code = await i.fresh_code()
+    await i.stub.ConfirmTotp(
+        pb.ConfirmTotpRequest(user_name=i.admin_name, password=PASSWORD, totp_code=code)
+    )
+    return i

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
+from linli.v1 import events_pb2
 from services.common.auth import Principal, Role
 from services.common.errors import AlreadyExists, InvalidArgument, PermissionDenied
-from services.common.subjects import ACCOUNT_CHANGED, ACCOUNT_CREATED, ACCOUNT_DISABLED
+from services.common.subjects import (
+    ACCOUNT_CHANGED,
+    ACCOUNT_CREATED,
+    ACCOUNT_DISABLED,
+    SIGNINS_REVOKED,
+)
 from services.identity.domain.errors import BadCredentials
 from services.identity.service import Identity, Passwords
 from tests.usecase.identity_support import ADMIN, PASSWORD, setup
@@ -75,11 +81,21 @@ async def test_a_scope_change_and_a_disabled_account_are_announced_and_end_its_s
     issued = await s.identity.sign_in.staff("zheng", PASSWORD, "")
     changed = await s.identity.accounts.change(ADMIN, a.id, Role.COMMUNITY_STAFF, ["c2"], [])
     assert changed.community_ids == {"c2"}
-    assert s.store.events[-1][0][0] == ACCOUNT_CHANGED
+    # Its access tokens carry the old scope: every service is told to refuse them.
+    assert [subject for (subject, _), _ in s.store.events[-2:]] == [
+        ACCOUNT_CHANGED,
+        SIGNINS_REVOKED,
+    ]
+    assert s.store.events[-1][0][1] == events_pb2.SignInsRevoked(
+        subject=a.id, before=s.store.events[-1][0][1].before, reason="scope"
+    )
     with pytest.raises(BadCredentials):
         await s.identity.sign_in.refresh(issued.refresh_token)
     await s.identity.accounts.disable(ADMIN, a.id)
-    assert s.store.events[-1][0][0] == ACCOUNT_DISABLED
+    assert [subject for (subject, _), _ in s.store.events[-2:]] == [
+        ACCOUNT_DISABLED,
+        SIGNINS_REVOKED,
+    ]
     with pytest.raises(BadCredentials):
         await s.identity.sign_in.staff("zheng", PASSWORD, "")
 

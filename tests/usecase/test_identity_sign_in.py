@@ -47,6 +47,7 @@ async def test_a_token_carries_exactly_the_claims_every_service_reads() -> None:
         "role",
         "communities",
         "streets",
+        "sid",
     }
     assert claims["sub"] == account_id and claims["role"] == "community_staff"
     assert claims["communities"] == ["c1"] and claims["streets"] == []
@@ -254,3 +255,52 @@ async def test_an_erased_member_signs_in_no_more_and_their_sign_ins_end() -> Non
     await s.identity.sign_in.start_phone(MEMBER_PHONE, "10.0.0.1")
     await _sent(s)
     assert len(s.sms.sent) == sent  # the phone leads to nobody: no code goes out
+
+
+def _revoked(s: Setup) -> list[tuple[str, str]]:
+    """(subject, reason) of every SignInsRevoked written so far."""
+    return [
+        (e.subject, e.reason)
+        for (_subject, e), _actor in s.store.events
+        if isinstance(e, events_pb2.SignInsRevoked)
+    ]
+
+
+async def test_every_change_that_ends_sign_ins_announces_it() -> None:
+    s = await setup()
+    member = registry_pb2.Member(
+        id="m1",
+        phone=MEMBER_PHONE,
+        community_id="c1",
+        status=registry_pb2.MEMBER_STATUS_DEACTIVATED,
+    )
+    for n, payload in enumerate(
+        [
+            events_pb2.MemberDeactivated(member=member, reason="moved away"),
+            events_pb2.MemberErased(member_id="m1"),
+        ]
+    ):
+        env = events_pb2.EventEnvelope(id=f"e{n}")
+        env.payload.Pack(payload)
+        async with s.store.transaction() as tx:
+            await table(s.store, s.clock).apply(tx, env)
+    assert _revoked(s) == [("m1", "deactivated"), ("m1", "erased")]
+    assert await s.store.member_by_phone(MEMBER_PHONE) is None
+
+
+async def test_a_sign_out_ends_that_sign_in_only_and_announces_its_session() -> None:
+    s = await setup()
+    account_id = await staff(s)
+    one = await s.identity.sign_in.staff("wang", PASSWORD, "")
+    two = await s.identity.sign_in.staff("wang", PASSWORD, "")
+    sid = jwt.decode(one.access_token, options={"verify_signature": False})["sid"]
+    other = jwt.decode(two.access_token, options={"verify_signature": False})["sid"]
+    assert sid != other
+    # A refreshed access token continues the same sign-in.
+    again = await s.identity.sign_in.refresh(one.refresh_token)
+    assert jwt.decode(again.access_token, options={"verify_signature": False})["sid"] == sid
+    await s.identity.sign_in.sign_out(again.refresh_token)
+    (_, event), _actor = s.store.events[-1]
+    assert isinstance(event, events_pb2.SignInsRevoked)
+    assert (event.subject, event.session, event.reason) == (account_id, sid, "signed out")
+    assert (await s.identity.sign_in.refresh(two.refresh_token)).access_token

@@ -22,6 +22,7 @@ from services.common import audit, audit_api, eventbus, metrics, migrations, ref
 from services.common.auth import Principal
 from services.common.db import create_pool
 from services.common.interceptors import OPEN_PREFIXES, ServerInterceptor
+from services.common.revocations import Revocations, refusing_revoked
 from services.common.runtime.entry import redacted
 from services.common.runtime.gate import CallGate
 from services.common.runtime.health import EVENTS, LIVENESS, NOT_SERVING, SERVING, RuntimeHealth
@@ -76,6 +77,7 @@ class ServiceRuntime:
     supervisor: Supervisor = field(init=False)
     gate: CallGate = field(init=False)
     verifier: TokenVerifier = field(init=False)
+    revocations: Revocations = field(init=False)
     metrics_server: metrics.MetricsServer | None = field(init=False, default=None)
     _service_names: list[str] = field(init=False, default_factory=list)
     _workers: list[Worker] = field(init=False, default_factory=list)
@@ -149,6 +151,9 @@ class ServiceRuntime:
 
         self.gate = CallGate(OPEN_PREFIXES)
         self.verifier = TokenVerifier.from_settings(s)
+        # Revoked sign-ins, loaded before the first call: a restarted service still refuses.
+        self.revocations = Revocations(self.pool, s.revocation_keep_s)
+        await self.revocations.load()
         traced = self.tracing.server_interceptor(skip=OPEN_PREFIXES)
         self.server = aio.server(
             # The server span (when tracing) stands around everything, so that it is current in
@@ -161,7 +166,7 @@ class ServiceRuntime:
                     s,
                     self.staff_only,
                     self.public,
-                    self.token_check or self.verifier.verify,
+                    refusing_revoked(self.token_check or self.verifier.verify, self.revocations),
                     audit.RevealWriter(self.pool),
                 ),
             ],
@@ -196,6 +201,9 @@ class ServiceRuntime:
         pool = self.pool
         self._workers = [
             *self.workers(self),
+            self.revocations.consumer(self.js, s),
+            Periodic("revocations reload", self.revocations.load, s.revocation_reload_s),
+            Periodic("revocations prune", self.revocations.prune, 3600.0),
             Periodic(
                 "event bus prune",
                 lambda: eventbus.prune(pool, outbox_days=s.outbox_retention_days),

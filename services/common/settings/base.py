@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ("ES256", "EdDSA")
     # Clock skew tolerated on exp, nbf and iat.
     jwt_leeway_s: float = Field(0.0, ge=0, le=300)
+    # The longest lifetime of an access token any trusted issuer gives: a revocation older than
+    # this covers no live token any more and is pruned.
+    revocation_keep_s: float = Field(86_400.0, gt=0)
+    # Replicas of a service share one durable consumer, so each event reaches one of them: the
+    # others read it from their shared table this often.
+    revocation_reload_s: float = Field(10.0, gt=0)
     # Keys older than this are refreshed in the background (the old ones serve meanwhile).
     jwks_cache_s: float = Field(300.0, gt=0)
     # A token naming an unknown key id triggers a refetch at most this often: a flood of made-up

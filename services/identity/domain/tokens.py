@@ -15,10 +15,21 @@ from services.identity.domain.codes import hash_secret
 
 
 def claims(
-    principal: Principal, *, issuer: str, audience: str, now: datetime, ttl_s: int
+    principal: Principal,
+    *,
+    issuer: str,
+    audience: str,
+    now: datetime,
+    ttl_s: int,
+    session: str = "",
 ) -> dict[str, Any]:
-    issued = int(now.timestamp())
+    # To the millisecond: a sign-in in the same second as a revocation, but after it, is not
+    # covered by it (NumericDate allows fractions).
+    issued = round(now.timestamp(), 3)
+    # The sign-in (refresh family) the token belongs to, so a sign-out can end it alone.
+    sid = {"sid": session} if session else {}
     return {
+        **sid,
         "iss": issuer,
         "aud": audience,
         "sub": principal.subject,

@@ -115,7 +115,14 @@ class Accounts:
 
         def rescoped(a: Account) -> tuple[Account, list[events.Event]]:
             after = rules.rescoped(a, role, cs, ss)
-            return after, [events.account_changed(after, SCOPE)]
+            # Old tokens carry the old scope: they end with it.
+            moved = (a.role, a.community_ids, a.street_ids) != (
+                after.role,
+                after.community_ids,
+                after.street_ids,
+            )
+            ended = [events.signins_revoked(a.id, SCOPE)] if moved else []
+            return after, [events.account_changed(after, SCOPE), *ended]
 
         return await self.store.update_account(account.id, rescoped, actor)
 
@@ -132,7 +139,10 @@ class Accounts:
             after = replace(a, password_hash=hashed)
             if reset_totp:
                 after = replace(after, totp_sealed=b"", totp_enrolled=False)
-            return after, [events.account_changed(after, PASSWORD)]
+            return after, [
+                events.account_changed(after, PASSWORD),
+                events.signins_revoked(a.id, PASSWORD),
+            ]
 
         after = await self.store.update_account(account.id, reset, actor)
         await self.store.revoke_subject(SubjectKind.ACCOUNT, account.id, self.clock())
@@ -151,7 +161,10 @@ class Accounts:
 
         def changed(a: Account) -> tuple[Account, list[events.Event]]:
             after = replace(a, password_hash=hashed)
-            return after, [events.account_changed(after, PASSWORD)]
+            return after, [
+                events.account_changed(after, PASSWORD),
+                events.signins_revoked(a.id, PASSWORD),
+            ]
 
         await self.store.update_account(account.id, changed, actor)
         await self.store.revoke_subject(SubjectKind.ACCOUNT, account.id, self.clock())
@@ -161,6 +174,9 @@ class Accounts:
 
         def disabled(a: Account) -> tuple[Account, list[events.Event]]:
             after = rules.disabled(a)
-            return after, [events.account_changed(after, "disabled")]
+            return after, [
+                events.account_changed(after, "disabled"),
+                events.signins_revoked(a.id, "disabled"),
+            ]
 
         return await self.store.update_account(account.id, disabled, actor)

@@ -287,9 +287,9 @@ class SignIn:
         kept, given = await self.tokens.rotate_refresh(refresh_token)
         principal = await self._still_there(kept.kind, kept.subject)
         if principal is None:
-            await self.tokens.revoke(given)
+            await self.tokens.revoke(given, "gone")
             raise BadCredentials()
-        token, expires = self.tokens.access(principal)
+        token, expires = self.tokens.access(principal, session=kept.family)
         return Issued(token, expires, principal, given, kept.expires_at)
 
     async def _still_there(self, kind: SubjectKind, subject: str) -> Principal | None:
@@ -306,7 +306,7 @@ class SignIn:
 
     async def sign_out(self, refresh_token: str) -> None:
         if refresh_token and len(refresh_token) <= SECRET_MAX:
-            await self.tokens.revoke(refresh_token)
+            await self.tokens.revoke(refresh_token, "signed out")
 
 
 def _member_principal(member: MemberRef) -> Principal:

@@ -15,6 +15,7 @@ from services.common.auth import Principal, Role
 from services.common.clock import Clock
 from services.common.errors import Unauthenticated
 from services.common.settings import IdentitySettings
+from services.identity import events
 from services.identity.domain.codes import hash_secret
 from services.identity.domain.errors import BadCredentials
 from services.identity.domain.tokens import Issued, RefreshToken, SubjectKind, claims, new_refresh
@@ -73,13 +74,22 @@ class Tokens:
 
     # -- access tokens -------------------------------------------------------------------------
 
-    def access(self, principal: Principal, ttl_s: int | None = None) -> tuple[str, datetime]:
+    def access(
+        self, principal: Principal, ttl_s: int | None = None, session: str = ""
+    ) -> tuple[str, datetime]:
         s = self.settings
         ttl = ttl_s or s.access_ttl_s
         # Tokens carry real time: every verifier checks them against its own real clock.
         now = datetime.now(UTC)
         token = self.keys.sign(
-            claims(principal, issuer=s.jwt_issuer, audience=s.jwt_audience, now=now, ttl_s=ttl)
+            claims(
+                principal,
+                issuer=s.jwt_issuer,
+                audience=s.jwt_audience,
+                now=now,
+                ttl_s=ttl,
+                session=session,
+            )
         )
         return token, now + timedelta(seconds=ttl)
 
@@ -106,7 +116,7 @@ class Tokens:
             kind, principal.subject, self.clock(), self.settings.refresh_ttl_s
         )
         await self.store.add_refresh(kept)
-        token, expires = self.access(principal)
+        token, expires = self.access(principal, session=kept.family)
         return Issued(token, expires, principal, refresh, kept.expires_at)
 
     async def rotate_refresh(self, refresh: str) -> tuple[RefreshToken, str]:
@@ -126,5 +136,11 @@ class Tokens:
             raise BadCredentials()
         return new, given[0]
 
-    async def revoke(self, refresh: str) -> None:
-        await self.store.revoke_family(hash_secret(refresh), self.clock())
+    async def revoke(self, refresh: str, reason: str) -> None:
+        """Ends the sign-in of `refresh`: its refresh family here, its access tokens at every
+        service (announced in the same transaction)."""
+
+        def ended(subject: str, family: str) -> list[events.Event]:
+            return [events.signins_revoked(subject, reason, session=family)]
+
+        await self.store.revoke_family(hash_secret(refresh), self.clock(), ended)

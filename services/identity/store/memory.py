@@ -16,7 +16,7 @@ from services.identity.domain.members import MemberRef
 from services.identity.domain.tokens import RefreshToken, SubjectKind
 from services.identity.events import Event
 from services.identity.keys import SigningKey
-from services.identity.store.port import Change, Tx
+from services.identity.store.port import Change, Ended, Tx
 from services.identity.store.records import revokes_tokens, within_scope
 
 
@@ -137,14 +137,18 @@ class MemoryStore:
         self.refresh[new.token_hash] = (new, False, False)
         return new
 
-    async def revoke_family(self, token_hash: bytes, now: datetime) -> None:
+    async def revoke_family(self, token_hash: bytes, now: datetime, ended: Ended) -> None:
         known = self.refresh.get(token_hash)
         if known is not None:
-            family = known[0].family
-            await self._revoke(lambda t: t.family == family)
+            token = known[0]
+            await self._revoke(lambda t: t.family == token.family)
+            self.events.extend((e, None) for e in ended(token.subject, token.family))
 
     async def revoke_subject(self, kind: SubjectKind, subject: str, now: datetime) -> None:
         await self._revoke(lambda t: t.kind is kind and t.subject == subject)
+
+    async def announce(self, tx: Tx, events: list[Event]) -> None:
+        self.events.extend((e, None) for e in events)
 
     async def _revoke(self, which: Callable[[RefreshToken], bool]) -> None:
         for h, (t, spent, _revoked) in list(self.refresh.items()):

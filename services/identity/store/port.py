@@ -21,6 +21,8 @@ from services.identity.keys import SigningKey
 Tx = Any
 # A change of an account: the account after it and the events that announce it.
 Change = Callable[[Account], tuple[Account, list[Event]]]
+# A sign-in ended: its subject and family → the events that announce it.
+Ended = Callable[[str, str], list[Event]]
 
 
 class IdentityStore(Protocol):
@@ -96,9 +98,16 @@ class IdentityStore(Protocol):
         already, in which case its whole family is revoked."""
         ...
 
-    async def revoke_family(self, token_hash: bytes, now: datetime) -> None: ...
+    async def revoke_family(self, token_hash: bytes, now: datetime, ended: Ended) -> None:
+        """Revokes the family of the token, and writes the events `ended` gives for it (its
+        subject and family) in the same transaction."""
+        ...
 
     async def revoke_subject(self, kind: SubjectKind, subject: str, now: datetime) -> None: ...
+
+    async def announce(self, tx: Tx, events: list[Event]) -> None:
+        """Publishes `events` with the consumer's transaction `tx` (through the outbox)."""
+        ...
 
     # -- signing keys --------------------------------------------------------------------------
 

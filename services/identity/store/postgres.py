@@ -20,7 +20,7 @@ from services.identity.domain.tokens import RefreshToken, SubjectKind
 from services.identity.events import Event
 from services.identity.keys import SigningKey
 from services.identity.store import records
-from services.identity.store.port import Change, Tx
+from services.identity.store.port import Change, Ended, Tx
 
 # Serialises key rotations across replicas (an advisory lock id of this service's own).
 KEY_LOCK = 0x6C696E6C69_01
@@ -246,13 +246,14 @@ class PostgresStore:
             family,
         )
 
-    async def revoke_family(self, token_hash: bytes, now: datetime) -> None:
+    async def revoke_family(self, token_hash: bytes, now: datetime, ended: Ended) -> None:
         async with self.transaction() as conn:
-            family = await conn.fetchval(
-                "SELECT family FROM refresh_token WHERE token_hash = $1", token_hash
+            row = await conn.fetchrow(
+                "SELECT family, subject FROM refresh_token WHERE token_hash = $1", token_hash
             )
-            if family is not None:
-                await self._revoke_family(conn, family)
+            if row is not None:
+                await self._revoke_family(conn, row["family"])
+                await self._outbox.add_many(conn, ended(row["subject"], str(row["family"])), None)
 
     async def revoke_subject(self, kind: SubjectKind, subject: str, now: datetime) -> None:
         await self._pool.execute(
@@ -261,6 +262,9 @@ class PostgresStore:
             kind.value,
             subject,
         )
+
+    async def announce(self, tx: Tx, events: list[Event]) -> None:
+        await self._outbox.add_many(tx, list(events), None)
 
     # -- signing keys --------------------------------------------------------------------------
 
