@@ -90,13 +90,15 @@ class Principal:
 def issue_token(settings: Settings, principal: Principal, ttl_s: int = 12 * 3600) -> str:
     """A development token: HS256 with LINLI_JWT_SECRET, accepted only by services in dev mode.
     The identity service issues the real ones, with the same claims."""
-    now = int(time.time())
+    # To the millisecond, as the identity service's: a revocation and a token issued in the
+    # same second stay apart.
+    now = round(time.time(), 3)
     claims = {
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "sub": principal.subject,
         "iat": now,
-        "exp": now + ttl_s,
+        "exp": round(now + ttl_s, 3),
         "jti": str(uuid.uuid4()),
         "role": principal.role.value,
         "communities": sorted(principal.community_ids),

@@ -48,10 +48,13 @@ def account_changed(account: Account, change: str) -> Event:
     )
 
 
-def signins_revoked(subject: str, reason: str, session: str = "") -> Event:
-    """Every access token of `subject` (of its sign-in `session` only, when given) issued until
-    now is dead at every service. Real time, as
-    the tokens' iat is: a test's clock must not move the line."""
+def signins_revoked(
+    subject: str, reason: str, session: str = "", at: datetime | None = None
+) -> Event:
+    """Every access token of `subject` (of its sign-in `session` only, when given) issued before
+    `at` (the change that ended them; unset: now) is dead at every service. Real time, as the
+    tokens' iat is: a test's clock must not move the line."""
+    before = at or datetime.now(UTC)
     return SIGNINS_REVOKED, events_pb2.SignInsRevoked(
-        subject=subject, before=ts(datetime.now(UTC)), reason=reason, session=session
+        subject=subject, before=ts(before), reason=reason, session=session
     )

@@ -7,6 +7,7 @@ from linli.v1 import events_pb2, registry_pb2
 from services.common.clock import Clock, system_clock
 from services.common.erasure import ERASED_VERSION
 from services.common.handlers import EventTable
+from services.common.protoconv import time_from_proto
 from services.identity import convert, events
 from services.identity.domain.members import MemberRef
 from services.identity.domain.tokens import SubjectKind
@@ -22,18 +23,21 @@ def table(store: IdentityStore, clock: Clock = system_clock) -> EventTable:
     async def member_changed(tx: Tx, m: registry_pb2.Member, _env: Env) -> None:
         await store.put_member(tx, *convert.member_ref(m))
 
-    async def member_erased(tx: Tx, e: events_pb2.MemberErased, _env: Env) -> None:
+    async def member_erased(tx: Tx, e: events_pb2.MemberErased, env: Env) -> None:
         # No phone leads to them any more, no older event brings one back (the final version),
         # and their sign-ins end: an erased member cannot sign in.
         await store.put_member(tx, MemberRef(e.member_id, "", "", False), ERASED_VERSION)
         await store.revoke_subject(SubjectKind.MEMBER, e.member_id, clock())
-        await store.announce(tx, [events.signins_revoked(e.member_id, "erased")])
+        # Tokens issued before the erasure itself, wherever this consumer stands.
+        at = time_from_proto(env.time)
+        await store.announce(tx, [events.signins_revoked(e.member_id, "erased", at=at)])
 
-    async def member_deactivated(tx: Tx, e: events_pb2.MemberDeactivated, _env: Env) -> None:
+    async def member_deactivated(tx: Tx, e: events_pb2.MemberDeactivated, env: Env) -> None:
         # A deactivated member signs in no more: their sign-ins end with it, at every service.
         await store.put_member(tx, *convert.member_ref(e.member))
         await store.revoke_subject(SubjectKind.MEMBER, e.member.id, clock())
-        await store.announce(tx, [events.signins_revoked(e.member.id, "deactivated")])
+        at = time_from_proto(env.time)
+        await store.announce(tx, [events.signins_revoked(e.member.id, "deactivated", at=at)])
 
     return (
         EventTable()
