@@ -387,12 +387,14 @@ async def test_a_deactivated_member_is_reactivated_once_by_staff_of_their_commun
 
     assert first.member.status == registry_pb2.MEMBER_STATUS_ACTIVE
     assert second.member == first.member
+    # Signed in again (the deactivation may have ended the sign-ins of before).
+    as_me_again = auth(token(settings, Role.MEMBER, me.id))
     updated = await stub.UpdateMember(
         registry_pb2.UpdateMemberRequest(
             member=registry_pb2.Member(id=me.id, hours_per_month=3),
             update_mask=field_mask_pb2.FieldMask(paths=["hours_per_month"]),
         ),
-        metadata=as_me,
+        metadata=as_me_again,
     )
     assert updated.member.hours_per_month == 3
 
