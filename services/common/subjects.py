@@ -19,6 +19,8 @@ REGISTRY = "registry"
 TASKS = "tasks"
 MATCHING = "matching"
 IDENTITY = "identity"
+POINTS = "points"
+NOTIFICATIONS = "notifications"
 
 # The registry: organisation entries are created ("linli.registry.<kind>.created"), members
 # registered, updated, reported in, deactivated, reactivated and erased.
@@ -54,3 +56,12 @@ ACCOUNT_EVENTS = everything(IDENTITY, "account")
 # The identity service: sign-ins of one subject ended (disabled, new password, new scope,
 # erased or deactivated member); every service refuses their older access tokens.
 SIGNINS_REVOKED = subject(IDENTITY, "signins", "revoked")
+
+# What the notifications service reads, by wildcard: all that the registry, the task service and
+# the points service publish, matching's proposals and the identity service's accounts (their
+# payload types pick the handler). Its own wake-ups of followers across replicas travel on
+# PostgreSQL's LISTEN/NOTIFY, not on the stream.
+REGISTRY_EVENTS = everything(REGISTRY)
+ALL_TASK_SERVICE_EVENTS = everything(TASKS)
+POINTS_EVENTS = everything(POINTS)
+PROPOSAL_EVENTS = everything(MATCHING, "proposal")

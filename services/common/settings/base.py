@@ -10,7 +10,14 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
-from services.common.service_list import BY_NAME, IDENTITY, MATCHING, REGISTRY, TASKS
+from services.common.service_list import (
+    BY_NAME,
+    IDENTITY,
+    MATCHING,
+    NOTIFICATIONS,
+    REGISTRY,
+    TASKS,
+)
 from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
@@ -301,3 +308,4 @@ def _metrics_port(service: str) -> int:
 REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT = (
     s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY)
 )
+NOTIFICATIONS_PORT = NOTIFICATIONS.default_port

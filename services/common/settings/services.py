@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import base64
+from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from services.common.settings.base import (
     DEV_IDENTITY_KEY,
     IDENTITY_PORT,
     MATCHING_PORT,
+    NOTIFICATIONS_PORT,
     REGISTRY_PORT,
     TASKS_PORT,
     Settings,
     _metrics_port,
     _port,
+    _split,
 )
 from services.common.sms.config import SmsSettings
 
@@ -124,3 +128,57 @@ class IdentitySettings(Settings):
                 "LINLI_IDENTITY_SECRETS_KEY is the published development key: set a key of "
                 "your own (or LINLI_DEV_MODE=true on a developer's machine)"
             )
+
+
+class WeChatSettings(BaseModel):
+    """WeChat subscription messages (LINLI_NOTIFICATIONS_WECHAT__*): the mini program's appid and
+    secret, the API's base URL (a local server in tests and dev), and the approved template id of
+    each kind of item (docs/notifications.md). Off while `appid` is empty."""
+
+    appid: str = ""
+    secret: SecretStr = SecretStr("")
+    base_url: str = "https://api.weixin.qq.com"
+    # Item kinds ("reminder", "task_cancelled", ...) to approved template ids; a kind without one
+    # is not sent by WeChat.
+    templates: dict[str, str] = Field(default_factory=dict)
+    # The mini program page a message opens.
+    page: str = "pages/inbox/index"
+    timeout_s: float = Field(5.0, gt=0, le=60)
+
+
+class NotificationsSettings(Settings):
+    service_name: str = "notifications"
+    grpc_port: int = _port("notifications", NOTIFICATIONS_PORT)
+    metrics_port: int = _metrics_port("notifications")
+    # The durable JetStream consumer that writes the inboxes.
+    durable: str = "notifications"
+    # Reminders before each accepted task: seconds before its start, one reminder per offset
+    # (LINLI_REMIND_BEFORE_S=86400,7200 for a day and two hours before).
+    remind_before_s: Annotated[tuple[float, ...], NoDecode] = (24 * 3600.0,)
+    # Quiet hours, local time (HH:MM; the start may be after the end: across midnight).
+    quiet_start: str = "22:00"
+    quiet_end: str = "07:00"
+    # Items pushed to a member per local day beyond urgent ones; the rest wait for a digest.
+    daily_budget: int = Field(8, ge=1, le=1000)
+    # How long before its start a changed or cancelled task makes the item urgent.
+    urgent_within_s: float = Field(24 * 3600.0, gt=0)
+    # How often reminders, digests and deliveries are looked for.
+    scheduler_interval_s: float = Field(5.0, gt=0)
+    # Followers look for new items at least this often, whatever the wake-ups say.
+    follow_poll_s: float = Field(5.0, gt=0)
+    # Channel deliveries: attempts before one is given up, and the pause after a failure
+    # (doubling up to delivery_backoff_max_s).
+    delivery_attempts: int = Field(12, ge=1, le=100)
+    delivery_backoff_s: float = Field(5.0, ge=0)
+    delivery_backoff_max_s: float = Field(900.0, ge=0)
+    # SMS through the provider of LINLI_SMS__* (docs/sms.md); WeChat as above.
+    sms: SmsSettings = SmsSettings()
+    wechat: WeChatSettings = WeChatSettings()
+
+    @field_validator("remind_before_s", mode="before")
+    @classmethod
+    def _offsets(cls, value: object) -> object:
+        offsets = _split(value)
+        if isinstance(offsets, tuple) and not all(float(o) > 0 for o in offsets):
+            raise ValueError("each reminder offset is a positive number of seconds")
+        return offsets

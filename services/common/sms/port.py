@@ -64,7 +64,29 @@ SIGN_IN_CODE = Template(
     "验证码 {code}，{minutes}分钟内有效，用于登录邻里。请勿告诉他人。",
     frozenset({"code"}),
 )
-TEMPLATES = {t.name: t for t in (PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SIGN_IN_CODE)}
+# The notifications service's messages to members, one per kind of inbox item: its title, then
+# the item's words (`detail`, cut to what one parameter holds).
+NOTICES = {
+    kind: Template(f"notice_{kind}", ("detail",), f"{label}：{{detail}}")
+    for kind, label in (
+        ("proposed", "新的服务邀请"),
+        ("reoffered", "空出的名额请您参加"),
+        ("accepted", "报名成功"),
+        ("task_changed", "服务有变动"),
+        ("task_cancelled", "服务已取消"),
+        ("reminder", "服务提醒"),
+        ("please_confirm", "请确认能否参加"),
+        ("hours_confirmed", "服务时长已确认"),
+        ("points_earned", "获得积分"),
+        ("certificate_expiring", "证书即将到期"),
+        ("place_released_moved", "名额已释放"),
+        ("digest", "消息汇总"),
+    )
+}
+TEMPLATES = {
+    t.name: t
+    for t in (PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SIGN_IN_CODE, *NOTICES.values())
+}
 
 
 class SmsSender(Protocol):
