@@ -3,10 +3,10 @@ through, the templates Linli uses, the errors a provider's answer becomes, and t
 
 from services.common.sms.config import SmsSettings
 from services.common.sms.port import (
+    NOTICES,
     PHONE_CHANGE_CODE,
     PHONE_TAKEN_NOTICE,
     SIGN_IN_CODE,
-    NOTICES,
     TEMPLATES,
     SmsAuthFailed,
     SmsBadNumber,
@@ -21,10 +21,10 @@ from services.common.sms.port import (
 )
 
 __all__ = [
+    "NOTICES",
     "PHONE_CHANGE_CODE",
     "PHONE_TAKEN_NOTICE",
     "SIGN_IN_CODE",
-    "NOTICES",
     "TEMPLATES",
     "SmsAuthFailed",
     "SmsBadNumber",

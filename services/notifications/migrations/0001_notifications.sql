@@ -56,8 +56,9 @@ CREATE TABLE proposal (
     PRIMARY KEY (task_id, member_id)
 );
 
--- One inbox per member and per staff account: the last cursor given and the day's pushes.
-CREATE TABLE inbox (
+-- One inbox per member and per staff account: the last cursor given and the day's pushes
+-- ("mailbox": the event bus keeps its own table named inbox, of the events applied).
+CREATE TABLE mailbox (
     id          text PRIMARY KEY,
     owner       text NOT NULL,
     last_cursor bigint NOT NULL DEFAULT 0,
@@ -66,7 +67,7 @@ CREATE TABLE inbox (
 );
 
 CREATE TABLE inbox_item (
-    inbox_id    text NOT NULL REFERENCES inbox (id) ON DELETE CASCADE,
+    inbox_id    text NOT NULL REFERENCES mailbox (id) ON DELETE CASCADE,
     cursor      bigint NOT NULL,
     id          uuid NOT NULL UNIQUE,
     key         text NOT NULL,

@@ -35,12 +35,12 @@ class Inboxes:
 
     async def _lock_inbox(self, tx: Tx, inbox_id: str, owner: Owner) -> asyncpg.Record:
         await tx.execute(
-            "INSERT INTO inbox (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO mailbox (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
             inbox_id,
             owner.value,
         )
         row: asyncpg.Record = await tx.fetchrow(
-            "SELECT * FROM inbox WHERE id = $1 FOR UPDATE", inbox_id
+            "SELECT * FROM mailbox WHERE id = $1 FOR UPDATE", inbox_id
         )
         return row
 
@@ -101,7 +101,7 @@ class Inboxes:
             delivery, after = decide(n, pushes)
             cursor = inbox["last_cursor"] + 1
             await tx.execute(
-                "UPDATE inbox SET last_cursor = $2, push_day = $3, pushed = $4 WHERE id = $1",
+                "UPDATE mailbox SET last_cursor = $2, push_day = $3, pushed = $4 WHERE id = $1",
                 n.inbox_id,
                 cursor,
                 after.day,
@@ -224,7 +224,7 @@ class Inboxes:
             d = digest(held)
             cursor = inbox["last_cursor"] + 1
             await conn.execute(
-                "UPDATE inbox SET last_cursor = $2, push_day = $3, pushed = $4 WHERE id = $1",
+                "UPDATE mailbox SET last_cursor = $2, push_day = $3, pushed = $4 WHERE id = $1",
                 inbox_id,
                 cursor,
                 pushes.day,

@@ -50,7 +50,7 @@ class ReadModel:
         await tx.execute("DELETE FROM preference WHERE member_id = $1", member_id)
         await tx.execute("DELETE FROM assignment WHERE member_id = $1", member_id)
         await tx.execute("DELETE FROM proposal WHERE member_id = $1", member_id)
-        await tx.execute("DELETE FROM inbox WHERE id = $1", member_id)
+        await tx.execute("DELETE FROM mailbox WHERE id = $1", member_id)
 
     async def put_account(self, tx: Tx, account: StaffAccount) -> None:
         await tx.execute(
