@@ -17,7 +17,6 @@ from services.notifications.app import MIGRATIONS
 from services.notifications.domain import fatigue
 from services.notifications.domain.fatigue import Fatigue, Pushes
 from services.notifications.domain.items import Delivery, Kind, Notice, Owner, Resource
-from services.notifications.domain.reminders import Accepted
 from services.notifications.domain.world import (
     MemberRow,
     Place,

@@ -131,7 +131,7 @@ class IdentitySettings(Settings):
 
 
 class WeChatSettings(BaseModel):
-    """WeChat subscription messages (LINLI_NOTIFICATIONS_WECHAT__*): the mini program's appid and
+    """WeChat subscription messages (LINLI_WECHAT__*): the mini program's appid and
     secret, the API's base URL (a local server in tests and dev), and the approved template id of
     each kind of item (docs/notifications.md). Off while `appid` is empty."""
 
