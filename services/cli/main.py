@@ -16,6 +16,7 @@
     linli account create --user zhao --role community_staff --community binhu
     linli token --role community_staff --community binhu     (local development only)
     linli audit --member <member id>      (or --actor staff-7 --since 2026-12-01)
+    linli inbox list --unread                       (the caller's own inbox; follow, read)
 
 \b
 Where the services are: --registry/--tasks/--matching, else LINLI_<SERVICE>_ADDRESS, else
@@ -37,6 +38,7 @@ from services.cli.account import account
 from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
 from services.cli.district import district
+from services.cli.inbox import inbox
 from services.cli.login import login, logout, totp_enrol
 from services.cli.match import match
 from services.cli.member import member
@@ -53,6 +55,7 @@ from services.cli.wish import wish
 @click.option("--tasks", "tasks_at", metavar="HOST:PORT", help="the task service's address")
 @click.option("--matching", metavar="HOST:PORT", help="the matching service's address")
 @click.option("--identity", metavar="HOST:PORT", help="the identity service's address")
+@click.option("--notifications", metavar="HOST:PORT", help="the notifications service's address")
 @click.option("--token", "bearer", help="bearer token (default: LINLI_TOKEN)")
 @click.option(
     "--output",
@@ -68,6 +71,7 @@ def linli(
     tasks_at: str | None,
     matching: str | None,
     identity: str | None,
+    notifications: str | None,
     bearer: str | None,
     output: str,
 ) -> None:
@@ -77,6 +81,7 @@ def linli(
             "tasks": tasks_at,
             "matching": matching,
             "identity": identity,
+            "notifications": notifications,
         },
         token=bearer,
         output=output,
@@ -97,6 +102,7 @@ for command in (
     logout,
     totp_enrol,
     account,
+    inbox,
 ):
     linli.add_command(command)
 

@@ -219,3 +219,28 @@ async def test_staff_have_an_inbox_but_no_channels_to_set(rt: NotificationsRunti
                 metadata=staff,
             )
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_linli_inbox_lists_and_marks_the_callers_own_items(
+    rt: NotificationsRuntime, js: object
+) -> None:
+    from tests.integration.cli_support import linli
+
+    m = ref("m")
+    await publish(js, *awards(m, 2))  # type: ignore[arg-type]
+    await eventually(lambda: _n_written(rt, m, 2), "two items written")
+    env = {
+        "LINLI_NOTIFICATIONS_ADDRESS": f"127.0.0.1:{rt.port}",
+        "LINLI_TOKEN": token(Settings(), Role.MEMBER, m),
+    }
+    code, out, err = await linli("inbox", "list", env=env)
+    assert code == 0, err
+    assert "points_earned" in out and "2 shown, 2 unread" in out
+    code, out, err = await linli("inbox", "read", "--all", env=env)
+    assert (code, out.strip()) == (0, "2 marked read"), err
+    code, out, _ = await linli("--output", "json", "inbox", "list", "--unread", env=env)
+    assert code == 0 and '"unread": 0' in out
+
+
+async def _n_written(rt: NotificationsRuntime, member: str, n: int) -> bool:
+    return len(await written(rt, member)) >= n

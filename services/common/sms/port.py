@@ -84,8 +84,7 @@ NOTICES = {
     )
 }
 TEMPLATES = {
-    t.name: t
-    for t in (PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SIGN_IN_CODE, *NOTICES.values())
+    t.name: t for t in (PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SIGN_IN_CODE, *NOTICES.values())
 }
 
 
