@@ -127,6 +127,17 @@ SIGNINS_FAILED = Counter(
     ["kind", "reason"],
     registry=REGISTRY,
 )
+NOTIFICATION_DELIVERIES = Counter(
+    "linli_notification_deliveries_total",
+    "Items tried on a member's channel (sms, wechat), by outcome (sent, retry, refused, dropped).",
+    ["channel", "outcome"],
+    registry=REGISTRY,
+)
+NOTIFICATION_FOLLOWERS = Gauge(
+    "linli_notification_followers",
+    "Inbox streams (FollowInbox) open in this process.",
+    registry=REGISTRY,
+)
 
 RUN_STATUSES = ("succeeded", "failed", "refused")
 RUN_PHASES = ("load", "candidates", "solve", "write")

@@ -27,6 +27,7 @@ COUNTERS = {
     "linli_matching_places_filled_total",
     "linli_claims_refused_total",
     "linli_signins_failed_total",
+    "linli_notification_deliveries_total",
 }
 GAUGES = {
     "linli_health_serving",
@@ -34,6 +35,7 @@ GAUGES = {
     "linli_outbox_oldest_unsent_seconds",
     "linli_consumer_pending",
     "linli_db_pool_connections",
+    "linli_notification_followers",
 }
 HISTOGRAMS = {
     "linli_grpc_server_handling_seconds",

@@ -8,6 +8,7 @@ import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from services.common import metrics
 from services.notifications.channels import Channel
 from services.notifications.domain import fatigue, notices, reminders
 from services.notifications.domain.items import Kind, Notice, Resource
@@ -76,8 +77,13 @@ class Schedule:
     async def _send(self, job: Job) -> tuple[Outcome, str]:
         channel = self.channels.get(job.channel)
         if channel is None:
-            return Outcome.DROPPED, f"channel {job.channel} is not configured"
-        return await channel.send(job)
+            outcome, why = Outcome.DROPPED, f"channel {job.channel} is not configured"
+        else:
+            outcome, why = await channel.send(job)
+        metrics.NOTIFICATION_DELIVERIES.labels(job.channel, outcome.value).inc()
+        if outcome != Outcome.SENT:
+            log.info("delivery on %s: %s (%s)", job.channel, outcome.value, why)
+        return outcome, why
 
     async def deliver(self) -> int:
         """Send the deliveries now due; returns how many were tried."""

@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from services.common import metrics
+
 
 class Wakeups:
     def __init__(self) -> None:
@@ -17,9 +19,11 @@ class Wakeups:
     def watching(self, inbox_id: str) -> Iterator[asyncio.Event]:
         event = asyncio.Event()
         self._waiting[inbox_id].add(event)
+        metrics.NOTIFICATION_FOLLOWERS.inc()
         try:
             yield event
         finally:
+            metrics.NOTIFICATION_FOLLOWERS.dec()
             self._waiting[inbox_id].discard(event)
             if not self._waiting[inbox_id]:
                 del self._waiting[inbox_id]
