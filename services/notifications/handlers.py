@@ -117,6 +117,10 @@ def table(n: Notifications) -> EventTable:
     async def proposal_made(tx: Tx, e: events_pb2.ProposalMade, _env: Env) -> None:
         await store.put_proposal(tx, e.task_id, e.member_id, e.reoffer or e.standby)
 
+    async def proposal_rejected(tx: Tx, e: events_pb2.ProposalRejected, _env: Env) -> None:
+        # Never a proposed place: the member hears nothing, and the proposal is forgotten.
+        await store.take_proposal(tx, e.task_id, e.member_id)
+
     async def assignment_changed(tx: Tx, e: events_pb2.AssignmentChanged, env: Env) -> None:
         a = e.assignment
         verb = env.subject.rsplit(".", 1)[-1]
@@ -213,6 +217,7 @@ def table(n: Notifications) -> EventTable:
         .on(events_pb2.TaskChanged, apply=task_changed)
         .on(events_pb2.TaskCancelled, apply=task_cancelled)
         .on(events_pb2.ProposalMade, apply=proposal_made)
+        .on(events_pb2.ProposalRejected, apply=proposal_rejected)
         .on(events_pb2.AssignmentChanged, apply=assignment_changed)
         .on(events_pb2.ConfirmationRequested, apply=confirmation_requested)
         .on(events_pb2.ConfirmationOverdue, apply=confirmation_overdue)
