@@ -100,13 +100,13 @@ def table(n: Notifications) -> EventTable:
         tx: Tx, task_id: str, kind: Kind, env: Env, reason: str, urgency: Urgency
     ) -> None:
         task = await store.task(tx, task_id)
-        facts = task_facts(task) | {"reason": reason or "详情请查看任务"}
+        said = {"reason": reason or "详情请查看任务"}
         items = [
             to_member(
                 p.member_id,
                 kind,
                 env.id,
-                facts,
+                task_facts(task, exact=p.state == "accepted") | said,
                 Resource(task_id=task_id, assignment_id=p.id),
                 urgency,
             )
@@ -141,7 +141,8 @@ def table(n: Notifications) -> EventTable:
                 tx, [to_member(a.member_id, kind, env.id, facts | {"answer_by": answer_by}, res)]
             )
         elif verb == "accepted":
-            await n.write(tx, [to_member(a.member_id, Kind.ACCEPTED, env.id, facts, res)])
+            exact = task_facts(task, exact=True)
+            await n.write(tx, [to_member(a.member_id, Kind.ACCEPTED, env.id, exact, res)])
         elif verb == "withdrawn":
             items = []
             if a.reason == MOVED:

@@ -240,3 +240,21 @@ async def test_only_a_member_sets_their_channels_and_wechat_needs_an_openid(w: W
         await w.n.set_preferences(Principal("staff-1", Role.COMMUNITY_STAFF), Preferences())
     with pytest.raises(InvalidArgument):
         await w.n.set_preferences(Principal("m1", Role.MEMBER), Preferences(wechat=True))
+
+
+async def test_a_tasks_exact_place_reaches_only_members_holding_an_accepted_place(
+    w: World,
+) -> None:
+    t1 = ev.task("t1", C, S, NOW + timedelta(days=5))
+    await w.apply(
+        ev.proposal_made("t1", "m-proposed"),
+        ev.assignment("proposed", t1, "m-proposed", "a1"),
+        ev.assignment("accepted", t1, "m-accepted", "a2"),
+        ev.task_changed(t1, "改到下午"),
+    )
+    proposed = await w.store.after("m-proposed", 0, 10)
+    accepted = await w.store.after("m-accepted", 0, 10)
+    assert [i.kind for i in proposed] == [Kind.PROPOSED, Kind.TASK_CHANGED]
+    assert [i.kind for i in accepted] == [Kind.ACCEPTED, Kind.TASK_CHANGED]
+    assert all(t1.address not in i.body for i in proposed)
+    assert all(t1.address in i.body for i in accepted)

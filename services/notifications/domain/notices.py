@@ -27,10 +27,13 @@ class Urgent:
         return Urgency.NORMAL
 
 
-def task_facts(task: TaskRow | None) -> dict[str, str]:
+def task_facts(task: TaskRow | None, exact: bool = False) -> dict[str, str]:
+    """What an item says of a task. Its exact place (often a resident's home) only with `exact`:
+    to a member holding an accepted place, as the task service shows it to them alone."""
     if task is None:
         return {}
-    return {"task": task.title, "start": templates.when(task.start), "place": task.place}
+    where = f"，地点：{task.place}" if exact and task.place else ""
+    return {"task": task.title, "start": templates.when(task.start), "where": where}
 
 
 def to_member(

@@ -9,20 +9,21 @@ from datetime import datetime
 from services.common.values import LOCAL_TZ
 from services.notifications.domain.items import Kind
 
-# {placeholders} are filled by `text`; a fact an event lacks is left empty.
+# {placeholders} are filled by `text`; a fact an event lacks is left empty. {where} names the
+# task's exact place only for those entitled to it (notices.task_facts).
 TEXTS: dict[Kind, tuple[str, str]] = {
     Kind.PROPOSED: (
         "新的服务邀请",
         "为您推荐了「{task}」（{start}），请在 {answer_by} 前接受或婉拒。",
     ),
     Kind.REOFFERED: ("空出的名额请您参加", "「{task}」（{start}）空出了名额，优先邀请您参加。"),
-    Kind.ACCEPTED: ("报名成功", "您已确定参加「{task}」（{start}），地点：{place}。"),
+    Kind.ACCEPTED: ("报名成功", "您已确定参加「{task}」（{start}）{where}。"),
     Kind.TASK_CHANGED: (
         "服务有变动",
-        "「{task}」有变动：{reason}。现在时间：{start}，地点：{place}。",
+        "「{task}」有变动：{reason}。现在时间：{start}{where}。",
     ),
     Kind.TASK_CANCELLED: ("服务已取消", "「{task}」（{start}）已取消：{reason}。"),
-    Kind.REMINDER: ("服务提醒", "别忘了「{task}」：{start}，地点：{place}。"),
+    Kind.REMINDER: ("服务提醒", "别忘了「{task}」：{start}{where}。"),
     Kind.PLEASE_CONFIRM: (
         "请确认能否参加",
         "「{task}」（{start}）即将开始，请在 {answer_by} 前确认参加，或释放名额给其他党员。",

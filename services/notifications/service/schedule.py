@@ -53,7 +53,7 @@ class Schedule:
             place.member_id,
             Kind.REMINDER,
             reminders.key(place, offset_s),
-            notices.task_facts(task),
+            notices.task_facts(task, exact=True),
             Resource(task_id=place.task_id, assignment_id=place.assignment_id),
         )
 
