@@ -1,12 +1,8 @@
-"""The notifications service's domain errors and reason codes (the interceptor maps each to its
-status code)."""
+"""The notifications service's domain errors (the interceptor maps each to its status code)."""
 
 from __future__ import annotations
 
-from services.common.errors import NotFound, PermissionDenied, invalid
-
-# Reason codes callers act on.
-MEMBERS_ONLY = "MEMBERS_ONLY"
+from services.common.errors import NotFound, PermissionDenied
 
 
 class InboxNotFound(NotFound):
@@ -22,8 +18,3 @@ class MembersOnly(PermissionDenied):
 
     def __init__(self) -> None:
         super().__init__("only a member sets their delivery preferences")
-        self.reason = MEMBERS_ONLY
-
-
-def bad_cursor(field: str) -> Exception:
-    return invalid(field, "a cursor is 0 or more")

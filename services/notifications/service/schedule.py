@@ -94,8 +94,3 @@ class Schedule:
         ):
             tried += 1
         return tried
-
-    async def tick(self) -> None:
-        await self.remind()
-        await self.digest()
-        await self.deliver()
