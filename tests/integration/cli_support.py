@@ -16,6 +16,7 @@ def where(
     tasks: ServiceRuntime,
     matching: ServiceRuntime,
     identity: ServiceRuntime | None = None,
+    notifications: ServiceRuntime | None = None,
 ) -> dict:
     found = {
         "LINLI_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
@@ -24,6 +25,8 @@ def where(
     }
     if identity is not None:
         found["LINLI_IDENTITY_ADDRESS"] = f"127.0.0.1:{identity.port}"
+    if notifications is not None:
+        found["LINLI_NOTIFICATIONS_ADDRESS"] = f"127.0.0.1:{notifications.port}"
     return found
 
 

@@ -20,6 +20,7 @@ from services.common.settings import NotificationsSettings, Settings
 from services.common.sms import SmsSender
 from services.notifications.app import NotificationsRuntime, build
 from tests import notify_events as ev
+from tests.integration.runtime_support import eventually
 from tests.support import auth, token
 
 KEYS = eventbus.KeyRing.from_settings(Settings())
@@ -46,8 +47,20 @@ def settings(**changes: object) -> NotificationsSettings:
 async def start(
     s: NotificationsSettings, database_url: str, nats_url: str, sms: SmsSender | None = None
 ) -> NotificationsRuntime:
+    """A started runtime whose consumer has caught up with the stream as it stood: in a session
+    that ran other tests first the stream holds thousands of their events, which a new durable
+    consumer reads from the beginning before the test's own."""
     rt = build(s, database_url, nats_url, sms=sms)
     await rt.start()
+
+    async def caught_up() -> bool:
+        try:
+            info = await rt.js.consumer_info(s.stream_name, s.durable)
+        except Exception:  # noqa: BLE001 (not bound yet)
+            return False
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(caught_up, "the notifications consumer caught up", timeout=600)
     return rt
 
 

@@ -4,6 +4,7 @@ service and merges by time, and `linli audit` prints it as a table or JSON."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,13 +14,25 @@ from services.client.audit import audit_log
 from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from services.notifications.app import build as build_notifications
+from tests.conftest import Servers
 from tests.integration.cli_support import linli, where
 from tests.integration.identity_support import IdentityUnderTest
+from tests.integration.notify_support import settings as notify_settings
 from tests.integration.tasks_support import Neighbourhood, matched_neighbourhood
 from tests.integration.test_matching import posted_and_seen
 from tests.support import token
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def notifications(servers: Servers) -> AsyncIterator[ServiceRuntime]:
+    """The notifications service, whose audit log the command asks too (as of every service)."""
+    runtime = build_notifications(notify_settings(), servers.database_url, servers.nats_url)
+    await runtime.start()
+    yield runtime
+    await runtime.stop(grace=1.0)
 
 
 @pytest.fixture
@@ -77,9 +90,10 @@ async def test_linli_audit_prints_the_log_as_json_and_as_a_table(
     matching_rt: ServiceRuntime,
     settings: RegistrySettings,
     identity: IdentityUnderTest,
+    notifications: ServiceRuntime,
 ) -> None:
     hood, member = story
-    env = where(registry, tasks_rt, matching_rt, identity.runtime) | {
+    env = where(registry, tasks_rt, matching_rt, identity.runtime, notifications) | {
         "LINLI_TOKEN": token(settings, Role.DISTRICT_ADMIN, "auditor")
     }
 
