@@ -106,6 +106,29 @@ async def test_across_a_service_restart_nothing_is_missed_or_repeated(
         await f.stop()
 
 
+async def test_a_follower_on_one_replica_is_woken_by_writes_of_another(
+    rt: NotificationsRuntime, servers: Servers, js: object
+) -> None:
+    # The second replica looks for new items only once a minute by itself: what reaches its
+    # follower sooner was announced by PostgreSQL's NOTIFY, whichever replica wrote it.
+    replica = await start(settings(follow_poll_s=60.0), servers.database_url, servers.nats_url)
+    m = ref("m")
+    f = Follower(m)
+    f.start(replica.port)
+    try:
+        await eventually(lambda: _following(replica), "the follower connected")
+        await publish(js, *awards(m, 10))  # type: ignore[arg-type]
+        await eventually(lambda: _n(f, 10), "ten items woken across replicas", timeout=30)
+        assert f.cursors == list(range(1, 11))
+    finally:
+        await f.stop()
+        await replica.stop(grace=0.5)
+
+
+async def _following(rt: NotificationsRuntime) -> bool:
+    return rt.notifications.wakeups.followers > 0
+
+
 @pytest.fixture
 def own_nats() -> Iterator[NatsServer]:
     root = ROOT / ".linli" / ref("nats-notify")
