@@ -186,7 +186,13 @@ async def test_another_members_inbox_is_answered_as_one_that_does_not_exist(
                     pb.GetUnreadCountRequest(inbox_id=inbox), metadata=member_auth(other)
                 )
             answers.append((e.value.code(), e.value.details().replace(inbox, "<id>")))
-        assert answers[:2] == answers[2:]
+            with pytest.raises(grpc.RpcError) as e:
+                async for _ in stub.FollowInbox(
+                    pb.FollowInboxRequest(inbox_id=inbox), metadata=member_auth(other)
+                ):
+                    pass
+            answers.append((e.value.code(), e.value.details().replace(inbox, "<id>")))
+        assert answers[:3] == answers[3:]
         assert answers[0][0] == grpc.StatusCode.NOT_FOUND
         own = await stub.ListInboxItems(pb.ListInboxItemsRequest(), metadata=member_auth(owner))
         assert len(own.items) == 1
