@@ -258,3 +258,21 @@ async def test_a_tasks_exact_place_reaches_only_members_holding_an_accepted_plac
     assert [i.kind for i in accepted] == [Kind.ACCEPTED, Kind.TASK_CHANGED]
     assert all(t1.address not in i.body for i in proposed)
     assert all(t1.address in i.body for i in accepted)
+
+
+async def test_an_erased_member_leaves_no_inbox_and_no_late_snapshot_brings_them_back(
+    w: World,
+) -> None:
+    from linli.v1 import events_pb2
+    from services.common import subjects
+
+    await w.apply(
+        ev.member_registered("m1", C, "13800000001", NOW),
+        ev.points_awarded("m1", C, 100, 100),
+        (subjects.MEMBER_ERASED, events_pb2.MemberErased(member_id="m1", community_id=C)),
+        ev.member_registered("m1", C, "13800000001", NOW + timedelta(seconds=1)),
+    )
+    assert await w.items("m1") == []
+    async with w.store.transaction() as tx:
+        kept = await w.store.member(tx, "m1")
+    assert kept is not None and kept.phone == ""
