@@ -34,6 +34,13 @@ class NotificationsRuntime(ServiceRuntime):
     notifications: Notifications
     schedule: Schedule
 
+    async def stop(self, grace: float | None = None) -> None:
+        # Inbox streams never finish by themselves: end them first (UNAVAILABLE, to resume from
+        # their cursor), so that the stop does not wait its grace period for them.
+        if getattr(self, "notifications", None) is not None:
+            self.notifications.stopping.set()
+        await super().stop(grace)
+
 
 def channels_of(settings: NotificationsSettings, sms: SmsSender | None) -> dict[str, Channel]:
     """The channels the settings configure: SMS always (the `log` provider in development),

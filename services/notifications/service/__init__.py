@@ -12,7 +12,7 @@ from datetime import timedelta
 from services.common import paging
 from services.common.auth import Principal, Role
 from services.common.clock import Clock, system_clock
-from services.common.errors import invalid
+from services.common.errors import Unavailable, invalid
 from services.common.settings import NotificationsSettings
 from services.notifications.domain import fatigue
 from services.notifications.domain.errors import MembersOnly
@@ -25,6 +25,7 @@ from services.notifications.store import NotificationStore, Tx
 
 # Items sent to a follower per read of the store while it catches up.
 FOLLOW_BATCH = 200
+STOPPING = "STOPPING"
 OPENID_MAX = 128
 
 
@@ -44,6 +45,9 @@ class Notifications:
             settings.quiet_start, settings.quiet_end, settings.daily_budget
         )
         self.urgent = Urgent(timedelta(seconds=settings.urgent_within_s))
+        # Set when the process begins to stop: streams end at once (their clients resume from
+        # their cursor elsewhere) rather than hold the stop for its whole grace period.
+        self.stopping = asyncio.Event()
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -75,6 +79,12 @@ class Notifications:
             raise invalid("after_cursor", "a cursor is 0 or more")
         with self.wakeups.watching(own) as woken:
             while True:
+                if self.stopping.is_set():
+                    raise Unavailable(
+                        "the service is stopping; follow again from the last cursor",
+                        STOPPING,
+                        retry_after_s=1.0,
+                    )
                 woken.clear()
                 items = await self.store.after(own, after, FOLLOW_BATCH)
                 for item in items:
@@ -84,7 +94,7 @@ class Notifications:
                     continue
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.follow_poll_s):
-                        await woken.wait()
+                        await _either(woken, self.stopping)
 
     async def mark_read(
         self, who: Principal, inbox_id: str, cursors: Sequence[int], up_to: int
@@ -118,3 +128,13 @@ class Notifications:
         kept = Preferences(prefs.sms, prefs.wechat, openid, wechat_refused=False)
         await self.store.set_preferences(who.subject, kept)
         return kept
+
+
+async def _either(a: asyncio.Event, b: asyncio.Event) -> None:
+    """Until either event is set."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
