@@ -141,6 +141,7 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         "linli-events",
         "linli-sms",
         "linli-identity",
+        "linli-attendance",
     }
 
 
