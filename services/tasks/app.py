@@ -12,8 +12,7 @@ from services.common.clock import Clock, system_clock
 from services.common.eventbus import Consumer, KeyRing, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import TasksSettings
-from services.tasks import events
-from services.tasks import attendance_api
+from services.tasks import attendance_api, events
 from services.tasks.api import STAFF_ONLY, TasksApi
 from services.tasks.attendance import AttendanceCases
 from services.tasks.handlers import event_table

@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.values import Beneficiary, LatLng, TimeWindow
-from services.tasks.domain import Assignment, AssignmentSource, AssignmentState, Task
+from services.tasks.domain import Assignment, AssignmentSource, AssignmentState, Task, hours
 from services.tasks.domain import attendance as rules
-from services.tasks.domain import hours
 from services.tasks.domain.attendance import Attendance, AttendanceRules, Evidence, Purpose
 from services.tasks.domain.errors import (
     CODE_NOT_CURRENT,
