@@ -10,6 +10,7 @@
     linli tasks list --community chengli --status open
     linli match run --community chengli            (or --street jiyang, or the whole district)
     linli member record <member id>
+    linli checkin-code <task id>          (or --purpose out: the check-out code)
     linli report --month 2026-12 --community chengli --out chengli.html
     linli login --user wang.li                      (staff: password, and TOTP for admins)
     linli totp-enrol --user admin                   (an administrator, once, first)
@@ -36,6 +37,7 @@ from grpc import aio
 from services.cli.account import account
 from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
+from services.cli.checkin import checkin_code
 from services.cli.district import district
 from services.cli.login import login, logout, totp_enrol
 from services.cli.match import match
@@ -97,6 +99,7 @@ for command in (
     logout,
     totp_enrol,
     account,
+    checkin_code,
 ):
     linli.add_command(command)
 

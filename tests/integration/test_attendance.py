@@ -3,6 +3,7 @@ place, hours proposed from check-in and check-out, confirmed, corrected and aske
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from linli.v1 import attendance_pb2 as pb
 from linli.v1 import attendance_pb2_grpc, common_pb2, events_pb2, tasks_pb2
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from tests.integration.cli_support import linli, where
 from tests.integration.conftest import MovableClock, code
 from tests.integration.errors import bad_request_fields
 from tests.integration.events import wait_for_events
@@ -503,3 +505,33 @@ async def test_bad_requests_name_their_fields(att, hood: Neighbourhood) -> None:
         err = await refusal(call)
         assert code(err) == grpc.StatusCode.INVALID_ARGUMENT
         assert fields <= set(bad_request_fields(err))
+
+
+async def test_the_cli_shows_the_current_code_and_draws_its_qr_code(
+    att,  # type: ignore[no-untyped-def]
+    task_stub,
+    hood: Neighbourhood,
+    clock: MovableClock,
+    registry: ServiceRuntime,
+    tasks_rt: ServiceRuntime,
+    matching_rt: ServiceRuntime,
+) -> None:
+    start = soon(1)
+    member = hood.members[0]
+    task = await task_with(task_stub, hood, [member], start)
+    env = where(registry, tasks_rt, matching_rt) | {
+        "LINLI_TOKEN": hood.staff[0][1].removeprefix("Bearer ")
+    }
+    with at(clock, start):
+        status, out, err = await linli("--output", "json", "checkin-code", task.id, env=env)
+        assert status == 0, err
+        shown = json.loads(out)
+        status, drawn, err = await linli("checkin-code", task.id, env=env)
+        assert status == 0, err
+        done = await att.CheckIn(
+            pb.CheckInRequest(task_id=task.id, code=shown["code"], location=north(10)),
+            metadata=hood.as_member(member),
+        )
+    assert done.attendance.evidence == CODE_AND_PLACE
+    assert shown["qr_text"].endswith(shown["code"])
+    assert "▀" in drawn or "▄" in drawn  # the QR code, in the terminal
