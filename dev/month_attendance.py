@@ -96,7 +96,7 @@ async def play(
                 seen["checked in"] += len(evidence)
                 seen["code only"] += evidence.count(events_pb2.HOURS_EVIDENCE_CODE_ONLY)
         await _complete(stubs, month, task, members, staff, rng)
-        await _confirm(stubs, task, staff, comers, seen)
+        await _confirm(stubs, task, staff, seen)
         if forgetful in members:
             asked = (
                 await stubs.attendance.RequestHours(
@@ -161,28 +161,34 @@ async def _complete(
     month.hours += task.effort_hours * len(members)
 
 
-async def _confirm(
-    stubs: Stubs, task: tasks_pb2.Task, staff: Any, comers: list[str], seen: Counter[str]
-) -> None:
-    """Staff confirm the proposed hours; the first day's first member left early."""
+async def _confirm(stubs: Stubs, task: tasks_pb2.Task, staff: Any, seen: Counter[str]) -> None:
+    """Staff confirm the proposed hours; then hear that the first day's first member left early
+    and correct their record, with the reason (a new record; the old one is kept)."""
     proposals = (
         await stubs.attendance.ListHoursProposals(
             pb.ListHoursProposalsRequest(task_id=task.id), metadata=staff
         )
     ).proposals
-    decisions: list[pb.HoursDecision] = []
-    for p in proposals:
-        if not seen["corrected"] and not decisions and p.minutes > 60 and not task.street_wide:
-            decisions.append(
-                pb.HoursDecision(
-                    member_id=p.member_id, minutes=p.minutes - 30, reason="提前半小时离开"
-                )
-            )
-            seen["corrected"] += 1
-        else:
-            decisions.append(pb.HoursDecision(member_id=p.member_id))
-    if decisions:
+    if not proposals:
+        return
+    records = (
         await stubs.attendance.ConfirmHours(
-            pb.ConfirmHoursRequest(task_id=task.id, decisions=decisions), metadata=staff
+            pb.ConfirmHoursRequest(
+                task_id=task.id,
+                decisions=[pb.HoursDecision(member_id=p.member_id) for p in proposals],
+            ),
+            metadata=staff,
         )
-        seen["confirmed"] += len(decisions)
+    ).records
+    seen["confirmed"] += len(records)
+    first = records[0]
+    if not seen["corrected"] and not task.street_wide and first.minutes >= 2:
+        await stubs.attendance.CorrectHours(
+            pb.CorrectHoursRequest(
+                record_id=first.id,
+                minutes=first.minutes - min(30, first.minutes // 2),
+                reason="提前离开，按实际时间更正",
+            ),
+            metadata=staff,
+        )
+        seen["corrected"] += 1
