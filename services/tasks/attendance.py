@@ -18,7 +18,7 @@ from services.tasks.domain.attendance import Attendance, AttendanceRules, CheckI
 from services.tasks.domain.errors import hidden, missing
 from services.tasks.domain.hours import Decision, HoursRecord, TaskHours
 from services.tasks.store import Scope
-from services.tasks.store.port import AttendanceStorePort
+from services.tasks.store.attendance_port import AttendanceStorePort
 
 
 def rules_of(settings: TasksSettings) -> AttendanceRules:

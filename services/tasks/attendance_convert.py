@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from linli.v1 import attendance_pb2 as pb
 from linli.v1 import events_pb2
-from services.common.protoconv import ts
+from services.common.protoconv import as_json, ts
 from services.tasks.domain.attendance import Attendance, Evidence, HoursProposal, Purpose
 from services.tasks.domain.hours import HoursRecord, HoursState
 
@@ -95,3 +97,13 @@ def hours_refused(r: HoursRecord) -> events_pb2.HoursRefused:
     return events_pb2.HoursRefused(
         record_id=r.id, task_id=r.task_id, member_id=r.member_id, reason=r.reason
     )
+
+
+def attendance_export(
+    seen: list[Attendance], records: list[HoursRecord]
+) -> dict[str, list[dict[str, Any]]]:
+    """The member's check-ins and hours records, in their export."""
+    return {
+        "attendance": [as_json(attendance_to_proto(a)) for a in seen],
+        "hours_records": [as_json(record_to_proto(r)) for r in records],
+    }

@@ -11,10 +11,12 @@ import pytest
 from services.common.auth import Principal, Role
 from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.common.settings import TasksSettings
+from services.tasks import convert
 from services.tasks.attendance import AttendanceCases
 from services.tasks.domain import Outcome
 from services.tasks.domain.attendance import Evidence, Purpose
 from services.tasks.domain.hours import Decision, HoursState
+from services.tasks.queries import TaskQueries
 from tests.task_builders import SERVICE, STATION, fixed, new_hood, new_member, wish
 from tests.usecase.tasks_setup import World
 
@@ -105,3 +107,17 @@ async def test_hours_confirmed_requested_and_listed_by_who_may_see_them(world: W
         hood.staff, member_id="", task_id=task.id, community_id="", after=None, limit=10
     )
     assert {r.id for r in ours} == {confirmed.id, approved.id}
+
+
+async def test_a_members_export_holds_their_check_ins_and_hours_records(world: World) -> None:
+    hood, task, (m,) = await setup(world, members=1)
+    att = cases(world)
+    code, _ = await att.check_in_code(hood.staff, task.id, Purpose.CHECK_IN)
+    await att.check(member(m), task.id, "", Purpose.CHECK_IN, code.code, STATION)
+    world.clock.advance(timedelta(hours=3))
+    await world.tasks.complete_task(hood.staff, task.id, (Outcome(m, 2, False),), 5, "")
+    (record,) = await att.confirm(hood.staff, task.id, [Decision(m, None, "")])
+    queries = TaskQueries(world.store, TasksSettings(grpc_port=0), world.clock)
+    export = convert.member_export(await queries.export_member(member(m), m))
+    assert [a["task_id"] for a in export["attendance"]] == [task.id]
+    assert [r["id"] for r in export["hours_records"]] == [record.id]

@@ -14,8 +14,8 @@ from services.tasks import events
 from services.tasks.domain import Task
 from services.tasks.domain.attendance import Attendance, Evidence, Purpose
 from services.tasks.domain.hours import HoursChange, HoursRecord, HoursState, TaskHours
+from services.tasks.store.attendance_port import AttendanceDecision, HoursDecision
 from services.tasks.store.base import StoreBase
-from services.tasks.store.port import AttendanceDecision, HoursDecision
 from services.tasks.store.records import assignment_from_record, task_from_record
 from services.tasks.store.scope import Scope
 
@@ -216,3 +216,13 @@ class AttendanceStore(StoreBase):
             *args,
         )
         return [hours_from_record(r) for r in rows]
+
+    async def member_attendance(self, member_id: str) -> tuple[list[Attendance], list[HoursRecord]]:
+        key = _uuid(member_id, "member")
+        seen = await self._pool.fetch(
+            "SELECT * FROM attendance WHERE member_id = $1 ORDER BY at, task_id, purpose", key
+        )
+        records = await self._pool.fetch(
+            "SELECT * FROM hours_record WHERE member_id = $1 ORDER BY created_at, id", key
+        )
+        return [attendance_from_record(r) for r in seen], [hours_from_record(r) for r in records]

@@ -12,7 +12,7 @@ from services.tasks import events
 from services.tasks.domain import Assignment, Task
 from services.tasks.domain.attendance import Attendance, Purpose
 from services.tasks.domain.hours import CURRENT, HoursChange, HoursRecord, TaskHours
-from services.tasks.store.port import AttendanceDecision, HoursDecision
+from services.tasks.store.attendance_port import AttendanceDecision, HoursDecision
 from services.tasks.store.scope import Scope
 
 
@@ -119,3 +119,14 @@ class MemoryAttendance:
 
     def attendance_state(self) -> list[Any]:
         return [self.attendance, self.hours_records]
+
+    async def member_attendance(self, member_id: str) -> tuple[list[Attendance], list[HoursRecord]]:
+        seen = sorted(
+            (a for a in self.attendance.values() if a.member_id == member_id),
+            key=lambda a: (a.at, a.task_id, a.purpose.value),
+        )
+        records = sorted(
+            (r for r in self.hours_records.values() if r.member_id == member_id),
+            key=lambda r: (r.created_at, r.id),
+        )
+        return seen, records

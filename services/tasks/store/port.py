@@ -24,8 +24,7 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
-from services.tasks.domain.attendance import Attendance, Purpose
-from services.tasks.domain.hours import HoursChange, HoursRecord, TaskHours
+from services.tasks.store.attendance_port import AttendanceStorePort
 from services.tasks.store.scope import Scope
 
 # A change's caller-given check, run under the lock: it raises to refuse (a task gone out of
@@ -34,7 +33,7 @@ TaskCheck = Callable[[Task], None]
 AssignmentCheck = Callable[[Assignment, Task], None]
 
 
-class TaskStorePort(Protocol):
+class TaskStorePort(AttendanceStorePort, Protocol):
     """What the use cases and event handlers ask of the store. `conn` is the store's own
     transaction handle, from `transaction()` (or the event consumer's)."""
 
@@ -182,45 +181,4 @@ class TaskStorePort(Protocol):
 
     async def forget_member_text(self, conn: Any, member_id: str) -> None:
         """Empty the reasons the member gave, in their assignments and in kept events."""
-        ...
-
-
-# A check-in's decision, run under the task's lock: the task, the member's latest assignment on
-# it, and their check-in (for a check-out) in; the attendance to record out, or an error.
-AttendanceDecision = Callable[[Task, Assignment | None, Attendance | None], Attendance]
-HoursDecision = Callable[[TaskHours], HoursChange]
-
-
-class AttendanceStorePort(Protocol):
-    """Check-ins and hours records (kept in the task service's schema, beside the tasks)."""
-
-    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
-    async def get_task(self, task_id: str) -> Task | None: ...
-    async def member_view(self, conn: Any, member_id: str) -> MemberView | None: ...
-    async def record_attendance(
-        self, task_id: str, member_id: str, purpose: Purpose, decide: AttendanceDecision
-    ) -> Attendance:
-        """The member's check-in (or check-out) at the task: the one recorded before, else the
-        one `decide` makes, written."""
-        ...
-
-    async def task_hours(self, task_id: str) -> TaskHours: ...
-    async def change_hours(
-        self, task_id: str, decide: HoursDecision, actor: Principal
-    ) -> HoursChange:
-        """Load the task's hours under its lock, apply `decide`, write its records and events."""
-        ...
-
-    async def get_hours_record(self, record_id: str) -> HoursRecord | None: ...
-    async def list_hours_records(
-        self,
-        scope: Scope,
-        *,
-        member_id: str,
-        task_id: str,
-        community_id: str,
-        after: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[HoursRecord]:
-        """Newest first, in the scope (the task's community and street)."""
         ...
