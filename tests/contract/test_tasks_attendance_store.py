@@ -119,7 +119,9 @@ async def test_hours_are_confirmed_corrected_and_listed_alike(under_test: StoreU
     new_id = str(uuid.uuid4())
     fixed_ = await store.change_hours(
         task.id,
-        lambda th: hours.correct(th.record(rb.id), 60, "left early", record_id=new_id, now=later),
+        lambda th: hours.correct(
+            th.record(rb.id), 60, "left early", record_id=new_id, now=later + timedelta(hours=1)
+        ),
         hood.staff,
     )
     assert fixed_.answer[0].supersedes == rb.id
