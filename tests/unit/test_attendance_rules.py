@@ -3,14 +3,18 @@ geofence, what check-in and check-out propose, and confirming, asking for and co
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.settings import TasksSettings
+from services.common.settings.services import AttendanceSettings
 from services.common.values import Beneficiary, LatLng, TimeWindow
 from services.tasks.domain import Assignment, AssignmentSource, AssignmentState, Task, hours
 from services.tasks.domain import attendance as rules
@@ -444,3 +448,25 @@ def test_a_correction_is_a_new_record_that_supersedes_the_old() -> None:
     )
     with pytest.raises(FailedPrecondition):
         hours.correct(old, 30, "again", record_id="r-3", now=LATER)
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+def test_production_refuses_the_development_check_in_key_and_a_short_one() -> None:
+    ring = f"prod1:{base64.b64encode(b'p' * 32).decode()}"
+    production = {
+        "jwt_secret": "x" * 40,
+        "jwks_url": "http://identity:50064/.well-known/jwks.json",
+        "event_keys": ring,
+        "event_key_id": "prod1",
+        "dev_mode": False,
+    }
+    with pytest.raises(SystemExit, match="LINLI_ATTENDANCE__CODE_KEY"):
+        TasksSettings(**production).refuse_unsafe()  # type: ignore[arg-type]
+    short = AttendanceSettings(code_key=SecretStr("too short"))
+    with pytest.raises(SystemExit, match="at least 32 bytes"):
+        TasksSettings(**production, attendance=short).refuse_unsafe()  # type: ignore[arg-type]
+    own = AttendanceSettings(code_key=SecretStr("k" * 40))
+    TasksSettings(**production, attendance=own).refuse_unsafe()  # type: ignore[arg-type]
+    TasksSettings(dev_mode=True, jwt_secret="x" * 40).refuse_unsafe()
