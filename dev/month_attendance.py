@@ -72,13 +72,12 @@ async def play(
     say("on a few days staff show the check-in code; members check in at the place")
     seen: Counter[str] = Counter()
     days = await _days(stubs, actors, month, clock() + timedelta(minutes=30))
-    forgetful = ""  # the member who comes without checking in, on the first exact-place day
+    # The member who comes without checking in, on the first day at an exact place.
+    forgetful = next(((t.id, ms[-1]) for t, ms in days if not t.street_wide), ("", ""))
     for task, members in days:
         staff = actors.staff(task.community_id)
         start, end = time_from_proto(task.window.start), time_from_proto(task.window.end)
-        if not task.street_wide and not forgetful:
-            forgetful = members[-1]
-        comers = [m for m in members if m != forgetful]
+        comers = [m for m in members if (task.id, m) != forgetful]
         for purpose, when in ((pb.CHECK_IN_PURPOSE_CHECK_IN, start - BEFORE_START),
                               (pb.CHECK_IN_PURPOSE_CHECK_OUT, end + AFTER_END)):  # fmt: skip
             await _move(clock, when, settle_s)
@@ -97,7 +96,7 @@ async def play(
                 seen["code only"] += evidence.count(events_pb2.HOURS_EVIDENCE_CODE_ONLY)
         await _complete(stubs, month, task, members, staff, rng)
         await _confirm(stubs, task, staff, seen)
-        if forgetful in members:
+        if task.id == forgetful[0]:
             asked = (
                 await stubs.attendance.RequestHours(
                     pb.RequestHoursRequest(
@@ -105,7 +104,7 @@ async def play(
                         minutes=int(task.effort_hours * 60),
                         reason="手机没电，到场后未能签到",
                     ),
-                    metadata=actors.member(forgetful),
+                    metadata=actors.member(forgetful[1]),
                 )
             ).record
             await stubs.attendance.ApproveHoursRequest(
