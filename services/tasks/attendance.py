@@ -7,9 +7,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from services.common import metrics
 from services.common.auth import Principal, Role
 from services.common.clock import Clock, system_clock
-from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from services.common.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
 from services.common.settings import TasksSettings
 from services.common.values import LatLng
 from services.tasks.domain import Assignment, Task, hours, may_manage_task, may_see_task
@@ -134,7 +140,13 @@ class AttendanceCases:
                 rules=self.rules,
             )
 
-        return await self.store.record_attendance(task_id, member_id, purpose, decide)
+        try:
+            done = await self.store.record_attendance(task_id, member_id, purpose, decide)
+        except FailedPrecondition as e:
+            metrics.CHECK_INS.labels(purpose.value, e.reason).inc()
+            raise
+        metrics.CHECK_INS.labels(purpose.value, done.evidence.value).inc()
+        return done
 
     # -- hours ---------------------------------------------------------------------------------
 

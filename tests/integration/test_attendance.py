@@ -15,6 +15,7 @@ from nats.aio.client import Client as NatsClient
 
 from linli.v1 import attendance_pb2 as pb
 from linli.v1 import attendance_pb2_grpc, common_pb2, events_pb2, tasks_pb2
+from services.common import metrics
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from tests.integration.cli_support import linli, where
@@ -246,6 +247,8 @@ async def test_far_away_is_refused_with_one_message_whatever_the_distance(
     member = hood.members[0]
     task = await task_with(task_stub, hood, [member], start)
     answers = set()
+    labels = {"purpose": "check_in", "outcome": "NOT_AT_THE_PLACE"}
+    before = metrics.REGISTRY.get_sample_value("linli_check_ins_total", labels) or 0
     with at(clock, start):
         shown = await get_code(att, hood, task.id)
         for metres in (260, 900, 4_000, 30_000):
@@ -263,6 +266,8 @@ async def test_far_away_is_refused_with_one_message_whatever_the_distance(
             "NOT_AT_THE_PLACE",
         )
     }
+    # Counted by reason, for operators watching whether members manage to check in.
+    assert metrics.REGISTRY.get_sample_value("linli_check_ins_total", labels) == before + 4
 
 
 async def test_an_approximate_task_takes_the_code_alone(
