@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from dev import gen_district
+from dev import gen_district, month_attendance
 from dev.cast import Actors, Month, People, story
 from dev.month_notify import show_inboxes
 from dev.month_work import members_claim, post_work
@@ -342,6 +342,7 @@ async def play(
         ]
         month.reoffered += reoffers(fresh, pairs)
         await answer(stubs, actors, month, rng, fresh, 0.9, 0.0)
+        await month_attendance.play(stubs, actors, month, clock, rng, say)
         say("the month passes; staff confirm what was done")
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)
         await complete_past(stubs, actors, month, rng)

@@ -10,6 +10,7 @@
     linli tasks list --community chengli --status open
     linli match run --community chengli            (or --street jiyang, or the whole district)
     linli member record <member id>
+    linli checkin-code <task id>          (or --purpose out: the check-out code)
     linli report --month 2026-12 --community chengli --out chengli.html
     linli login --user wang.li                      (staff: password, and TOTP for admins)
     linli totp-enrol --user admin                   (an administrator, once, first)
@@ -37,6 +38,7 @@ from grpc import aio
 from services.cli.account import account
 from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
+from services.cli.checkin import checkin_code
 from services.cli.district import district
 from services.cli.inbox import inbox
 from services.cli.login import login, logout, totp_enrol
@@ -103,6 +105,7 @@ for command in (
     totp_enrol,
     account,
     inbox,
+    checkin_code,
 ):
     linli.add_command(command)
 

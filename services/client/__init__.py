@@ -22,6 +22,7 @@ from typing import Any, Self, TypeVar
 from opentelemetry import trace
 
 from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1.attendance_pb2_grpc import AttendanceServiceStub
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.notifications_pb2_grpc import NotificationServiceStub
@@ -107,6 +108,8 @@ class Stubs:
         }
         self.registry = RegistryServiceStub(self.channels["registry"])
         self.tasks = TaskServiceStub(self.channels["tasks"])
+        # Check-in and hours are served by the task service's process.
+        self.attendance = AttendanceServiceStub(self.channels["tasks"])
         self.matching = MatchingServiceStub(self.channels["matching"])
 
     @property

@@ -121,6 +121,12 @@ CLAIMS_REFUSED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+CHECK_INS = Counter(
+    "linli_check_ins_total",
+    "Check-ins and check-outs on site: by purpose, and their evidence or refusal reason.",
+    ["purpose", "outcome"],
+    registry=REGISTRY,
+)
 SIGNINS_FAILED = Counter(
     "linli_signins_failed_total",
     "Failed sign-ins, by kind (password, totp, phone_code, refresh, client_secret) and reason.",

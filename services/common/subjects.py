@@ -42,6 +42,11 @@ ROLE_ENDED = subject(TASKS, "role", "ended")
 PROPOSAL_REJECTED = subject(TASKS, "proposal", "rejected")
 TASK_EVENTS = everything(TASKS, "task")
 ASSIGNMENT_EVENTS = everything(TASKS, "assignment")
+# Hours records: a member asked for hours, staff confirmed (or corrected) them, or refused them.
+HOURS_REQUESTED = subject(TASKS, "hours", "requested")
+HOURS_CONFIRMED = subject(TASKS, "hours", "confirmed")
+HOURS_REFUSED = subject(TASKS, "hours", "refused")
+HOURS_EVENTS = everything(TASKS, "hours")
 
 # The matching service.
 PROPOSAL_MADE = subject(MATCHING, "proposal", "made")

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import attendance_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.client import Metadata, Stubs, assignments_of, gather, members_of, pages, tasks_of
 from services.common.protoconv import time_from_proto
 from services.common.values import LOCAL_TZ
+from services.report import attendance
 
 LOCAL = LOCAL_TZ
 
@@ -42,6 +43,7 @@ class Data:
     run: matching_pb2.MatchRun | None = None
     planned: list[matching_pb2.MatchAssignment] = field(default_factory=list)
     unfilled: list[matching_pb2.UnfilledPlace] = field(default_factory=list)
+    hours_records: list[attendance_pb2.HoursRecord] = field(default_factory=list)
     scope: str = ""  # what the report covers, in words: "2026-12 · chengli"
 
 
@@ -97,6 +99,7 @@ async def collect(
         d.tasks += [t for t in group if _within(time_from_proto(t.window.start), since, until)]
     found = await gather([t.id for t in d.tasks], lambda t: assignments_of(stubs, md, t), 16)
     d.assignments = {t.id: a for t, a in zip(d.tasks, found, strict=True)}
+    await attendance.collect(stubs, md, d)
     if run_id is None:
         runs = await pages(
             stubs.matching.ListMatchRuns,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from linli.v1 import tasks_pb2
+from services.report import attendance
 from services.report.data import LOCAL, Data
 
 GROUP_NAMES = {1: "elderly 老", 2: "child 少", 3: "disabled 残", 4: "poor 贫", 5: "other 其他"}
@@ -180,6 +181,7 @@ def render(d: Data, story: Sequence[tuple[str, Any]] = ()) -> str:
     for plan in d.planned:
         distances[task_community.get(plan.task_id, "")].append(plan.distance_m)
     hours_by_member: dict[str, float] = defaultdict(float)
+    given = attendance.hours_given(d)
     rows = []
     for c in sorted(d.communities, key=lambda c: (c.street_id, c.id)):
         ts = tasks_by_community[c.id]
@@ -195,9 +197,9 @@ def render(d: Data, story: Sequence[tuple[str, Any]] = ()) -> str:
             for a in d.assignments[t.id]:
                 if a.state in DONE and t.beneficiary_group in PRIORITY:
                     groups[t.beneficiary_group] += 1
-                if a.state == tasks_pb2.ASSIGNMENT_STATE_COMPLETED:
-                    hours += a.hours
-                    hours_by_member[a.member_id] += a.hours
+            for member_id, h in given.get(t.id, {}).items():
+                hours += h
+                hours_by_member[member_id] += h
         dist = distances.get(c.id, [])
         rows.append(
             [
@@ -323,6 +325,7 @@ th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: 
 <h2>Unfilled and why 未满足原因</h2>
 {table(["why", "places"], unfilled_rows, "unfilled")}
 </div></div>
+{attendance.section(d)}
 <h2>The matching run 匹配运行</h2>
 {table(["", ""], run_rows, "run")}
 </body></html>"""

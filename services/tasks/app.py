@@ -6,14 +6,15 @@ from pathlib import Path
 
 from grpc import aio
 
-from linli.v1 import tasks_pb2, tasks_pb2_grpc
+from linli.v1 import attendance_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 from services.common import subjects
 from services.common.clock import Clock, system_clock
 from services.common.eventbus import Consumer, KeyRing, Outbox
 from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import TasksSettings
-from services.tasks import events
+from services.tasks import attendance_api, events
 from services.tasks.api import STAFF_ONLY, TasksApi
+from services.tasks.attendance import AttendanceCases
 from services.tasks.handlers import event_table
 from services.tasks.queries import TaskQueries
 from services.tasks.service import Tasks
@@ -28,6 +29,7 @@ class TasksRuntime(ServiceRuntime):
 
     tasks: Tasks
     queries: TaskQueries
+    attendance: AttendanceCases
 
 
 def build(
@@ -39,7 +41,15 @@ def build(
         rt.tasks = Tasks(store, settings, clock)
         rt.queries = TaskQueries(store, settings, clock)
         tasks_pb2_grpc.add_TaskServiceServicer_to_server(TasksApi(rt.tasks, rt.queries), server)
-        return [tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name]
+        # Check-in and hours: their own API surface, served by the same process and store.
+        rt.attendance = AttendanceCases(store, settings, clock)
+        attendance_pb2_grpc.add_AttendanceServiceServicer_to_server(
+            attendance_api.AttendanceApi(rt.attendance), server
+        )
+        return [
+            tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
+            attendance_api.SERVICE_NAME,
+        ]
 
     def workers(rt: ServiceRuntime) -> list[Worker]:
         assert isinstance(rt, TasksRuntime)
@@ -75,7 +85,7 @@ def build(
 
     return TasksRuntime(
         settings=settings,
-        staff_only=STAFF_ONLY,
+        staff_only=STAFF_ONLY | attendance_api.STAFF_ONLY,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         register=register,

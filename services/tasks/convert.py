@@ -22,6 +22,7 @@ from services.common.protoconv import (
     ts,
 )
 from services.common.values import approximate
+from services.tasks.attendance_convert import attendance_export
 from services.tasks.domain import (
     Assignment,
     AssignmentSource,
@@ -271,4 +272,5 @@ def member_export(export: MemberExport) -> dict[str, Any]:
             task_id: {"score": f.score, "comment": f.comment}
             for task_id, f in sorted(export.feedback.items())
         },
+        **attendance_export(export.attendance, export.hours),
     }

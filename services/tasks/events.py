@@ -11,6 +11,9 @@ from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2
 from services.common.subjects import (
+    HOURS_CONFIRMED,
+    HOURS_REFUSED,
+    HOURS_REQUESTED,
     PROPOSAL_REJECTED,
     ROLE_CREATED,
     ROLE_ENDED,
@@ -18,9 +21,10 @@ from services.common.subjects import (
     subject,
 )
 from services.common.subjects import TASKS as SERVICE
-from services.tasks import domain
+from services.tasks import attendance_convert, domain
 from services.tasks.convert import assignment_to_proto, role_to_proto, task_to_proto
 from services.tasks.domain import Assignment, DomainEvent, Task, VolunteerRole
+from services.tasks.domain import hours as hours_domain
 
 Event = tuple[str, pb_message.Message]
 
@@ -82,6 +86,18 @@ def proposal_rejected(
         reason=reason,
         place_unavailable=place_unavailable,
     )
+
+
+def hours_payload(event: hours_domain.HoursEvent) -> Event:
+    """The subject and payload that announce a change of an hours record."""
+    match event:
+        case hours_domain.HoursConfirmed(record):
+            return HOURS_CONFIRMED, attendance_convert.hours_confirmed(record)
+        case hours_domain.HoursRequested(record):
+            return HOURS_REQUESTED, attendance_convert.hours_requested(record)
+        case hours_domain.HoursRefused(record):
+            return HOURS_REFUSED, attendance_convert.hours_refused(record)
+    raise AssertionError(f"no payload for {event!r}")
 
 
 def payload(event: DomainEvent) -> Event:

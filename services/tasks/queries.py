@@ -301,10 +301,13 @@ class TaskQueries:
             if task is not None:
                 tasks[task_id] = task
         done = sorted({a.task_id for a in assignments if a.state is AssignmentState.COMPLETED})
+        seen, hours = await self.store.member_attendance(member_id)
         return MemberExport(
             copy=await self.store.member_copy(member_id),
             record=await self.store.member_record(member_id, self.clock()),
             assignments=assignments,
             tasks=tasks,
             feedback=await self.store.feedback_on(done),
+            attendance=seen,
+            hours=hours,
         )

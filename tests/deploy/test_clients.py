@@ -13,12 +13,29 @@ from typing import Any
 import pytest
 from google.protobuf.descriptor import FileDescriptor
 
-from linli.v1 import audit_pb2, common_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import (
+    attendance_pb2,
+    audit_pb2,
+    common_pb2,
+    events_pb2,
+    matching_pb2,
+    registry_pb2,
+    tasks_pb2,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLIENTS = ROOT / "clients"
 FILES: list[FileDescriptor] = [
-    m.DESCRIPTOR for m in (audit_pb2, common_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2)
+    m.DESCRIPTOR
+    for m in (
+        attendance_pb2,
+        audit_pb2,
+        common_pb2,
+        events_pb2,
+        matching_pb2,
+        registry_pb2,
+        tasks_pb2,
+    )
 ]
 GO_IMPORT = "github.com/linli/linli/clients/go/linli/v1"
 JAVA_PACKAGE = "cn.linli.v1"

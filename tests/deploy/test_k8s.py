@@ -143,6 +143,7 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         "linli-sms",
         "linli-identity",
         "linli-wechat",
+        "linli-attendance",
     }
 
 

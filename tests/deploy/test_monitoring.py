@@ -26,6 +26,7 @@ COUNTERS = {
     "linli_matching_runs_total",
     "linli_matching_places_filled_total",
     "linli_claims_refused_total",
+    "linli_check_ins_total",
     "linli_signins_failed_total",
     "linli_notification_deliveries_total",
 }

@@ -15,11 +15,12 @@ import pytest
 from PIL import Image
 
 from dev import gen_district, month
-from linli.v1 import matching_pb2, tasks_pb2
+from linli.v1 import attendance_pb2, events_pb2, matching_pb2, tasks_pb2
 from services import report
 from services.client import Stubs
 from services.common.clock import FileClock
 from services.common.settings import Settings
+from services.report.attendance import hours_given
 from tests.e2e.conftest import System
 
 pytestmark = pytest.mark.e2e
@@ -171,11 +172,11 @@ def test_the_services_agree_on_what_happened(
         stubs = month.Stubs(system.addresses())
         actors = month.Actors(Settings())
         try:
-            worked = defaultdict(float)
-            for group in data.assignments.values():
-                for a in group:
-                    if a.state == tasks_pb2.ASSIGNMENT_STATE_COMPLETED:
-                        worked[a.member_id] += a.hours
+            # A task's hours are its confirmed hours records' where staff confirmed them.
+            worked: defaultdict[str, float] = defaultdict(float)
+            for by_member in hours_given(data).values():
+                for member_id, h in by_member.items():
+                    worked[member_id] += h
             sample = sorted(worked)[:20]
             got = [
                 (
@@ -204,6 +205,22 @@ def test_the_report_has_the_map_and_the_tables(
         "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
         and "https://" not in page
     )  # self-contained: nothing to fetch
+
+
+def test_members_checked_in_on_site_and_staff_confirmed_their_hours(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    _, data, path = played
+    confirmed = [
+        r for r in data.hours_records if r.state == attendance_pb2.HOURS_RECORD_STATE_CONFIRMED
+    ]
+    evidence = {r.evidence for r in confirmed}
+    assert {
+        events_pb2.HOURS_EVIDENCE_CODE_AND_PLACE,
+        events_pb2.HOURS_EVIDENCE_STAFF_WORD,  # a correction, and a request approved
+    } <= evidence
+    assert any(r.supersedes_record_id for r in confirmed)  # one corrected, with its reason
+    assert 'class="evidence"' in path.read_text(encoding="utf-8")
 
 
 def test_the_report_renders_its_map_in_a_browser(

@@ -24,7 +24,7 @@ from grpc import aio
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from linli.v1 import audit_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import attendance_pb2, audit_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings, Settings
@@ -344,12 +344,15 @@ async def test_no_generated_request_to_any_rpc_is_internal_or_unknown_and_errors
         matching_pb2.DESCRIPTOR.services_by_name["MatchingService"],
         # The audit log, the same servicer in every service: asked of one.
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+        # Check-in and hours, served by the task service's process.
+        attendance_pb2.DESCRIPTOR.services_by_name["AttendanceService"],
     ]
     ports = {
         services[0].full_name: registry.port,
         services[1].full_name: tasks_rt.port,
         services[2].full_name: matching_rt.port,
         services[3].full_name: tasks_rt.port,
+        services[4].full_name: tasks_rt.port,
     }
     identities = _identities(settings, fuzz_place)
     known = sorted(set(fuzz_place.values()))

@@ -47,6 +47,29 @@ class RegistrySettings(Settings):
     import_members_max_rows: int = Field(20_000, ge=1)
 
 
+# The key of check-in codes for local development and tests; deployments set
+# LINLI_ATTENDANCE__CODE_KEY from a Secret.
+DEV_CHECK_IN_KEY = "linli-dev-check-in-code-key-not-secret"
+
+
+class AttendanceSettings(BaseModel):
+    """Check-in on site (LINLI_ATTENDANCE__*): the codes, the windows, the geofence."""
+
+    # Signs the rotating check-in codes (HMAC-SHA256): at least 32 bytes.
+    code_key: SecretStr = SecretStr(DEV_CHECK_IN_KEY)
+    # How often a code changes; the previous step's code is still accepted.
+    step_s: int = Field(45, ge=30, le=60)
+    # Check-in is open from this long before a task's start to this long after it.
+    check_in_before_min: int = Field(60, ge=0, le=24 * 60)
+    check_in_after_min: int = Field(30, ge=0, le=24 * 60)
+    # Check-out is open from the start to this long after the end.
+    check_out_after_end_min: int = Field(120, ge=0, le=24 * 60)
+    # How far from a task's place a member may be to check in.
+    geofence_m: float = Field(200.0, gt=0, le=5000)
+    # A place taken this close to the start was hard to fill (points give a bonus for it).
+    hard_to_fill_horizon_h: float = Field(48.0, ge=0)
+
+
 class TasksSettings(Settings):
     service_name: str = "tasks"
     grpc_port: int = _port("tasks", TASKS_PORT)
@@ -59,6 +82,19 @@ class TasksSettings(Settings):
     sweep_interval_s: float = Field(5.0, gt=0)
     # How far ahead a wish's or a one-off event's window may lie.
     posting_horizon_days: int = Field(366, ge=1, le=3 * 366)
+    # Check-in codes and hours (docs/attendance.md).
+    attendance: AttendanceSettings = AttendanceSettings()
+
+    def refuse_unsafe(self) -> None:
+        super().refuse_unsafe()
+        key = self.attendance.code_key.get_secret_value()
+        if len(key.encode()) < 32:
+            raise SystemExit("LINLI_ATTENDANCE__CODE_KEY must be at least 32 bytes")
+        if key == DEV_CHECK_IN_KEY and not self.dev_mode:
+            raise SystemExit(
+                "LINLI_ATTENDANCE__CODE_KEY is the published development key: set a key of "
+                "your own (or LINLI_DEV_MODE=true on a developer's machine)"
+            )
 
 
 class MatchingSettings(Settings):

@@ -86,3 +86,14 @@ def missing(principal: Principal, what: str, id_: str) -> NotFound | PermissionD
     """The answer for an id the store does not hold: only callers who see everywhere learn that
     it is missing; anyone else gets what a foreign id gets."""
     return NotFound(what, id_) if principal.is_everywhere else hidden(what)
+
+
+# Why a check-in or check-out is refused (FailedPrecondition reasons), and the hours rules'.
+CODE_NOT_CURRENT = "CODE_NOT_CURRENT"
+OUTSIDE_CHECK_IN_WINDOW = "OUTSIDE_CHECK_IN_WINDOW"
+NOT_AT_THE_PLACE = "NOT_AT_THE_PLACE"
+NO_PLACE_ON_TASK = "NO_PLACE_ON_TASK"
+NOT_CHECKED_IN = "NOT_CHECKED_IN"
+HOURS_STATE = "HOURS_STATE"
+HOURS_ALREADY_RECORDED = "HOURS_ALREADY_RECORDED"
+CHECKED_IN = "CHECKED_IN"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.tasks.domain.assignment import Assignment
+from services.tasks.domain.attendance import Attendance
 from services.tasks.domain.change import Feedback
+from services.tasks.domain.hours import HoursRecord
 from services.tasks.domain.task import MemberRecord, Task
 
 
@@ -17,3 +19,6 @@ class MemberExport:
     assignments: list[Assignment]
     tasks: dict[str, Task]
     feedback: dict[str, Feedback]  # staff's feedback on tasks the member completed
+    # Their check-ins and check-outs, and their hours records (history included).
+    attendance: list[Attendance] = field(default_factory=list)
+    hours: list[HoursRecord] = field(default_factory=list)

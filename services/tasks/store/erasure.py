@@ -63,5 +63,10 @@ class Erasure(StoreBase):
             "UPDATE assignment SET reason = '' WHERE member_id = $1 AND reason <> ''",
             uuid.UUID(member_id),
         )
+        # The words of their requests for hours, and staff's about them.
+        await conn.execute(
+            "UPDATE hours_record SET reason = '' WHERE member_id = $1 AND reason <> ''",
+            uuid.UUID(member_id),
+        )
         await rewrite(conn, ASSIGNMENT_SUBJECTS, lambda env: scrub_reason(env, member_id))
         await anonymise_audit_trail(conn, member_id)

@@ -31,11 +31,12 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
+from services.tasks.store.memory_attendance import MemoryAttendance
 from services.tasks.store.memory_erasure import MemoryErasure
 from services.tasks.store.memory_reads import MemoryReads, Posted
 
 
-class MemoryTaskStore(MemoryReads, MemoryErasure):
+class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
     def __init__(self) -> None:
         self.communities: dict[str, tuple[str, LatLng]] = {}
         self.units: dict[str, str] = {}
@@ -47,6 +48,7 @@ class MemoryTaskStore(MemoryReads, MemoryErasure):
         self.tasks: dict[str, Task] = {}
         self.assignments: dict[str, Assignment] = {}
         self.feedback: dict[str, domain.Feedback] = {}
+        self.attendance, self.hours_records = {}, {}
         # The outbox: what the PostgreSQL store would write for the relay, as (subject, payload).
         self.outbox: list[events.Event] = []
 
@@ -54,16 +56,9 @@ class MemoryTaskStore(MemoryReads, MemoryErasure):
 
     def _state(self) -> list[Any]:
         return [
-            self.communities,
-            self.units,
-            self.members,
-            self.versions,
-            self.wishes,
-            self.roles,
-            self.generated_until,
-            self.tasks,
-            self.assignments,
-            self.feedback,
+            *(self.communities, self.units, self.members, self.versions, self.wishes),
+            *(self.roles, self.generated_until, self.tasks, self.assignments, self.feedback),
+            *self.attendance_state(),
         ]
 
     @asynccontextmanager

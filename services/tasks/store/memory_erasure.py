@@ -9,12 +9,14 @@ from typing import Any
 from linli.v1 import events_pb2
 from services.tasks import events
 from services.tasks.domain import Assignment, Feedback, MemberView
+from services.tasks.domain.hours import HoursRecord
 
 
 class MemoryErasure:
     members: dict[str, MemberView]
     assignments: dict[str, Assignment]
     feedback: dict[str, Feedback]
+    hours_records: dict[str, HoursRecord]
     outbox: list[events.Event]
 
     async def member_copy(self, member_id: str) -> dict[str, Any] | None:
@@ -36,6 +38,9 @@ class MemoryErasure:
         for key, a in list(self.assignments.items()):
             if a.member_id == member_id and a.reason:
                 self.assignments[key] = replace(a, reason="")
+        for key, r in list(self.hours_records.items()):
+            if r.member_id == member_id and r.reason:
+                self.hours_records[key] = replace(r, reason="")
         for _subject, payload in self.outbox:
             if (
                 isinstance(payload, events_pb2.AssignmentChanged)

@@ -26,6 +26,7 @@ from services.tasks.domain import (
     VolunteerRole,
     Wish,
 )
+from services.tasks.domain.hours import HoursRecord, HoursState
 from services.tasks.store.scope import Scope
 
 
@@ -43,6 +44,7 @@ class MemoryReads:
     roles: dict[tuple[str, str], Posted]
     tasks: dict[str, Task]
     assignments: dict[str, Assignment]
+    hours_records: dict[str, HoursRecord]
 
     async def street_of(self, conn: Any, community_id: str) -> str | None:
         found = self.communities.get(community_id)
@@ -166,14 +168,21 @@ class MemoryReads:
     async def member_record(self, member_id: str, now: datetime) -> MemberRecord:
         mine = [a for a in self.assignments.values() if a.member_id == member_id]
         done = [a for a in mine if a.state is AssignmentState.COMPLETED]
+        # As the PostgreSQL store counts: a confirmed record's minutes over completion's hours.
+        confirmed = {
+            r.task_id: r
+            for r in self.hours_records.values()
+            if r.member_id == member_id and r.state is HoursState.CONFIRMED
+        }
+        served: list[tuple[float, datetime | None]] = []
+        for a in done:
+            r = confirmed.pop(a.task_id, None)
+            served.append((a.hours if r is None else r.minutes / 60, a.served_at))
+        served += [(r.minutes / 60, r.occurred_at) for r in confirmed.values()]
 
         def hours(since: datetime | None) -> float:
             return float(
-                sum(
-                    a.hours
-                    for a in done
-                    if since is None or (a.served_at is not None and a.served_at >= since)
-                )
+                sum(h for h, at in served if since is None or (at is not None and at >= since))
             )
 
         return MemberRecord(
@@ -181,7 +190,7 @@ class MemoryReads:
             hours(month_start(now)),
             hours(year_start(now)),
             hours(None),
-            len(done),
+            len(served),
             sum(a.state is AssignmentState.NO_SHOW for a in mine),
             sum(a.state is AssignmentState.ACCEPTED for a in mine),
         )

@@ -24,6 +24,7 @@ from services.tasks.domain import (
     Wish,
     WishDraft,
 )
+from services.tasks.store.attendance_port import AttendanceStorePort
 from services.tasks.store.scope import Scope
 
 # A change's caller-given check, run under the lock: it raises to refuse (a task gone out of
@@ -32,7 +33,7 @@ TaskCheck = Callable[[Task], None]
 AssignmentCheck = Callable[[Assignment, Task], None]
 
 
-class TaskStorePort(Protocol):
+class TaskStorePort(AttendanceStorePort, Protocol):
     """What the use cases and event handlers ask of the store. `conn` is the store's own
     transaction handle, from `transaction()` (or the event consumer's)."""
 

@@ -8,6 +8,7 @@ an exclusion constraint against double-booking) stand behind the code.
 
 from __future__ import annotations
 
+from services.tasks.store.attendance import AttendanceStore
 from services.tasks.store.erasure import Erasure
 from services.tasks.store.places import Places
 from services.tasks.store.postings import Postings
@@ -15,5 +16,5 @@ from services.tasks.store.queries import Queries
 from services.tasks.store.readmodel import ReadModel
 
 
-class TaskStore(ReadModel, Postings, Places, Queries, Erasure):
-    """All of the store: the read model, posting, places, the reads, and erasure."""
+class TaskStore(ReadModel, Postings, Places, Queries, Erasure, AttendanceStore):
+    """All of the store: the read model, posting, places, the reads, erasure, and attendance."""

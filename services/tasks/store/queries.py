@@ -170,8 +170,23 @@ class Queries(StoreBase):
         return {str(r["task_id"]) for r in rows}
 
     async def member_record(self, member_id: str, now: datetime) -> MemberRecord:
+        # A task's hours are its current confirmed record's where staff confirmed them, else
+        # what completion said; confirmed records of tasks the member did not complete (a
+        # request approved) count too.
         r = await self._pool.fetchrow(
-            """SELECT
+            """WITH served AS (
+                 SELECT a.state, coalesce(h.minutes / 60.0, a.hours) AS hours,
+                        coalesce(a.served_at, h.occurred_at) AS served_at
+                   FROM assignment a LEFT JOIN hours_record h ON h.task_id = a.task_id
+                    AND h.member_id = a.member_id AND h.state = 'confirmed'
+                    AND a.state = 'completed'
+                  WHERE a.member_id = $1
+                 UNION ALL
+                 SELECT 'completed', h.minutes / 60.0, h.occurred_at FROM hours_record h
+                  WHERE h.member_id = $1 AND h.state = 'confirmed' AND NOT EXISTS (
+                        SELECT 1 FROM assignment a WHERE a.task_id = h.task_id
+                           AND a.member_id = h.member_id AND a.state = 'completed'))
+               SELECT
                  coalesce(sum(hours) FILTER (WHERE state = 'completed' AND served_at >= $2), 0)
                      AS m,
                  coalesce(sum(hours) FILTER (WHERE state = 'completed' AND served_at >= $3), 0)
@@ -180,7 +195,7 @@ class Queries(StoreBase):
                  count(*) FILTER (WHERE state = 'completed') AS done,
                  count(*) FILTER (WHERE state = 'no_show') AS no_shows,
                  count(*) FILTER (WHERE state = 'accepted') AS upcoming
-               FROM assignment WHERE member_id = $1""",
+               FROM served""",
             uuid.UUID(member_id),
             month_start(now),
             year_start(now),
