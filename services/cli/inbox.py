@@ -52,8 +52,8 @@ def list_items(cli: Cli, unread: bool, limit: int) -> None:
 def follow(cli: Cli, after: int) -> None:
     async def go(s: Session) -> None:
         call = s.notifications.FollowInbox(pb.FollowInboxRequest(after_cursor=after), metadata=s.md)
-        async for item in call:
-            click.echo(line(item))
+        async for answer in call:
+            click.echo(line(answer.item))
 
     cli.call(go)
 

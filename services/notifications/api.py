@@ -37,11 +37,11 @@ class NotificationsApi(notifications_pb2_grpc.NotificationServiceServicer):
 
     async def FollowInbox(
         self, request: pb.FollowInboxRequest, context: aio.ServicerContext
-    ) -> AsyncIterator[pb.InboxItem]:
+    ) -> AsyncIterator[pb.FollowInboxResponse]:
         async for item in self.n.follow(
             current_principal(), request.inbox_id, request.after_cursor
         ):
-            yield convert.item_to_proto(item)
+            yield pb.FollowInboxResponse(item=convert.item_to_proto(item))
 
     async def MarkItemsRead(
         self, request: pb.MarkItemsReadRequest, context: aio.ServicerContext
@@ -60,13 +60,14 @@ class NotificationsApi(notifications_pb2_grpc.NotificationServiceServicer):
 
     async def SetDeliveryPreferences(
         self, request: pb.SetDeliveryPreferencesRequest, context: aio.ServicerContext
-    ) -> pb.DeliveryPreferences:
+    ) -> pb.SetDeliveryPreferencesResponse:
         prefs = await self.n.set_preferences(
             current_principal(), convert.preferences_from_proto(request.preferences)
         )
-        return convert.preferences_to_proto(prefs)
+        return pb.SetDeliveryPreferencesResponse(preferences=convert.preferences_to_proto(prefs))
 
     async def GetDeliveryPreferences(
         self, request: pb.GetDeliveryPreferencesRequest, context: aio.ServicerContext
-    ) -> pb.DeliveryPreferences:
-        return convert.preferences_to_proto(await self.n.preferences(current_principal()))
+    ) -> pb.GetDeliveryPreferencesResponse:
+        prefs = await self.n.preferences(current_principal())
+        return pb.GetDeliveryPreferencesResponse(preferences=convert.preferences_to_proto(prefs))

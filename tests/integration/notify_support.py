@@ -102,8 +102,8 @@ class Follower:
                         pb.FollowInboxRequest(after_cursor=after),
                         metadata=member_auth(self.member_id),
                     )
-                    async for item in call:
-                        self.seen.append(item)
+                    async for answer in call:
+                        self.seen.append(answer.item)
             except grpc.RpcError:
                 pass
             self.reconnects += 1

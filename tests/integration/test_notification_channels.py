@@ -146,7 +146,7 @@ async def test_an_expired_token_is_renewed_and_a_refusal_stops_wechat_for_that_m
             p = await stub.GetDeliveryPreferences(
                 pb.GetDeliveryPreferencesRequest(), metadata=member_auth(m)
             )
-        return p.wechat_refused
+        return p.preferences.wechat_refused
 
     await eventually(refused, "the member's refusal recorded")
     await publish(js, award(m, 3))  # type: ignore[arg-type]
