@@ -15,7 +15,7 @@ from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import RegistrySettings
 from services.common.sms import PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SmsSender
 from services.common.sms.build import SmsConfigError, build_sms
-from services.common.subjects import MEMBER_ERASED, MEMBER_EVENTS, REGISTRY
+from services.common.subjects import MEMBER_ERASED, REGISTRY, everything
 from services.registry import events
 from services.registry.api import STAFF_ONLY, RegistryApi
 from services.registry.handlers import event_table
@@ -74,7 +74,8 @@ def build(
             return await delete_from_stream(
                 rt.js,
                 settings.stream_name,
-                MEMBER_EVENTS,
+                # The members' snapshots and their certificates' events.
+                everything(REGISTRY),
                 keys,
                 lambda env: events.about(env, member_id),
             )

@@ -167,14 +167,27 @@ _CARRYING = {
 }
 
 
+# The payloads that name a member by id: what their certificates were.
+_NAMING = {
+    t.DESCRIPTOR.full_name: t
+    for t in (events_pb2.SkillVerificationChanged, events_pb2.CertificateExpiring)
+}
+
+
 def about(env: events_pb2.EventEnvelope, member_id: str) -> bool:
-    """Whether the (opened) envelope carries a snapshot of this member."""
-    kind = _CARRYING.get(env.payload.TypeName())
-    if kind is None:
+    """Whether the (opened) envelope carries a snapshot of this member, or their certificates."""
+    name = env.payload.TypeName()
+    kind = _CARRYING.get(name)
+    if kind is not None:
+        payload = kind()
+        env.payload.Unpack(payload)
+        return payload.member.id == member_id  # type: ignore[attr-defined,no-any-return]
+    named = _NAMING.get(name)
+    if named is None:
         return False
-    payload = kind()
-    env.payload.Unpack(payload)
-    return payload.member.id == member_id  # type: ignore[attr-defined,no-any-return]
+    certificate = named()
+    env.payload.Unpack(certificate)
+    return certificate.member_id == member_id  # type: ignore[attr-defined,no-any-return]
 
 
 def scrub(env: events_pb2.EventEnvelope, erased: Member) -> bool:
