@@ -110,6 +110,8 @@ def member_answer(member: Member, *, private: bool = True) -> registry_pb2.Membe
         shown = [audit.PHONE] if d.phone else []
         if d.home is not None or d.building_group_id:
             shown.append(audit.HOME)
+        if member.verifications:
+            shown.append(audit.CERTIFICATE)
         audit.note_reveal(member_id=member.id, revealed=shown)
     return member_to_proto(member, private=private, certificates=private)
 
