@@ -8,11 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf import timestamp_pb2
-
 from dev.cast import Month, People
 from linli.v1 import registry_pb2 as R
 from services.client import Stubs
+from services.common.protoconv import ts
 
 NEWCOMERS = 4
 # Their phones lie outside the generated district's block (dev/district/shape.py).
@@ -27,12 +26,6 @@ CERTIFICATES = (
     # Reminded at once (within a month) and ended before the month is out.
     ("driving", "370102-C1-0001", timedelta(days=20)),
 )
-
-
-def stamp(when: datetime) -> timestamp_pb2.Timestamp:
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(when)
-    return out
 
 
 async def newcomers_report_in(stubs: Stubs, actors: People, month: Month) -> list[str]:
@@ -117,7 +110,7 @@ async def staff_verify(stubs: Stubs, actors: People, month: Month) -> None:
                 member_id=holder.id,
                 skill=skill,
                 certificate_number=number,
-                expire_time=stamp(now + valid_for),
+                expire_time=ts(now + valid_for),
             ),
             metadata=actors.staff(holder.community_id),
         )

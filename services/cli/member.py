@@ -15,7 +15,7 @@ from rich.markup import escape
 from linli.v1 import registry_pb2, tasks_pb2
 from services.cli.base import Cli, console, pass_cli
 from services.client import Session, export_member, pages
-from services.common.protoconv import ts
+from services.common.protoconv import time_from_proto, ts
 from services.common.values import LOCAL_TZ
 
 
@@ -129,7 +129,7 @@ def pending(cli: Cli, community: str) -> None:
 
     def text() -> None:
         for m in found:
-            when = m.reported_in_time.ToDatetime().date().isoformat()
+            when = time_from_proto(m.reported_in_time).astimezone(LOCAL_TZ).date().isoformat()
             console.print(f"{m.id}  {escape(m.name)}  grid {m.grid_id}  reported in {when}")
         console.print(f"{len(found)} report-in(s) pending in {community}")
 
