@@ -26,6 +26,7 @@ from tests.integration.tasks_support import (
     Neighbourhood,
     make_neighbourhood,
     post,
+    soon,
     stamp,
     until,
     wish,
@@ -385,3 +386,36 @@ async def test_bad_certificates_are_refused_by_field(stub, hood: Neighbourhood) 
         )
     )
     assert got == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_withdrawn_certificate_releases_the_places_that_needed_it(
+    stub, task_stub, tasks_rt: ServiceRuntime, hood: Neighbourhood
+) -> None:  # type: ignore[no-untyped-def]
+    member = await staff_registered(stub, hood, (("driving", 2), ("errands", 2)))
+    md = hood.as_member(member)
+    expires = datetime.now(UTC) + timedelta(days=200)
+    await stub.VerifySkill(verify(member, "driving", "C1-3701-99", expires), metadata=hood.staff)
+    await tasks_know(tasks_rt, member, proven=frozenset({"driving"}))
+    ride = await post(
+        task_stub, hood.staff, wish(hood.home, skills=("driving",), title="接送老人复诊")
+    )
+    errand = await post(task_stub, hood.staff, wish(hood.home, start=soon(5)))
+    for t in (ride, errand):
+        await task_stub.ClaimTask(tasks_pb2.ClaimTaskRequest(task_id=t.id), metadata=md)
+
+    await stub.WithdrawSkillVerification(
+        R.WithdrawSkillVerificationRequest(member_id=member, skill="driving", reason="驾照吊销"),
+        metadata=hood.staff,
+    )
+
+    async def states() -> dict[str, int]:
+        held = await task_stub.ListAssignments(
+            tasks_pb2.ListAssignmentsRequest(member_id=member), metadata=hood.staff
+        )
+        return {a.task_id: a.state for a in held.assignments}
+
+    async def released() -> bool:
+        return (await states()).get(ride.id) == tasks_pb2.ASSIGNMENT_STATE_WITHDRAWN
+
+    await until(released)
+    assert (await states())[errand.id] == tasks_pb2.ASSIGNMENT_STATE_ACCEPTED

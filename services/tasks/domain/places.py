@@ -245,9 +245,11 @@ def release(
     task: Task, live: Sequence[Assignment], member_id: str, member: MemberView | None, now: datetime
 ) -> Change:
     """The member's places on this task, if they could no longer take them as they now stand
-    (deactivated, or moved out of the task's scope): withdrawn, so that matching offers them
-    again."""
-    why = member_refusal(member, task.community_id, task.street_id, task.street_wide)
+    (deactivated, moved out of the task's scope, or no longer holding a verified certificate
+    the task needs): withdrawn, so that matching offers them again."""
+    why = member_refusal(
+        member, task.community_id, task.street_id, task.street_wide
+    ) or proof_refusal(member, (s.skill for s in task.skills))
     if why is None or task.status not in TAKING_PLACES:
         return Change(task)
     written: list[Assignment] = []
