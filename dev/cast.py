@@ -36,6 +36,8 @@ class Month:
     hours: float = 0.0
     no_shows: int = 0
     steps: list[tuple[str, float]] = field(default_factory=list)  # (what, seconds)
+    # report-ins accepted / refused, certificates verified
+    standing: Counter[str] = field(default_factory=Counter)
 
 
 def story(month: Month) -> list[tuple[str, Any]]:
@@ -54,6 +56,11 @@ def story(month: Month) -> list[tuple[str, Any]]:
         ("tasks confirmed done", month.completed),
         ("hours given", f"{month.hours:,.1f}"),
         ("no-shows", month.no_shows),
+        (
+            "report-ins accepted / refused; certificates verified",
+            f"{month.standing['report-ins accepted']} / {month.standing['report-ins refused']}; "
+            f"{month.standing['certificates verified']}",
+        ),
     ]
 
 

@@ -23,6 +23,7 @@ from grpc import aio
 from dev import gen_district, month_attendance
 from dev.cast import Actors, Month, People, story
 from dev.month_notify import show_inboxes
+from dev.month_registry import play_standing
 from dev.month_work import members_claim, post_work
 from linli.v1 import matching_pb2, tasks_pb2
 from services.cli.district import import_district, import_members
@@ -293,6 +294,7 @@ async def play(
         say("loading the district through the registry")
         await load(stubs, actors, district, month)
         await actors.sign_in_members(month.members)
+        await play_standing(stubs, actors, month, say)
         # Before any task exists, asking about a member costs the matching service next to
         # nothing (no open task to score); members do not change during the month.
         say("waiting for the matching service to see every member")

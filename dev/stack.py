@@ -24,7 +24,7 @@ from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.client import client_tls
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
-from services.common.service_list import IDENTITY, SERVICES, ServiceSpec
+from services.common.service_list import IDENTITY, REGISTRY, SERVICES, ServiceSpec
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +153,9 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
             env.setdefault("LINLI_PHONE_CODES_PER_CALLER", "1000000")
             env.setdefault("LINLI_PHONE_CODES_PER_PHONE", "1000")
             env.setdefault("LINLI_ACCESS_TTL_S", "14400")
+        if spec is REGISTRY:
+            # A demo's month passes in a minute: certificates are looked at as often as tasks.
+            env.setdefault("LINLI_CERTIFICATE_SWEEP_INTERVAL_S", "5")
         with open(root / "logs" / f"{spec.name}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", spec.module],

@@ -1,9 +1,11 @@
-"""`linli member`: members and their service records."""
+"""`linli member`: members, their service records, and the staff's decisions on their standing
+(report-ins to accept or refuse, certificates to verify)."""
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,9 @@ from rich.markup import escape
 
 from linli.v1 import registry_pb2, tasks_pb2
 from services.cli.base import Cli, console, pass_cli
-from services.client import Session, export_member
+from services.client import Session, export_member, pages
+from services.common.protoconv import time_from_proto, ts
+from services.common.values import LOCAL_TZ
 
 
 @click.group(help="Members.")
@@ -95,3 +99,117 @@ def erase(cli: Cli, member_id: str, reason: str) -> None:
 
     done = cli.call(go)
     cli.emit(done, lambda: console.print(f"erased {done.member_id}"))
+
+
+# -- the staff's decisions on a member's standing --------------------------------------------
+
+
+def _standing(found: registry_pb2.Member) -> str:
+    state = registry_pb2.ReportInState.Name(found.report_in_state)
+    return state.removeprefix("REPORT_IN_STATE_").lower().replace("unspecified", "not reported in")
+
+
+@member.command(help="The report-ins waiting for a community's staff, oldest member id first.")
+@click.option("--community", required=True, help="The community whose queue to show.")
+@pass_cli
+def pending(cli: Cli, community: str) -> None:
+    async def go(s: Session) -> list[registry_pb2.Member]:
+        return await pages(
+            s.registry.ListMembers,
+            registry_pb2.ListMembersRequest(
+                community_id=community,
+                report_in_state=registry_pb2.REPORT_IN_STATE_PENDING,
+                page_size=1000,
+            ),
+            "members",
+            s.md,
+        )
+
+    found = cli.call(go)
+
+    def text() -> None:
+        for m in found:
+            when = time_from_proto(m.reported_in_time).astimezone(LOCAL_TZ).date().isoformat()
+            console.print(f"{m.id}  {escape(m.name)}  grid {m.grid_id}  reported in {when}")
+        console.print(f"{len(found)} report-in(s) pending in {community}")
+
+    cli.emit({"members": found}, text)
+
+
+@member.command(help="Accept a member's pending report-in to their community.")
+@click.argument("member_id")
+@pass_cli
+def accept(cli: Cli, member_id: str) -> None:
+    async def go(s: Session) -> registry_pb2.Member:
+        reply = await s.registry.AcceptReportIn(
+            registry_pb2.AcceptReportInRequest(member_id=member_id), metadata=s.md
+        )
+        return reply.member
+
+    found = cli.call(go)
+    cli.emit({"member": found}, lambda: console.print(f"{found.id}: {_standing(found)}"))
+
+
+@member.command(help="Refuse a member's pending report-in, telling them why.")
+@click.argument("member_id")
+@click.option("--reason", required=True, help="Why, for the member.")
+@pass_cli
+def refuse(cli: Cli, member_id: str, reason: str) -> None:
+    async def go(s: Session) -> registry_pb2.Member:
+        reply = await s.registry.RefuseReportIn(
+            registry_pb2.RefuseReportInRequest(member_id=member_id, reason=reason), metadata=s.md
+        )
+        return reply.member
+
+    found = cli.call(go)
+    cli.emit({"member": found}, lambda: console.print(f"{found.id}: {_standing(found)}"))
+
+
+@member.command(help="Verify a member's skill that needs proof against a certificate.")
+@click.argument("member_id")
+@click.option("--skill", required=True, help="The skill's code, e.g. medical.")
+@click.option("--certificate", "number", required=True, help="The certificate's number.")
+@click.option(
+    "--expires",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The last day the certificate is valid (YYYY-MM-DD, local time).",
+)
+@pass_cli
+def verify(cli: Cli, member_id: str, skill: str, number: str, expires: datetime) -> None:
+    # Valid through that day: it ends at the next local midnight.
+    end = datetime.combine(expires.date() + timedelta(days=1), time(), tzinfo=LOCAL_TZ)
+
+    async def go(s: Session) -> registry_pb2.Member:
+        reply = await s.registry.VerifySkill(
+            registry_pb2.VerifySkillRequest(
+                member_id=member_id, skill=skill, certificate_number=number, expire_time=ts(end)
+            ),
+            metadata=s.md,
+        )
+        return reply.member
+
+    found = cli.call(go)
+    cli.emit(
+        {"member": found},
+        lambda: console.print(f"{found.id}: {skill} verified until {expires.date()}"),
+    )
+
+
+@member.command(help="End the verification of a member's skill (a revoked certificate).")
+@click.argument("member_id")
+@click.option("--skill", required=True, help="The skill's code.")
+@click.option("--reason", default="", help="Why, for the record.")
+@pass_cli
+def unverify(cli: Cli, member_id: str, skill: str, reason: str) -> None:
+    async def go(s: Session) -> registry_pb2.Member:
+        reply = await s.registry.WithdrawSkillVerification(
+            registry_pb2.WithdrawSkillVerificationRequest(
+                member_id=member_id, skill=skill, reason=reason
+            ),
+            metadata=s.md,
+        )
+        return reply.member
+
+    found = cli.call(go)
+    cli.emit({"member": found}, lambda: console.print(f"{found.id}: {skill} no longer verified"))

@@ -19,6 +19,8 @@ from services.common.errors import invalid
 
 # What a reveal may name: the kinds of personal data an answer can show in full.
 PHONE, HOME, ADDRESS, DISTANCE = "phone", "home", "address", "distance"
+# The number of a member's certificate (a skill that needs proof).
+CERTIFICATE = "certificate"
 
 # Erasure writes this prefix before a fresh random id: the trigger of the table lets an id be
 # replaced only by such a pseudonym.

@@ -12,7 +12,8 @@ from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.message import Message
 
-from linli.v1 import common_pb2, tasks_pb2
+from linli.v1 import common_pb2, registry_pb2, tasks_pb2
+from services.common.skills import PROOF_SKILLS
 from services.common.values import Beneficiary, LatLng, WeeklyWindow
 
 # google.protobuf.Timestamp's own range, 0001-01-01 to 9999-12-31.
@@ -32,6 +33,23 @@ def enum_words(enum: EnumDescriptor, prefix: str) -> dict[int, str]:
     """An enum's numbers to the words Python and SQL use for them (TASK_STATUS_OPEN: "open"),
     the unspecified zero left out."""
     return {v.number: v.name.removeprefix(prefix).lower() for v in enum.values if v.number}
+
+
+def report_in_accepted(m: registry_pb2.Member) -> bool:
+    """Whether a member (as the registry's events carry them) may serve in their community:
+    reported in, and accepted by its staff. A snapshot from before staff decided report-ins
+    (no state, a report-in time) was reported in then, which meant accepted."""
+    if not m.community_id:
+        return False
+    if m.report_in_state == registry_pb2.REPORT_IN_STATE_UNSPECIFIED:
+        return m.HasField("reported_in_time")
+    return m.report_in_state == registry_pb2.REPORT_IN_STATE_ACCEPTED
+
+
+def usable_skills(m: registry_pb2.Member) -> dict[str, int]:
+    """The member's skills that count for claims and matching, with their levels: a skill that
+    needs proof only while its certificate is verified."""
+    return {s.skill: s.level for s in m.skills if s.verified or s.skill not in PROOF_SKILLS}
 
 
 # The task service's states, as every service that reads its events names them.

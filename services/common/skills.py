@@ -15,6 +15,9 @@ class Skill:
     name_zh: str
     name_en: str
     category: str
+    # A member's claim of it counts only with a certificate staff have verified: a wrong claim
+    # would put an untrained person beside a sick or frail resident, or behind a wheel.
+    requires_proof: bool = False
 
 
 SKILLS: tuple[Skill, ...] = (
@@ -25,19 +28,19 @@ SKILLS: tuple[Skill, ...] = (
     Skill("reading_guide", "阅读指导", "Reading guide", "education"),
     Skill("calligraphy", "书法", "Calligraphy", "education"),
     Skill("it_help", "电脑手机帮助", "Computer and phone help", "education"),
-    Skill("repair_electrical", "电器维修", "Electrical repair", "repair"),
+    Skill("repair_electrical", "电器维修", "Electrical repair", "repair", requires_proof=True),
     Skill("repair_plumbing", "水暖维修", "Plumbing repair", "repair"),
     Skill("repair_general", "日常维修", "General repair", "repair"),
-    Skill("first_aid", "急救", "First aid", "health"),
-    Skill("medical", "医疗保健", "Medical care", "health"),
-    Skill("legal_advice", "法律咨询", "Legal advice", "advice"),
-    Skill("counseling", "心理疏导", "Counselling", "advice"),
+    Skill("first_aid", "急救", "First aid", "health", requires_proof=True),
+    Skill("medical", "医疗保健", "Medical care", "health", requires_proof=True),
+    Skill("legal_advice", "法律咨询", "Legal advice", "advice", requires_proof=True),
+    Skill("counseling", "心理疏导", "Counselling", "advice", requires_proof=True),
     Skill("mediation", "矛盾调解", "Mediation", "advice"),
     Skill("fire_safety", "消防安全", "Fire safety", "safety"),
     Skill("sanitation", "环境卫生", "Sanitation", "environment"),
     Skill("survey", "入户调查", "Resident survey", "outreach"),
     Skill("errands", "代买代办", "Errands", "care"),
-    Skill("driving", "驾驶接送", "Driving", "care"),
+    Skill("driving", "驾驶接送", "Driving", "care", requires_proof=True),
     Skill("cooking", "烹饪", "Cooking", "care"),
     Skill("photography", "摄影", "Photography", "culture"),
     Skill("accounting", "财务记账", "Accounting", "advice"),
@@ -46,3 +49,4 @@ SKILLS: tuple[Skill, ...] = (
     Skill("policy_outreach", "政策宣讲", "Policy outreach", "outreach"),
 )
 SKILL_CODES = frozenset(s.code for s in SKILLS)
+PROOF_SKILLS = frozenset(s.code for s in SKILLS if s.requires_proof)

@@ -32,7 +32,14 @@ MEMBER_REPORTED_IN = subject(REGISTRY, "member", "reported_in")
 MEMBER_DEACTIVATED = subject(REGISTRY, "member", "deactivated")
 MEMBER_REACTIVATED = subject(REGISTRY, "member", "reactivated")
 MEMBER_ERASED = subject(REGISTRY, "member", "erased")
+# A report-in is pending until the community's staff accept or refuse it.
+REPORT_IN_ACCEPTED = subject(REGISTRY, "member", "reportin_accepted")
+REPORT_IN_REFUSED = subject(REGISTRY, "member", "reportin_refused")
 MEMBER_EVENTS = everything(REGISTRY, "member")
+# Certificates of skills that need proof: verified, ended (expired, withdrawn), expiring soon.
+SKILL_VERIFIED = subject(REGISTRY, "skill", "verified")
+SKILL_UNVERIFIED = subject(REGISTRY, "skill", "unverified")
+CERTIFICATE_EXPIRING = subject(REGISTRY, "certificate", "expiring")
 
 # The task service: tasks ("linli.tasks.task.<posted|cancelled|expired|closed|completed>"),
 # roles, assignments ("linli.tasks.assignment.<verb>") and refused proposals.

@@ -14,8 +14,10 @@ from services.common.protoconv import (
     ASSIGNMENT_STATE_WORDS,
     BENEFICIARY_FROM_PROTO,
     TASK_STATUS_WORDS,
+    report_in_accepted,
     time_from_proto,
     ts,
+    usable_skills,
 )
 from services.common.values import Beneficiary, WeeklyWindow
 from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow
@@ -111,10 +113,10 @@ def member_row(m: registry_pb2.Member) -> tuple[MemberRow, datetime]:
             community_id=m.community_id or None,
             street_id=None,
             active=m.status == registry_pb2.MEMBER_STATUS_ACTIVE,
-            reported_in=m.HasField("reported_in_time") and bool(m.community_id),
+            reported_in=report_in_accepted(m),
             lat=m.home.latitude if home else None,
             lng=m.home.longitude if home else None,
-            skills={s.skill: s.level for s in m.skills},
+            skills=usable_skills(m),
             availability=tuple(
                 WeeklyWindow(w.day, w.start_minute, w.end_minute) for w in m.availability
             ),

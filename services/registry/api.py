@@ -5,7 +5,6 @@ The organisation's Create/Get/List calls are made from one table of its five kin
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,8 @@ from services.common.protoconv import export_part, ts
 from services.common.skills import SKILLS
 from services.common.subjects import REGISTRY
 from services.registry import convert
+from services.registry.api_qualifications import QualificationApi
+from services.registry.convert import member_id_arg
 from services.registry.domain.member import MemberData
 from services.registry.domain.org import PARENT_FIELD, OrgEntry
 from services.registry.service import Registry
@@ -39,10 +40,14 @@ STAFF_ONLY = audit_api.STAFF_ONLY | methods(
     "RegisterMember",
     "ImportMembers",
     "ReactivateMember",
+    "AcceptReportIn",
+    "RefuseReportIn",
+    "VerifySkill",
+    "WithdrawSkillVerification",
 )
 
 IMPORT_BATCH = 500
-LIST_FILTERS = ("community_id", "grid_id", "skill", "status")
+LIST_FILTERS = ("community_id", "grid_id", "skill", "status", "report_in_state")
 
 
 @dataclass(frozen=True)
@@ -107,18 +112,6 @@ STREET, COMMUNITY, GRID, BUILDING_GROUP, UNIT = ORG_KINDS = (
 )
 
 
-def member_id_arg(value: str, field: str) -> str:
-    """A member id from a request, in canonical form. A value that cannot be an id is bad input
-    (no member could have it); a well-formed one is looked up and, missing or not the caller's
-    to see, answered NOT_FOUND the same way."""
-    if not value:
-        raise invalid(field, "is required")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise invalid(field, "must be a member id (a UUID)") from None
-
-
 def _org_rpcs(k: OrgKind) -> tuple[Any, Any, Any]:
     """Create, Get and List of one kind, each a translation around one use case (typed Any:
     each stands in for a method the generated servicer declares with its own messages)."""
@@ -152,7 +145,7 @@ def _org_rpcs(k: OrgKind) -> tuple[Any, Any, Any]:
     return create, get, list_
 
 
-class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
+class RegistryApi(QualificationApi, registry_pb2_grpc.RegistryServiceServicer):
     def __init__(self, registry: Registry) -> None:
         self.r = registry
 
@@ -185,7 +178,13 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
         current_principal()
         return pb.ListSkillsResponse(
             skills=[
-                pb.Skill(code=s.code, name_zh=s.name_zh, name_en=s.name_en, category=s.category)
+                pb.Skill(
+                    code=s.code,
+                    name_zh=s.name_zh,
+                    name_en=s.name_en,
+                    category=s.category,
+                    requires_proof=s.requires_proof,
+                )
                 for s in sorted(SKILLS, key=lambda s: s.code)
             ]
         )
@@ -287,6 +286,9 @@ class RegistryApi(registry_pb2_grpc.RegistryServiceServicer):
             active=active,
             after=cursor.after,
             limit=cursor.fetch,
+            report_in=convert.REPORT_IN_FROM_PROTO.get(request.report_in_state)
+            if request.report_in_state
+            else None,
         )
         shown, token = cursor.page(rows, lambda row: row[0].id)
         return pb.ListMembersResponse(

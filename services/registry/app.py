@@ -8,13 +8,14 @@ from pathlib import Path
 from grpc import aio
 
 from linli.v1 import registry_pb2, registry_pb2_grpc
+from services.common.clock import Clock, system_clock
 from services.common.eventbus import Consumer, Outbox, delete_from_stream
 from services.common.eventkeys import KeyRing
-from services.common.runtime import ServiceRuntime, Worker
+from services.common.runtime import Periodic, ServiceRuntime, Worker
 from services.common.settings import RegistrySettings
 from services.common.sms import PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SmsSender
 from services.common.sms.build import SmsConfigError, build_sms
-from services.common.subjects import MEMBER_ERASED, MEMBER_EVENTS, REGISTRY
+from services.common.subjects import MEMBER_ERASED, REGISTRY, everything
 from services.registry import events
 from services.registry.api import STAFF_ONLY, RegistryApi
 from services.registry.handlers import event_table
@@ -32,8 +33,10 @@ def build(
     database_url: str,
     nats_url: str,
     sms: SmsSender | None = None,
+    clock: Clock = system_clock,
 ) -> ServiceRuntime:
-    """`sms` replaces the SMS adapter the settings choose (tests pass their own)."""
+    """`sms` replaces the SMS adapter the settings choose (tests pass their own); `clock` is the
+    service's time (moved in dev mode and by tests), which ends certificates."""
     if sms is None:
         try:
             sms = build_sms(
@@ -57,8 +60,10 @@ def build(
         if closer is not None:
             rt.on_stop.append(closer)
         rt.store = store  # type: ignore[attr-defined]  # for tests watching its work
+        rt.registry = Registry(store, settings, sender, clock)  # type: ignore[attr-defined]
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
-            RegistryApi(Registry(store, settings, sender)), server
+            RegistryApi(rt.registry),  # type: ignore[attr-defined]
+            server,
         )
         return [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name]
 
@@ -69,7 +74,8 @@ def build(
             return await delete_from_stream(
                 rt.js,
                 settings.stream_name,
-                MEMBER_EVENTS,
+                # The members' snapshots and their certificates' events.
+                everything(REGISTRY),
                 keys,
                 lambda env: events.about(env, member_id),
             )
@@ -83,7 +89,12 @@ def build(
                 subjects=[MEMBER_ERASED],
                 handler=event_table(forget_on_stream).apply,
                 keys=keys,
-            )
+            ),
+            Periodic(
+                "certificate expiry",
+                rt.registry.sweep_certificates,  # type: ignore[attr-defined]
+                settings.certificate_sweep_interval_s,
+            ),
         ]
 
     return ServiceRuntime(

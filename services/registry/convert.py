@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from linli.v1 import registry_pb2
 from services.common import audit
+from services.common.errors import invalid
 from services.common.protoconv import (
     as_json,
     latlng_from_proto,
@@ -16,7 +18,7 @@ from services.common.protoconv import (
     weekly_window_to_proto,
 )
 from services.registry.domain.erasure import PhoneHistory
-from services.registry.domain.member import Member, MemberData, mask_phone
+from services.registry.domain.member import Member, MemberData, ReportInState, mask_phone
 from services.registry.domain.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
 
 _UNIT_KIND_TO_PROTO = {
@@ -42,7 +44,35 @@ def member_data_from_proto(m: registry_pb2.Member) -> MemberData:
     )
 
 
-def member_to_proto(member: Member, *, private: bool = True) -> registry_pb2.Member:
+REPORT_IN_TO_PROTO = {
+    ReportInState.NONE: registry_pb2.REPORT_IN_STATE_UNSPECIFIED,
+    ReportInState.PENDING: registry_pb2.REPORT_IN_STATE_PENDING,
+    ReportInState.ACCEPTED: registry_pb2.REPORT_IN_STATE_ACCEPTED,
+    ReportInState.REFUSED: registry_pb2.REPORT_IN_STATE_REFUSED,
+}
+REPORT_IN_FROM_PROTO = {v: k for k, v in REPORT_IN_TO_PROTO.items()}
+
+
+def member_skill(
+    member: Member, code: str, level: int, certificates: bool
+) -> registry_pb2.MemberSkill:
+    v = member.verified(code)
+    if v is None:
+        return registry_pb2.MemberSkill(skill=code, level=level)
+    return registry_pb2.MemberSkill(
+        skill=code,
+        level=level,
+        verified=True,
+        expire_time=ts(v.expires_at),
+        certificate_number=v.certificate_number if certificates else "",
+    )
+
+
+def member_to_proto(
+    member: Member, *, private: bool = True, certificates: bool = False
+) -> registry_pb2.Member:
+    """The member as a message. Events carry it whole but without certificate numbers, which
+    only answers to the member and their community's staff show (`certificates`)."""
     d = member.data
     out = registry_pb2.Member(
         id=member.id,
@@ -54,7 +84,7 @@ def member_to_proto(member: Member, *, private: bool = True) -> registry_pb2.Mem
         # The building group's place is within metres of the home: as private as the home.
         building_group_id=(d.building_group_id or "") if private else "",
         unit_id=d.unit_id or "",
-        skills=[registry_pb2.MemberSkill(skill=s, level=lvl) for s, lvl in d.skills],
+        skills=[member_skill(member, s, lvl, certificates and private) for s, lvl in d.skills],
         availability=[weekly_window_to_proto(w) for w in d.availability],
         hours_per_month=d.hours_per_month,
         status=registry_pb2.MEMBER_STATUS_ACTIVE
@@ -63,6 +93,9 @@ def member_to_proto(member: Member, *, private: bool = True) -> registry_pb2.Mem
         reported_in_time=ts(member.reported_in_at),
         create_time=ts(member.created_at),
         update_time=ts(member.updated_at),
+        report_in_state=REPORT_IN_TO_PROTO[member.report_in],
+        report_in_refusal_reason=member.report_in_reason,
+        report_in_decide_time=ts(member.report_in_decided_at),
     )
     if private and d.home is not None:
         out.home.latitude, out.home.longitude = d.home.lat, d.home.lng
@@ -77,8 +110,10 @@ def member_answer(member: Member, *, private: bool = True) -> registry_pb2.Membe
         shown = [audit.PHONE] if d.phone else []
         if d.home is not None or d.building_group_id:
             shown.append(audit.HOME)
+        if member.verifications:
+            shown.append(audit.CERTIFICATE)
         audit.note_reveal(member_id=member.id, revealed=shown)
-    return member_to_proto(member, private=private)
+    return member_to_proto(member, private=private, certificates=private)
 
 
 def org_to_proto(
@@ -154,9 +189,21 @@ def unit_from_proto(m: registry_pb2.Unit) -> Unit:
 def member_export(member: Member, phones: PhoneHistory) -> dict[str, Any]:
     """The registry's sections of a member's export: the record whole and the phone history."""
     return {
-        "member": as_json(member_to_proto(member)),
+        "member": as_json(member_to_proto(member, certificates=True)),
         "phone_change_pending": None
         if phones.pending_phone is None
         else {"phone": phones.pending_phone, "expires": phones.pending_expires},
         "phone_changes_asked": list(phones.changes_asked),
     }
+
+
+def member_id_arg(value: str, field: str) -> str:
+    """A member id from a request, in canonical form. A value that cannot be an id is bad input
+    (no member could have it); a well-formed one is looked up and, missing or not the caller's
+    to see, answered NOT_FOUND the same way."""
+    if not value:
+        raise invalid(field, "is required")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise invalid(field, "must be a member id (a UUID)") from None

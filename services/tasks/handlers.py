@@ -16,7 +16,7 @@ from linli.v1 import events_pb2, registry_pb2
 from services.common.clock import Clock, system_clock
 from services.common.erasure import ERASED_VERSION
 from services.common.handlers import EventTable
-from services.common.protoconv import time_from_proto
+from services.common.protoconv import report_in_accepted, time_from_proto
 from services.common.settings import TasksSettings
 from services.common.values import LatLng
 from services.tasks.domain import MemberView
@@ -62,18 +62,24 @@ def event_table(
         # Any registry event that carries the member whole (registered, updated, reported in,
         # deactivated, and any later kind such as a reactivation) is applied the same way: the
         # read model follows the member's latest snapshot.
+        # A report-in counts once the community's staff accepted it: a pending (or refused)
+        # member sees none of that community's tasks, and a move makes them pending in the new
+        # community (the view records it, so the old community's places are released below).
         street = await store.street_of(conn, m.community_id) if m.community_id else None
         view = MemberView(
             m.id,
             m.community_id or None,
             street,
             m.status == registry_pb2.MEMBER_STATUS_ACTIVE,
-            m.HasField("reported_in_time") and bool(m.community_id),
+            report_in_accepted(m),
+            proven=frozenset(s.skill for s in m.skills if s.verified),
         )
         await store.apply_member(
             conn,
             view,
-            skills=json.dumps([{"skill": s.skill, "level": s.level} for s in m.skills]),
+            skills=json.dumps(
+                [{"skill": s.skill, "level": s.level, "verified": s.verified} for s in m.skills]
+            ),
             availability=json.dumps(
                 [
                     {"day": w.day, "start": w.start_minute, "end": w.end_minute}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -18,19 +19,30 @@ from services.common.eventbus import Outbox
 from services.common.migrations import apply
 from services.common.settings import RegistrySettings
 from services.common.subjects import (
+    CERTIFICATE_EXPIRING,
     MEMBER_DEACTIVATED,
     MEMBER_ERASED,
     MEMBER_REGISTERED,
     MEMBER_REPORTED_IN,
     MEMBER_UPDATED,
     REGISTRY,
+    REPORT_IN_ACCEPTED,
+    REPORT_IN_REFUSED,
+    SKILL_UNVERIFIED,
+    SKILL_VERIFIED,
 )
 from services.common.values import LatLng, WeeklyWindow
 from services.registry.app import MIGRATIONS
-from services.registry.domain import erasure
+from services.registry.domain import erasure, qualification
 from services.registry.domain import member as rules
 from services.registry.domain.errors import PhoneChangeLimited
-from services.registry.domain.member import Changed, Member, MemberData
+from services.registry.domain.member import (
+    Changed,
+    Member,
+    MemberData,
+    ReportInState,
+    Verification,
+)
 from services.registry.domain.org import BuildingGroup, Community, Grid, Placement, Street, Unit
 from services.registry.store import PostgresRegistryStore, RegisterRow, RegistryStore
 from services.registry.store.memory import MemoryRegistryStore
@@ -38,6 +50,7 @@ from tests.conftest import Servers
 from tests.support import phone, ref, request_id
 
 ADMIN = Principal("contract-admin", Role.DISTRICT_ADMIN)
+SERVICE = Principal("contract-app", Role.SERVICE)
 HOME = LatLng(36.98, 117.17)
 
 
@@ -128,7 +141,7 @@ def data(org: Org | None = None, **changes: object) -> MemberData:
 
 
 async def register(store: RegistryStore, d: MemberData, actor: Principal = ADMIN) -> Member:
-    (result,) = await store.register([RegisterRow(0, request_id(), d)], actor)
+    (result,) = await store.register([RegisterRow(0, request_id(), d)], actor, accepted=True)
     assert result.error is None and result.member is not None
     return result.member
 
@@ -475,3 +488,99 @@ async def test_an_erased_registrations_request_id_is_refused(subject: Subject) -
     await store.erase_member(first.member.id, erasure.anonymised, "", ADMIN, visible=lambda m: True)
     (again,) = await store.register([RegisterRow(0, rid, d)], ADMIN)
     assert isinstance(again.error, FailedPrecondition)
+
+
+# -- report-ins and certificates -------------------------------------------------------------
+
+
+async def test_a_registration_is_accepted_only_when_staff_made_it(subject: Subject) -> None:
+    org = await make_org(subject.store)
+    by_staff = await register(subject.store, data(org))
+    assert by_staff.report_in is ReportInState.ACCEPTED
+    assert by_staff.report_in_decided_at is not None
+    (result,) = await subject.store.register(
+        [RegisterRow(0, request_id(), data(org))], SERVICE, accepted=False
+    )
+    assert result.member is not None and result.member.report_in is ReportInState.PENDING
+    assert result.member.report_in_decided_at is None
+    assert await subject.store.get_member(result.member.id) == result.member
+    nowhere = await register(subject.store, data())
+    assert nowhere.report_in is ReportInState.NONE
+
+
+async def test_a_decided_report_in_is_stamped_announced_and_listed_by_state(
+    subject: Subject,
+) -> None:
+    org = await make_org(subject.store)
+    member = await register(subject.store, data())
+    waiting = await subject.store.update_member(
+        member.id, lambda m: rules.report_in(m, Placement(org.community, org.grid, None)), ADMIN
+    )
+    assert waiting.report_in is ReportInState.PENDING
+
+    async def pending() -> list[str]:
+        found = await subject.store.list_members(
+            community_id=org.community,
+            grid_id="",
+            skill="",
+            active=None,
+            street_ids=None,
+            after=None,
+            limit=10,
+            report_in=ReportInState.PENDING,
+        )
+        return [m.id for m in found]
+
+    assert await pending() == [member.id]
+    mark = await subject.mark()
+    refused = await subject.store.update_member(
+        member.id, lambda m: qualification.refuse_report_in(m, "地址不符"), ADMIN
+    )
+    assert refused.report_in is ReportInState.REFUSED and refused.report_in_reason == "地址不符"
+    assert refused.report_in_decided_at is not None
+    assert await pending() == []
+    again = await subject.store.update_member(
+        member.id, lambda m: rules.report_in(m, Placement(org.community, org.grid, None)), ADMIN
+    )
+    assert again.report_in_decided_at is None and again.report_in_reason == ""
+    accepted = await subject.store.update_member(member.id, qualification.accept_report_in, ADMIN)
+    assert accepted.report_in is ReportInState.ACCEPTED
+    assert await subject.store.get_member(member.id) == accepted
+    assert await subject.subjects_since(mark) == [
+        REPORT_IN_REFUSED,
+        MEMBER_REPORTED_IN,
+        REPORT_IN_ACCEPTED,
+    ]
+
+
+async def test_certificates_are_kept_announced_and_found_when_due(subject: Subject) -> None:
+    member = await register(subject.store, data(skills=(("medical", 3), ("tutoring", 1))))
+    now = datetime.now(UTC).replace(microsecond=0)
+    expires = now + timedelta(days=40)
+    mark = await subject.mark()
+    verified = await subject.store.update_member(
+        member.id, lambda m: qualification.verify_skill(m, "medical", "110101", expires), ADMIN
+    )
+    assert verified.verifications == (Verification("medical", "110101", expires),)
+    assert await subject.store.get_member(member.id) == verified
+    assert await subject.subjects_since(mark) == [SKILL_VERIFIED, MEMBER_UPDATED]
+    month = timedelta(days=30)
+    assert member.id not in await subject.store.certificates_due(now, month, 1000)
+    later = now + timedelta(days=15)
+    assert member.id in await subject.store.certificates_due(later, month, 1000)
+    mark = await subject.mark()
+    reminded = await subject.store.update_member(
+        member.id, lambda m: qualification.expire(m, later, month), ADMIN
+    )
+    assert reminded.verifications[0].reminded
+    assert member.id not in await subject.store.certificates_due(later, month, 1000)
+    assert member.id in await subject.store.certificates_due(expires, month, 1000)
+    ended = await subject.store.update_member(
+        member.id, lambda m: qualification.expire(m, expires, month), ADMIN
+    )
+    assert ended.verifications == ()
+    assert await subject.subjects_since(mark) == [
+        CERTIFICATE_EXPIRING,
+        SKILL_UNVERIFIED,
+        MEMBER_UPDATED,
+    ]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dev import gen_district, month
-from linli.v1 import attendance_pb2, events_pb2, matching_pb2, tasks_pb2
+from dev import gen_district, month, month_registry
+from linli.v1 import attendance_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services import report
 from services.client import Stubs
 from services.common.clock import FileClock
@@ -284,3 +284,23 @@ def test_a_dry_run_afterwards_still_plans(system: System, played: object) -> Non
 
     run = asyncio.run(go())
     assert run.state == matching_pb2.MATCH_RUN_STATE_SUCCEEDED and run.dry_run
+
+
+def test_newcomers_were_accepted_by_their_staff_and_certificates_ended_on_time(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    m, data, _ = played
+    assert m.standing["report-ins accepted"] == month_registry.NEWCOMERS
+    assert m.standing["report-ins refused"] == 1
+    everyone = [x for ms in data.members.values() for x in ms]
+    newcomers = [x for x in everyone if x.phone.startswith(month_registry.NEWCOMER_PHONE[:5])]
+    assert len(newcomers) == month_registry.NEWCOMERS
+    assert {x.report_in_state for x in newcomers} == {registry_pb2.REPORT_IN_STATE_ACCEPTED}
+    assert m.standing["certificates verified"] >= 1
+    verified = {s.skill for x in everyone for s in x.skills if s.verified}
+    # The driver's certificate expired within the month; the others hold.
+    assert "driving" not in verified
+    assert verified <= {"medical", "legal_advice", "repair_electrical"}
+    assert len(verified) == m.standing["certificates verified"] - (
+        1 if any(s.skill == "driving" for x in everyone for s in x.skills) else 0
+    )

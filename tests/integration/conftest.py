@@ -41,12 +41,21 @@ class District:
 
 @pytest.fixture(scope="session")
 def settings() -> RegistrySettings:
-    return RegistrySettings(grpc_port=0, shutdown_grace_s=2.0, health_check_interval_s=0.2)
+    # Certificates are swept only when a test calls the sweep, so that tests decide when time
+    # passes.
+    return RegistrySettings(
+        grpc_port=0,
+        shutdown_grace_s=2.0,
+        health_check_interval_s=0.2,
+        certificate_sweep_interval_s=3600,
+    )
 
 
 @pytest.fixture(scope="session")
-async def registry(servers: Servers, settings: RegistrySettings) -> AsyncIterator[ServiceRuntime]:
-    runtime = build(settings, servers.database_url, servers.nats_url)
+async def registry(
+    servers: Servers, settings: RegistrySettings, clock: MovableClock
+) -> AsyncIterator[ServiceRuntime]:
+    runtime = build(settings, servers.database_url, servers.nats_url, clock=clock)
     await runtime.start()
     yield runtime
     await runtime.stop(grace=1.0)

@@ -26,7 +26,7 @@ from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
 from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
-from tests.integration.tasks_support import post, soon, until, wish
+from tests.integration.tasks_support import post, soon, stamp, until, wish
 from tests.support import auth, member_proto, ref, request_id, token
 
 pytestmark = pytest.mark.integration
@@ -334,6 +334,41 @@ CASES: dict[str, tuple[Setup, Call, dict[str, str]]] = {
             R.ReactivateMemberRequest(member_id=i), metadata=md
         ),
         {**MEMBER_RULE, "self": DENIED},
+    ),
+    # Staff decide a member's standing: members are refused at the door.
+    "registry.AcceptReportIn": (
+        fresh_member,
+        lambda st, s, i, o, md: st.registry.AcceptReportIn(
+            R.AcceptReportInRequest(member_id=i), metadata=md
+        ),
+        {**STAFF_RULE, "self": DENIED},
+    ),
+    "registry.RefuseReportIn": (
+        fresh_member,
+        lambda st, s, i, o, md: st.registry.RefuseReportIn(
+            R.RefuseReportInRequest(member_id=i, reason="地址不符"), metadata=md
+        ),
+        {**STAFF_RULE, "self": DENIED},
+    ),
+    "registry.VerifySkill": (
+        fresh_member,
+        lambda st, s, i, o, md: st.registry.VerifySkill(
+            R.VerifySkillRequest(
+                member_id=i,
+                skill="medical",
+                certificate_number="110101",
+                expire_time=stamp(soon(300)),
+            ),
+            metadata=md,
+        ),
+        {**STAFF_RULE, "self": DENIED},
+    ),
+    "registry.WithdrawSkillVerification": (
+        fresh_member,
+        lambda st, s, i, o, md: st.registry.WithdrawSkillVerification(
+            R.WithdrawSkillVerificationRequest(member_id=i, skill="medical"), metadata=md
+        ),
+        {**STAFF_RULE, "self": DENIED},
     ),
     "registry.ConfirmPhoneChange": (
         fresh_member,

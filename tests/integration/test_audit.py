@@ -371,3 +371,28 @@ async def test_a_runs_planned_members_exact_distances_shown_are_recorded(
     assert all(
         e.method == MATCHING + "ListMatchAssignments" and e.revealed == ["distance"] for e in found
     )
+
+
+async def test_a_read_showing_a_certificate_number_is_recorded_as_such(
+    stub, audit_stub, admin: Metadata, district: District, settings: RegistrySettings
+) -> None:
+    reply = await stub.RegisterMember(
+        registry_pb2.RegisterMemberRequest(
+            request_id=request_id(),
+            member=member_proto(district.community, district.grid, skills=(("medical", 2),)),
+        ),
+        metadata=admin,
+    )
+    member = reply.member
+    expires = timestamp_pb2.Timestamp()
+    expires.FromDatetime(datetime.now(UTC) + timedelta(days=300))
+    await stub.VerifySkill(
+        registry_pb2.VerifySkillRequest(
+            member_id=member.id, skill="medical", certificate_number="110101", expire_time=expires
+        ),
+        metadata=admin,
+    )
+    subject, staff = staff_of(settings, district.community)
+    await stub.GetMember(registry_pb2.GetMemberRequest(id=member.id), metadata=staff)
+    [entry] = reveals(await entries(audit_stub, admin, actor=subject))
+    assert set(entry.revealed) == {"phone", "home", "certificate"}

@@ -1,21 +1,24 @@
 """The `linli` command against the running services: a members file as Excel saves it, a weekly
-role written as people write days, JSON output, and the ids it prints accepted back."""
+role written as people write days, JSON output, the ids it prints accepted back, and staff's
+report-in queue and certificates."""
 
 from __future__ import annotations
 
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
+from linli.v1 import registry_pb2
 from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from tests.integration.cli_support import linli, where
 from tests.integration.conftest import District
-from tests.support import phone, ref, token
+from tests.support import auth, member_proto, phone, ref, request_id, token
 
 pytestmark = pytest.mark.integration
 HEADER = [
@@ -149,3 +152,48 @@ async def test_a_weekly_role_as_people_write_it_and_the_ids_printed_are_accepted
     assert json.loads(out)["run"]["id"] == run_id
     code, out, err = await linli("match", "show", "zzzzzzzz", env=env)
     assert code == 2 and "no run start with 'zzzzzzzz'" in err
+
+
+async def test_staff_work_through_the_report_in_queue_and_verify_a_certificate(
+    stub, district: District, env: dict[str, str], settings: RegistrySettings
+) -> None:  # type: ignore[no-untyped-def]
+    app = auth(token(settings, Role.SERVICE, "app-backend"))
+    newcomers = []
+    for _ in range(2):
+        m = await stub.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=request_id(),
+                member=member_proto(district.community, district.grid, skills=(("medical", 3),)),
+            ),
+            metadata=app,
+        )
+        newcomers.append(m.member.id)
+    staff = env | {
+        "LINLI_TOKEN": token(
+            settings, Role.COMMUNITY_STAFF, "staff-cli", communities=(district.community,)
+        )
+    }
+    code, out, err = await linli(
+        "--output", "json", "member", "pending", "--community", district.community, env=staff
+    )  # fmt: skip
+    assert code == 0, err
+    assert set(newcomers) <= {m["id"] for m in json.loads(out)["members"]}
+    code, out, err = await linli("member", "accept", newcomers[0], env=staff)
+    assert code == 0 and "accepted" in out, err
+    code, out, err = await linli(
+        "member", "refuse", newcomers[1], "--reason", "不在本社区居住", env=staff
+    )
+    assert code == 0 and "refused" in out, err
+    code, out, err = await linli(
+        "--output", "json", "member", "verify", newcomers[0], "--skill", "medical",
+        "--certificate", "110101", "--expires", f"{date.today().year + 3}-12-31", env=staff,
+    )  # fmt: skip
+    assert code == 0, err
+    (skill,) = json.loads(out)["member"]["skills"]
+    assert skill["verified"] and skill["certificate_number"] == "110101"
+    code, out, err = await linli(
+        "member", "unverify", newcomers[0], "--skill", "medical", env=staff
+    )
+    assert code == 0, err
+    code, _, err = await linli("member", "accept", newcomers[1], env=staff)
+    assert code != 0 and "not pending" in err

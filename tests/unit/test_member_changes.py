@@ -19,6 +19,7 @@ from services.registry.domain.member import (
     MemberReactivated,
     MemberReportedIn,
     MemberUpdated,
+    ReportInState,
 )
 from services.registry.domain.org import Placement
 
@@ -48,6 +49,7 @@ def a_member(active: bool = True, reported_in: bool = True) -> Member:
         created_at=THEN,
         updated_at=THEN,
         deactivation_reason="" if active else "搬家",
+        report_in=ReportInState.ACCEPTED if reported_in else ReportInState.NONE,
     )
 
 

@@ -45,6 +45,11 @@ class RegistrySettings(Settings):
     district_file_max_depth: int = Field(24, ge=8)
     # Rows of one ImportMembers stream: all are received before any is written.
     import_members_max_rows: int = Field(20_000, ge=1)
+    # How long before a verified certificate expires its member and their community's staff
+    # are reminded (CertificateExpiring, once per certificate), and how often the registry
+    # looks for certificates to remind of or to end.
+    certificate_reminder_days: int = Field(30, ge=1, le=366)
+    certificate_sweep_interval_s: float = Field(60.0, gt=0)
 
 
 # The key of check-in codes for local development and tests; deployments set

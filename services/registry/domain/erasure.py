@@ -60,7 +60,15 @@ def anonymised(member: Member) -> Member:
         grid_id=None,
         building_group_id=None,
     )
-    return replace(member, data=data, active=False, deactivation_reason="")
+    # Certificate numbers and a refusal's reason are about the person: they go too.
+    return replace(
+        member,
+        data=data,
+        active=False,
+        deactivation_reason="",
+        report_in_reason="",
+        verifications=(),
+    )
 
 
 def erase(principal: Principal, member: Member) -> Member:

@@ -46,3 +46,28 @@ def too_many_conflicts() -> PhoneChangeLimited:
     return PhoneChangeLimited(
         "too many registrations refused for a taken phone today; try again tomorrow"
     )
+
+
+REPORT_IN_NOT_PENDING = "REPORT_IN_NOT_PENDING"
+SKILL_NOT_CLAIMED = "SKILL_NOT_CLAIMED"
+SKILL_NOT_VERIFIED = "SKILL_NOT_VERIFIED"
+
+
+def report_in_not_pending(state: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the member's report-in is not pending (it is {state})", REPORT_IN_NOT_PENDING
+    )
+
+
+def skill_not_claimed(skill: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the member has not claimed {skill!r}: add it to their skills first",
+        SKILL_NOT_CLAIMED,
+        field="skill",
+    )
+
+
+def skill_not_verified(skill: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the member's {skill!r} is not verified", SKILL_NOT_VERIFIED, field="skill"
+    )

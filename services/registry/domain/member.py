@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 
 from services.common.auth import Principal, Role
 from services.common.checks import Violations, check_location, check_name
@@ -50,6 +51,25 @@ class MemberData:
     building_group_id: str | None = None
 
 
+class ReportInState(StrEnum):
+    """Where a member's report-in to their community stands."""
+
+    NONE = "none"  # no community yet
+    PENDING = "pending"  # reported in; the community's staff have not decided
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A certificate staff checked for a skill that needs proof."""
+
+    skill: str
+    certificate_number: str
+    expires_at: datetime
+    reminded: bool = False  # CertificateExpiring was sent for it
+
+
 @dataclass(frozen=True)
 class Member:
     id: str
@@ -60,6 +80,13 @@ class Member:
     created_at: datetime
     updated_at: datetime
     deactivation_reason: str = ""
+    report_in: ReportInState = ReportInState.NONE
+    report_in_reason: str = ""  # why it was refused
+    report_in_decided_at: datetime | None = None
+    verifications: tuple[Verification, ...] = ()
+
+    def verified(self, skill: str) -> Verification | None:
+        return next((v for v in self.verifications if v.skill == skill), None)
 
 
 def check_phone(v: Violations, field_name: str, value: str) -> str:
@@ -200,6 +227,28 @@ class MemberReportedIn:
 
 
 @dataclass(frozen=True)
+class ReportInDecided:
+    accepted: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SkillVerificationSet:
+    """A skill's verification began, was renewed or ended ("verified", "expired", "withdrawn")."""
+
+    skill: str
+    verified: bool
+    expires_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class CertificateExpiring:
+    skill: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class MemberDeactivated:
     reason: str
 
@@ -209,15 +258,33 @@ class MemberReactivated:
     pass
 
 
-MemberEvent = MemberUpdated | MemberReportedIn | MemberDeactivated | MemberReactivated
+MemberEvent = (
+    MemberUpdated
+    | MemberReportedIn
+    | MemberDeactivated
+    | MemberReactivated
+    | ReportInDecided
+    | SkillVerificationSet
+    | CertificateExpiring
+)
 
 
 @dataclass(frozen=True)
 class Changed:
-    """A member after a change (the store stamps its times), and the event that announces it."""
+    """A member after a change (the store stamps its times), and the events that announce it."""
 
     member: Member
     event: MemberEvent
+    more: tuple[MemberEvent, ...] = ()
+
+    @property
+    def events(self) -> tuple[MemberEvent, ...]:
+        return (self.event, *self.more)
+
+    @property
+    def decides_report_in(self) -> bool:
+        """Whether the report-in's decision time is set anew (now, or cleared while pending)."""
+        return isinstance(self.event, ReportInDecided | MemberReportedIn)
 
 
 # -- the changes of a member: each returns None when there is nothing to change ----------------
@@ -228,7 +295,12 @@ def update(member: Member, new: MemberData, paths: list[str], bounds: Bounds) ->
     if not member.active:
         raise member_deactivated()
     data = apply_update(member.data, new, paths, bounds)
-    return Changed(replace(member, data=data), MemberUpdated(tuple(sorted(paths))))
+    # A certificate stays with the skill it proves; a skill no longer claimed takes it along.
+    claimed = {code for code, _ in data.skills}
+    kept = tuple(v for v in member.verifications if v.skill in claimed)
+    return Changed(
+        replace(member, data=data, verifications=kept), MemberUpdated(tuple(sorted(paths)))
+    )
 
 
 def change_phone(member: Member, phone: str) -> Changed:
@@ -240,16 +312,23 @@ def change_phone(member: Member, phone: str) -> Changed:
     )
 
 
-def report_in(member: Member, place: Placement) -> Changed | None:
-    """The member reports in to `place`; nothing changes when they are already there."""
+def report_in(member: Member, place: Placement, *, by_staff: bool = False) -> Changed | None:
+    """The member reports in to `place`: pending until the community's staff accept it, or
+    accepted at once when staff of that community do it themselves. Nothing changes when they
+    are already there (and, for staff, already accepted)."""
     if not member.active:
         raise member_deactivated()
     d = member.data
-    if (
+    state = ReportInState.ACCEPTED if by_staff else ReportInState.PENDING
+    same_place = (
         member.reported_in_at is not None
         and d.community_id == place.community_id
         and d.grid_id == place.grid_id
         and d.building_group_id == place.building_group_id
+    )
+    if same_place and (
+        member.report_in is ReportInState.ACCEPTED
+        or (member.report_in is ReportInState.PENDING and not by_staff)
     ):
         return None
     data = replace(
@@ -258,7 +337,14 @@ def report_in(member: Member, place: Placement) -> Changed | None:
         grid_id=place.grid_id,
         building_group_id=place.building_group_id,
     )
-    return Changed(replace(member, data=data), MemberReportedIn())
+    moved = replace(
+        member,
+        data=data,
+        report_in=state,
+        report_in_reason="",
+        report_in_decided_at=None,
+    )
+    return Changed(moved, MemberReportedIn())
 
 
 def deactivate(member: Member, reason: str) -> Changed | None:

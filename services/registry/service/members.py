@@ -16,13 +16,20 @@ from services.common.settings import RegistrySettings
 from services.common.sms import PHONE_CHANGE_CODE, PHONE_TAKEN_NOTICE, SmsError, SmsSender, told
 from services.registry.domain import errors
 from services.registry.domain import member as rules
-from services.registry.domain.member import Changed, Member, MemberData
+from services.registry.domain.member import Changed, Member, MemberData, ReportInState
 from services.registry.domain.org import Placement, check_org_id
 from services.registry.store import RaceLost, RegisterResult, RegisterRow, RegistryStore
 
 # Staff whose registrations refused for a taken phone are counted and limited.
 LIMITED_REGISTRARS = (Role.COMMUNITY_STAFF, Role.STREET_ADMIN)
 CODE_DIGITS = 6
+
+
+def by_staff(principal: Principal) -> bool:
+    """Whether a report-in this caller makes is accepted at once: staff and administrators
+    (who may act only in their scope) did it themselves. A member's own, or the app's backend
+    acting for them, waits for the community's staff."""
+    return principal.role not in (Role.MEMBER, Role.SERVICE)
 
 
 def code_hash(member_id: str, code: str) -> str:
@@ -103,13 +110,17 @@ class MemberCases:
         for _attempt in range(3):
             try:
                 allowance = await self._conflict_allowance(principal)
-                results = await self.store.register(rows, principal, conflict_allowance=allowance)
+                results = await self.store.register(
+                    rows, principal, conflict_allowance=allowance, accepted=by_staff(principal)
+                )
                 break
             except RaceLost:
                 continue
         else:
             allowance = await self._conflict_allowance(principal)
-            results = await self.store.register(rows, principal, conflict_allowance=allowance)
+            results = await self.store.register(
+                rows, principal, conflict_allowance=allowance, accepted=by_staff(principal)
+            )
         return [
             await self._first_answer(principal, r, row)
             for r, row in zip(results, rows, strict=True)
@@ -139,6 +150,12 @@ class MemberCases:
             reported_in_at=m.created_at if community else None,
             created_at=m.created_at,
             updated_at=m.created_at,
+            report_in=ReportInState.NONE
+            if not community
+            else ReportInState.ACCEPTED
+            if by_staff(principal)
+            else ReportInState.PENDING,
+            report_in_decided_at=m.created_at if community and by_staff(principal) else None,
         )
         return replace(result, member=first)
 
@@ -181,6 +198,7 @@ class MemberCases:
         active: bool | None,
         after: str | None,
         limit: int,
+        report_in: ReportInState | None = None,
     ) -> list[tuple[Member, bool]]:
         v = Violations()
         if skill and skill not in rules.SKILL_CODES:
@@ -203,6 +221,7 @@ class MemberCases:
             if principal.role is Role.COMMUNITY_STAFF
             else None,
             member_id=principal.subject if mine else None,
+            report_in=report_in,
             after=after,
             limit=limit,
         )
@@ -324,7 +343,7 @@ class MemberCases:
                 community_id, target_street
             ):
                 raise PermissionDenied(f"community {community_id!r} is outside your scope")
-            return rules.report_in(member, place)
+            return rules.report_in(member, place, by_staff=by_staff(principal))
 
         return await self.store.update_member(member_id, change, principal, visible=reachable)
 

@@ -47,6 +47,7 @@ class ErasureRows(MemberRows):
                        community_id = $4, grid_id = NULL, building_group_id = NULL,
                        unit_id = NULL, skills = '[]', availability = '[]', hours_per_month = 0,
                        active = false, deactivation_reason = '', request_hash = $5,
+                       verifications = '[]', report_in_reason = '',
                        erased_at = now(), erasure_reason = $6, updated_at = now()
                    WHERE id = $1 RETURNING erased_at""",
                 key,

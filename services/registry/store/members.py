@@ -3,10 +3,10 @@ member changes (`update_member`: load, lock, apply the caller's update, write ro
 
 from __future__ import annotations
 
-import hmac
 import json
 import uuid
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
 
 import asyncpg
 from google.protobuf import message as pb_message
@@ -16,10 +16,14 @@ from services.common.errors import InvalidArgument
 from services.common.eventbus import Outbox
 from services.registry import events
 from services.registry.domain import errors
-from services.registry.domain.errors import PhoneChangeLimited
-from services.registry.domain.member import Member, MemberReportedIn
+from services.registry.domain.member import (
+    Member,
+    MemberReportedIn,
+    ReportInState,
+)
 from services.registry.domain.org import place_violations
 from services.registry.store.org import load_places
+from services.registry.store.phones import PhoneRows
 from services.registry.store.port import MemberUpdate, RaceLost, RegisterResult, RegisterRow
 from services.registry.store.records import (
     MEMBER_SELECT,
@@ -28,10 +32,11 @@ from services.registry.store.records import (
     member_from_record,
     request_hash,
     skills_json,
+    verifications_json,
 )
 
 
-class MemberRows:
+class MemberRows(PhoneRows):
     _pool: asyncpg.Pool
     _outbox: Outbox
 
@@ -41,14 +46,19 @@ class MemberRows:
         actor: Principal,
         *,
         conflict_allowance: int | None = None,
+        accepted: bool = False,
     ) -> list[RegisterResult]:
         try:
-            return await self._register(rows, actor, conflict_allowance)
+            return await self._register(rows, actor, conflict_allowance, accepted)
         except asyncpg.UniqueViolationError as e:
             raise RaceLost(str(e)) from e
 
     async def _register(
-        self, rows: Sequence[RegisterRow], actor: Principal, conflict_allowance: int | None
+        self,
+        rows: Sequence[RegisterRow],
+        actor: Principal,
+        conflict_allowance: int | None,
+        accepted: bool,
     ) -> list[RegisterResult]:
         results: dict[int, RegisterResult] = {}
         conflicts = 0
@@ -97,7 +107,8 @@ class MemberRows:
                 await self._count_conflicts(self._pool, actor.subject, conflict_allowance + 1)
                 raise errors.too_many_conflicts()
             if to_insert:
-                by_id = {r["id"]: r for r in await self._insert_members(conn, to_insert, actor)}
+                inserted = await self._insert_members(conn, to_insert, actor, accepted)
+                by_id = {r["id"]: r for r in inserted}
                 payloads: list[tuple[str, pb_message.Message]] = []
                 for row, mid in to_insert:
                     stamp = by_id[mid]
@@ -109,6 +120,8 @@ class MemberRows:
                         reported_in_at=stamp["reported_in_at"],
                         created_at=stamp["created_at"],
                         updated_at=stamp["updated_at"],
+                        report_in=ReportInState(stamp["report_in_state"]),
+                        report_in_decided_at=stamp["report_in_decided_at"],
                     )
                     results[row.index] = RegisterResult(row.index, member, created=True)
                     payloads.append(events.member_registered(member))
@@ -128,32 +141,32 @@ class MemberRows:
         )
         await self._forget_old_attempts(conn, caller)
 
-    async def _forget_old_attempts(
-        self, conn: asyncpg.Connection | asyncpg.Pool, caller: str
-    ) -> None:
-        # Only the last day counts; older rows of this caller go as new ones arrive, so the
-        # table holds about one day of attempts.
-        await conn.execute(
-            "DELETE FROM phone_attempt WHERE caller = $1 AND at < now() - interval '1 day'", caller
-        )
-
     async def _insert_members(
-        self, conn: asyncpg.Connection, rows: list[tuple[RegisterRow, uuid.UUID]], actor: Principal
+        self,
+        conn: asyncpg.Connection,
+        rows: list[tuple[RegisterRow, uuid.UUID]],
+        actor: Principal,
+        accepted: bool,
     ) -> list[asyncpg.Record]:
         """One INSERT for many members (arrays unnested); returns their ids and times."""
         datas = [row.data for row, _ in rows]
         return await conn.fetch(  # type: ignore[no-any-return]
             """INSERT INTO member (id, request_id, name, phone, home_lat, home_lng, community_id,
                    grid_id, building_group_id, unit_id, skills, availability, hours_per_month,
-                   request_hash, created_by, reported_in_at)
-               SELECT u.*, $15, CASE WHEN u.community_id IS NULL THEN NULL ELSE now() END
+                   request_hash, created_by, reported_in_at, report_in_state,
+                   report_in_decided_at)
+               SELECT u.*, $15, CASE WHEN u.community_id IS NULL THEN NULL ELSE now() END,
+                   CASE WHEN u.community_id IS NULL THEN 'none'
+                        WHEN $16 THEN 'accepted' ELSE 'pending' END,
+                   CASE WHEN u.community_id IS NOT NULL AND $16 THEN now() END
                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[],
                            $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[],
                            $11::jsonb[], $12::jsonb[], $13::int[], $14::text[])
                     AS u(id, request_id, name, phone, home_lat, home_lng, community_id, grid_id,
                          building_group_id, unit_id, skills, availability, hours_per_month,
                          request_hash)
-               RETURNING id, created_at, updated_at, reported_in_at""",
+               RETURNING id, created_at, updated_at, reported_in_at, report_in_state,
+                   report_in_decided_at""",
             [mid for _, mid in rows],
             [row.request_id for row, _ in rows],
             [d.name for d in datas],
@@ -169,6 +182,7 @@ class MemberRows:
             [d.hours_per_month for d in datas],
             [request_hash(d) for d in datas],
             actor.subject,
+            accepted,
         )
 
     async def get_member(self, member_id: str) -> Member:
@@ -195,6 +209,7 @@ class MemberRows:
         limit: int,
         community_ids: Collection[str] | None = None,
         member_id: str | None = None,
+        report_in: ReportInState | None = None,
     ) -> list[Member]:
         clauses: list[str] = ["m.erased_at IS NULL"]
         args: list[object] = []
@@ -217,6 +232,8 @@ class MemberRows:
             clauses.append(f"m.community_id = ANY({arg(list(community_ids))}::text[])")
         if member_id is not None:
             clauses.append(f"m.id = {arg(uuid.UUID(member_id))}")
+        if report_in is not None:
+            clauses.append(f"m.report_in_state = {arg(report_in.value)}")
         if after is not None:
             clauses.append(f"m.id > {arg(uuid.UUID(after))}")
         where = f"WHERE {' AND '.join(clauses)}"
@@ -225,100 +242,20 @@ class MemberRows:
         )
         return [member_from_record(r) for r in rows]
 
-    # -- phone changes -----------------------------------------------------------------------
-
-    async def count_phone_attempts(
-        self, kind: str, *, caller: str | None = None, member_id: str | None = None
-    ) -> int:
-        """Counted acts of `kind` in the last 24 hours, by caller or of a member."""
-        return await self._pool.fetchval(  # type: ignore[no-any-return]
-            """SELECT count(*) FROM phone_attempt WHERE kind = $1
-               AND ($2::text IS NULL OR caller = $2) AND ($3::uuid IS NULL OR member_id = $3)
-               AND at > now() - interval '1 day'""",
-            kind,
-            caller,
-            None if member_id is None else uuid.UUID(member_id),
+    async def certificates_due(self, now: datetime, horizon: timedelta, limit: int) -> list[str]:
+        rows = await self._pool.fetch(
+            """SELECT id FROM member m
+               WHERE verifications <> '[]'::jsonb AND erased_at IS NULL AND EXISTS (
+                   SELECT 1 FROM jsonb_array_elements(m.verifications) v
+                   WHERE (v->>'expires_at')::timestamptz <= $1
+                      OR (NOT (v->>'reminded')::boolean
+                          AND (v->>'expires_at')::timestamptz <= $1 + $2::interval))
+               ORDER BY id LIMIT $3""",
+            now,
+            horizon,
+            limit,
         )
-
-    async def note_phone_change(
-        self, caller: str, member_id: str, per_member: int | None, per_caller: int | None
-    ) -> None:
-        """Count one phone change, or raise PhoneChangeLimited when a daily limit is reached.
-
-        The member's row lock makes concurrent changes of one member count one after another.
-        """
-        key = uuid.UUID(member_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM member WHERE id = $1 FOR UPDATE", key)
-            counts = await conn.fetchrow(
-                """SELECT count(*) FILTER (WHERE member_id = $2) AS of_member,
-                          count(*) FILTER (WHERE caller = $1) AS by_caller
-                   FROM phone_attempt WHERE kind = 'change' AND at > now() - interval '1 day'
-                   AND (member_id = $2 OR caller = $1)""",
-                caller,
-                key,
-            )
-            if per_member is not None and counts["of_member"] >= per_member:
-                raise PhoneChangeLimited("too many phone changes for this member today")
-            if per_caller is not None and counts["by_caller"] >= per_caller:
-                raise PhoneChangeLimited("too many phone changes by this caller today")
-            await conn.execute(
-                "INSERT INTO phone_attempt (kind, caller, member_id) VALUES ('change', $1, $2)",
-                caller,
-                key,
-            )
-            await self._forget_old_attempts(conn, caller)
-
-    async def request_phone_change(
-        self, member_id: str, phone: str, code_hash: str, ttl_s: float
-    ) -> bool:
-        """Record a pending change of a member's own phone; True when the number is free.
-
-        A taken number gets no code (code_hash NULL), so it can never be confirmed.
-        """
-        key = uuid.UUID(member_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            taken = await conn.fetchval(
-                "SELECT true FROM member WHERE phone = $1 AND id <> $2", phone, key
-            )
-            await conn.execute(
-                """INSERT INTO phone_change (member_id, phone, code_hash, expires_at)
-                   VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-                   ON CONFLICT (member_id) DO UPDATE SET phone = EXCLUDED.phone,
-                       code_hash = EXCLUDED.code_hash, attempts = 0,
-                       expires_at = EXCLUDED.expires_at, created_at = now()""",
-                key,
-                phone,
-                None if taken else code_hash,
-                ttl_s,
-            )
-        return not taken
-
-    async def take_phone_change(
-        self, member_id: str, code_hash: str, max_attempts: int
-    ) -> str | None:
-        """The new phone if `code_hash` matches the member's pending change (which is used up);
-        else None, counting a wrong attempt and dropping the change after `max_attempts`."""
-        key = uuid.UUID(member_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            r = await conn.fetchrow(
-                "SELECT phone, code_hash, attempts, expires_at > now() AS live"
-                " FROM phone_change WHERE member_id = $1 FOR UPDATE",
-                key,
-            )
-            if r is None:
-                return None
-            stored = r["code_hash"]
-            if r["live"] and stored is not None and hmac.compare_digest(stored, code_hash):
-                await conn.execute("DELETE FROM phone_change WHERE member_id = $1", key)
-                return str(r["phone"])
-            if not r["live"] or r["attempts"] + 1 >= max_attempts:
-                await conn.execute("DELETE FROM phone_change WHERE member_id = $1", key)
-            else:
-                await conn.execute(
-                    "UPDATE phone_change SET attempts = attempts + 1 WHERE member_id = $1", key
-                )
-            return None
+        return [str(r["id"]) for r in rows]
 
     async def update_member(
         self,
@@ -361,7 +298,10 @@ class MemberRows:
                        skills = $10::jsonb, availability = $11::jsonb, hours_per_month = $12,
                        active = $13, deactivation_reason = $14,
                        reported_in_at = CASE WHEN $15 THEN now() ELSE reported_in_at END,
-                       updated_at = now()
+                       report_in_state = $16, report_in_reason = $17,
+                       report_in_decided_at = CASE WHEN NOT $18 THEN report_in_decided_at
+                           WHEN $16 IN ('accepted', 'refused') THEN now() END,
+                       verifications = $19::jsonb, updated_at = now()
                    WHERE id = $1 RETURNING id""",
                     uuid.UUID(member.id),
                     d.name,
@@ -378,6 +318,10 @@ class MemberRows:
                     new.active,
                     new.deactivation_reason,
                     isinstance(changed.event, MemberReportedIn),
+                    new.report_in.value,
+                    new.report_in_reason,
+                    changed.decides_report_in,
+                    verifications_json(new),
                 )
             except asyncpg.UniqueViolationError as e:
                 # Another member took this phone between our check and our write.
@@ -387,6 +331,5 @@ class MemberRows:
             updated = member_from_record(
                 await conn.fetchrow(MEMBER_SELECT + " WHERE m.id = $1", r["id"])
             )
-            subj, payload = events.member_event(changed.event, updated)
-            await self._outbox.add(conn, subj, payload, actor)
+            await self._outbox.add_many(conn, events.member_events(changed, updated), actor)
         return updated

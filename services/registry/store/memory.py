@@ -22,9 +22,9 @@ from services.common.errors import InvalidArgument, NotFound
 from services.common.eventbus import envelope
 from services.common.subjects import REGISTRY
 from services.registry import events
-from services.registry.domain import errors
+from services.registry.domain import errors, qualification
 from services.registry.domain.errors import PhoneChangeLimited
-from services.registry.domain.member import Member, MemberReportedIn
+from services.registry.domain.member import Member, MemberReportedIn, ReportInState
 from services.registry.domain.org import (
     KINDS,
     Community,
@@ -146,6 +146,7 @@ class MemoryRegistryStore(MemoryErasure):
         actor: Principal,
         *,
         conflict_allowance: int | None = None,
+        accepted: bool = False,
     ) -> list[RegisterResult]:
         results: dict[int, RegisterResult] = {}
         request_ids = {row.request_id for row in rows}
@@ -203,6 +204,12 @@ class MemoryRegistryStore(MemoryErasure):
                 reported_in_at=now if row.data.community_id else None,
                 created_at=now,
                 updated_at=now,
+                report_in=ReportInState.NONE
+                if not row.data.community_id
+                else ReportInState.ACCEPTED
+                if accepted
+                else ReportInState.PENDING,
+                report_in_decided_at=now if row.data.community_id and accepted else None,
             )
             self._members[mid] = StoredMember(
                 member, row.request_id, request_hash(row.data), actor.subject
@@ -243,6 +250,7 @@ class MemoryRegistryStore(MemoryErasure):
         limit: int,
         community_ids: Collection[str] | None = None,
         member_id: str | None = None,
+        report_in: ReportInState | None = None,
     ) -> list[Member]:
         start = uuid.UUID(after) if after is not None else None
         only = uuid.UUID(member_id) if member_id is not None else None
@@ -261,12 +269,21 @@ class MemoryRegistryStore(MemoryErasure):
                 or (active is not None and m.active != active)
                 or (street_ids is not None and m.street_id not in street_ids)
                 or (community_ids is not None and d.community_id not in community_ids)
+                or (report_in is not None and m.report_in is not report_in)
             ):
                 continue
             out.append(m)
             if len(out) >= limit:
                 break
         return out
+
+    async def certificates_due(self, now: datetime, horizon: timedelta, limit: int) -> list[str]:
+        return [
+            str(key)
+            for key in sorted(self._members)
+            if self._members[key].erased_at is None
+            and qualification.due(self._members[key].member, now, horizon)
+        ][:limit]
 
     async def update_member(
         self,
@@ -292,6 +309,10 @@ class MemoryRegistryStore(MemoryErasure):
         ):
             raise errors.phone_taken()
         now = self._clock()
+        decided_at = member.report_in_decided_at
+        if changed.decides_report_in:
+            accepted_or_refused = new.report_in in (ReportInState.ACCEPTED, ReportInState.REFUSED)
+            decided_at = now if accepted_or_refused else None
         row.member = replace(
             member,
             data=new.data,
@@ -301,9 +322,13 @@ class MemoryRegistryStore(MemoryErasure):
             if isinstance(changed.event, MemberReportedIn)
             else member.reported_in_at,
             updated_at=now,
+            report_in=new.report_in,
+            report_in_reason=new.report_in_reason,
+            report_in_decided_at=decided_at,
+            verifications=new.verifications,
         )
         updated = self._read(row)
-        self._publish([events.member_event(changed.event, updated)], actor)
+        self._publish(events.member_events(changed, updated), actor)
         return updated
 
     # -- phone changes -----------------------------------------------------------------------

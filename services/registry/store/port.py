@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from services.common.auth import Principal
 from services.registry.domain.erasure import PhoneHistory
-from services.registry.domain.member import Changed, Member, MemberData
+from services.registry.domain.member import Changed, Member, MemberData, ReportInState
 from services.registry.domain.org import OrgEntry, PlaceRefs
 
 
@@ -76,8 +76,12 @@ class RegistryStore(Protocol):
         actor: Principal,
         *,
         conflict_allowance: int | None = None,
+        accepted: bool = False,
     ) -> list[RegisterResult]:
         """Register valid rows in one transaction; each row gets its own result.
+
+        A row naming a community reports the member in to it: accepted at once when `accepted`
+        (staff registered them), else pending until the community's staff decide.
 
         A row whose request_id this caller used before returns the member it registered (or, if
         that request asked for something else, fails); a phone already taken (in the registry or
@@ -101,6 +105,7 @@ class RegistryStore(Protocol):
         limit: int,
         community_ids: Collection[str] | None = None,
         member_id: str | None = None,
+        report_in: ReportInState | None = None,
     ) -> list[Member]:
         """Members ordered by id, after `after`, matching every filter given."""
         ...
@@ -120,6 +125,11 @@ class RegistryStore(Protocol):
         the same work, the same time. A change naming unknown places is InvalidArgument, one
         to a phone another member holds AlreadyExists.
         """
+        ...
+
+    async def certificates_due(self, now: datetime, horizon: timedelta, limit: int) -> list[str]:
+        """Ids of members holding a certificate that has expired by `now`, or that expires
+        within `horizon` and has not been reminded (domain.qualification.due)."""
         ...
 
     # -- erasure and export

@@ -6,12 +6,13 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from services.common.values import LatLng, WeeklyWindow
-from services.registry.domain.member import Member, MemberData
+from services.registry.domain.member import Member, MemberData, ReportInState, Verification
 from services.registry.domain.org import BuildingGroup, Community, Grid, OrgEntry, Street, Unit
 
 
@@ -123,6 +124,36 @@ def member_from_record(r: asyncpg.Record) -> Member:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         deactivation_reason=r["deactivation_reason"],
+        report_in=ReportInState(r["report_in_state"]),
+        report_in_reason=r["report_in_reason"],
+        report_in_decided_at=r["report_in_decided_at"],
+        verifications=verifications_from_json(r["verifications"]),
+    )
+
+
+def verifications_from_json(raw: str) -> tuple[Verification, ...]:
+    return tuple(
+        Verification(
+            v["skill"],
+            v["certificate_number"],
+            datetime.fromisoformat(v["expires_at"]),
+            v.get("reminded", False),
+        )
+        for v in json.loads(raw)
+    )
+
+
+def verifications_json(member: Member) -> str:
+    return json.dumps(
+        [
+            {
+                "skill": v.skill,
+                "certificate_number": v.certificate_number,
+                "expires_at": v.expires_at.isoformat(),
+                "reminded": v.reminded,
+            }
+            for v in member.verifications
+        ]
     )
 
 

@@ -9,6 +9,7 @@ from services.tasks.domain.access import (
     may_manage_task,
     may_see_task,
     member_refusal,
+    proof_refusal,
 )
 from services.tasks.domain.assignment import (
     ASSIGNMENT_TRANSITIONS,
@@ -180,6 +181,7 @@ __all__ = [
     "occurrence_tasks",
     "occurrences",
     "post_wish",
+    "proof_refusal",
     "propose",
     "refused",
     "release",

@@ -3,9 +3,11 @@ them, and the caller's scope."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.common.auth import Principal, Role
+from services.common.skills import PROOF_SKILLS
 from services.tasks.domain.errors import ClaimRefusal, Refusal
 
 
@@ -17,7 +19,9 @@ class MemberView:
     community_id: str | None
     street_id: str | None
     active: bool
-    reported_in: bool
+    reported_in: bool  # and accepted by the community's staff
+    # The skills needing proof whose certificate staff have verified.
+    proven: frozenset[str] = frozenset()
 
 
 def member_refusal(
@@ -41,6 +45,21 @@ def member_refusal(
     return ClaimRefusal(
         Refusal.OUT_OF_SCOPE,
         f"the member reported in to {member.community_id!r}, not to this task's community",
+    )
+
+
+def proof_refusal(member: MemberView | None, skills: Iterable[str]) -> ClaimRefusal | None:
+    """Why this member may not take a place asking for these skills: one that needs proof
+    (a doctor's, a lawyer's, a driver's) counts only with a verified certificate. Other skills
+    are matching's to weigh; a claim is not refused for them."""
+    missing = sorted(
+        s for s in skills if s in PROOF_SKILLS and (member is None or s not in member.proven)
+    )
+    if not missing:
+        return None
+    return ClaimRefusal(
+        Refusal.SKILL_UNVERIFIED,
+        f"the task needs {', '.join(missing)}, which staff have not verified for the member",
     )
 
 

@@ -23,6 +23,7 @@ class Refusal(StrEnum):
     OUT_OF_SCOPE = "OUT_OF_SCOPE"
     TIME_CONFLICT = "TIME_CONFLICT"
     ALREADY_HOLDS = "ALREADY_HOLDS"
+    SKILL_UNVERIFIED = "SKILL_UNVERIFIED"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,12 @@ from datetime import datetime, timedelta
 
 from services.common.errors import FailedPrecondition
 from services.common.values import TimeWindow
-from services.tasks.domain.access import MemberView, claim_problem, member_refusal
+from services.tasks.domain.access import (
+    MemberView,
+    claim_problem,
+    member_refusal,
+    proof_refusal,
+)
 from services.tasks.domain.assignment import (
     Assignment,
     AssignmentSource,
@@ -89,9 +94,11 @@ def claim(
     mine = [a for a in live if a.member_id == member_id]
     if mine and mine[0].state is AssignmentState.PROPOSED:
         return accept(task, mine[0], member, overlapping, now)
-    problem = member_refusal(
-        member, task.community_id, task.street_id, task.street_wide
-    ) or task_refusal(task, now)
+    problem = (
+        member_refusal(member, task.community_id, task.street_id, task.street_wide)
+        or proof_refusal(member, (s.skill for s in task.skills))
+        or task_refusal(task, now)
+    )
     if mine:
         problem = ClaimRefusal(Refusal.ALREADY_HOLDS, "the member already has a place on this task")
     elif problem is None and overlapping:
@@ -121,7 +128,9 @@ def accept(
         raise FailedPrecondition("cannot accept: the proposal has expired", PROPOSAL_EXPIRED)
     if now >= task.window.claim_deadline:
         raise FailedPrecondition("cannot accept: the task's time has passed", TASK_STARTED)
-    problem = member_refusal(member, task.community_id, task.street_id, task.street_wide)
+    problem = member_refusal(
+        member, task.community_id, task.street_id, task.street_wide
+    ) or proof_refusal(member, (s.skill for s in task.skills))
     if problem is not None:
         raise refused("accept", problem)
     if overlapping:
@@ -236,9 +245,11 @@ def release(
     task: Task, live: Sequence[Assignment], member_id: str, member: MemberView | None, now: datetime
 ) -> Change:
     """The member's places on this task, if they could no longer take them as they now stand
-    (deactivated, or moved out of the task's scope): withdrawn, so that matching offers them
-    again."""
-    why = member_refusal(member, task.community_id, task.street_id, task.street_wide)
+    (deactivated, moved out of the task's scope, or no longer holding a verified certificate
+    the task needs): withdrawn, so that matching offers them again."""
+    why = member_refusal(
+        member, task.community_id, task.street_id, task.street_wide
+    ) or proof_refusal(member, (s.skill for s in task.skills))
     if why is None or task.status not in TAKING_PLACES:
         return Change(task)
     written: list[Assignment] = []

@@ -31,7 +31,7 @@ from services.tasks.domain import (
     TaskExpired,
     TaskPosted,
 )
-from services.tasks.store.records import assignment_from_record, task_from_record
+from services.tasks.store.records import assignment_from_record, proven_skills, task_from_record
 
 
 class StoreBase:
@@ -59,12 +59,19 @@ class StoreBase:
             return None
         runner = conn or self._pool
         r = await runner.fetchrow(
-            "SELECT id, community_id, street_id, active, reported_in FROM member WHERE id = $1", key
+            "SELECT id, community_id, street_id, active, reported_in, skills FROM member"
+            " WHERE id = $1",
+            key,
         )
         if r is None:
             return None
         return MemberView(
-            str(r["id"]), r["community_id"], r["street_id"], r["active"], r["reported_in"]
+            str(r["id"]),
+            r["community_id"],
+            r["street_id"],
+            r["active"],
+            r["reported_in"],
+            proven=proven_skills(r["skills"]),
         )
 
     async def get_task(self, task_id: str) -> Task | None:

@@ -29,6 +29,12 @@ def skills_json(skills: tuple[RequiredSkill, ...]) -> str:
     return json.dumps([{"skill": s.skill, "min_level": s.min_level} for s in skills])
 
 
+def proven_skills(raw: str) -> frozenset[str]:
+    """The verified skills in a member's read-model row (rows from before verification have
+    no such flag: nothing was verified then)."""
+    return frozenset(s["skill"] for s in json.loads(raw) if s.get("verified"))
+
+
 def _skills(raw: str) -> tuple[RequiredSkill, ...]:
     return tuple(RequiredSkill(s["skill"], s["min_level"]) for s in json.loads(raw))
 
