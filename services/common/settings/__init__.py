@@ -17,6 +17,7 @@ from services.common.settings.base import (
 )
 from services.common.settings.client import ClientSettings
 from services.common.settings.services import (
+    ConsoleSettings,
     IdentitySettings,
     MatchingSettings,
     RegistrySettings,
@@ -35,6 +36,7 @@ __all__ = [
     "TASKS_PORT",
     "Bounds",
     "ClientSettings",
+    "ConsoleSettings",
     "IdentitySettings",
     "MatchingSettings",
     "RegistrySettings",

@@ -1,0 +1,111 @@
+"""What the console's browser tests stand on: a small district loaded into the running system,
+staff accounts signed in through the identity service, and Playwright driving Debian's chromium
+(no browser download)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from dev import gen_district
+from dev.accounts import PASSWORD, SignedIn
+from services.cli.district import import_district, import_members
+from services.client import Stubs, bearer
+from services.common.auth import Principal, Role, issue_token
+from services.common.settings import Settings
+from tests.e2e.conftest import System
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HOME = "chengli"
+
+
+@dataclass(frozen=True)
+class Console:
+    url: str
+    system: System
+    other: str  # another community, whose staff must not see HOME's tasks
+
+    def staff(self, community: str) -> str:
+        return f"staff-{community}"
+
+
+def admin_md() -> tuple[tuple[str, str], ...]:
+    return bearer(issue_token(Settings(), Principal("e2e-admin", Role.DISTRICT_ADMIN)))
+
+
+def member_md(member_id: str) -> tuple[tuple[str, str], ...]:
+    return bearer(issue_token(Settings(), Principal(member_id, Role.MEMBER)))
+
+
+def load(system: System) -> str:
+    """The small district and its members, and an account for the staff of two communities;
+    returns the other community."""
+    district = gen_district.generate(seed=7, small=True)
+    communities = sorted({m["community_id"] for m in district.members if m["community_id"]})
+    other = next(c for c in communities if c != HOME)
+
+    async def go() -> None:
+        async with Stubs(system.addresses()) as stubs:
+            await import_district(stubs.registry, admin_md(), gen_district.yaml_text(district))
+            await import_members(stubs.registry, admin_md(), district.members)
+        signed = await SignedIn.start(
+            system.addresses(), system.state.database_url, Path("/nonexistent"), [HOME, other]
+        )
+        await signed.close()
+
+    asyncio.run(go())
+    return other
+
+
+@pytest.fixture(scope="module")
+def console(system: System) -> Console:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is missing: `make tools` installs it")
+    assert system.state.console is not None
+    other = load(system)
+    return Console(f"http://127.0.0.1:{system.state.console['port']}", system, other)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def sign_in(page: Page, c: Console, community: str) -> None:
+    page.goto(f"{c.url}/signin")
+    page.fill("#user_name", c.staff(community))
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/signin'] button[type=submit]")
+    page.wait_for_url(f"{c.url}/")
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations of the page (axe-core as vendored, pinned, by
+    axe-playwright-python)."""
+    result = Axe().run(page)
+    found = result.response["violations"]
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})"
+        for v in found
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def has_chinese(text: str) -> bool:
+    return sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= 10
