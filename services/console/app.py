@@ -80,6 +80,8 @@ async def _rpc(request: Request, err: Exception) -> Response:
     assert isinstance(err, aio.AioRpcError)
     code = err.code()
     if code == grpc.StatusCode.UNAUTHENTICATED:
+        # The services no longer take this sign-in (revoked, or the account disabled): drop it.
+        request.state.signed_out = True
         return see_other("/signin")
     if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
         # Not there, or not this user's: one page, so a URL tells nothing of what exists.

@@ -210,7 +210,7 @@ def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTML
             s=s,
             csrf=c.sealer.csrf_token(csrf_binding(request, s)),
             nav=NAV if s is not None else (),
-            **ctx,
+            **{"section": "", **ctx},
         )
     )
     return HTMLResponse(body, status_code=status)

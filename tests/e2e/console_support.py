@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -22,6 +24,7 @@ from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings
 from tests.e2e.conftest import System
 
+T = TypeVar("T")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HOME = "chengli"
 
@@ -109,3 +112,10 @@ def serious_violations(page: Page) -> list[str]:
 
 def has_chinese(text: str) -> bool:
     return sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= 10
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end from a test that drives the browser: Playwright's sync API
+    holds this thread's event loop, so the coroutine gets a thread and a loop of its own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -24,6 +24,7 @@ from tests.e2e.console_support import (
     has_chinese,
     member_md,
     no_sideways_scroll,
+    run_async,
     serious_violations,
     sign_in,
 )
@@ -100,7 +101,7 @@ def test_a_staff_member_runs_a_wish_from_posting_to_hours(
     shot(page, tmp_path, "published")
 
     # The proposed member accepts (in the app); the staff confirm the work done with hours.
-    accepted = asyncio.run(_accept_or_claim(console, task_id))
+    accepted = run_async(_accept_or_claim(console, task_id))
     page.goto(f"{console.url}/tasks/{task_id}")
     hours = page.locator("input[name^='hours-']")
     assert hours.count() == 1
@@ -109,7 +110,7 @@ def test_a_staff_member_runs_a_wish_from_posting_to_hours(
     page.click("form[action$='/complete'] button[type=submit]")
     page.wait_for_url(f"{console.url}/tasks/{task_id}")
     assert page.locator(".badge.completed").count() == 1
-    record = asyncio.run(_record(console, accepted))
+    record = run_async(_record(console, accepted))
     assert record.hours_total == 1.5
     shot(page, tmp_path, "completed")
     context.close()
@@ -178,7 +179,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         if bad := serious_violations(page):
             found[path] = bad
     assert found == {}
-    members = asyncio.run(_members(console))
+    members = run_async(_members(console))
     if members:
         page.goto(f"{console.url}/members/{members[0]}/record")
         assert no_sideways_scroll(page)
