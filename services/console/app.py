@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import jinja2
+import structlog
 from grpc import aio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,6 +37,7 @@ from services.console.web import (
 )
 
 HERE = Path(__file__).resolve().parent
+log = structlog.get_logger("services.console")
 
 
 def environments(tr: dict[str, object]) -> dict[str, jinja2.Environment]:
@@ -79,6 +81,7 @@ async def _not_there(request: Request, _: Exception) -> Response:
 async def _rpc(request: Request, err: Exception) -> Response:
     assert isinstance(err, aio.AioRpcError)
     code = err.code()
+    log.info("a service refused", path=request.url.path, code=code.name, details=err.details())
     if code == grpc.StatusCode.UNAUTHENTICATED:
         # The services no longer take this sign-in (revoked, or the account disabled): drop it.
         request.state.signed_out = True

@@ -10,13 +10,14 @@ from google.protobuf import timestamp_pb2
 from linli.v1 import common_pb2, tasks_pb2
 from services.common.protoconv import (
     ASSIGNMENT_STATE_WORDS,
+    BENEFICIARY_FROM_PROTO,
     TASK_STATUS_WORDS,
     enum_words,
     time_from_proto,
 )
 from services.common.values import LOCAL_TZ
 
-GROUP_WORDS = enum_words(common_pb2.BeneficiaryGroup.DESCRIPTOR, "BENEFICIARY_GROUP_")
+GROUP_WORDS = {int(n): b.value for n, b in sorted(BENEFICIARY_FROM_PROTO.items())}
 KIND_WORDS = enum_words(tasks_pb2.TaskKind.DESCRIPTOR, "TASK_KIND_")
 ROLE_WORDS = enum_words(common_pb2.Role.DESCRIPTOR, "ROLE_")
 # The words the filters below give, for the catalogue (every one has a translation).

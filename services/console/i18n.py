@@ -29,8 +29,8 @@ class CatalogTranslations(gettext.NullTranslations):
                 continue
             if isinstance(m.id, tuple):
                 self._plural[m.id[0]] = tuple(m.string)
-            else:
-                self._found[m.id] = str(m.string)
+            elif isinstance(m.id, str) and isinstance(m.string, str):
+                self._found[m.id] = m.string
 
     def gettext(self, message: str) -> str:
         return self._found.get(message) or message

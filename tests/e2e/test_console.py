@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1 import tasks_pb2
 from services.client import Stubs, assignments_of, members_of
 from tests.e2e.console_support import (
     HOME,
@@ -249,6 +249,3 @@ def test_no_personal_data_in_urls(console: Console, browser: Browser) -> None:
     phones = re.compile(r"1\d{10}")
     assert hrefs and not [h for h in hrefs if phones.search(h)]
     context.close()
-
-
-__all__ += ["registry_pb2"]

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import matching_pb2
 from services.client import gather, members_of, pages, tasks_of
 from services.console import maps
 from services.console.pages.scope import communities, grids, scope
@@ -150,12 +150,14 @@ async def show_run(request: Request) -> Response:
         if t.id in filled | empty and t.HasField("location")
     ]
     all_grids = [g for group in await gather(ids, lambda c: grids(a, c), 4) for g in group]
-    the_map = maps.draw(shown, all_grids, spots, label=run.scope_id or "district")
+    scope_name = shown[0].name if run.scope_kind == "community" and shown else ""
+    the_map = maps.draw(shown, all_grids, spots, label=scope_name or run.scope_id or "district")
     return page(
         request,
         "run.html",
         section="matching",
         run=run,
+        scope_name=scope_name or run.scope_id,
         planned=planned,
         unfilled=unfilled,
         tasks=tasks,
@@ -191,5 +193,3 @@ ROUTES = [
     Route("/matching/runs/{run_id}", show_run, methods=["GET"]),
     Route("/matching/runs/{run_id}/publish", publish, methods=["POST"]),
 ]
-
-__all__ = ["ROUTES", "registry_pb2", "tasks_pb2"]

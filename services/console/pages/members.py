@@ -4,6 +4,7 @@ and the printable service record a member's work unit receives (the half-yearly 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from grpc import StatusCode, aio
 from starlette.requests import Request
@@ -71,7 +72,7 @@ def member_id(request: Request) -> str:
         raise NotThere from None
 
 
-async def _member(request: Request) -> dict[str, object]:
+async def _member(request: Request) -> dict[str, Any]:
     a, _ = await api(request)
     mid = member_id(request)
     member = (await a(a.stubs.registry.GetMember, registry_pb2.GetMemberRequest(id=mid))).member

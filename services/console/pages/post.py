@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from grpc import StatusCode, aio
 from starlette.datastructures import FormData
@@ -83,10 +84,10 @@ def window(form: FormData, day_field: str = "date") -> tasks_pb2.TimeWindow | No
         return None
     flexible = form.get("flexible") == "on"
     began = datetime.combine(day, start or time(0), LOCAL_TZ)
+    if flexible:
+        began = datetime.now(LOCAL_TZ)  # "any time before": from now on
     ended = datetime.combine(day, end, LOCAL_TZ)
-    return tasks_pb2.TimeWindow(
-        start=ts(datetime.now(LOCAL_TZ) if flexible else began), end=ts(ended), flexible=flexible
-    )
+    return tasks_pb2.TimeWindow(start=ts(began), end=ts(ended), flexible=flexible)
 
 
 def location(form: FormData) -> common_pb2.LatLng | None:
@@ -100,7 +101,7 @@ def skills(form: FormData) -> list[tasks_pb2.RequiredSkill]:
     return [tasks_pb2.RequiredSkill(skill=str(k), min_level=1) for k in form.getlist("skills")]
 
 
-async def _context(request: Request, a: Api, sc: Scope) -> dict[str, object]:
+async def _context(request: Request, a: Api, sc: Scope) -> dict[str, Any]:
     catalogue = (await a(a.stubs.registry.ListSkills, registry_pb2.ListSkillsRequest())).skills
     units = await pages(
         a.stubs.registry.ListUnits,
@@ -121,7 +122,7 @@ async def _context(request: Request, a: Api, sc: Scope) -> dict[str, object]:
     }
 
 
-def _fresh(sc: Scope) -> dict[str, object]:
+def _fresh(sc: Scope) -> dict[str, Any]:
     tomorrow = (datetime.now(LOCAL_TZ) + timedelta(days=1)).date().isoformat()
     return {
         "request_id": uuid.uuid4().hex,
@@ -136,7 +137,7 @@ def _fresh(sc: Scope) -> dict[str, object]:
     }
 
 
-def _values(form: FormData) -> dict[str, object]:
+def _values(form: FormData) -> dict[str, Any]:
     values: dict[str, object] = {k: str(v) for k, v in form.items() if k != "csrf"}
     values["skills"] = [str(x) for x in form.getlist("skills")]
     values["days"] = [str(x) for x in form.getlist("days")]

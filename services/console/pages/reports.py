@@ -36,11 +36,13 @@ def _month(request: Request) -> tuple[str, datetime, datetime]:
 async def reports_page(request: Request) -> Response:
     a, s = await api(request)
     offered = await communities(a, s)
+    streets = sorted({c.street_id for c in offered}) if s.street_admin or s.district_wide else []
     return page(
         request,
         "reports.html",
         section="reports",
         communities=offered,
+        streets=streets,
         month=datetime.now(LOCAL_TZ).strftime("%Y-%m"),
     )
 
@@ -48,14 +50,24 @@ async def reports_page(request: Request) -> Response:
 async def _collect(request: Request) -> tuple[report.Data, str]:
     a, s = await api(request)
     month, since, until = _month(request)
-    community = request.query_params.get("community") or None
-    if community is None and not (s.street_admin or s.district_wide) and len(s.communities) != 1:
-        community = s.communities[0] if s.communities else None
+    kind, _, target = (request.query_params.get("scope") or "").partition(":")
+    community = target if kind == "community" and target else None
+    street = target if kind == "street" and target else None
+    if community is None and street is None and not s.district_wide:
+        # Only the district's administrators read the whole district: the others a part of it.
+        if s.street_admin and s.streets:
+            street = s.streets[0]
+        elif s.communities:
+            community = s.communities[0]
+        else:
+            raise NotThere
     try:
-        data = await report.collect(a.stubs, a.md, since=since, until=until, community=community)
+        data = await report.collect(
+            a.stubs, a.md, since=since, until=until, community=community, street=street
+        )
     except report.ReportError:
         raise NotThere from None
-    names = ", ".join(c.name for c in data.communities) if community else ""
+    names = ", ".join(c.name for c in data.communities) if community or street else ""
     data.scope = f"{month} · {names}" if names else month
     return data, month
 
