@@ -53,11 +53,16 @@ def up(
     if running and _alive(running["pid"]) and ready(running["port"]):
         return running
     at = port()
+    # Plain HTTP locally: a certificate meant for the services' gRPC ports is not the console's.
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("LINLI_TLS_CERT_FILE", "LINLI_TLS_KEY_FILE")
+    }
     env = {
-        **os.environ,
+        **inherited,
         "LINLI_DEV_MODE": "true",
         "LINLI_CONSOLE_PORT": str(at),
-        "LINLI_CONSOLE_METRICS_PORT": os.environ.get(
+        # The console's own metrics port (LINLI_METRICS_PORT in its process, as in a cluster).
+        "LINLI_METRICS_PORT": os.environ.get(
             "LINLI_CONSOLE_METRICS_PORT", str(CONSOLE_METRICS_PORT)
         ),
         **{

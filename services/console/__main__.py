@@ -1,5 +1,5 @@
 """Run the console: `python -m services.console` (HTTP on LINLI_CONSOLE_HOST:LINLI_CONSOLE_PORT,
-metrics on LINLI_CONSOLE_METRICS_PORT), until SIGTERM: uvicorn stops taking requests, finishes
+metrics on LINLI_METRICS_PORT), until SIGTERM: uvicorn stops taking requests, finishes
 those in flight, and the channels to the services close."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from services.console.app import build
 async def run(settings: ConsoleSettings) -> None:
     app = build(settings)
     metrics = None
-    if settings.console_metrics_port >= 0:
+    if settings.metrics_port >= 0:
         metrics = MetricsServer(
-            settings.metrics_host or settings.console_host, settings.console_metrics_port
+            settings.metrics_host or settings.console_host, settings.metrics_port
         )
         metrics.start()
     config = uvicorn.Config(
@@ -32,6 +32,10 @@ async def run(settings: ConsoleSettings) -> None:
         forwarded_allow_ips="127.0.0.1",
         timeout_graceful_shutdown=10,
         server_header=False,
+        # HTTPS with the console's certificate when it has one (a cluster); plain HTTP on a
+        # developer's machine, behind a proxy that terminates TLS, or in the tests.
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
     )
     try:
         await uvicorn.Server(config).serve()

@@ -41,6 +41,14 @@ def test_in_prod_every_service_serves_tls_with_a_certificate_from_cert_manager()
         assert name in certificate["spec"]["dnsNames"]  # clients call it by its Service's name
         assert "server auth" in certificate["spec"]["usages"]
         assert certificate["spec"]["issuerRef"]["name"] in issuers
+        if name == "console":
+            # HTTPS, probes included (the kubelet does not check the certificate); the
+            # services' CA beside its own certificate.
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert c[probe]["httpGet"]["scheme"] == "HTTPS"
+            ca = env_of(c)["LINLI_TLS_CA_FILE"]["value"]
+            assert mounted(spec, c, ca)["secret"]["secretName"] == secret
+            continue
         # The probes never meet the certificate: the kubelet's gRPC probe has no TLS.
         port = int(env_of(c).get("LINLI_HEALTH_PORT", {}).get("value", 8081))
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):

@@ -144,7 +144,9 @@ class ConsoleSettings(ClientSettings):
     console_port: int = Field(CONSOLE_PORT, ge=0, le=65535)
     # Prometheus metrics at /metrics on a port of its own (0: a free one; -1: none).
     metrics_host: str | None = None
-    console_metrics_port: int = Field(CONSOLE_METRICS_PORT, ge=-1, le=65535)
+    metrics_port: int = Field(CONSOLE_METRICS_PORT, ge=-1, le=65535)
+    # HTTPS: with tls_cert_file and tls_key_file (ClientSettings' own, which the console also
+    # presents to the services when they ask for a client certificate), the console serves TLS.
     # Seals the signed-in user's tokens into the session cookie: base64 of 32 bytes (AES-256-GCM).
     console_session_key: SecretStr = SecretStr(DEV_CONSOLE_KEY)
     # Secure cookies (HTTPS only). Unset: on, except in dev mode on a loopback address, where the
@@ -184,3 +186,5 @@ class ConsoleSettings(ClientSettings):
             )
         if not self.secure_cookies() and not self.dev_mode:
             raise SystemExit("LINLI_CONSOLE_SECURE_COOKIES=false is for dev mode only")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SystemExit("LINLI_TLS_CERT_FILE and LINLI_TLS_KEY_FILE are set together")
