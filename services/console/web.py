@@ -73,6 +73,11 @@ class NotThere(Exception):
     """What the URL names is not there for this user (missing, or not theirs: the same page)."""
 
 
+def noted(request: Request, name: str) -> Any:
+    """What this request noted for the way out (its session, a cookie to set), or None."""
+    return getattr(request.state, name, None)
+
+
 def console(request: Request) -> Console:
     return request.app.state.console  # type: ignore[no-any-return]
 
@@ -88,8 +93,8 @@ def t(request: Request, message: str) -> str:
 async def session(request: Request) -> Session | None:
     """The request's session, its access token refreshed when it is about to run out (the new
     cookie is set on the way out)."""
-    if "session" in request.state._state:
-        return request.state.session  # type: ignore[no-any-return]
+    if getattr(request.state, "looked_up", False):
+        return noted(request, "session")
     c = console(request)
     now = c.clock()
     found = c.sealer.open(request.cookies.get(c.cookie("session")), now)
@@ -107,6 +112,7 @@ async def session(request: Request) -> Session | None:
             found = found.refreshed(answer.tokens)
             request.state.reseal = found
     request.state.session = found
+    request.state.looked_up = True
     return found
 
 
@@ -200,7 +206,7 @@ def errors_for(
 def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     c = console(request)
     language = lang(request)
-    s: Session | None = request.state._state.get("session")
+    s: Session | None = noted(request, "session")
     body = (
         c.envs[language]
         .get_template(template)
@@ -232,7 +238,7 @@ def finish(request: Request, response: Response) -> Response:
         # Pages hold personal data: no shared cache keeps them, the browser does not store them.
         response.headers.setdefault("Cache-Control", "no-store")
     secure = c.settings.secure_cookies()
-    reseal: Session | None = request.state._state.get("reseal")
+    reseal: Session | None = noted(request, "reseal")
     if reseal is not None:
         response.set_cookie(
             c.cookie("session"),
@@ -242,9 +248,9 @@ def finish(request: Request, response: Response) -> Response:
             secure=secure,
             samesite="strict",
         )
-    if request.state._state.get("signed_out"):
+    if noted(request, "signed_out"):
         response.delete_cookie(c.cookie("session"), secure=secure, httponly=True, samesite="strict")
-    new_pre = request.state._state.get("new_pre")
+    new_pre = noted(request, "new_pre")
     if new_pre:
         response.set_cookie(
             c.cookie("pre"), new_pre, httponly=True, secure=secure, samesite="strict"
