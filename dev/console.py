@@ -55,7 +55,9 @@ def up(
     at = port()
     # Plain HTTP locally: a certificate meant for the services' gRPC ports is not the console's.
     inherited = {
-        k: v for k, v in os.environ.items() if k not in ("LINLI_TLS_CERT_FILE", "LINLI_TLS_KEY_FILE")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LINLI_TLS_CERT_FILE", "LINLI_TLS_KEY_FILE")
     }
     env = {
         **inherited,
