@@ -17,7 +17,8 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from dev import gen_district
-from dev.accounts import PASSWORD, SignedIn
+from dev.accounts import PASSWORD, staff_name
+from linli.v1 import common_pb2, identity_pb2
 from services.cli.district import import_district, import_members
 from services.client import Stubs, bearer
 from services.common.auth import Principal, Role, issue_token
@@ -36,7 +37,7 @@ class Console:
     other: str  # another community, whose staff must not see HOME's tasks
 
     def staff(self, community: str) -> str:
-        return f"staff-{community}"
+        return staff_name(community)
 
 
 def admin_md() -> tuple[tuple[str, str], ...]:
@@ -58,10 +59,18 @@ def load(system: System) -> str:
         async with Stubs(system.addresses()) as stubs:
             await import_district(stubs.registry, admin_md(), gen_district.yaml_text(district))
             await import_members(stubs.registry, admin_md(), district.members)
-        signed = await SignedIn.start(
-            system.addresses(), system.state.database_url, Path("/nonexistent"), [HOME, other]
-        )
-        await signed.close()
+            # The staff accounts, made by a district administrator (a development token: the
+            # local stack runs in dev mode) as `linli account create` makes them.
+            for community in (HOME, other):
+                await stubs.identity.CreateAccount(
+                    identity_pb2.CreateAccountRequest(
+                        user_name=staff_name(community),
+                        password=PASSWORD,
+                        role=common_pb2.ROLE_COMMUNITY_STAFF,
+                        community_ids=[community],
+                    ),
+                    metadata=admin_md(),
+                )
 
     asyncio.run(go())
     return other
