@@ -3,6 +3,8 @@ administrators), signing out (the sign-in is revoked), and the language switch."
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import grpc
 from grpc import aio
 from starlette.requests import Request
@@ -67,8 +69,11 @@ async def switch_language(request: Request) -> Response:
     form = await checked_form(request)
     to = str(form.get("to", ""))
     back = str(form.get("back", "/"))
-    # Only a path of this site: never an address elsewhere.
-    if not back.startswith("/") or back.startswith("//"):
+    # Only a path of this site: never an address elsewhere (browsers read "/\\x" as "//x").
+    parts = urlsplit(back)
+    if parts.scheme or parts.netloc or not back.startswith("/") or back.startswith("//"):
+        back = "/"
+    if "\\" in back or any(ord(ch) < 32 for ch in back):
         back = "/"
     response = see_other(back)
     c = console(request)

@@ -98,6 +98,7 @@ async def today(request: Request) -> Response:
         the_map=the_map,
         empty=sum(max(t.headcount - t.places_taken, 0) for t in tasks),
         taken=sum(t.places_taken for t in tasks),
+        role_created=bool(request.query_params.get("role_created")),
     )
 
 
