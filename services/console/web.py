@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import jinja2
@@ -220,6 +221,17 @@ def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTML
         )
     )
     return HTMLResponse(body, status_code=status)
+
+
+def local_path(value: str) -> str:
+    """`value` when it is a path of this site, else "/": a form never sends the browser
+    elsewhere (browsers read "/\\x" as "//x", another host)."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(ord(ch) < 32 for ch in value):
+        return "/"
+    return value
 
 
 def see_other(path: str) -> RedirectResponse:

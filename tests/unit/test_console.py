@@ -22,7 +22,7 @@ from services.console import formats, maps
 from services.console.i18n import HERE, load_catalogue, translations
 from services.console.nav import NAV
 from services.console.session import Sealer, Session
-from services.console.web import errors_for
+from services.console.web import errors_for, local_path
 
 KEY = os.urandom(32)
 
@@ -178,3 +178,22 @@ def test_the_console_holds_no_inline_script_or_style() -> None:
             template.name
         )
     assert Path(HERE / "static" / "console.js").is_file()
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "x",
+        "",
+    ],
+)
+def test_the_language_switch_never_sends_the_browser_elsewhere(given: str) -> None:
+    assert local_path(given) == "/"
+
+
+def test_the_language_switch_returns_to_the_page_it_came_from() -> None:
+    assert local_path("/tasks/abc?posted=1") == "/tasks/abc?posted=1"

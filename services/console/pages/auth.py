@@ -3,8 +3,6 @@ administrators), signing out (the sign-in is revoked), and the language switch."
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import grpc
 from grpc import aio
 from starlette.requests import Request
@@ -14,7 +12,7 @@ from starlette.routing import Route
 from linli.v1 import identity_pb2
 from services.console.i18n import LANGUAGES
 from services.console.session import STAFF_ROLES, Session
-from services.console.web import checked_form, console, page, see_other, session
+from services.console.web import checked_form, console, local_path, page, see_other, session
 
 
 async def sign_in_form(request: Request) -> Response:
@@ -68,14 +66,7 @@ async def sign_out(request: Request) -> Response:
 async def switch_language(request: Request) -> Response:
     form = await checked_form(request)
     to = str(form.get("to", ""))
-    back = str(form.get("back", "/"))
-    # Only a path of this site: never an address elsewhere (browsers read "/\\x" as "//x").
-    parts = urlsplit(back)
-    if parts.scheme or parts.netloc or not back.startswith("/") or back.startswith("//"):
-        back = "/"
-    if "\\" in back or any(ord(ch) < 32 for ch in back):
-        back = "/"
-    response = see_other(back)
+    response = see_other(local_path(str(form.get("back", "/"))))
     c = console(request)
     if to in LANGUAGES:
         response.set_cookie(
