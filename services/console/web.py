@@ -4,6 +4,7 @@ into pages and field errors, and the response headers (CSP and friends)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,33 @@ HEADERS = {
 }
 
 
+class Refresher:
+    """One Refresh per refresh token, however many requests of one browser need it at once (two
+    tabs, a page and its fragments): the identity service takes a spent refresh token presented
+    again as stolen and ends the whole sign-in. The answer is kept a little while for the
+    requests that still carry the old cookie."""
+
+    def __init__(self, keep_s: float = 120.0) -> None:
+        self.keep_s = keep_s
+        self._calls: dict[str, tuple[float, asyncio.Future[identity_pb2.Tokens]]] = {}
+
+    async def refresh(
+        self, stubs: Stubs, token: str, timeout: float, now: float
+    ) -> identity_pb2.Tokens:
+        for old in [k for k, (at, _) in self._calls.items() if now - at > self.keep_s]:
+            del self._calls[old]
+        if token not in self._calls:
+
+            async def call() -> identity_pb2.Tokens:
+                answer = await stubs.identity.Refresh(
+                    identity_pb2.RefreshRequest(refresh_token=token), timeout=timeout
+                )
+                return answer.tokens
+
+            self._calls[token] = (now, asyncio.ensure_future(call()))
+        return await asyncio.shield(self._calls[token][1])
+
+
 @dataclass
 class Console:
     """The app's parts, built once by app.build."""
@@ -51,6 +79,7 @@ class Console:
     envs: dict[str, jinja2.Environment]
     tr: dict[str, CatalogTranslations]
     clock: Callable[[], float] = time.time
+    refresher: Refresher = field(default_factory=Refresher)
     cookie_prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,16 +130,16 @@ async def session(request: Request) -> Session | None:
     found = c.sealer.open(request.cookies.get(c.cookie("session")), now)
     if found is not None and found.access_exp - now < c.settings.console_refresh_margin_s:
         try:
-            answer = await c.stubs.identity.Refresh(
-                identity_pb2.RefreshRequest(refresh_token=found.refresh),
-                timeout=c.settings.console_call_timeout_s,
+            tokens = await c.refresher.refresh(
+                c.stubs, found.refresh, c.settings.console_call_timeout_s, now
             )
         except aio.AioRpcError as e:
             if e.code() not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
                 raise
             found = None  # revoked or spent: sign in again
+            request.state.signed_out = True
         else:
-            found = found.refreshed(answer.tokens)
+            found = found.refreshed(tokens)
             request.state.reseal = found
     request.state.session = found
     request.state.looked_up = True

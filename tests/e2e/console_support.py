@@ -5,9 +5,14 @@ staff accounts signed in through the identity service, and Playwright driving De
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,16 +21,20 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from dev import console as dev_console
 from dev import gen_district
 from dev.accounts import PASSWORD, staff_name
+from dev.localinfra import free_port
 from linli.v1 import common_pb2, identity_pb2
 from services.cli.district import import_district, import_members
 from services.client import Stubs, bearer
 from services.common.auth import Principal, Role, issue_token
 from services.common.settings import Settings
+from tests.conftest import ROOT
 from tests.e2e.conftest import System
 
 T = TypeVar("T")
+__all__ = ["PASSWORD"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HOME = "chengli"
 
@@ -128,3 +137,36 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     holds this thread's event loop, so the coroutine gets a thread and a loop of its own."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+@contextmanager
+def another_console(system: System, **settings: str) -> Iterator[str]:
+    """A second console process on the same services with other settings; yields its URL."""
+    at = free_port()
+    env = {
+        **os.environ,
+        "LINLI_DEV_MODE": "true",
+        "LINLI_CONSOLE_PORT": str(at),
+        "LINLI_METRICS_PORT": "-1",
+        **{f"LINLI_{k.upper()}_ADDRESS": v for k, v in system.addresses().items()},
+        **{f"LINLI_{k.upper()}": v for k, v in settings.items()},
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.console"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise AssertionError("the second console exited at start")
+            if dev_console.ready(at):
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{at}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -10,6 +10,7 @@ import re
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
@@ -17,8 +18,10 @@ from linli.v1 import tasks_pb2
 from services.client import Stubs, assignments_of, members_of
 from tests.e2e.console_support import (
     HOME,
+    PASSWORD,
     Console,
     admin_md,
+    another_console,
     browser,
     console,
     has_chinese,
@@ -264,6 +267,39 @@ def test_signing_out_ends_the_sign_in(console: Console, browser: Browser) -> Non
     assert again.url.endswith("/signin")
     replay.close()
     context.close()
+
+
+def test_the_session_is_refreshed_and_stays_signed_in(console: Console, browser: Browser) -> None:
+    # A console that refreshes at every request: each answer seals new tokens into the cookie,
+    # and pages asked at once with the same cookie spend its refresh token once.
+    with another_console(console.system, console_refresh_margin_s="86400") as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{url}/signin")
+        page.fill("#user_name", console.staff(HOME))
+        page.fill("#password", PASSWORD)
+        page.click("form[action='/signin'] button[type=submit]")
+        page.wait_for_url(f"{url}/")
+        seen = []
+        for path in ("/", "/members", "/matching"):
+            seen.append({c["name"]: c["value"] for c in context.cookies()}["linli_session"])
+            answer = page.goto(f"{url}{path}")
+            assert answer is not None and answer.status == 200 and page.url == f"{url}{path}"
+        assert len(set(seen)) == len(seen)  # new tokens each time
+        cookie = {c["name"]: c["value"] for c in context.cookies()}["linli_session"]
+        answers = run_async(_at_once(f"{url}/reports", cookie, 3))
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        # The sign-in lives on: its refresh token was spent once, not presented again.
+        newest = answers[0].cookies["linli_session"]
+        assert {a.cookies["linli_session"] for a in answers} == {newest}
+        later = run_async(_at_once(f"{url}/", newest, 1))
+        assert later[0].status_code == 200
+        context.close()
+
+
+async def _at_once(url: str, cookie: str, n: int) -> list[httpx.Response]:
+    async with httpx.AsyncClient(cookies={"linli_session": cookie}) as client:
+        return list(await asyncio.gather(*(client.get(url) for _ in range(n))))
 
 
 def test_no_personal_data_in_urls(console: Console, browser: Browser) -> None:

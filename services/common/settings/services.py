@@ -154,8 +154,9 @@ class ConsoleSettings(ClientSettings):
     console_secure_cookies: bool | None = None
     # A session lasts at most this long without a new sign-in (the refresh token may last longer).
     console_session_max_s: int = Field(12 * 3600, ge=300)
-    # The access token is refreshed when it has less than this left.
-    console_refresh_margin_s: int = Field(60, ge=0, le=3600)
+    # The access token is refreshed when it has less than this left (more than its lifetime:
+    # at every request, as the tests do).
+    console_refresh_margin_s: int = Field(60, ge=0, le=86400)
     # Deadline of each call to the services (a matching run gets its own, longer one).
     console_call_timeout_s: float = Field(10.0, gt=0, le=120)
     console_run_timeout_s: float = Field(150.0, gt=0, le=600)
