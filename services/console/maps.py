@@ -49,12 +49,14 @@ def draw(
     low = (min(p[0] for p in points) - spread, min(p[1] for p in points) - spread)
     high = (max(p[0] for p in points) + spread, max(p[1] for p in points) + spread)
     frame = Frame([*points, low, high], width=900)
+    # A map whose places are links is a group of links (axe: no controls inside an image).
+    role = "group" if links and any(p.task_id for p in places) else "img"
     out = [
         f'<figure class="map-box"><div class="map-tools" hidden>'
         f'<button type="button" data-zoom="in" aria-label="+">+</button>'
         f'<button type="button" data-zoom="out" aria-label="-">−</button>'
         f'<button type="button" data-zoom="reset" aria-label="1:1">⟲</button></div>'
-        f'<svg class="map{" pick" if pick else ""}" role="img" aria-label="{escape(label)}" '
+        f'<svg class="map{" pick" if pick else ""}" role="{role}" aria-label="{escape(label)}" '
         f'viewBox="0 0 {frame.width} {frame.height}" '
         f'data-lat1="{frame.lat1}" data-lng0="{frame.lng0}" data-k="{frame.k}" '
         f'data-scale="{frame.scale}" data-pad="{frame.pad}" xmlns="http://www.w3.org/2000/svg">'
@@ -85,7 +87,7 @@ def draw(
             f"<title>{escape(p.title)}</title></circle>"
         )
         if links and p.task_id:
-            dot = f'<a href="/tasks/{escape(p.task_id)}">{dot}</a>'
+            dot = f'<a href="/tasks/{escape(p.task_id)}" aria-label="{escape(p.title)}">{dot}</a>'
         out.append(dot)
     if pick:
         out.append('<circle id="picked" class="place picked" cx="-50" cy="-50" r="8"/>')
