@@ -1,6 +1,6 @@
 # One image for every Linli service; the command chooses which: `services.registry`,
-# `services.tasks`, `services.matching`, `services.identity` (or `services.cli.main` for the
-# linli command).
+# `services.tasks`, `services.matching`, `services.identity`, `services.console` (the staff
+# console, HTTP) (or `services.cli.main` for the linli command).
 #
 #   docker build -t linli:dev .
 #   docker run --rm linli:dev services.registry
@@ -28,7 +28,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     LINLI_GRPC_HOST=0.0.0.0
 USER 10001
-EXPOSE 50051 50052 50053 50054 50064
+EXPOSE 50051 50052 50053 50054 50064 8090
 # The plaintext port answering only grpc.health.v1 (LINLI_HEALTH_PORT in the manifests).
 EXPOSE 8081
 ENTRYPOINT ["python", "-m"]

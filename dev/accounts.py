@@ -28,6 +28,11 @@ ADMIN = "district-office"
 SERVICE = "matching-runs"
 
 
+def staff_name(community: str) -> str:
+    """The user name of a community's staff account in the demo."""
+    return f"staff-{community}"
+
+
 def bootstrap_admin(database_url: str) -> None:
     """`python -m services.identity create-admin`, the password on stdin, as an operator runs it."""
     env = {**os.environ, "LINLI_DATABASE_URL": database_url, "LINLI_DEV_MODE": "true"}
@@ -88,7 +93,7 @@ class SignedIn:
         self.service = bearer(service.tokens.access_token)
 
         async def staff(community: str) -> None:
-            name = f"staff-{community}"
+            name = staff_name(community)
             await identity.CreateAccount(
                 pb.CreateAccountRequest(
                     user_name=name,

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from dev import gen_district, month, stack
+from dev import accounts, gen_district, month, stack
 from dev.accounts import SignedIn
+from dev.console import url as console_url
 from services import report
 from services.client import Stubs
 from services.common.clock import FileClock
@@ -71,6 +72,16 @@ async def main_async(
     console.print(
         f"\n[bold]Report:[/] {path.resolve()}  (open it in any browser; it needs no internet)"
     )
+    if state.console is not None:
+        console.print(f"\n[bold]Staff console:[/] {console_url(state.console['port'])}")
+        if sign_in == "identity":
+            first = sorted(data.members)[0] if data.members else None
+            if first:
+                console.print(
+                    f"  sign in as [bold]{accounts.staff_name(first)}[/] with the password "
+                    f"[bold]{accounts.PASSWORD}[/] (the staff of {first}; every community has "
+                    "its own staff-<community> account)"
+                )
     console.print(
         "The system is still running, a month on in its own time: [bold]make status[/] shows "
         "it, [bold]make down[/] stops it, and the [bold]linli[/] command explores it "

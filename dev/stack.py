@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dev import console
 from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.client import client_tls
 from services.common.migrate_all import apply_all
@@ -38,6 +39,7 @@ class StackState:
     nats_pid: int | None = None
     nats_dir: str | None = None
     services: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> {pid, port}
+    console: dict[str, int] | None = None  # {pid, port} of the staff console (HTTP)
 
 
 def state_dir(settings: Settings) -> Path:
@@ -173,6 +175,9 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
         if spec.name in procs:
             _wait_serving(spec, state, root, procs[spec.name])
         say(f"{spec.name:<12} 127.0.0.1:{state.services[spec.name]['port']}  (SERVING)")
+    state.console = console.up(root, state.services, old.console if old else None)
+    save_state(settings, state)
+    say(f"{'console':<12} {console.url(state.console['port'])}")
     return state
 
 
@@ -222,6 +227,8 @@ def down(settings: Settings) -> None:
     if state is None:
         print("nothing is running")
         return
+    if state.console and console.stop(state.console["pid"]):
+        print("stopped console")
     for name, info in state.services.items():
         if _alive(info["pid"]):
             os.kill(info["pid"], signal.SIGTERM)
@@ -258,6 +265,10 @@ def status(settings: Settings) -> int:
         ok &= serving
         where = f"127.0.0.1:{info['port']}" if info else "-"
         print(f"{spec.name:<12} {where:<18} {'SERVING' if serving else 'NOT SERVING'}")
+    running = state.console is not None and console.ready(state.console["port"])
+    ok &= running
+    where = console.url(state.console["port"]) if state.console else "-"
+    print(f"{'console':<12} {where:<18} {'SERVING' if running else 'NOT SERVING'}")
     return 0 if ok else 1
 
 
@@ -279,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             '  grpcurl -plaintext -H "authorization: Bearer $(make -s token)" '
             f"127.0.0.1:{registry} linli.v1.RegistryService/ListSkills"
         )
+        if state.console:
+            print(f"The staff console: {console.url(state.console['port'])}")
         print("Stop it with `make down`.")
     elif args.command == "down":
         down(settings)

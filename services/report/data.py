@@ -55,11 +55,13 @@ async def collect(
     since: datetime | None = None,
     until: datetime | None = None,
     community: str | None = None,
+    street: str | None = None,
 ) -> Data:
     """Everything the report shows, through the APIs as the caller (`md`) sees them. Tasks that
     start before `since` or from `until` on are left out (roles keep generating the weeks
     ahead). Without `run_id`, the latest matching run that proposed (not a dry run) and finished
-    in the period is shown. With `community`, only that community."""
+    in the period is shown. With `community`, only that community; with `street`, only the
+    communities of that street."""
     d = Data()
     d.streets = {
         s.id: s.name
@@ -80,6 +82,10 @@ async def collect(
         d.communities = [c for c in d.communities if c.id == community]
         if not d.communities:
             raise ReportError(f"no community {community!r} that this token may see")
+    if street:
+        d.communities = [c for c in d.communities if c.street_id == street]
+        if not d.communities:
+            raise ReportError(f"no street {street!r} that this token may see")
     ids = [c.id for c in d.communities]
     for grids in await gather(
         ids,
@@ -113,6 +119,8 @@ async def collect(
             if not r.dry_run
             and r.state == matching_pb2.MATCH_RUN_STATE_SUCCEEDED
             and (not community or r.scope_kind != "community" or r.scope_id == community)
+            and (not street or r.scope_kind != "community" or r.scope_id in ids)
+            and (not street or r.scope_kind != "street" or r.scope_id == street)
             and _within(time_from_proto(r.finish_time), since, until)
         ]
         real.sort(key=lambda r: time_from_proto(r.finish_time), reverse=True)
@@ -135,7 +143,7 @@ async def collect(
             "places",
             md,
         )
-        if community:
+        if community or street:
             # A district-wide run also planned other communities' places: keep this one's.
             ours = {t.id for t in d.tasks}
             d.planned = [p for p in d.planned if p.task_id in ours]

@@ -87,14 +87,17 @@ def test_the_database_cluster_has_what_the_services_need(objects: list[dict[str,
 def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_container(
     objects: list[dict[str, Any]],
 ) -> None:
-    deployments = of_kind(objects, "Deployment")
-    assert {d["metadata"]["name"] for d in deployments} == {
+    everything = of_kind(objects, "Deployment")
+    assert {d["metadata"]["name"] for d in everything} == {
         "registry",
         "identity",
         "tasks",
         "matching",
         "notifications",
+        "console",
     }
+    # The console is an HTTP service: its probes and the rest are checked below.
+    deployments = [d for d in everything if d["metadata"]["name"] != "console"]
     grace = Settings().shutdown_grace_s + 5  # the service's own grace plus its drain pause
     assert linli_config(objects)["LINLI_HEALTH_PORT"] == str(HEALTH_PORT)
     for d in deployments:
@@ -116,6 +119,22 @@ def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_contai
             assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_the_console_is_probed_over_http_and_runs_locked_down(
+    objects: list[dict[str, Any]],
+) -> None:
+    (console,) = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == "console"]
+    spec = console["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    (c,) = spec["containers"]
+    env = env_of(c)
+    assert env["LINLI_CONSOLE_SESSION_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "linli-console"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["path"] == "/healthz" and c[probe]["httpGet"]["port"] == "http"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["resources"]["limits"]["cpu"] and c["resources"]["limits"]["memory"]
 
 
 def test_every_pod_runs_as_non_root_with_limits(objects: list[dict[str, Any]]) -> None:
@@ -144,6 +163,7 @@ def test_secrets_are_referenced_by_name_and_never_committed(objects: list[dict[s
         "linli-identity",
         "linli-wechat",
         "linli-attendance",
+        "linli-console",
     }
 
 
@@ -179,6 +199,8 @@ def test_nats_requires_credentials_that_every_service_has_from_a_secret(
     for name in ("NATS_USER", "NATS_PASSWORD"):
         assert env_of(server)[name]["valueFrom"]["secretKeyRef"]["name"] == "linli-nats"
     for d in of_kind(objects, "Deployment"):
+        if d["metadata"]["name"] == "console":
+            continue  # the console speaks to the services alone, never to NATS
         for c in d["spec"]["template"]["spec"]["containers"]:
             env = env_of(c)
             for name, key in (("LINLI_NATS_USER", "user"), ("LINLI_NATS_PASSWORD", "password")):

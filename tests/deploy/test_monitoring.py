@@ -56,6 +56,7 @@ METRICS_PORTS = {
     "matching": 9103,
     "identity": 9104,
     "notifications": 9105,
+    "console": 9108,
 }
 # Alerts the operators' runbook (docs/deploy.md) covers.
 ALERTS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.settings import ClientSettings, Settings
+from services.common.settings import ClientSettings, ConsoleSettings, Settings
 from tests.deploy.test_k8s import env_of, of_kind, render
 
 
@@ -29,7 +29,9 @@ def test_in_prod_every_service_serves_tls_with_a_certificate_from_cert_manager()
         spec = d["spec"]["template"]["spec"]
         (c,) = spec["containers"]
         env = {k: v["value"] for k, v in env_of(c).items() if k.startswith("LINLI_TLS_")}
-        settings = Settings.model_validate(
+        # The console is a caller too: its settings are a client's, with the CA it trusts.
+        kind = ConsoleSettings if name == "console" else Settings
+        settings = kind.model_validate(
             {k.removeprefix("LINLI_").lower(): v for k, v in env.items()}
         )
         assert settings.tls_cert_file and settings.tls_key_file, name
@@ -41,6 +43,14 @@ def test_in_prod_every_service_serves_tls_with_a_certificate_from_cert_manager()
         assert name in certificate["spec"]["dnsNames"]  # clients call it by its Service's name
         assert "server auth" in certificate["spec"]["usages"]
         assert certificate["spec"]["issuerRef"]["name"] in issuers
+        if name == "console":
+            # HTTPS, probes included (the kubelet does not check the certificate); the
+            # services' CA beside its own certificate.
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert c[probe]["httpGet"]["scheme"] == "HTTPS"
+            ca = env_of(c)["LINLI_TLS_CA_FILE"]["value"]
+            assert mounted(spec, c, ca)["secret"]["secretName"] == secret
+            continue
         # The probes never meet the certificate: the kubelet's gRPC probe has no TLS.
         port = int(env_of(c).get("LINLI_HEALTH_PORT", {}).get("value", 8081))
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):

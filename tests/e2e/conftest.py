@@ -48,6 +48,8 @@ def system(
     for spec in stack.SERVICES:  # free ports: a developer's `make up` may hold the defaults
         monkeypatch_module.setenv(f"LINLI_{spec.name.upper()}_PORT", str(free_port()))
         monkeypatch_module.setenv(spec.metrics_port_setting, "0")
+    monkeypatch_module.setenv("LINLI_CONSOLE_PORT", str(free_port()))
+    monkeypatch_module.setenv("LINLI_CONSOLE_METRICS_PORT", "0")
     nats = NatsServer.start(tmp_path_factory.mktemp("nats"))
     settings = Settings(
         database_url=url, nats_url=nats.url, state_dir=str(tmp_path_factory.mktemp("stack"))

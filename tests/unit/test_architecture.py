@@ -24,6 +24,7 @@ CHECKED = (
     "cli",
     "client",
     "report",
+    "console",
 )
 
 

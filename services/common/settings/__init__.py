@@ -18,6 +18,7 @@ from services.common.settings.base import (
 )
 from services.common.settings.client import ClientSettings
 from services.common.settings.services import (
+    ConsoleSettings,
     IdentitySettings,
     MatchingSettings,
     NotificationsSettings,
@@ -38,6 +39,7 @@ __all__ = [
     "TASKS_PORT",
     "Bounds",
     "ClientSettings",
+    "ConsoleSettings",
     "IdentitySettings",
     "MatchingSettings",
     "NotificationsSettings",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
@@ -20,6 +20,7 @@ from services.common.settings.base import (
     _port,
     _split,
 )
+from services.common.settings.client import ClientSettings
 from services.common.sms.config import SmsSettings
 
 
@@ -223,3 +224,66 @@ class NotificationsSettings(Settings):
         if isinstance(offsets, tuple) and not all(float(o) > 0 for o in offsets):
             raise ValueError("each reminder offset is a positive number of seconds")
         return offsets
+
+
+# The console's cookie key for local development and tests (b"linli-dev-console-key-not-secret"):
+# deployments set LINLI_CONSOLE_SESSION_KEY from a Secret.
+DEV_CONSOLE_KEY = "bGlubGktZGV2LWNvbnNvbGUta2V5LW5vdC1zZWNyZXQ="
+CONSOLE_PORT = 8090
+CONSOLE_METRICS_PORT = 9108
+
+
+class ConsoleSettings(ClientSettings):
+    """The staff console (services/console): where it listens, the key that seals its session
+    cookies, and, as every caller, where the services are."""
+
+    service_name: str = "console"
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(CONSOLE_PORT, ge=0, le=65535)
+    # Prometheus metrics at /metrics on a port of its own (0: a free one; -1: none).
+    metrics_host: str | None = None
+    metrics_port: int = Field(CONSOLE_METRICS_PORT, ge=-1, le=65535)
+    # HTTPS: with tls_cert_file and tls_key_file (ClientSettings' own, which the console also
+    # presents to the services when they ask for a client certificate), the console serves TLS.
+    # Seals the signed-in user's tokens into the session cookie: base64 of 32 bytes (AES-256-GCM).
+    console_session_key: SecretStr = SecretStr(DEV_CONSOLE_KEY)
+    # Secure cookies (HTTPS only). Unset: on, except in dev mode on a loopback address, where the
+    # browser speaks plain HTTP to 127.0.0.1.
+    console_secure_cookies: bool | None = None
+    # A session lasts at most this long without a new sign-in (the refresh token may last longer).
+    console_session_max_s: int = Field(12 * 3600, ge=300)
+    # The access token is refreshed when it has less than this left (more than its lifetime:
+    # at every request, as the tests do).
+    console_refresh_margin_s: int = Field(60, ge=0, le=86400)
+    # Deadline of each call to the services (a matching run gets its own, longer one).
+    console_call_timeout_s: float = Field(10.0, gt=0, le=120)
+    console_run_timeout_s: float = Field(150.0, gt=0, le=600)
+    dev_mode: bool = False
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] | None = None
+
+    def secure_cookies(self) -> bool:
+        if self.console_secure_cookies is not None:
+            return self.console_secure_cookies
+        return not (self.dev_mode and self.console_host in ("127.0.0.1", "localhost", "::1"))
+
+    def session_key(self) -> bytes:
+        try:
+            key = base64.b64decode(self.console_session_key.get_secret_value(), validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise SystemExit("LINLI_CONSOLE_SESSION_KEY must be base64 of 32 random bytes")
+        return key
+
+    def refuse_unsafe(self) -> None:
+        self.session_key()
+        if self.console_session_key.get_secret_value() == DEV_CONSOLE_KEY and not self.dev_mode:
+            raise SystemExit(
+                "LINLI_CONSOLE_SESSION_KEY is the published development key: set a key of your "
+                "own (or LINLI_DEV_MODE=true on a developer's machine)"
+            )
+        if not self.secure_cookies() and not self.dev_mode:
+            raise SystemExit("LINLI_CONSOLE_SECURE_COOKIES=false is for dev mode only")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SystemExit("LINLI_TLS_CERT_FILE and LINLI_TLS_KEY_FILE are set together")

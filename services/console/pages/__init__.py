@@ -1,0 +1,17 @@
+"""The console's pages, one module per page of the navigation (nav.py), each with its routes."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from services.console.pages import auth, matching, members, post, reports, task, today
+
+ROUTES: list[BaseRoute] = [
+    *auth.ROUTES,
+    *today.ROUTES,
+    *post.ROUTES,
+    *task.ROUTES,
+    *matching.ROUTES,
+    *members.ROUTES,
+    *reports.ROUTES,
+]

@@ -1,0 +1,145 @@
+"""Members: who reported in to the community, who is active this month, each member's record,
+and the printable service record a member's work unit receives (the half-yearly 报到 feedback)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from grpc import StatusCode, aio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from linli.v1 import registry_pb2, tasks_pb2
+from services.client import gather, members_of, pages
+from services.console.pages.scope import scope
+from services.console.web import Api, NotThere, api, page
+
+
+async def record_of(a: Api, member: str) -> tasks_pb2.MemberRecord:
+    try:
+        return (
+            await a(
+                a.stubs.tasks.GetMemberRecord,
+                tasks_pb2.GetMemberRecordRequest(member_id=member),
+            )
+        ).record
+    except aio.AioRpcError as e:
+        if e.code() != StatusCode.NOT_FOUND:
+            raise
+        return tasks_pb2.MemberRecord(member_id=member)  # not known to the task service yet
+
+
+async def members_page(request: Request) -> Response:
+    a, s = await api(request)
+    sc = await scope(request, a, s)
+    members = await members_of(a.stubs, a.md, sc.current.id)
+    records = dict(
+        zip(
+            [m.id for m in members],
+            await gather([m.id for m in members], lambda m: record_of(a, m), 8),
+            strict=True,
+        )
+    )
+    active = [m for m in members if records[m.id].hours_this_month > 0 or records[m.id].upcoming]
+    grids = {
+        g.id: g.name
+        for g in await pages(
+            a.stubs.registry.ListGrids,
+            registry_pb2.ListGridsRequest(community_id=sc.current.id, page_size=1000),
+            "grids",
+            a.md,
+        )
+    }
+    members.sort(key=lambda m: (-records[m.id].hours_this_month, m.name))
+    return page(
+        request,
+        "members.html",
+        section="members",
+        sc=sc,
+        members=members,
+        records=records,
+        active=active,
+        grids=grids,
+    )
+
+
+def member_id(request: Request) -> str:
+    try:
+        return str(uuid.UUID(str(request.path_params["member_id"])))
+    except ValueError:
+        raise NotThere from None
+
+
+async def _member(request: Request) -> dict[str, Any]:
+    a, _ = await api(request)
+    mid = member_id(request)
+    member = (await a(a.stubs.registry.GetMember, registry_pb2.GetMemberRequest(id=mid))).member
+    record = await record_of(a, mid)
+    held = await pages(
+        a.stubs.tasks.ListAssignments,
+        tasks_pb2.ListAssignmentsRequest(member_id=mid, page_size=1000),
+        "assignments",
+        a.md,
+    )
+
+    async def task(tid: str) -> tasks_pb2.Task | None:
+        try:
+            return (await a(a.stubs.tasks.GetTask, tasks_pb2.GetTaskRequest(id=tid))).task
+        except aio.AioRpcError as e:
+            if e.code() not in (StatusCode.NOT_FOUND, StatusCode.PERMISSION_DENIED):
+                raise
+            return None
+
+    tasks = dict(
+        zip(
+            [h.task_id for h in held], await gather([h.task_id for h in held], task, 8), strict=True
+        )
+    )
+    unit = None
+    if member.unit_id:
+        try:
+            unit = (
+                await a(a.stubs.registry.GetUnit, registry_pb2.GetUnitRequest(id=member.unit_id))
+            ).unit
+        except aio.AioRpcError as e:
+            if e.code() not in (StatusCode.NOT_FOUND, StatusCode.PERMISSION_DENIED):
+                raise
+    community = None
+    if member.community_id:
+        community = (
+            await a(
+                a.stubs.registry.GetCommunity,
+                registry_pb2.GetCommunityRequest(id=member.community_id),
+            )
+        ).community
+    done = [
+        h
+        for h in held
+        if h.state == tasks_pb2.ASSIGNMENT_STATE_COMPLETED and tasks.get(h.task_id) is not None
+    ]
+    return {
+        "member": member,
+        "record": record,
+        "held": held,
+        "done": done,
+        "tasks": tasks,
+        "unit": unit,
+        "community": community,
+    }
+
+
+async def member_page(request: Request) -> Response:
+    return page(request, "member.html", section="members", **await _member(request))
+
+
+async def service_record(request: Request) -> Response:
+    return page(request, "record.html", section="members", **await _member(request))
+
+
+ROUTES = [
+    Route("/members", members_page, methods=["GET"]),
+    Route("/members/{member_id}", member_page, methods=["GET"]),
+    Route("/members/{member_id}/record", service_record, methods=["GET"]),
+]
