@@ -38,8 +38,17 @@ TASK_POSTED = subject(TASKS, "task", "posted")
 ROLE_CREATED = subject(TASKS, "role", "created")
 ROLE_ENDED = subject(TASKS, "role", "ended")
 PROPOSAL_REJECTED = subject(TASKS, "proposal", "rejected")
+TASK_CHANGED = subject(TASKS, "task", "changed")
 TASK_EVENTS = everything(TASKS, "task")
 ASSIGNMENT_EVENTS = everything(TASKS, "assignment")
+
+# The member's month in the task service: standby lists, confirm or release, places still empty.
+STANDBY_JOINED = subject(TASKS, "standby", "joined")
+STANDBY_LEFT = subject(TASKS, "standby", "left")
+STANDBY_EVENTS = everything(TASKS, "standby")
+CONFIRMATION_REQUESTED = subject(TASKS, "confirmation", "requested")
+CONFIRMATION_OVERDUE = subject(TASKS, "confirmation", "overdue")
+PLACE_LEFT_EMPTY = subject(TASKS, "place", "empty")
 
 # The matching service.
 PROPOSAL_MADE = subject(MATCHING, "proposal", "made")

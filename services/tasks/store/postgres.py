@@ -9,11 +9,13 @@ an exclusion constraint against double-booking) stand behind the code.
 from __future__ import annotations
 
 from services.tasks.store.erasure import Erasure
+from services.tasks.store.month import Month
 from services.tasks.store.places import Places
 from services.tasks.store.postings import Postings
 from services.tasks.store.queries import Queries
 from services.tasks.store.readmodel import ReadModel
 
 
-class TaskStore(ReadModel, Postings, Places, Queries, Erasure):
-    """All of the store: the read model, posting, places, the reads, and erasure."""
+class TaskStore(ReadModel, Postings, Places, Month, Queries, Erasure):
+    """All of the store: the read model, posting, places, the member's month, the reads, and
+    erasure."""
