@@ -52,6 +52,17 @@ def build(
                 after=handlers.after,
                 batch=512,
             ),
+            Consumer(
+                rt.pool,
+                rt.js,
+                stream=settings.stream_name,
+                durable=f"{settings.durable}-standby",
+                subjects=events.CONSUMED_STANDBY,
+                handler=handlers.apply,
+                keys=KeyRing.from_settings(settings),
+                tracer=rt.tracer,
+                after=handlers.after,
+            ),
             Periodic("lapsed matching runs", rt.matching.fail_lapsed_runs, settings.run_lease_s),
         ]
 

@@ -41,6 +41,14 @@ class MatchingStore(Protocol):
         """An assignment first seen is kept whole; later versions change its state and hours."""
         ...
 
+    async def put_standby(self, tx: Tx, task_id: str, member_id: str, joined: datetime) -> None:
+        """The member joined the task's standby list (kept once)."""
+        ...
+
+    async def drop_standby(self, tx: Tx, task_id: str, member_id: str) -> None:
+        """The member left the task's standby list."""
+        ...
+
     async def refuse(self, tx: Tx, task_id: str, member_id: str, reason: str) -> None:
         """Never propose this member for this task again."""
         ...
