@@ -40,7 +40,8 @@ def ask(
     task: Task, a: Assignment, now: datetime, before: timedelta, within: timedelta
 ) -> Change | None:
     """Ask the member once, `before` the start; the answer is due `within` of the asking, and
-    never after the start. None when it is not time (or already done)."""
+    at the latest halfway to the start (a member asked late still leaves time to fill a place
+    freed for no answer). None when it is not time (or already done)."""
     if (
         a.state is not AssignmentState.ACCEPTED
         or a.confirm_requested_at is not None
@@ -49,7 +50,7 @@ def ask(
         or now < task.window.start - before
     ):
         return None
-    answer_by = min(now + within, task.window.start)
+    answer_by = min(now + within, now + (task.window.start - now) / 2)
     asked = replace(a, confirm_requested_at=now, answer_by=answer_by, updated_at=now)
     return Change(task, (asked,), (ConfirmationRequested(asked, task, answer_by),))
 
@@ -80,10 +81,10 @@ def unanswered(task: Task, a: Assignment, now: datetime, policy: NoAnswerPolicy)
         or a.confirmed_at is not None
         or a.overdue_at is not None
         or now < a.answer_by
-        or task.status not in TAKING_PLACES
+        or not _before_start(task, now)
     ):
         return None
-    if policy is NoAnswerPolicy.RELEASE and now < task.window.claim_deadline:
+    if policy is NoAnswerPolicy.RELEASE:
         return free_place(task, a, AssignmentState.WITHDRAWN, "withdrawn", UNCONFIRMED, now)
     alerted = replace(a, overdue_at=now, updated_at=now)
     return Change(task, (alerted,), (ConfirmationOverdue(alerted, task),))
