@@ -212,6 +212,27 @@ async def test_refusals_and_proposals_not_yet_answered_come_back_with_the_world(
     assert (await loaded(store)).pending == {}
 
 
+async def test_standby_lists_and_standby_offers_come_back_with_the_world(
+    store: MatchingStore,
+) -> None:
+    t, first, second, left = ref(), ref(), ref(), ref()
+    async with store.transaction() as tx:
+        await store.put_community(tx, "c1", "s1")
+        await store.put_task(tx, task(t), T0)
+        await store.put_standby(tx, t, second, T0 + timedelta(minutes=1))
+        await store.put_standby(tx, t, first, T0)
+        await store.put_standby(tx, t, first, T0 + timedelta(hours=1))  # joined once
+        await store.put_standby(tx, t, left, T0)
+        await store.drop_standby(tx, t, left)
+    # An offer from the standby list is made outside any run.
+    await store.propose([events.proposal_made("", t, first, 1, "standby", standby=True)])
+
+    world = await loaded(store)
+
+    assert world.standby == {t: {first: T0, second: T0 + timedelta(minutes=1)}}
+    assert set(world.pending) == {(t, first)}
+
+
 async def test_refresh_brings_only_the_rows_named_up_to_date(store: MatchingStore) -> None:
     m, t, a = ref(), ref(), ref()
     async with store.transaction() as tx:
