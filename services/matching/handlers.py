@@ -87,6 +87,15 @@ def table(matching: Matching) -> EventTable:
     async def task_seen(e: Any, _env: Env) -> None:
         await refreshed(tasks=[e.task.id])
 
+    async def task_edited(tx: Tx, e: events_pb2.TaskChanged, _env: Env) -> None:
+        await store.change_task(tx, *convert.task_row(e.task))
+
+    async def edit_seen(e: events_pb2.TaskChanged, _env: Env) -> None:
+        await refreshed(tasks=[e.task.id])
+        # More places, perhaps: the standby list's turn.
+        if matching.settings.reoffer:
+            await offer_standby(matching, e.task.id)
+
     async def task_completed(tx: Tx, e: events_pb2.TaskCompleted, _env: Env) -> None:
         await store.put_task(tx, *convert.task_row(e.task))
         for a in e.assignments:
@@ -141,6 +150,7 @@ def table(matching: Matching) -> EventTable:
         .on(events_pb2.CommunityCreated, apply=community_created, after=community_seen)
         .on(*TASK_EVENTS, apply=task_changed, after=task_seen)
         .on(events_pb2.TaskCompleted, apply=task_completed, after=completion_seen)
+        .on(events_pb2.TaskChanged, apply=task_edited, after=edit_seen)
         .on(events_pb2.AssignmentChanged, apply=assignment_changed, after=assignment_seen)
         .on(events_pb2.ProposalRejected, apply=proposal_rejected, after=rejection_seen)
         .on(events_pb2.MemberErased, apply=member_erased, after=erasure_seen)

@@ -159,6 +159,22 @@ async def test_a_task_is_kept_whole_once_and_then_changes_only_its_places_and_st
     assert world.tasks[t] == task(t, places_taken=1)
 
 
+async def test_a_task_staff_changed_follows_in_time_place_and_headcount(
+    store: MatchingStore,
+) -> None:
+    t, unseen = ref(), ref()
+    later = START + timedelta(hours=3)
+    moved = task(t, headcount=4, start=later, end=later + timedelta(hours=2), lat=36.99)
+    async with store.transaction() as tx:
+        await store.put_task(tx, task(t), T0)
+        await store.change_task(tx, moved, T0 + timedelta(minutes=1))
+        await store.change_task(tx, task(t), T0)  # older: nothing
+        await store.change_task(tx, task(unseen), T0)  # never seen: nothing
+    world = await loaded(store)
+    assert world.tasks[t] == moved
+    assert unseen not in world.tasks
+
+
 async def test_only_open_and_filled_tasks_are_loaded_but_any_task_is_refreshed(
     store: MatchingStore,
 ) -> None:

@@ -88,3 +88,22 @@ async def test_a_member_joining_while_a_place_is_free_is_offered_it_at_once() ->
 
     assert len(d.proposals()) == before + 1
     assert (d.proposals()[-1].member_id, d.proposals()[-1].standby) == (latecomer, True)
+
+
+async def test_more_places_on_a_changed_task_go_to_its_standby_list() -> None:
+    d, task_id, first = await proposed_once()
+    await held(d, task_id, first.member_id, first.match_run_id)
+    waiting = await d.member("c1")
+    await wait(d, task_id, waiting)
+    before = len(d.proposals())
+    grown = d.tasks[task_id]
+    grown.headcount = 2
+    grown.update_time.CopyFrom(ts(d.version()))
+
+    await d.feed(
+        "linli.tasks.task.changed",
+        events_pb2.TaskChanged(task=grown, reason="人手不够"),
+    )
+
+    assert len(d.proposals()) == before + 1
+    assert (d.proposals()[-1].member_id, d.proposals()[-1].standby) == (waiting, True)

@@ -72,6 +72,13 @@ class MemoryStore:
     async def drop_standby(self, tx: Tx, task_id: str, member_id: str) -> None:
         self.standby.pop((task_id, member_id), None)
 
+    async def change_task(self, tx: Tx, t: TaskRow, version: datetime) -> None:
+        old = self.tasks.get(t.id)
+        if old is not None and old[1] <= version:
+            fields = ("lat", "lng", "headcount", "places_taken", "start", "end", "flexible")
+            kept = replace(old[0], status=t.status, **{f: getattr(t, f) for f in fields})
+            self.tasks[t.id] = (kept, version)
+
     async def put_task(self, tx: Tx, t: TaskRow, version: datetime) -> None:
         old = self.tasks.get(t.id)
         if old is None:

@@ -37,6 +37,11 @@ class MatchingStore(Protocol):
         """A task first seen is kept whole; later versions change its places taken and status."""
         ...
 
+    async def change_task(self, tx: Tx, t: TaskRow, version: datetime) -> None:
+        """Staff changed a task already kept: its place, window and headcount follow (with its
+        places taken and status); a task not yet seen, or an older version, changes nothing."""
+        ...
+
     async def put_assignment(self, tx: Tx, a: AssignmentRow, version: datetime) -> None:
         """An assignment first seen is kept whole; later versions change its state and hours."""
         ...

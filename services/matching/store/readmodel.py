@@ -72,6 +72,24 @@ class ReadModelTables:
             uuid.UUID(member_id),
         )
 
+    async def change_task(self, tx: asyncpg.Connection, t: TaskRow, version: datetime) -> None:
+        """Staff changed the task: its time, place and headcount follow, with its places."""
+        await tx.execute(
+            """UPDATE task SET lat = $2, lng = $3, headcount = $4, places_taken = $5,
+                   window_start = $6, window_end = $7, flexible = $8, status = $9, version = $10
+               WHERE id = $1 AND version <= $10""",
+            uuid.UUID(t.id),
+            t.lat,
+            t.lng,
+            t.headcount,
+            t.places_taken,
+            t.start,
+            t.end,
+            t.flexible,
+            t.status,
+            version,
+        )
+
     async def put_task(self, tx: asyncpg.Connection, t: TaskRow, version: datetime) -> None:
         await tx.execute(
             """INSERT INTO task (id, community_id, street_id, street_wide, lat, lng, skills,
