@@ -65,7 +65,7 @@ class TasksSettings(Settings):
     # Staff are told once when a task comes this close to its start with places still empty.
     empty_alert_horizon_h: float = Field(48.0, gt=0, le=30 * 24)
     # How often the reminder loop (confirmations, empty places) runs.
-    reminder_interval_s: float = Field(30.0, gt=0)
+    reminder_interval_s: float = Field(10.0, gt=0)
     # How long a calendar keeps a cancelled task or a place given up (STATUS:CANCELLED).
     calendar_keep_days: int = Field(30, ge=1, le=366)
 
