@@ -81,9 +81,11 @@ class MemberMonth:
 
     async def leave_standby(self, principal: Principal, task_id: str, member_id: str) -> bool:
         member_id = self._acting_member(principal, member_id)
-        if await self.store.get_task(task_id) is None:
-            raise NotFound("task", task_id) if principal.is_everywhere else hidden()
-        # Leaving needs no sight of the task: a member who moved away may still leave.
+        waiting = bool(await self.store.list_standby(task_id, member_id))
+        sees = await self._seen_by(principal, member_id)
+        # A member on the list may leave it whether or not they still see the task; anyone else
+        # learns no more of a task out of sight than of a missing one.
+        await self._existing_orhidden(principal, task_id, lambda t: waiting or sees(t))
         return await self.store.leave_standby(task_id, member_id, principal, self.clock())
 
     async def list_standby(self, principal: Principal, task_id: str) -> list[StandbyEntry]:

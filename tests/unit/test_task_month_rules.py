@@ -205,3 +205,15 @@ def test_a_change_raises_the_revision_and_announces_what_changed() -> None:
         update_task(
             replace(task, status=TaskStatus.CANCELLED), patch, ("title",), "", NOW, Bounds()
         )
+
+
+def test_only_an_accepted_place_is_confirmed_or_released() -> None:
+    task = open_task(headcount=1)
+    offer = domain.propose(
+        task, task.id, (), "m1", someone("m1"), None, "run", NOW, timedelta(hours=1), "a1"
+    )
+    assert isinstance(offer, domain.Change)
+    for rule in (confirming.confirm, confirming.release):
+        with pytest.raises(FailedPrecondition) as err:
+            rule(offer.task, offer.assignment, NOW)
+        assert err.value.reason == "ASSIGNMENT_STATE"

@@ -41,6 +41,7 @@ async def test_members_and_the_app_join_standby_lists_and_staff_read_them(world:
     me, other = await new_member(world.store, hood), await new_member(world.store, hood)
 
     await world.tasks.join_standby(member(me), task.id, "")
+    world.clock.advance(timedelta(minutes=1))
     await world.tasks.join_standby(SERVICE, task.id, other)
 
     assert [e.member_id for e in await world.tasks.list_standby(hood.staff, task.id)] == [me, other]
@@ -148,3 +149,14 @@ async def test_a_task_that_has_begun_is_no_longer_changed(world: World) -> None:
     patch = TaskPatch(None, None, "", "新标题", "", 0)
     with pytest.raises(FailedPrecondition):
         await world.tasks.update_task(hood.staff, task.id, patch, ["title"], "")
+
+
+async def test_leaving_tells_an_outsider_nothing_of_a_task_out_of_sight(world: World) -> None:
+    hood, elsewhere = await new_hood(world.store), await new_hood(world.store)
+    task, _, _ = await full(world, hood)
+    outsider = await new_member(world.store, elsewhere)
+    with pytest.raises(PermissionDenied) as foreign:
+        await world.tasks.leave_standby(member(outsider), task.id, "")
+    with pytest.raises(PermissionDenied) as missing:
+        await world.tasks.leave_standby(member(outsider), str(uuid.uuid4()), "")
+    assert str(foreign.value) == str(missing.value)

@@ -15,7 +15,6 @@ from services.tasks.domain.assignment import (
     Assignment,
     AssignmentState,
     NoAnswerPolicy,
-    require_assignment_transition,
 )
 from services.tasks.domain.change import (
     Change,
@@ -23,7 +22,7 @@ from services.tasks.domain.change import (
     ConfirmationRequested,
     PlaceLeftEmpty,
 )
-from services.tasks.domain.errors import TASK_STARTED
+from services.tasks.domain.errors import TASK_STARTED, assignment_state
 from services.tasks.domain.places import free_place, give_up
 from services.tasks.domain.task import TAKING_PLACES, Task
 
@@ -58,7 +57,7 @@ def ask(
 def confirm(task: Task, a: Assignment, now: datetime) -> Change:
     """The member will come. Confirming again changes nothing."""
     if a.state is not AssignmentState.ACCEPTED:
-        require_assignment_transition(a.state, AssignmentState.ACCEPTED, "confirm")
+        raise assignment_state("confirm", a.state.value)
     if now >= task.window.start:
         raise FailedPrecondition("cannot confirm: the task has started", TASK_STARTED)
     if a.confirmed_at is not None:
@@ -69,7 +68,7 @@ def confirm(task: Task, a: Assignment, now: datetime) -> Change:
 def release(task: Task, a: Assignment, now: datetime) -> Change:
     """The member will not come: the place is freed at once, for the standby list first."""
     if a.state is not AssignmentState.ACCEPTED:
-        require_assignment_transition(a.state, AssignmentState.WITHDRAWN, "release")
+        raise assignment_state("release", a.state.value)
     return give_up(task, a, AssignmentState.WITHDRAWN, RELEASED, now)
 
 
