@@ -23,6 +23,7 @@ from services.tasks.domain import (
 from services.tasks.domain import confirmation as confirming
 from services.tasks.domain.errors import hidden
 from services.tasks.domain.update import TaskPatch, check_mask, update_task
+from services.tasks.queries import scope_for
 from services.tasks.store import TaskStorePort
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ class MemberMonth:
         if principal.role is Role.SERVICE:
             raise PermissionDenied("standby lists are read by members and staff")
         if not task_id:
-            raise InvalidArgument(FieldViolation("task_id", "is required for staff"))
+            # Every list on the tasks of the caller's scope.
+            return await self.store.list_standby("", "", scope_for(principal, None, ""))
         await self._existing_orhidden(principal, task_id, self._manages(principal))
         return await self.store.list_standby(task_id, "")
 

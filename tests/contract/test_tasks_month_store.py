@@ -22,7 +22,7 @@ from services.tasks.domain import (
 )
 from services.tasks.domain import confirmation as confirming
 from services.tasks.domain.update import TaskPatch, update_task
-from services.tasks.store import TaskStorePort
+from services.tasks.store import Scope, TaskStorePort
 from tests.contract.conftest import StoreUnderTest
 from tests.task_builders import SERVICE, Hood, fixed, new_hood, new_member, role, wish
 
@@ -62,6 +62,9 @@ async def test_standby_entries_are_kept_in_joining_order_and_end_when_taken_or_c
     listed = await store.list_standby(task.id, "")
     assert [e.member_id for e in listed] == [first, second]
     assert [e.task_id for e in await store.list_standby("", second)] == [task.id]
+    in_scope = await store.list_standby("", "", Scope(community_ids=[hood.community]))
+    assert [e.member_id for e in in_scope] == [first, second]
+    assert await store.list_standby("", "", Scope(community_ids=["elsewhere"])) == []
     with pytest.raises(Exception) as err:
         await store.join_standby(task.id, holder, SERVICE, NOW, allow)
     assert getattr(err.value, "metadata", {}).get("refusal") == "ALREADY_HOLDS"
@@ -122,7 +125,7 @@ async def test_a_role_that_says_release_frees_an_unanswered_place(
     )
     assert made.draft.no_answer is NoAnswerPolicy.RELEASE
     [task] = await store.list_tasks(
-        _scope(hood),
+        Scope(community_ids=[hood.community]),
         community_id=hood.community,
         statuses=[],
         beneficiary=None,
@@ -145,12 +148,6 @@ async def test_a_role_that_says_release_frees_an_unanswered_place(
         AssignmentState.WITHDRAWN,
         confirming.UNCONFIRMED,
     )
-
-
-def _scope(hood: Hood):  # type: ignore[no-untyped-def]
-    from services.tasks.store import Scope
-
-    return Scope(community_ids=[hood.community])
 
 
 async def test_a_task_near_its_start_with_empty_places_is_alerted_once(

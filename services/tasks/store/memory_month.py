@@ -27,6 +27,7 @@ from services.tasks.domain import (
 from services.tasks.domain.confirmation import ask, empty_alert, unanswered
 from services.tasks.domain.errors import time_conflict
 from services.tasks.store.memory_reads import Posted
+from services.tasks.store.scope import Scope
 
 ENDED = ("completed", "no_show", "withdrawn", "cancelled")
 
@@ -116,11 +117,18 @@ class MemoryMonth:
         self._write(Change(task, (), (domain.StandbyLeft(task_id, member_id, "left"),)), now)
         return True
 
-    async def list_standby(self, task_id: str, member_id: str) -> list[StandbyEntry]:
+    async def list_standby(
+        self, task_id: str, member_id: str, scope: Scope | None = None
+    ) -> list[StandbyEntry]:
+        def within(t: Task) -> bool:
+            return scope is None or scope.admits(t.community_id, t.street_id, t.street_wide)
+
         found = [
             e
             for (t, m), e in self.standby.items()
-            if (not task_id or t == task_id) and (not member_id or m == member_id)
+            if (not task_id or t == task_id)
+            and (not member_id or m == member_id)
+            and within(self.tasks[t])
         ]
         return sorted(found, key=lambda e: (e.joined_at, e.member_id))[:1000]
 

@@ -17,6 +17,7 @@ from services.tasks.domain.confirmation import ask, empty_alert, unanswered
 from services.tasks.domain.errors import time_conflict
 from services.tasks.store.base import StoreBase
 from services.tasks.store.records import assignment_from_record, task_from_record
+from services.tasks.store.scope import Scope
 
 # A change to one task, decided under its lock (the caller's rule and access check).
 TaskUpdate = Callable[[Task], Change]
@@ -74,14 +75,22 @@ class Month(StoreBase):
             await self._write(conn, task, Change(task, (), (left,)), actor, now)
             return True
 
-    async def list_standby(self, task_id: str, member_id: str) -> list[StandbyEntry]:
-        """A task's list, or a member's entries (or one member's entry on one task), in joining
-        order."""
-        rows = await self._pool.fetch(
-            """SELECT * FROM standby WHERE ($1::uuid IS NULL OR task_id = $1)
-               AND ($2::uuid IS NULL OR member_id = $2) ORDER BY joined_at, member_id LIMIT 1000""",
+    async def list_standby(
+        self, task_id: str, member_id: str, scope: Scope | None = None
+    ) -> list[StandbyEntry]:
+        """A task's list, a member's entries (or one member's entry on one task), or the entries
+        on the tasks of a scope, in joining order."""
+        args: list[object] = [
             uuid.UUID(task_id) if task_id else None,
             uuid.UUID(member_id) if member_id else None,
+        ]
+        within = scope.sql(args) if scope is not None else "true"
+        rows = await self._pool.fetch(
+            f"""SELECT s.* FROM standby s JOIN task t ON t.id = s.task_id
+                WHERE ($1::uuid IS NULL OR s.task_id = $1)
+                AND ($2::uuid IS NULL OR s.member_id = $2) AND {within}
+                ORDER BY s.joined_at, s.member_id LIMIT 1000""",
+            *args,
         )
         return [_entry(r) for r in rows]
 

@@ -141,7 +141,9 @@ class TaskStorePort(Protocol):
     async def leave_standby(
         self, task_id: str, member_id: str, actor: Principal, now: datetime
     ) -> bool: ...
-    async def list_standby(self, task_id: str, member_id: str) -> list[StandbyEntry]: ...
+    async def list_standby(
+        self, task_id: str, member_id: str, scope: Scope | None = None
+    ) -> list[StandbyEntry]: ...
     async def update_assignment(
         self,
         assignment_id: str,
