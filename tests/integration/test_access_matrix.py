@@ -531,6 +531,14 @@ CASES |= {
         ),
         OWN_ASSIGNMENT,
     ),
+    # A calendar is its member's own, as an assignment is.
+    "tasks.GetMemberCalendar": (
+        shared_member,
+        lambda st, s, i, o, md: st.tasks.GetMemberCalendar(
+            T.GetMemberCalendarRequest(member_id=i), metadata=md
+        ),
+        OWN_ASSIGNMENT,
+    ),
 }
 
 # Calls whose "allowed" may still end in a domain answer other than OK.

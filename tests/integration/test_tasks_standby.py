@@ -106,6 +106,12 @@ async def test_only_a_member_who_could_claim_a_full_task_joins_its_standby_list(
         tasks_pb2.ListStandbyRequest(task_id=task.id), metadata=hood.staff
     )
     assert [e.member_id for e in staff_view.entries] == [waiting]
+    everywhere = await task_stub.ListStandby(tasks_pb2.ListStandbyRequest(), metadata=hood.staff)
+    assert (task.id, waiting) in {(e.task_id, e.member_id) for e in everywhere.entries}
+    neighbours = await task_stub.ListStandby(
+        tasks_pb2.ListStandbyRequest(), metadata=hood.other_staff
+    )
+    assert task.id not in {e.task_id for e in neighbours.entries}
     holder = await refused(join(task_stub, hood, task.id, hood.members[0]))
     assert code(holder) == grpc.StatusCode.FAILED_PRECONDITION
     assert error_reason(holder) == ("CLAIM_REFUSED", {"refusal": "ALREADY_HOLDS"})
