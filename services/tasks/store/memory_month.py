@@ -26,6 +26,7 @@ from services.tasks.domain import (
 )
 from services.tasks.domain.confirmation import ask, empty_alert, unanswered
 from services.tasks.domain.errors import time_conflict
+from services.tasks.domain.standby import LEFT
 from services.tasks.store.memory_reads import Posted
 from services.tasks.store.scope import Scope
 
@@ -114,7 +115,7 @@ class MemoryMonth:
         task = self._task(task_id)
         if (task_id, member_id) not in self.standby:
             return False
-        self._write(Change(task, (), (domain.StandbyLeft(task_id, member_id, "left"),)), now)
+        self._write(Change(task, (), (domain.StandbyLeft(task_id, member_id, LEFT),)), now)
         return True
 
     async def list_standby(

@@ -15,6 +15,7 @@ from services.tasks import domain
 from services.tasks.domain import Assignment, Change, NoAnswerPolicy, StandbyEntry, Task
 from services.tasks.domain.confirmation import ask, empty_alert, unanswered
 from services.tasks.domain.errors import time_conflict
+from services.tasks.domain.standby import LEFT
 from services.tasks.store.base import StoreBase
 from services.tasks.store.records import assignment_from_record, task_from_record
 from services.tasks.store.scope import Scope
@@ -71,7 +72,7 @@ class Month(StoreBase):
             )
             if not found:
                 return False
-            left = domain.StandbyLeft(task_id, member_id, "left")
+            left = domain.StandbyLeft(task_id, member_id, LEFT)
             await self._write(conn, task, Change(task, (), (left,)), actor, now)
             return True
 
