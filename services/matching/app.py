@@ -21,6 +21,11 @@ SCHEMA = "matching"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def standby_durable(settings: MatchingSettings) -> str:
+    """The durable consumer of the standby lists, beside the main one."""
+    return f"{settings.durable}-standby"
+
+
 class MatchingRuntime(ServiceRuntime):
     """The runtime, with the use cases at hand."""
 
@@ -56,7 +61,7 @@ def build(
                 rt.pool,
                 rt.js,
                 stream=settings.stream_name,
-                durable=f"{settings.durable}-standby",
+                durable=standby_durable(settings),
                 subjects=events.CONSUMED_STANDBY,
                 handler=handlers.apply,
                 keys=KeyRing.from_settings(settings),
