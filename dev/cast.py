@@ -32,6 +32,10 @@ class Month:
     run: matching_pb2.MatchRun | None = None
     answers: Counter[str] = field(default_factory=Counter)  # accepted / declined / unanswered
     reoffered: int = 0
+    standby_joined: int = 0
+    confirmed: int = 0
+    released: int = 0
+    standby_filled: int = 0
     completed: int = 0
     hours: float = 0.0
     no_shows: int = 0
@@ -53,6 +57,9 @@ def story(month: Month) -> list[tuple[str, Any]]:
             f"{month.answers['unanswered']}",
         ),
         ("places re-offered after a decline or expiry", month.reoffered),
+        ("members waiting on standby lists", month.standby_joined),
+        ("places confirmed / released two days ahead", f"{month.confirmed} / {month.released}"),
+        ("released places taken from the standby list", month.standby_filled),
         ("tasks confirmed done", month.completed),
         ("hours given", f"{month.hours:,.1f}"),
         ("no-shows", month.no_shows),

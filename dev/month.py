@@ -24,6 +24,7 @@ from dev import gen_district, month_attendance
 from dev.cast import Actors, Month, People, story
 from dev.month_notify import show_inboxes
 from dev.month_registry import play_standing
+from dev.month_standby import confirm_or_release
 from dev.month_work import members_claim, post_work
 from linli.v1 import matching_pb2, tasks_pb2
 from services.cli.district import import_district, import_members
@@ -344,6 +345,8 @@ async def play(
         ]
         month.reoffered += reoffers(fresh, pairs)
         await answer(stubs, actors, month, rng, fresh, 0.9, 0.0)
+        say("members confirm or release places two days ahead; standby lists fill them")
+        await confirm_or_release(stubs, actors, month, rng, month.started + timedelta(hours=25))
         await month_attendance.play(stubs, actors, month, clock, rng, say)
         say("the month passes; staff confirm what was done")
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)

@@ -47,6 +47,7 @@ TASK_POSTED = subject(TASKS, "task", "posted")
 ROLE_CREATED = subject(TASKS, "role", "created")
 ROLE_ENDED = subject(TASKS, "role", "ended")
 PROPOSAL_REJECTED = subject(TASKS, "proposal", "rejected")
+TASK_CHANGED = subject(TASKS, "task", "changed")
 TASK_EVENTS = everything(TASKS, "task")
 ASSIGNMENT_EVENTS = everything(TASKS, "assignment")
 # Hours records: a member asked for hours, staff confirmed (or corrected) them, or refused them.
@@ -54,6 +55,14 @@ HOURS_REQUESTED = subject(TASKS, "hours", "requested")
 HOURS_CONFIRMED = subject(TASKS, "hours", "confirmed")
 HOURS_REFUSED = subject(TASKS, "hours", "refused")
 HOURS_EVENTS = everything(TASKS, "hours")
+
+# The member's month in the task service: standby lists, confirm or release, places still empty.
+STANDBY_JOINED = subject(TASKS, "standby", "joined")
+STANDBY_LEFT = subject(TASKS, "standby", "left")
+STANDBY_EVENTS = everything(TASKS, "standby")
+CONFIRMATION_REQUESTED = subject(TASKS, "confirmation", "requested")
+CONFIRMATION_OVERDUE = subject(TASKS, "confirmation", "overdue")
+PLACE_LEFT_EMPTY = subject(TASKS, "place", "empty")
 
 # The matching service.
 PROPOSAL_MADE = subject(MATCHING, "proposal", "made")

@@ -18,7 +18,7 @@ from services.common import eventbus
 from services.common.clock import clock_for
 from services.common.runtime import serve
 from services.common.settings import MatchingSettings
-from services.matching.app import SCHEMA, build
+from services.matching.app import SCHEMA, build, standby_durable
 
 
 async def forget(settings: MatchingSettings) -> None:
@@ -29,13 +29,19 @@ async def forget(settings: MatchingSettings) -> None:
         await conn.execute(f'SET search_path TO "{SCHEMA}"')
         async with conn.transaction():
             await conn.execute("TRUNCATE community, member, task, assignment, refusal")
-            await conn.execute("DELETE FROM inbox WHERE consumer = $1", settings.durable)
+            if await conn.fetchval("SELECT to_regclass('standby') IS NOT NULL"):
+                await conn.execute("TRUNCATE standby")  # absent until its migration has run
+            await conn.execute(
+                "DELETE FROM inbox WHERE consumer = ANY($1::text[])",
+                [settings.durable, standby_durable(settings)],
+            )
     finally:
         await conn.close()
     nc = await eventbus.connect(settings.nats_url, "linli-matching-rebuild", **settings.nats_auth())
     try:
-        with contextlib.suppress(NotFoundError):
-            await nc.jetstream().delete_consumer(settings.stream_name, settings.durable)
+        for durable in (settings.durable, standby_durable(settings)):
+            with contextlib.suppress(NotFoundError):
+                await nc.jetstream().delete_consumer(settings.stream_name, durable)
     finally:
         await nc.drain()
 

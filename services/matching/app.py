@@ -21,6 +21,11 @@ SCHEMA = "matching"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def standby_durable(settings: MatchingSettings) -> str:
+    """The durable consumer of the standby lists, beside the main one."""
+    return f"{settings.durable}-standby"
+
+
 class MatchingRuntime(ServiceRuntime):
     """The runtime, with the use cases at hand."""
 
@@ -51,6 +56,17 @@ def build(
                 tracer=rt.tracer,
                 after=handlers.after,
                 batch=512,
+            ),
+            Consumer(
+                rt.pool,
+                rt.js,
+                stream=settings.stream_name,
+                durable=standby_durable(settings),
+                subjects=events.CONSUMED_STANDBY,
+                handler=handlers.apply,
+                keys=KeyRing.from_settings(settings),
+                tracer=rt.tracer,
+                after=handlers.after,
             ),
             Periodic("lapsed matching runs", rt.matching.fail_lapsed_runs, settings.run_lease_s),
         ]

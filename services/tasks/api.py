@@ -30,6 +30,7 @@ STAFF_ONLY = audit_api.STAFF_ONLY | methods(
     "EndRole",
     "CancelTask",
     "CompleteTask",
+    "UpdateTask",
 )
 
 T = TypeVar("T")
@@ -294,3 +295,65 @@ class TasksApi(tasks_pb2_grpc.TaskServiceServicer):
         export = await self.q.export_member(current_principal(), member_id)
         part = export_part(TASKS, member_id, convert.member_export(export))
         return pb.TaskServiceExportMemberDataResponse(part=part)
+
+    async def UpdateTask(
+        self, request: pb.UpdateTaskRequest, context: aio.ServicerContext
+    ) -> pb.UpdateTaskResponse:
+        task = await self.t.update_task(
+            current_principal(),
+            _required(request.task.id, "task.id"),
+            convert.task_patch_from_proto(request.task),
+            list(request.update_mask.paths),
+            request.reason,
+        )
+        return pb.UpdateTaskResponse(task=convert.task_answer(task, private=True))
+
+    async def JoinStandby(
+        self, request: pb.JoinStandbyRequest, context: aio.ServicerContext
+    ) -> pb.JoinStandbyResponse:
+        entry = await self.t.join_standby(
+            current_principal(),
+            _required(request.task_id, "task_id"),
+            _member_id(request.member_id),
+        )
+        return pb.JoinStandbyResponse(entry=convert.standby_to_proto(entry))
+
+    async def LeaveStandby(
+        self, request: pb.LeaveStandbyRequest, context: aio.ServicerContext
+    ) -> pb.LeaveStandbyResponse:
+        left = await self.t.leave_standby(
+            current_principal(),
+            _required(request.task_id, "task_id"),
+            _member_id(request.member_id),
+        )
+        return pb.LeaveStandbyResponse(left=left)
+
+    async def ListStandby(
+        self, request: pb.ListStandbyRequest, context: aio.ServicerContext
+    ) -> pb.ListStandbyResponse:
+        task_id = _required(request.task_id, "task_id") if request.task_id else ""
+        entries = await self.t.list_standby(current_principal(), task_id)
+        return pb.ListStandbyResponse(entries=[convert.standby_to_proto(e) for e in entries])
+
+    async def ConfirmAssignment(
+        self, request: pb.ConfirmAssignmentRequest, context: aio.ServicerContext
+    ) -> pb.ConfirmAssignmentResponse:
+        a = await self.t.confirm(
+            current_principal(), _required(request.assignment_id, "assignment_id")
+        )
+        return pb.ConfirmAssignmentResponse(assignment=convert.assignment_to_proto(a))
+
+    async def ReleaseAssignment(
+        self, request: pb.ReleaseAssignmentRequest, context: aio.ServicerContext
+    ) -> pb.ReleaseAssignmentResponse:
+        a = await self.t.release(
+            current_principal(), _required(request.assignment_id, "assignment_id")
+        )
+        return pb.ReleaseAssignmentResponse(assignment=convert.assignment_to_proto(a))
+
+    async def GetMemberCalendar(
+        self, request: pb.GetMemberCalendarRequest, context: aio.ServicerContext
+    ) -> pb.GetMemberCalendarResponse:
+        member_id = _required(request.member_id, "member_id") if request.member_id else ""
+        ics = await self.t.member_calendar(current_principal(), member_id)
+        return pb.GetMemberCalendarResponse(ics=ics)

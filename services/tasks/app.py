@@ -81,6 +81,8 @@ def build(
                 tracer=rt.tracer,
             ),
             Periodic("tasks sweep", rt.tasks.sweep, settings.sweep_interval_s),
+            # Confirm or release, and places still empty close to the start.
+            Periodic("tasks reminders", rt.tasks.remind, settings.reminder_interval_s),
         ]
 
     return TasksRuntime(

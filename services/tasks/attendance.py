@@ -35,7 +35,7 @@ def rules_of(settings: TasksSettings) -> AttendanceRules:
         check_in_after=timedelta(minutes=s.check_in_after_min),
         check_out_after_end=timedelta(minutes=s.check_out_after_end_min),
         geofence_m=s.geofence_m,
-        hard_to_fill_horizon=timedelta(hours=s.hard_to_fill_horizon_h),
+        hard_to_fill_horizon=timedelta(hours=settings.empty_alert_horizon_h),
     )
 
 

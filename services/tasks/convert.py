@@ -28,6 +28,7 @@ from services.tasks.domain import (
     AssignmentSource,
     AssignmentState,
     MemberRecord,
+    NoAnswerPolicy,
     OneOffSchedule,
     RequiredSkill,
     RoleDraft,
@@ -41,12 +42,20 @@ from services.tasks.domain import (
     WishDraft,
 )
 from services.tasks.domain.export import MemberExport
+from services.tasks.domain.standby import StandbyEntry
+from services.tasks.domain.update import TaskPatch
 
 STATUS_TO_PROTO = {s: getattr(tasks_pb2, f"TASK_STATUS_{s.name}") for s in TaskStatus}
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 STATE_TO_PROTO = {s: getattr(tasks_pb2, f"ASSIGNMENT_STATE_{s.name}") for s in AssignmentState}
 STATE_FROM_PROTO = {v: k for k, v in STATE_TO_PROTO.items()}
 KIND_TO_PROTO = {k: getattr(tasks_pb2, f"TASK_KIND_{k.name}") for k in TaskKind}
+NO_ANSWER_TO_PROTO = {
+    None: tasks_pb2.NO_ANSWER_POLICY_UNSPECIFIED,
+    NoAnswerPolicy.ALERT: tasks_pb2.NO_ANSWER_POLICY_ALERT,
+    NoAnswerPolicy.RELEASE: tasks_pb2.NO_ANSWER_POLICY_RELEASE,
+}
+NO_ANSWER_FROM_PROTO = {v: k for k, v in NO_ANSWER_TO_PROTO.items() if k is not None}
 SOURCE_TO_PROTO = {s: getattr(tasks_pb2, f"ASSIGNMENT_SOURCE_{s.name}") for s in AssignmentSource}
 
 
@@ -142,6 +151,7 @@ def role_draft_from_proto(r: tasks_pb2.VolunteerRole) -> RoleDraft:
         effort_hours=r.effort_hours,
         schedule=schedule,
         street_wide=r.street_wide,
+        no_answer=NO_ANSWER_FROM_PROTO.get(r.no_answer),
     )
 
 
@@ -162,6 +172,7 @@ def role_to_proto(role: VolunteerRole) -> tasks_pb2.VolunteerRole:
         street_wide=d.street_wide,
         ended=role.ended,
         create_time=ts(role.created_at),
+        no_answer=NO_ANSWER_TO_PROTO[d.no_answer],
     )
     if isinstance(d.schedule, WeeklySchedule):
         s = d.schedule
@@ -207,6 +218,7 @@ def task_to_proto(task: Task, *, private: bool) -> tasks_pb2.Task:
         distance_m=round(task.distance_m, 1),
         create_time=ts(task.created_at),
         update_time=ts(task.updated_at),
+        revision=task.revision,
     )
 
 
@@ -238,6 +250,9 @@ def assignment_to_proto(a: Assignment) -> tasks_pb2.Assignment:
         reason=a.reason,
         create_time=ts(a.created_at),
         update_time=ts(a.updated_at),
+        confirm_request_time=ts(a.confirm_requested_at),
+        answer_by_time=ts(a.answer_by),
+        confirm_time=ts(a.confirmed_at),
     )
 
 
@@ -274,3 +289,20 @@ def member_export(export: MemberExport) -> dict[str, Any]:
         },
         **attendance_export(export.attendance, export.hours),
     }
+
+
+def standby_to_proto(e: StandbyEntry) -> tasks_pb2.StandbyEntry:
+    return tasks_pb2.StandbyEntry(
+        task_id=e.task_id, member_id=e.member_id, join_time=ts(e.joined_at)
+    )
+
+
+def task_patch_from_proto(t: tasks_pb2.Task) -> TaskPatch:
+    return TaskPatch(
+        window=window_from_proto(t.window, t.HasField("window")),
+        location=latlng_from_proto(t.location, t.HasField("location")),
+        address=t.address,
+        title=t.title,
+        description=t.description,
+        headcount=t.headcount,
+    )

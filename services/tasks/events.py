@@ -7,16 +7,26 @@ services only.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from google.protobuf import field_mask_pb2
 from google.protobuf import message as pb_message
 
 from linli.v1 import events_pb2
+from services.common.protoconv import ts
 from services.common.subjects import (
+    CONFIRMATION_OVERDUE,
+    CONFIRMATION_REQUESTED,
     HOURS_CONFIRMED,
     HOURS_REFUSED,
     HOURS_REQUESTED,
+    PLACE_LEFT_EMPTY,
     PROPOSAL_REJECTED,
     ROLE_CREATED,
     ROLE_ENDED,
+    STANDBY_JOINED,
+    STANDBY_LEFT,
+    TASK_CHANGED,
     TASK_POSTED,
     subject,
 )
@@ -100,6 +110,44 @@ def hours_payload(event: hours_domain.HoursEvent) -> Event:
     raise AssertionError(f"no payload for {event!r}")
 
 
+def standby_joined(entry: domain.StandbyEntry) -> Event:
+    return STANDBY_JOINED, events_pb2.StandbyJoined(
+        task_id=entry.task_id, member_id=entry.member_id, join_time=ts(entry.joined_at)
+    )
+
+
+def standby_left(task_id: str, member_id: str, reason: str) -> Event:
+    return STANDBY_LEFT, events_pb2.StandbyLeft(task_id=task_id, member_id=member_id, reason=reason)
+
+
+def confirmation_requested(a: Assignment, task: Task, answer_by: datetime) -> Event:
+    return CONFIRMATION_REQUESTED, events_pb2.ConfirmationRequested(
+        assignment=assignment_to_proto(a),
+        task=task_to_proto(task, private=True),
+        answer_by=ts(answer_by),
+    )
+
+
+def confirmation_overdue(a: Assignment, task: Task) -> Event:
+    return CONFIRMATION_OVERDUE, events_pb2.ConfirmationOverdue(
+        assignment=assignment_to_proto(a), task=task_to_proto(task, private=True)
+    )
+
+
+def place_left_empty(task: Task, empty: int) -> Event:
+    return PLACE_LEFT_EMPTY, events_pb2.PlaceLeftEmpty(
+        task=task_to_proto(task, private=True), empty_places=empty
+    )
+
+
+def task_changed(task: Task, paths: tuple[str, ...], reason: str) -> Event:
+    return TASK_CHANGED, events_pb2.TaskChanged(
+        task=task_to_proto(task, private=True),
+        update_mask=field_mask_pb2.FieldMask(paths=list(paths)),
+        reason=reason,
+    )
+
+
 def payload(event: DomainEvent) -> Event:
     """The subject and payload that announce a domain event."""
     match event:
@@ -119,6 +167,18 @@ def payload(event: DomainEvent) -> Event:
             return role_created(role)
         case domain.RoleEnded(role):
             return role_ended(role)
+        case domain.StandbyJoined(entry):
+            return standby_joined(entry)
+        case domain.StandbyLeft(task_id, member_id, reason):
+            return standby_left(task_id, member_id, reason)
+        case domain.ConfirmationRequested(a, task, answer_by):
+            return confirmation_requested(a, task, answer_by)
+        case domain.ConfirmationOverdue(a, task):
+            return confirmation_overdue(a, task)
+        case domain.PlaceLeftEmpty(task, empty):
+            return place_left_empty(task, empty)
+        case domain.TaskChanged(task, paths, reason):
+            return task_changed(task, paths, reason)
         case domain.ProposalRejected(run_id, task_id, member_id, reason, unavailable):
             return proposal_rejected(run_id, task_id, member_id, reason, unavailable)
     raise AssertionError(f"no payload for {event!r}")

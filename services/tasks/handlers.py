@@ -54,6 +54,7 @@ def event_table(
             None,
             clock(),
             timedelta(seconds=settings.proposal_ttl_s),
+            standby=p.standby,
         )
 
     async def member_changed(

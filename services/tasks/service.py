@@ -34,6 +34,7 @@ from services.tasks.domain import (
     WishDraft,
 )
 from services.tasks.domain.errors import CLAIM_REFUSED, Refusal, hidden
+from services.tasks.month import MemberMonth
 from services.tasks.store import TaskStorePort
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def _same_request(previous: str, fingerprint: str) -> None:
         raise domain.request_id_reused()
 
 
-class Tasks:
+class Tasks(MemberMonth):
     def __init__(
         self, store: TaskStorePort, settings: TasksSettings, clock: Clock = system_clock
     ) -> None:

@@ -159,6 +159,22 @@ async def test_a_task_is_kept_whole_once_and_then_changes_only_its_places_and_st
     assert world.tasks[t] == task(t, places_taken=1)
 
 
+async def test_a_task_staff_changed_follows_in_time_place_and_headcount(
+    store: MatchingStore,
+) -> None:
+    t, unseen = ref(), ref()
+    later = START + timedelta(hours=3)
+    moved = task(t, headcount=4, start=later, end=later + timedelta(hours=2), lat=36.99)
+    async with store.transaction() as tx:
+        await store.put_task(tx, task(t), T0)
+        await store.change_task(tx, moved, T0 + timedelta(minutes=1))
+        await store.change_task(tx, task(t), T0)  # older: nothing
+        await store.change_task(tx, task(unseen), T0)  # never seen: nothing
+    world = await loaded(store)
+    assert world.tasks[t] == moved
+    assert unseen not in world.tasks
+
+
 async def test_only_open_and_filled_tasks_are_loaded_but_any_task_is_refreshed(
     store: MatchingStore,
 ) -> None:
@@ -210,6 +226,27 @@ async def test_refusals_and_proposals_not_yet_answered_come_back_with_the_world(
     async with store.transaction() as tx:
         await store.answered(tx, t, m)
     assert (await loaded(store)).pending == {}
+
+
+async def test_standby_lists_and_standby_offers_come_back_with_the_world(
+    store: MatchingStore,
+) -> None:
+    t, first, second, left = ref(), ref(), ref(), ref()
+    async with store.transaction() as tx:
+        await store.put_community(tx, "c1", "s1")
+        await store.put_task(tx, task(t), T0)
+        await store.put_standby(tx, t, second, T0 + timedelta(minutes=1))
+        await store.put_standby(tx, t, first, T0)
+        await store.put_standby(tx, t, first, T0 + timedelta(hours=1))  # joined once
+        await store.put_standby(tx, t, left, T0)
+        await store.drop_standby(tx, t, left)
+    # An offer from the standby list is made outside any run.
+    await store.propose([events.proposal_made("", t, first, 1, "standby", standby=True)])
+
+    world = await loaded(store)
+
+    assert world.standby == {t: {first: T0, second: T0 + timedelta(minutes=1)}}
+    assert set(world.pending) == {(t, first)}
 
 
 async def test_refresh_brings_only_the_rows_named_up_to_date(store: MatchingStore) -> None:

@@ -115,6 +115,28 @@ def test_declined_and_expired_places_were_offered_again(
     assert reoffered > 0
 
 
+def test_members_confirmed_or_released_and_released_places_went_to_the_standby_lists(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    m, data, _ = played
+    assert m.confirmed > 0 and m.standby_joined > 0, month.story(m)
+    released = [
+        a
+        for task in data.tasks
+        for a in data.assignments[task.id]
+        if a.state == tasks_pb2.ASSIGNMENT_STATE_WITHDRAWN and a.reason == "released"
+    ]
+    assert len(released) == m.released
+    from_standby = [
+        a
+        for task in data.tasks
+        for a in data.assignments[task.id]
+        if a.source == tasks_pb2.ASSIGNMENT_SOURCE_STANDBY
+    ]
+    # Every place taken from a standby list was one freed on a task somebody waited on.
+    assert len({a.id for a in from_standby}) >= m.standby_filled
+
+
 def test_the_month_matched_a_complete_read_model_and_left_no_polling_runs(
     played: tuple[month.Month, report.Data, Path], system: System
 ) -> None:

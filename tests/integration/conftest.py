@@ -174,9 +174,14 @@ async def tasks_rt(
     from services.common.settings import TasksSettings
     from services.tasks.app import build as build_tasks
 
-    # Sweeps run only when a test calls them, so that tests decide when time passes.
+    # Sweeps and reminders run only when a test calls them, so that tests decide when time
+    # passes.
     settings = TasksSettings(
-        grpc_port=0, sweep_interval_s=3600, proposal_ttl_s=3600, health_check_interval_s=0.2
+        grpc_port=0,
+        sweep_interval_s=3600,
+        reminder_interval_s=3600,
+        proposal_ttl_s=3600,
+        health_check_interval_s=0.2,
     )
     runtime = build_tasks(settings, servers.database_url, servers.nats_url, clock=clock)
     await runtime.start()

@@ -539,6 +539,43 @@ CASES |= {
     ),
 }
 
+# The member's month: staff's changes to a task, a member's answer to "will you come?".
+CASES |= {
+    "tasks.UpdateTask": (
+        fresh_task,
+        lambda st, s, i, o, md: st.tasks.UpdateTask(
+            T.UpdateTaskRequest(
+                task=T.Task(id=i, title="改期的任务"),
+                update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+            ),
+            metadata=md,
+        ),
+        MANAGE_TASK,
+    ),
+    "tasks.ConfirmAssignment": (
+        fresh_claim,
+        lambda st, s, i, o, md: st.tasks.ConfirmAssignment(
+            T.ConfirmAssignmentRequest(assignment_id=i), metadata=md
+        ),
+        OWN_ASSIGNMENT,
+    ),
+    "tasks.ReleaseAssignment": (
+        fresh_claim,
+        lambda st, s, i, o, md: st.tasks.ReleaseAssignment(
+            T.ReleaseAssignmentRequest(assignment_id=i), metadata=md
+        ),
+        OWN_ASSIGNMENT,
+    ),
+    # A calendar is its member's own, as an assignment is.
+    "tasks.GetMemberCalendar": (
+        shared_member,
+        lambda st, s, i, o, md: st.tasks.GetMemberCalendar(
+            T.GetMemberCalendarRequest(member_id=i), metadata=md
+        ),
+        OWN_ASSIGNMENT,
+    ),
+}
+
 # Calls whose "allowed" may still end in a domain answer other than OK.
 TRIED = {
     grpc.StatusCode.OK,

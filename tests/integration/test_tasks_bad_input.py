@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor, message, message_factory
+from google.protobuf import descriptor, field_mask_pb2, message, message_factory
 from grpc import aio
 
 from linli.v1 import tasks_pb2
@@ -90,6 +90,7 @@ async def test_no_bad_request_to_any_rpc_answers_internal_or_unknown(
     hood: Neighbourhood,  # type: ignore[no-untyped-def]
 ) -> None:
     task = await post(task_stub, hood.staff, wish(hood.home, headcount=3))
+    changing = await post(task_stub, hood.staff, wish(hood.home, headcount=3))
     bases: dict[str, message.Message] = {
         "PostWish": tasks_pb2.PostWishRequest(request_id="r-edge", wish=wish(hood.home)),
         "CreateRole": tasks_pb2.CreateRoleRequest(
@@ -121,6 +122,23 @@ async def test_no_bad_request_to_any_rpc_answers_internal_or_unknown(
         "ListAssignments": tasks_pb2.ListAssignmentsRequest(task_id=task.id),
         "GetMemberRecord": tasks_pb2.GetMemberRecordRequest(member_id=hood.members[0]),
         "ExportMemberData": tasks_pb2.TaskServiceExportMemberDataRequest(member_id=hood.members[0]),
+        "UpdateTask": tasks_pb2.UpdateTaskRequest(
+            task=tasks_pb2.Task(
+                id=changing.id,
+                title="改期",
+                window=wish(hood.home).window,
+                location=wish(hood.home).location,
+                headcount=2,
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["title", "window", "location"]),
+            reason="测试",
+        ),
+        "JoinStandby": tasks_pb2.JoinStandbyRequest(task_id=task.id),
+        "LeaveStandby": tasks_pb2.LeaveStandbyRequest(task_id=task.id),
+        "ListStandby": tasks_pb2.ListStandbyRequest(task_id=task.id),
+        "ConfirmAssignment": tasks_pb2.ConfirmAssignmentRequest(assignment_id=task.id),
+        "ReleaseAssignment": tasks_pb2.ReleaseAssignmentRequest(assignment_id=task.id),
+        "GetMemberCalendar": tasks_pb2.GetMemberCalendarRequest(member_id=hood.members[0]),
     }
     service = tasks_pb2.DESCRIPTOR.services_by_name["TaskService"]
     assert set(bases) == {m.name for m in service.methods}

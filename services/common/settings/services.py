@@ -72,8 +72,6 @@ class AttendanceSettings(BaseModel):
     check_out_after_end_min: int = Field(120, ge=0, le=24 * 60)
     # How far from a task's place a member may be to check in.
     geofence_m: float = Field(200.0, gt=0, le=5000)
-    # A place taken this close to the start was hard to fill (points give a bonus for it).
-    hard_to_fill_horizon_h: float = Field(48.0, ge=0)
 
 
 class TasksSettings(Settings):
@@ -88,6 +86,19 @@ class TasksSettings(Settings):
     sweep_interval_s: float = Field(5.0, gt=0)
     # How far ahead a wish's or a one-off event's window may lie.
     posting_horizon_days: int = Field(366, ge=1, le=3 * 366)
+    # Confirm or release: an accepted place is asked this long before its start, the answer is
+    # due this long after the asking (never after the start), and with none the role's policy
+    # applies (this one for wishes and roles that name none): "alert" staff, or "release".
+    confirm_before_h: float = Field(48.0, gt=0, le=30 * 24)
+    answer_within_h: float = Field(24.0, gt=0, le=30 * 24)
+    no_answer_policy: Literal["alert", "release"] = "alert"
+    # Staff are told once when a task comes this close to its start with places still empty; a
+    # place taken within it was hard to fill (points give a bonus for it).
+    empty_alert_horizon_h: float = Field(48.0, gt=0, le=30 * 24)
+    # How often the reminder loop (confirmations, empty places) runs.
+    reminder_interval_s: float = Field(10.0, gt=0)
+    # How long a calendar keeps a cancelled task or a place given up (STATUS:CANCELLED).
+    calendar_keep_days: int = Field(30, ge=1, le=366)
     # Check-in codes and hours (docs/attendance.md).
     attendance: AttendanceSettings = AttendanceSettings()
 

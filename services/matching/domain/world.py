@@ -50,6 +50,8 @@ class World:
     _pending_on: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # The organisation: community -> its street.
     communities: dict[str, str] = field(default_factory=dict)
+    # Standby lists: task -> member -> when they joined (a freed place is theirs first).
+    standby: dict[str, dict[str, datetime]] = field(default_factory=dict)
 
     # -- keeping it current --------------------------------------------------------------------
 
@@ -62,6 +64,15 @@ class World:
         self._forget(m.id)
         self._members_at[f"c:{m.community_id}"].add(m.id)
         self._members_at[f"s:{m.street_id}"].add(m.id)
+
+    def join_standby(self, task_id: str, member_id: str, joined: datetime) -> None:
+        self.standby.setdefault(task_id, {})[member_id] = joined
+
+    def leave_standby(self, task_id: str, member_id: str) -> None:
+        waiting = self.standby.get(task_id, {})
+        waiting.pop(member_id, None)
+        if not waiting:
+            self.standby.pop(task_id, None)
 
     def put_community(self, community_id: str, street_id: str) -> None:
         self.communities[community_id] = street_id

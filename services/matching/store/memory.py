@@ -41,6 +41,7 @@ class MemoryStore:
         self.assignments: dict[str, tuple[AssignmentRow, datetime]] = {}
         self.refusals: dict[tuple[str, str], str] = {}
         self.pending: dict[tuple[str, str], str] = {}  # (task, member) -> the run that proposed
+        self.standby: dict[tuple[str, str], datetime] = {}
         self.runs: dict[str, _Run] = {}
         self.published: list[tuple[Proposal, Principal | None]] = []
         # Creation times strictly increase, as rows written one after another would.
@@ -64,6 +65,19 @@ class MemoryStore:
             return
         street = self.communities.get(m.community_id) if m.community_id else None
         self.members[m.id] = (replace(m, street_id=street), version)
+
+    async def put_standby(self, tx: Tx, task_id: str, member_id: str, joined: datetime) -> None:
+        self.standby.setdefault((task_id, member_id), joined)
+
+    async def drop_standby(self, tx: Tx, task_id: str, member_id: str) -> None:
+        self.standby.pop((task_id, member_id), None)
+
+    async def change_task(self, tx: Tx, t: TaskRow, version: datetime) -> None:
+        old = self.tasks.get(t.id)
+        if old is not None and old[1] <= version:
+            fields = ("lat", "lng", "headcount", "places_taken", "start", "end", "flexible")
+            kept = replace(old[0], status=t.status, **{f: getattr(t, f) for f in fields})
+            self.tasks[t.id] = (kept, version)
 
     async def put_task(self, tx: Tx, t: TaskRow, version: datetime) -> None:
         old = self.tasks.get(t.id)
@@ -111,6 +125,8 @@ class MemoryStore:
             world.refuse(task_id, member_id)
         for task_id, member_id in self.pending:
             world.offer(task_id, member_id)
+        for (task_id, member_id), joined in sorted(self.standby.items(), key=lambda e: e[1]):
+            world.join_standby(task_id, member_id, joined)
 
     async def refresh(
         self,

@@ -37,8 +37,21 @@ class MatchingStore(Protocol):
         """A task first seen is kept whole; later versions change its places taken and status."""
         ...
 
+    async def change_task(self, tx: Tx, t: TaskRow, version: datetime) -> None:
+        """Staff changed a task already kept: its place, window and headcount follow (with its
+        places taken and status); a task not yet seen, or an older version, changes nothing."""
+        ...
+
     async def put_assignment(self, tx: Tx, a: AssignmentRow, version: datetime) -> None:
         """An assignment first seen is kept whole; later versions change its state and hours."""
+        ...
+
+    async def put_standby(self, tx: Tx, task_id: str, member_id: str, joined: datetime) -> None:
+        """The member joined the task's standby list (kept once)."""
+        ...
+
+    async def drop_standby(self, tx: Tx, task_id: str, member_id: str) -> None:
+        """The member left the task's standby list."""
         ...
 
     async def refuse(self, tx: Tx, task_id: str, member_id: str, reason: str) -> None:

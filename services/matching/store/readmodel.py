@@ -54,6 +54,42 @@ class ReadModelTables:
             version,
         )
 
+    async def put_standby(
+        self, tx: asyncpg.Connection, task_id: str, member_id: str, joined: datetime
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO standby (task_id, member_id, joined_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            uuid.UUID(task_id),
+            uuid.UUID(member_id),
+            joined,
+        )
+
+    async def drop_standby(self, tx: asyncpg.Connection, task_id: str, member_id: str) -> None:
+        await tx.execute(
+            "DELETE FROM standby WHERE task_id = $1 AND member_id = $2",
+            uuid.UUID(task_id),
+            uuid.UUID(member_id),
+        )
+
+    async def change_task(self, tx: asyncpg.Connection, t: TaskRow, version: datetime) -> None:
+        """Staff changed the task: its time, place and headcount follow, with its places."""
+        await tx.execute(
+            """UPDATE task SET lat = $2, lng = $3, headcount = $4, places_taken = $5,
+                   window_start = $6, window_end = $7, flexible = $8, status = $9, version = $10
+               WHERE id = $1 AND version <= $10""",
+            uuid.UUID(t.id),
+            t.lat,
+            t.lng,
+            t.headcount,
+            t.places_taken,
+            t.start,
+            t.end,
+            t.flexible,
+            t.status,
+            version,
+        )
+
     async def put_task(self, tx: asyncpg.Connection, t: TaskRow, version: datetime) -> None:
         await tx.execute(
             """INSERT INTO task (id, community_id, street_id, street_wide, lat, lng, skills,
@@ -141,6 +177,8 @@ class ReadModelTables:
                 world.refuse(str(r["task_id"]), str(r["member_id"]))
             for r in await conn.fetch("SELECT task_id, member_id FROM pending_proposal"):
                 world.offer(str(r["task_id"]), str(r["member_id"]))
+            for r in await conn.fetch("SELECT * FROM standby ORDER BY joined_at"):
+                world.join_standby(str(r["task_id"]), str(r["member_id"]), r["joined_at"])
 
     async def refresh(
         self,

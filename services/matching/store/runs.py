@@ -143,7 +143,11 @@ class RunTables:
             "INSERT INTO pending_proposal (task_id, member_id, run_id) VALUES ($1, $2, $3)"
             " ON CONFLICT DO NOTHING",
             [
-                (uuid.UUID(p.task_id), uuid.UUID(p.member_id), uuid.UUID(p.match_run_id))
+                (
+                    uuid.UUID(p.task_id),
+                    uuid.UUID(p.member_id),
+                    uuid.UUID(p.match_run_id) if p.match_run_id else None,  # a standby offer
+                )
                 for _subject, p in proposals
             ],
         )

@@ -20,9 +20,19 @@ class AssignmentState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class NoAnswerPolicy(StrEnum):
+    """What happens when a member asked to confirm an accepted place does not answer in time:
+    staff are alerted (the place kept), or the place is freed."""
+
+    ALERT = "alert"
+    RELEASE = "release"
+
+
 class AssignmentSource(StrEnum):
     CLAIM = "claim"
     MATCHING = "matching"
+    # Offered from the task's standby list when a place was freed.
+    STANDBY = "standby"
 
 
 ASSIGNMENT_TRANSITIONS: dict[AssignmentState, frozenset[AssignmentState]] = {
@@ -69,6 +79,12 @@ class Assignment:
     updated_at: datetime
     # When the member served (a completed assignment's hours count in that month).
     served_at: datetime | None = None
+    # Confirm or release: when the member was asked, by when they should answer, when they
+    # confirmed, and when staff were alerted that they had not.
+    confirm_requested_at: datetime | None = None
+    answer_by: datetime | None = None
+    confirmed_at: datetime | None = None
+    overdue_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ domain events that announce them (services/tasks/events.py turns them into paylo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from services.tasks.domain.assignment import Assignment
 from services.tasks.domain.role import VolunteerRole
@@ -18,6 +19,27 @@ class AssignmentChanged:
     verb: str
     assignment: Assignment
     task: Task
+
+
+@dataclass(frozen=True)
+class StandbyEntry:
+    """A member waiting for a place on a full task."""
+
+    task_id: str
+    member_id: str
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class StandbyJoined:
+    entry: StandbyEntry
+
+
+@dataclass(frozen=True)
+class StandbyLeft:
+    task_id: str
+    member_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -71,8 +93,48 @@ class ProposalRejected:
     place_unavailable: bool
 
 
+@dataclass(frozen=True)
+class ConfirmationRequested:
+    """The member is asked to confirm an accepted place by `answer_by`."""
+
+    assignment: Assignment
+    task: Task
+    answer_by: datetime
+
+
+@dataclass(frozen=True)
+class ConfirmationOverdue:
+    """No answer in time; the role's policy is to alert staff (the place is kept)."""
+
+    assignment: Assignment
+    task: Task
+
+
+@dataclass(frozen=True)
+class PlaceLeftEmpty:
+    """The task came within the alert horizon of its start with places still empty."""
+
+    task: Task
+    empty_places: int
+
+
+@dataclass(frozen=True)
+class TaskChanged:
+    """Staff changed the task: `paths` name the fields of Task that changed."""
+
+    task: Task
+    paths: tuple[str, ...]
+    reason: str
+
+
 DomainEvent = (
     AssignmentChanged
+    | StandbyJoined
+    | StandbyLeft
+    | ConfirmationRequested
+    | ConfirmationOverdue
+    | PlaceLeftEmpty
+    | TaskChanged
     | TaskPosted
     | TaskCancelled
     | TaskExpired

@@ -42,6 +42,8 @@ from services.tasks.domain.errors import (
 from services.tasks.domain.task import TAKING_PLACES, Task, claimable, moved, task_refusal
 
 RUN_ID_MAX = 64
+# The reason of a place freed because its member moved out of the task's reach.
+MOVED = "moved"
 
 
 def clash(window: TimeWindow, accepted: Iterable[tuple[str, TimeWindow]]) -> str | None:
@@ -152,10 +154,10 @@ def give_up(
     require_assignment_transition(a.state, target, verb)
     if target is AssignmentState.WITHDRAWN and now >= task.window.claim_deadline:
         raise FailedPrecondition("cannot withdraw: the task has started", TASK_STARTED)
-    return _free(task, a, target, past, reason, now)
+    return free_place(task, a, target, past, reason, now)
 
 
-def _free(
+def free_place(
     task: Task, a: Assignment, target: AssignmentState, verb: str, reason: str | None, now: datetime
 ) -> Change:
     changed = _changed(a, target, now, reason)
@@ -195,6 +197,7 @@ def propose(
     now: datetime,
     ttl: timedelta,
     assignment_id: str,
+    source: AssignmentSource = AssignmentSource.MATCHING,
 ) -> Change | ProposalRejected:
     """Matching's proposal becomes a PROPOSED assignment holding a place until it is answered
     or expires; else the rejection that tells matching why (and whether the place is gone)."""
@@ -217,7 +220,7 @@ def propose(
         assignment_id,
         member_id,
         AssignmentState.PROPOSED,
-        AssignmentSource.MATCHING,
+        source,
         now,
         expires,
         run_id,
@@ -234,7 +237,7 @@ def expire_proposals(task: Task, live: Sequence[Assignment], now: datetime) -> C
     announced: list[DomainEvent] = []
     for a in live:
         if a.state is AssignmentState.PROPOSED and a.expires_at and a.expires_at <= now:
-            change = _free(task, a, AssignmentState.EXPIRED, "expired", None, now)
+            change = free_place(task, a, AssignmentState.EXPIRED, "expired", None, now)
             task = change.task
             written += change.written
             announced += change.events
@@ -252,14 +255,16 @@ def release(
     ) or proof_refusal(member, (s.skill for s in task.skills))
     if why is None or task.status not in TAKING_PLACES:
         return Change(task)
+    # A member gone to another community (or whose new report-in is not accepted yet) "moved";
+    # the reason says so, since notices and the staff's view tell it apart from a deactivation.
+    moved_away = why.refusal in (Refusal.OUT_OF_SCOPE, Refusal.NOT_REPORTED_IN)
+    reason = MOVED if moved_away else f"released: {why.message}"
     written: list[Assignment] = []
     announced: list[DomainEvent] = []
     for a in live:
         if a.member_id != member_id:
             continue
-        change = _free(
-            task, a, AssignmentState.WITHDRAWN, "withdrawn", f"released: {why.message}", now
-        )
+        change = free_place(task, a, AssignmentState.WITHDRAWN, "withdrawn", reason, now)
         task = change.task
         written += change.written
         announced += change.events

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from services.common.checks import Violations
 from services.common.settings import Bounds
 from services.common.values import LOCAL_TZ, Beneficiary, LatLng, TimeWindow
+from services.tasks.domain.assignment import NoAnswerPolicy
 from services.tasks.domain.checks import (
     EARLIEST_DATE,
     ID_MAX,
@@ -60,6 +61,8 @@ class RoleDraft:
     effort_hours: float
     schedule: Schedule | None
     street_wide: bool
+    # None: the service's setting.
+    no_answer: NoAnswerPolicy | None = None
 
 
 @dataclass(frozen=True)

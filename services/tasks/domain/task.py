@@ -92,6 +92,10 @@ class Task:
     created_at: datetime
     updated_at: datetime
     distance_m: float = 0.0
+    # Raised by each change staff make (the calendar's SEQUENCE).
+    revision: int = 0
+    # When staff were told that places were still empty close to the start.
+    empty_alerted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,26 @@ from services.common.values import TimeWindow
 from services.tasks import domain, events
 from services.tasks.domain import (
     HOLDS_PLACE,
+    TAKING_PLACES,
     Assignment,
     AssignmentChanged,
     Change,
     DomainEvent,
     MemberView,
+    StandbyJoined,
+    StandbyLeft,
     Task,
     TaskCancelled,
+    TaskChanged,
     TaskClosed,
     TaskCompleted,
     TaskExpired,
     TaskPosted,
+)
+from services.tasks.domain.change import (
+    ConfirmationOverdue,
+    ConfirmationRequested,
+    PlaceLeftEmpty,
 )
 from services.tasks.store.records import assignment_from_record, proven_skills, task_from_record
 
@@ -162,29 +171,57 @@ class StoreBase:
             else:
                 r = await conn.fetchrow(
                     """UPDATE assignment SET state = $2, reason = $3, hours = $4, served_at = $5,
-                           updated_at = clock_timestamp()
+                           confirm_requested_at = $6, answer_by = $7, confirmed_at = $8,
+                           overdue_at = $9, updated_at = clock_timestamp()
                        WHERE id = $1 RETURNING *""",
                     uuid.UUID(a.id),
                     a.state.value,
                     a.reason,
                     a.hours,
                     a.served_at,
+                    a.confirm_requested_at,
+                    a.answer_by,
+                    a.confirmed_at,
+                    a.overdue_at,
                 )
                 stored[a.id] = assignment_from_record(r)
         task = before
         if change.written or change.task != before:
             t = change.task
+            w = t.window
             r = await conn.fetchrow(
                 """UPDATE task SET places_taken = $2, accepted = $3, status = $4,
-                       cancel_reason = $5, updated_at = clock_timestamp()
+                       cancel_reason = $5, title = $6, description = $7, lat = $8, lng = $9,
+                       address = $10, headcount = $11, window_start = $12, window_end = $13,
+                       flexible = $14, revision = $15, empty_alerted_at = $16,
+                       updated_at = clock_timestamp()
                    WHERE id = $1 RETURNING *""",
                 uuid.UUID(t.id),
                 t.places_taken,
                 t.accepted,
                 t.status.value,
                 t.cancel_reason,
+                t.title,
+                t.description,
+                t.location.lat,
+                t.location.lng,
+                t.address,
+                t.headcount,
+                w.start,
+                w.end,
+                w.flexible,
+                t.revision,
+                t.empty_alerted_at,
             )
             task = task_from_record(r)
+            if w != before.window:
+                # The copy of the window that lets the database refuse double-booking.
+                await conn.execute(
+                    "UPDATE assignment SET during = $2, flexible = $3 WHERE task_id = $1",
+                    uuid.UUID(t.id),
+                    Range(w.start, w.end),
+                    w.flexible,
+                )
         if change.feedback is not None:
             await conn.execute(
                 "UPDATE task SET feedback_score = $2, feedback_comment = $3, completed_at = $4"
@@ -194,8 +231,46 @@ class StoreBase:
                 change.feedback.comment,
                 now,
             )
-        await self._emit(conn, [_as_stored(e, task, stored) for e in change.events], actor)
+        announced = [_as_stored(e, task, stored) for e in change.events]
+        announced += await self._standby_after(conn, task, change)
+        await self._emit(conn, announced, actor)
         return task, stored
+
+    async def _standby_after(
+        self, conn: asyncpg.Connection, task: Task, change: Change
+    ) -> list[DomainEvent]:
+        """Keep the standby list with the change: entries joined or left by it, and those it
+        ends (the member took a place; the task takes no more)."""
+        key = uuid.UUID(task.id)
+        for e in change.events:
+            if isinstance(e, StandbyJoined):
+                await conn.execute(
+                    "INSERT INTO standby (task_id, member_id, joined_at) VALUES ($1, $2, $3)"
+                    " ON CONFLICT DO NOTHING",
+                    key,
+                    uuid.UUID(e.entry.member_id),
+                    e.entry.joined_at,
+                )
+            elif isinstance(e, StandbyLeft):
+                await conn.execute(
+                    "DELETE FROM standby WHERE task_id = $1 AND member_id = $2",
+                    key,
+                    uuid.UUID(e.member_id),
+                )
+        placed = [a.member_id for a in change.written if a.id in change.created]
+        if not placed and task.status in TAKING_PLACES:
+            return []
+        waiting = await conn.fetch(
+            "SELECT member_id FROM standby WHERE task_id = $1 FOR UPDATE", key
+        )
+        ended = domain.standby_ends(task, placed, [str(r["member_id"]) for r in waiting])
+        if ended:
+            await conn.execute(
+                "DELETE FROM standby WHERE task_id = $1 AND member_id = ANY($2::uuid[])",
+                key,
+                [uuid.UUID(e.member_id) for e in ended],
+            )
+        return list(ended)
 
     async def _cancel(
         self,
@@ -251,4 +326,9 @@ def _as_stored(event: DomainEvent, task: Task, stored: dict[str, Assignment]) ->
             return replace(event, assignments=done, task=at(event.task))
         case TaskCancelled() | TaskClosed() | TaskExpired() | TaskPosted():
             return replace(event, task=at(event.task))
+        case TaskChanged() | PlaceLeftEmpty():
+            return replace(event, task=at(event.task))
+        case ConfirmationRequested() | ConfirmationOverdue():
+            a = stored.get(event.assignment.id, event.assignment)
+            return replace(event, assignment=a, task=at(event.task))
     return event

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.common.auth import Principal
@@ -18,6 +18,7 @@ from services.tasks.domain import (
     HOLDS_PLACE,
     TAKING_PLACES,
     Assignment,
+    AssignmentSource,
     AssignmentState,
     Change,
     DomainEvent,
@@ -25,6 +26,7 @@ from services.tasks.domain import (
     Outcome,
     ProposalRejected,
     RoleDraft,
+    StandbyEntry,
     Task,
     TaskPosted,
     VolunteerRole,
@@ -33,10 +35,11 @@ from services.tasks.domain import (
 )
 from services.tasks.store.memory_attendance import MemoryAttendance
 from services.tasks.store.memory_erasure import MemoryErasure
+from services.tasks.store.memory_month import MemoryMonth
 from services.tasks.store.memory_reads import MemoryReads, Posted
 
 
-class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
+class MemoryTaskStore(MemoryMonth, MemoryReads, MemoryErasure, MemoryAttendance):
     def __init__(self) -> None:
         self.communities: dict[str, tuple[str, LatLng]] = {}
         self.units: dict[str, str] = {}
@@ -49,6 +52,7 @@ class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
         self.assignments: dict[str, Assignment] = {}
         self.feedback: dict[str, domain.Feedback] = {}
         self.attendance, self.hours_records = {}, {}
+        self.standby: dict[tuple[str, str], StandbyEntry] = {}
         # The outbox: what the PostgreSQL store would write for the relay, as (subject, payload).
         self.outbox: list[events.Event] = []
 
@@ -58,6 +62,7 @@ class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
         return [
             *(self.communities, self.units, self.members, self.versions, self.wishes),
             *(self.roles, self.generated_until, self.tasks, self.assignments, self.feedback),
+            self.standby,
             *self.attendance_state(),
         ]
 
@@ -84,7 +89,7 @@ class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
         self.tasks[task.id] = task
         if change.feedback is not None:
             self.feedback[task.id] = change.feedback
-        self._emit(change.events)
+        self._emit([*change.events, *self._standby_after(task, change)])
         return task
 
     def _live(self, task_id: str) -> list[Assignment]:
@@ -138,24 +143,6 @@ class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
 
     async def member_known(self, member_id: str) -> bool:
         return member_id in self.members
-
-    async def release_places(self, conn: Any, member_id: str) -> int:
-        member = self.members.get(member_id)
-        held = {
-            a.task_id
-            for a in self.assignments.values()
-            if a.member_id == member_id and a.state in HOLDS_PLACE
-        }
-        released = 0
-        now = datetime.now(UTC)
-        for task_id in sorted(held):
-            task = self.tasks[task_id]
-            if task.status not in TAKING_PLACES:
-                continue
-            change = domain.release(task, self._live(task_id), member_id, member, now)
-            self._write(change, now)
-            released += len(change.written)
-        return released
 
     async def member_view(self, conn: Any, member_id: str) -> MemberView | None:
         return self.members.get(member_id)
@@ -317,6 +304,7 @@ class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
         actor: Principal | None,
         now: datetime,
         ttl: timedelta,
+        standby: bool = False,
     ) -> str | None:
         task = self.tasks.get(task_id)
         result = domain.propose(
@@ -330,6 +318,7 @@ class MemoryTaskStore(MemoryReads, MemoryErasure, MemoryAttendance):
             now,
             ttl,
             str(uuid.uuid4()),
+            AssignmentSource.STANDBY if standby else AssignmentSource.MATCHING,
         )
         if isinstance(result, ProposalRejected):
             self._emit([result])

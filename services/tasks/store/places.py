@@ -14,6 +14,7 @@ from services.common.errors import NotFound
 from services.tasks import domain
 from services.tasks.domain import (
     Assignment,
+    AssignmentSource,
     AssignmentState,
     Outcome,
     ProposalRejected,
@@ -87,6 +88,7 @@ class Places(StoreBase):
         actor: Principal | None,
         now: datetime,
         ttl: timedelta,
+        standby: bool = False,
     ) -> str | None:
         """Turn matching's proposal into a PROPOSED assignment inside the caller's transaction.
 
@@ -112,6 +114,7 @@ class Places(StoreBase):
                         now,
                         ttl,
                         str(uuid.uuid4()),
+                        AssignmentSource.STANDBY if standby else AssignmentSource.MATCHING,
                     )
                     if not isinstance(result, ProposalRejected):
                         await self._write(conn, task, result, actor, now)

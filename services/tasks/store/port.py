@@ -13,11 +13,14 @@ from services.common.values import Beneficiary, LatLng
 from services.tasks.domain import (
     Assignment,
     AssignmentState,
+    Change,
     Feedback,
     MemberRecord,
     MemberView,
+    NoAnswerPolicy,
     Outcome,
     RoleDraft,
+    StandbyEntry,
     Task,
     TaskStatus,
     VolunteerRole,
@@ -114,6 +117,7 @@ class TaskStorePort(AttendanceStorePort, Protocol):
         actor: Principal | None,
         now: datetime,
         ttl: timedelta,
+        standby: bool = False,
     ) -> str | None: ...
     async def cancel_task(
         self, task_id: str, reason: str, actor: Principal, check: TaskCheck, now: datetime
@@ -130,6 +134,39 @@ class TaskStorePort(AttendanceStorePort, Protocol):
     ) -> tuple[Task, list[Assignment]]: ...
     async def expire_proposals(self, now: datetime, batch: int = 500) -> int: ...
     async def close_due_tasks(self, now: datetime, batch: int = 500) -> int: ...
+
+    # -- the member's month: standby, confirm or release, staff's changes, the calendar --------
+    async def join_standby(
+        self, task_id: str, member_id: str, actor: Principal, now: datetime, check: TaskCheck
+    ) -> StandbyEntry: ...
+    async def leave_standby(
+        self, task_id: str, member_id: str, actor: Principal, now: datetime
+    ) -> bool: ...
+    async def list_standby(
+        self, task_id: str, member_id: str, scope: Scope | None = None
+    ) -> list[StandbyEntry]: ...
+    async def update_assignment(
+        self,
+        assignment_id: str,
+        actor: Principal,
+        now: datetime,
+        apply: Callable[[Task, Assignment], Change],
+    ) -> Assignment: ...
+    async def update_task(
+        self, task_id: str, actor: Principal, now: datetime, apply: Callable[[Task], Change]
+    ) -> Task: ...
+    async def confirmations_due(
+        self,
+        now: datetime,
+        before: timedelta,
+        within: timedelta,
+        default: NoAnswerPolicy,
+        batch: int = 500,
+    ) -> tuple[int, int]: ...
+    async def alert_empty_places(
+        self, now: datetime, horizon: timedelta, batch: int = 500
+    ) -> int: ...
+    async def calendar(self, member_id: str, since: datetime) -> list[tuple[Assignment, Task]]: ...
 
     # -- reads ---------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> Task | None: ...

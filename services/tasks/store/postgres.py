@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from services.tasks.store.attendance import AttendanceStore
 from services.tasks.store.erasure import Erasure
+from services.tasks.store.month import Month
 from services.tasks.store.places import Places
 from services.tasks.store.postings import Postings
 from services.tasks.store.queries import Queries
 from services.tasks.store.readmodel import ReadModel
 
 
-class TaskStore(ReadModel, Postings, Places, Queries, Erasure, AttendanceStore):
-    """All of the store: the read model, posting, places, the reads, erasure, and attendance."""
+class TaskStore(ReadModel, Postings, Places, Month, Queries, Erasure, AttendanceStore):
+    """All of the store: the read model, posting, places, the member's month, the reads,
+    erasure, and attendance."""

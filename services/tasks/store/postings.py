@@ -158,9 +158,9 @@ class Postings(StoreBase):
                 r = await conn.fetchrow(
                     """INSERT INTO role (id, request_id, community_id, unit_id, title, description,
                            beneficiary, lat, lng, skills, headcount, effort_hours, schedule,
-                           street_wide, generated_until, created_by, request_hash)
+                           street_wide, generated_until, created_by, request_hash, no_answer)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12,
-                               $13::jsonb, $14, $15, $16, $17) RETURNING *""",
+                               $13::jsonb, $14, $15, $16, $17, $18) RETURNING *""",
                     role_id,
                     request_id,
                     draft.community_id,
@@ -178,6 +178,7 @@ class Postings(StoreBase):
                     now,
                     actor.subject,
                     request_hash,
+                    draft.no_answer.value if draft.no_answer else "",
                 )
                 role = role_from_record(r)
                 await self._emit(conn, [RoleCreated(role)], actor)

@@ -86,19 +86,22 @@ class ReadModel(StoreBase):
         await self._lock_member(conn, member_id)
         member = await self.member_view(conn, member_id)
         rows = await conn.fetch(
-            """SELECT DISTINCT a.task_id FROM assignment a JOIN task t ON t.id = a.task_id
+            """SELECT a.task_id, false AS waiting FROM assignment a JOIN task t ON t.id = a.task_id
                WHERE a.member_id = $1 AND a.state IN ('proposed', 'accepted')
-               AND t.status IN ('open', 'filled') ORDER BY a.task_id""",
+               AND t.status IN ('open', 'filled')
+               UNION SELECT s.task_id, true FROM standby s WHERE s.member_id = $1
+               ORDER BY 1""",
             uuid.UUID(member_id),
         )
+        waiting = {str(r["task_id"]) for r in rows if r["waiting"]}
         released = 0
-        for row in rows:  # in id order, as every writer locks tasks
-            task = await self._lock_task(conn, str(row["task_id"]))
+        for task_id in sorted({str(r["task_id"]) for r in rows}):  # as every writer locks tasks
+            task = await self._lock_task(conn, task_id)
             live = await self._live_assignments(conn, task.id)
             # The rule is timeless; `now` only dates the domain's copy, and the row is dated by
             # the database as every change is.
             now = datetime.now(UTC)
-            change = domain.release(task, live, member_id, member, now)
+            change = domain.release_member(task, live, member_id, member, task_id in waiting, now)
             await self._write(conn, task, change, None, now)
             released += len(change.written)
         return released

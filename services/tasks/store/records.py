@@ -12,6 +12,7 @@ from services.tasks.domain import (
     Assignment,
     AssignmentSource,
     AssignmentState,
+    NoAnswerPolicy,
     OneOffSchedule,
     RequiredSkill,
     RoleDraft,
@@ -63,6 +64,8 @@ def task_from_record(r: asyncpg.Record) -> Task:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         distance_m=r.get("distance_m", 0.0),
+        revision=r["revision"],
+        empty_alerted_at=r["empty_alerted_at"],
     )
 
 
@@ -80,6 +83,10 @@ def assignment_from_record(r: asyncpg.Record) -> Assignment:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         served_at=r["served_at"],
+        confirm_requested_at=r["confirm_requested_at"],
+        answer_by=r["answer_by"],
+        confirmed_at=r["confirmed_at"],
+        overdue_at=r["overdue_at"],
     )
 
 
@@ -137,6 +144,7 @@ def role_from_record(r: asyncpg.Record) -> VolunteerRole:
         effort_hours=r["effort_hours"],
         schedule=_schedule(r["schedule"]),
         street_wide=r["street_wide"],
+        no_answer=NoAnswerPolicy(r["no_answer"]) if r["no_answer"] else None,
     )
     return VolunteerRole(str(r["id"]), draft, r["ended_at"] is not None, r["created_at"])
 
