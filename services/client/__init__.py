@@ -24,6 +24,7 @@ from opentelemetry import trace
 from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
+from linli.v1.points_pb2_grpc import PointsServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.common.service_list import SERVICES
@@ -115,6 +116,14 @@ class Stubs:
         if channel is None:
             raise LookupError("no address for the identity service (LINLI_IDENTITY_ADDRESS)")
         return IdentityServiceStub(channel)
+
+    @property
+    def points(self) -> PointsServiceStub:
+        """The points service's stub; only callers of the ledger need its address."""
+        channel = self.channels.get("points")
+        if channel is None:
+            raise LookupError("no address for the points service (LINLI_POINTS_ADDRESS)")
+        return PointsServiceStub(channel)
 
     async def close(self) -> None:
         for c in self.channels.values():

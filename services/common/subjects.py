@@ -19,6 +19,7 @@ REGISTRY = "registry"
 TASKS = "tasks"
 MATCHING = "matching"
 IDENTITY = "identity"
+POINTS = "points"
 
 # The registry: organisation entries are created ("linli.registry.<kind>.created"), members
 # registered, updated, reported in, deactivated, reactivated and erased.
@@ -38,6 +39,8 @@ TASK_POSTED = subject(TASKS, "task", "posted")
 ROLE_CREATED = subject(TASKS, "role", "created")
 ROLE_ENDED = subject(TASKS, "role", "ended")
 PROPOSAL_REJECTED = subject(TASKS, "proposal", "rejected")
+# Hours confirmed by staff (a correction names the record it replaces).
+HOURS_CONFIRMED = subject(TASKS, "hours", "confirmed")
 TASK_EVENTS = everything(TASKS, "task")
 ASSIGNMENT_EVENTS = everything(TASKS, "assignment")
 
@@ -54,3 +57,11 @@ ACCOUNT_EVENTS = everything(IDENTITY, "account")
 # The identity service: sign-ins of one subject ended (disabled, new password, new scope,
 # erased or deactivated member); every service refuses their older access tokens.
 SIGNINS_REVOKED = subject(IDENTITY, "signins", "revoked")
+
+# The points service: a movement of the ledger ("linli.points.movement.<kind>": award,
+# redemption, reversal, reset).
+POINTS_MOVEMENT_EVENTS = everything(POINTS, "movement")
+
+
+def points_moved(kind: str) -> str:
+    return subject(POINTS, "movement", kind)

@@ -10,15 +10,18 @@ from services.common.settings.base import (
     DEV_JWT_SECRET,
     IDENTITY_PORT,
     MATCHING_PORT,
+    POINTS_PORT,
     REGISTRY_PORT,
     TASKS_PORT,
     Bounds,
     Settings,
 )
 from services.common.settings.client import ClientSettings
+from services.common.settings.points import POINTS_CATEGORIES, PointsRules
 from services.common.settings.services import (
     IdentitySettings,
     MatchingSettings,
+    PointsSettings,
     RegistrySettings,
     TasksSettings,
 )
@@ -31,12 +34,16 @@ __all__ = [
     "DEV_JWT_SECRET",
     "IDENTITY_PORT",
     "MATCHING_PORT",
+    "POINTS_CATEGORIES",
+    "POINTS_PORT",
     "REGISTRY_PORT",
     "TASKS_PORT",
     "Bounds",
     "ClientSettings",
     "IdentitySettings",
     "MatchingSettings",
+    "PointsRules",
+    "PointsSettings",
     "RegistrySettings",
     "Settings",
     "TasksSettings",

@@ -10,12 +10,14 @@ from services.common.settings.base import (
     DEV_IDENTITY_KEY,
     IDENTITY_PORT,
     MATCHING_PORT,
+    POINTS_PORT,
     REGISTRY_PORT,
     TASKS_PORT,
     Settings,
     _metrics_port,
     _port,
 )
+from services.common.settings.points import PointsRules
 from services.common.sms.config import SmsSettings
 
 
@@ -124,3 +126,15 @@ class IdentitySettings(Settings):
                 "LINLI_IDENTITY_SECRETS_KEY is the published development key: set a key of "
                 "your own (or LINLI_DEV_MODE=true on a developer's machine)"
             )
+
+
+class PointsSettings(Settings):
+    service_name: str = "points"
+    grpc_port: int = _port("points", POINTS_PORT)
+    metrics_port: int = _metrics_port("points")
+    # The durable JetStream consumer of confirmed hours and the registry's members.
+    durable: str = "points"
+    # How hours become points, and the year's end (LINLI_POINTS__*).
+    points: PointsRules = PointsRules()
+    # How often the year-end loop looks whether a new year has begun.
+    year_end_check_s: float = Field(60.0, gt=0)
