@@ -136,6 +136,7 @@ async def test_a_communitys_totals(store: PointsStore) -> None:
     await store.move(m2, book(redemption), STAFF)
     await store.move(m1, book(reversal(a, str(uuid.uuid4()), T0, "x")), None)
     t = await store.community_totals(c)
+    assert all(type(n) is int for n in (t.issued, t.redeemed, t.reset, t.outstanding))
     assert (t.issued, t.redeemed, t.reset, t.outstanding, t.members_with_points) == (
         100,
         100,

@@ -184,10 +184,11 @@ class PostgresStore:
         return [
             CommunityTotals(
                 community_id=r["community_id"],
-                issued=r["issued"],
-                redeemed=r["redeemed"],
-                reset=r["reset"],
-                outstanding=r["outstanding"],
+                # sum(bigint) is numeric in PostgreSQL.
+                issued=int(r["issued"]),
+                redeemed=int(r["redeemed"]),
+                reset=int(r["reset"]),
+                outstanding=int(r["outstanding"]),
                 members_with_points=held.get(r["community_id"], 0),
             )
             for r in sums
