@@ -13,6 +13,7 @@ from services.cli.main import parse_only
 from services.common.settings import (
     IdentitySettings,
     MatchingSettings,
+    PointsSettings,
     RegistrySettings,
     Settings,
     TasksSettings,
@@ -25,6 +26,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "tasks": TasksSettings,
     "matching": MatchingSettings,
     "identity": IdentitySettings,
+    "points": PointsSettings,
 }
 
 

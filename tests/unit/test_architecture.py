@@ -54,7 +54,7 @@ DEFINED_ONCE = [
         r"FromDatetime|ToDatetime|fromtimestamp\(\w+\.seconds|Timestamp\(seconds=",
         "common/protoconv.py",
     ),
-    (r"[\"']linli\.(registry|tasks|matching|identity)\b", "common/subjects.py"),
+    (r"[\"']linli\.(registry|tasks|matching|identity|points)\b", "common/subjects.py"),
     (r"class Violations\b|def check_request_id\b", "common/checks.py"),
 ]
 
@@ -136,10 +136,10 @@ ROOMS = (
     "migrations/",
 )
 # The services that consume events have their handler table.
-CONSUMERS = ("tasks", "matching", "identity")
+CONSUMERS = ("tasks", "matching", "identity", "points")
 # Each service's tests in the tiers that mirror its layers.
 TEST_ROOMS = ("tests/usecase/test_{svc}_*.py", "tests/contract/test_{svc}_store.py")
-DOMAIN_SERVICES = ("registry", "tasks", "matching", "identity")
+DOMAIN_SERVICES = ("registry", "tasks", "matching", "identity", "points")
 
 # Rooms not built yet: the list empties as each service moves in (the test says when one is
 # there, so that it comes off the list).
