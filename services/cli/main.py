@@ -16,9 +16,11 @@
     linli account create --user zhao --role community_staff --community binhu
     linli token --role community_staff --community binhu     (local development only)
     linli audit --member <member id>      (or --actor staff-7 --since 2026-12-01)
+    linli points balance <member id>      (history <member id>; redeem <member id> --points 20
+                                           --item 理发券, by the member's community staff)
 
 \b
-Where the services are: --registry/--tasks/--matching, else LINLI_<SERVICE>_ADDRESS, else
+Where the services are: --registry/--tasks/--matching/..., else LINLI_<SERVICE>_ADDRESS, else
 LINLI_<SERVICE>_PORT on this machine, else the ports `make up` recorded, else the defaults.
 The token comes from --token or LINLI_TOKEN, else from `linli login` (refreshed when it runs
 out); without one, the command signs a district administrator's token with the local key,
@@ -40,6 +42,7 @@ from services.cli.district import district
 from services.cli.login import login, logout, totp_enrol
 from services.cli.match import match
 from services.cli.member import member
+from services.cli.points import points
 from services.cli.report import report
 from services.cli.role import role
 from services.cli.tasks import tasks
@@ -53,6 +56,7 @@ from services.cli.wish import wish
 @click.option("--tasks", "tasks_at", metavar="HOST:PORT", help="the task service's address")
 @click.option("--matching", metavar="HOST:PORT", help="the matching service's address")
 @click.option("--identity", metavar="HOST:PORT", help="the identity service's address")
+@click.option("--points", "points_at", metavar="HOST:PORT", help="the points service's address")
 @click.option("--token", "bearer", help="bearer token (default: LINLI_TOKEN)")
 @click.option(
     "--output",
@@ -68,6 +72,7 @@ def linli(
     tasks_at: str | None,
     matching: str | None,
     identity: str | None,
+    points_at: str | None,
     bearer: str | None,
     output: str,
 ) -> None:
@@ -77,6 +82,7 @@ def linli(
             "tasks": tasks_at,
             "matching": matching,
             "identity": identity,
+            "points": points_at,
         },
         token=bearer,
         output=output,
@@ -97,6 +103,7 @@ for command in (
     logout,
     totp_enrol,
     account,
+    points,
 ):
     linli.add_command(command)
 
