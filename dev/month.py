@@ -22,6 +22,7 @@ from grpc import aio
 
 from dev import gen_district
 from dev.cast import Actors, Month, People, story
+from dev.month_points import redeem_some as redeem_points
 from dev.month_work import members_claim, post_work
 from linli.v1 import matching_pb2, tasks_pb2
 from services.cli.district import import_district, import_members
@@ -344,6 +345,7 @@ async def play(
         say("the month passes; staff confirm what was done")
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)
         await complete_past(stubs, actors, month, rng)
+        say(f"points: {await redeem_points(stubs, actors, month, rng)} redeemed")
     finally:
         await stubs.close()
     return month
