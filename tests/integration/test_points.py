@@ -444,3 +444,35 @@ async def test_community_points_for_its_staff(
             points_pb2.GetCommunityPointsRequest(community_id=community), metadata=someone.staff
         )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_erased_member_is_forgotten_and_the_ledger_stays_balanced(
+    points, stub, admin: Md, someone: Member, tasks_outbox: asyncpg.Pool, district: District
+) -> None:  # type: ignore[no-untyped-def]
+    community = ref("c")
+    await publish(tasks_outbox, hours(someone.id, community, 60))
+    await until_balance(points, someone, 100)
+    export = await points.ExportMemberData(
+        points_pb2.PointsServiceExportMemberDataRequest(member_id=someone.id), metadata=someone.md
+    )
+    assert export.part.service == "points" and community in export.part.data_json
+    await stub.EraseMember(
+        registry_pb2.EraseMemberRequest(member_id=someone.id, reason="本人申请注销"),
+        metadata=admin,
+    )
+
+    async def forgotten() -> bool:
+        try:
+            await points.GetPointsBalance(
+                points_pb2.GetPointsBalanceRequest(member_id=someone.id), metadata=someone.staff
+            )
+        except aio.AioRpcError as e:
+            return e.code() == grpc.StatusCode.NOT_FOUND
+        return False
+
+    await until(forgotten)
+    # The community's account still owes what was earned: the entries stay, balanced.
+    totals = await points.GetCommunityPoints(
+        points_pb2.GetCommunityPointsRequest(community_id=community), metadata=admin
+    )
+    assert (totals.issued, totals.outstanding) == (100, 100)
