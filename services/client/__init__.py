@@ -21,7 +21,7 @@ from typing import Any, Self, TypeVar
 
 from opentelemetry import trace
 
-from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import common_pb2, matching_pb2, points_pb2, registry_pb2, tasks_pb2
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.points_pb2_grpc import PointsServiceStub
@@ -228,6 +228,9 @@ async def export_member(stubs: Stubs, md: Metadata, member_id: str) -> dict[str,
         ),
         stubs.matching.ExportMemberData(
             matching_pb2.MatchingServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+        stubs.points.ExportMemberData(
+            points_pb2.PointsServiceExportMemberDataRequest(member_id=member_id), metadata=md
         ),
     )
     parts: list[common_pb2.MemberDataPart] = [a.part for a in answers]
