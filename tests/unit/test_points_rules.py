@@ -299,3 +299,8 @@ def test_movements_carry_their_entries() -> None:
         (f"member:{M}", 150),
         (f"community:{C}", -150),
     ]
+
+
+def test_a_record_naming_no_member_or_community_books_nothing() -> None:
+    for broken in (record(member_id=""), record(community_id=""), record(record_id="")):
+        assert book_hours(RULES, MemberLedger(M), broken, fresh_ids(), NOW).movements == []

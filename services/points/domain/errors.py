@@ -3,7 +3,7 @@ code)."""
 
 from __future__ import annotations
 
-from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound
 
 INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
 ALREADY_REVERSED = "ALREADY_REVERSED"
@@ -60,7 +60,3 @@ def member_not_found(member_id: str) -> NotFound:
 
 def movement_not_found(movement_id: str) -> NotFound:
     return NotFound("movement", movement_id)
-
-
-def community_not_in_scope(community_id: str) -> PermissionDenied:
-    return PermissionDenied(f"community {community_id} is outside the caller's scope")

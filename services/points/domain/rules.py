@@ -67,7 +67,10 @@ def book_hours(
 ) -> Booking:
     """The movements confirmed hours cause: for a correction, the reversal of the replaced
     record's award first, then the award of this record (nothing when it is worth nothing).
-    Booking the same record again books nothing."""
+    Booking the same record again books nothing, and so does a record that names no record,
+    member or community (nothing could be booked against it)."""
+    if not (record.record_id and record.member_id and record.community_id):
+        return Booking()
     if record.record_id in ledger.superseded or ledger.by_source(Kind.AWARD, record.record_id):
         return Booking()
     booked: list[Movement] = []
