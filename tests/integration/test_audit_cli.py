@@ -77,9 +77,10 @@ async def test_linli_audit_prints_the_log_as_json_and_as_a_table(
     matching_rt: ServiceRuntime,
     settings: RegistrySettings,
     identity: IdentityUnderTest,
+    points_rt: ServiceRuntime,
 ) -> None:
     hood, member = story
-    env = where(registry, tasks_rt, matching_rt, identity.runtime) | {
+    env = where(registry, tasks_rt, matching_rt, identity.runtime, points_rt) | {
         "LINLI_TOKEN": token(settings, Role.DISTRICT_ADMIN, "auditor")
     }
 
