@@ -23,6 +23,7 @@ from grpc import aio
 from dev import gen_district, month_attendance
 from dev.cast import Actors, Month, People, story
 from dev.month_notify import show_inboxes
+from dev.month_points import redeem_some as redeem_points
 from dev.month_registry import play_standing
 from dev.month_standby import confirm_or_release
 from dev.month_work import members_claim, post_work
@@ -351,6 +352,7 @@ async def play(
         say("the month passes; staff confirm what was done")
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)
         await complete_past(stubs, actors, month, rng)
+        say(f"points: {await redeem_points(stubs, actors, month, rng)} redeemed")
         await show_inboxes(stubs, actors, month, say)
     finally:
         await stubs.close()

@@ -18,9 +18,11 @@
     linli token --role community_staff --community binhu     (local development only)
     linli audit --member <member id>      (or --actor staff-7 --since 2026-12-01)
     linli inbox list --unread                       (the caller's own inbox; follow, read)
+    linli points balance <member id>      (history <member id>; redeem <member id> --points 20
+                                           --item 理发券, by the member's community staff)
 
 \b
-Where the services are: --registry/--tasks/--matching, else LINLI_<SERVICE>_ADDRESS, else
+Where the services are: --registry/--tasks/--matching/..., else LINLI_<SERVICE>_ADDRESS, else
 LINLI_<SERVICE>_PORT on this machine, else the ports `make up` recorded, else the defaults.
 The token comes from --token or LINLI_TOKEN, else from `linli login` (refreshed when it runs
 out); without one, the command signs a district administrator's token with the local key,
@@ -44,6 +46,7 @@ from services.cli.inbox import inbox
 from services.cli.login import login, logout, totp_enrol
 from services.cli.match import match
 from services.cli.member import member
+from services.cli.points import points
 from services.cli.report import report
 from services.cli.role import role
 from services.cli.tasks import tasks
@@ -58,6 +61,7 @@ from services.cli.wish import wish
 @click.option("--matching", metavar="HOST:PORT", help="the matching service's address")
 @click.option("--identity", metavar="HOST:PORT", help="the identity service's address")
 @click.option("--notifications", metavar="HOST:PORT", help="the notifications service's address")
+@click.option("--points", "points_at", metavar="HOST:PORT", help="the points service's address")
 @click.option("--token", "bearer", help="bearer token (default: LINLI_TOKEN)")
 @click.option(
     "--output",
@@ -74,6 +78,7 @@ def linli(
     matching: str | None,
     identity: str | None,
     notifications: str | None,
+    points_at: str | None,
     bearer: str | None,
     output: str,
 ) -> None:
@@ -84,6 +89,7 @@ def linli(
             "matching": matching,
             "identity": identity,
             "notifications": notifications,
+            "points": points_at,
         },
         token=bearer,
         output=output,
@@ -106,6 +112,7 @@ for command in (
     account,
     inbox,
     checkin_code,
+    points,
 ):
     linli.add_command(command)
 

@@ -21,11 +21,12 @@ from typing import Any, Self, TypeVar
 
 from opentelemetry import trace
 
-from linli.v1 import common_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import common_pb2, matching_pb2, points_pb2, registry_pb2, tasks_pb2
 from linli.v1.attendance_pb2_grpc import AttendanceServiceStub
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
 from linli.v1.notifications_pb2_grpc import NotificationServiceStub
+from linli.v1.points_pb2_grpc import PointsServiceStub
 from linli.v1.registry_pb2_grpc import RegistryServiceStub
 from linli.v1.tasks_pb2_grpc import TaskServiceStub
 from services.common.service_list import SERVICES
@@ -127,6 +128,14 @@ class Stubs:
         if channel is None:
             raise LookupError("no address for the notifications service")
         return NotificationServiceStub(channel)
+
+    @property
+    def points(self) -> PointsServiceStub:
+        """The points service's stub; only callers of the ledger need its address."""
+        channel = self.channels.get("points")
+        if channel is None:
+            raise LookupError("no address for the points service (LINLI_POINTS_ADDRESS)")
+        return PointsServiceStub(channel)
 
     async def close(self) -> None:
         for c in self.channels.values():
@@ -231,6 +240,9 @@ async def export_member(stubs: Stubs, md: Metadata, member_id: str) -> dict[str,
         ),
         stubs.matching.ExportMemberData(
             matching_pb2.MatchingServiceExportMemberDataRequest(member_id=member_id), metadata=md
+        ),
+        stubs.points.ExportMemberData(
+            points_pb2.PointsServiceExportMemberDataRequest(member_id=member_id), metadata=md
         ),
     )
     parts: list[common_pb2.MemberDataPart] = [a.part for a in answers]

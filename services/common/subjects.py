@@ -86,3 +86,10 @@ REGISTRY_EVENTS = everything(REGISTRY)
 ALL_TASK_SERVICE_EVENTS = everything(TASKS)
 POINTS_EVENTS = everything(POINTS)
 PROPOSAL_EVENTS = everything(MATCHING, "proposal")
+# The points service: a movement of the ledger ("linli.points.movement.<kind>": award,
+# redemption, reversal, reset).
+POINTS_MOVEMENT_EVENTS = everything(POINTS, "movement")
+
+
+def points_moved(kind: str) -> str:
+    return subject(POINTS, "movement", kind)

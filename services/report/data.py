@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from linli.v1 import attendance_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import attendance_pb2, matching_pb2, points_pb2, registry_pb2, tasks_pb2
 from services.client import Metadata, Stubs, assignments_of, gather, members_of, pages, tasks_of
 from services.common.protoconv import time_from_proto
 from services.common.values import LOCAL_TZ
 from services.report import attendance
+from services.report import points as points_section
 
 LOCAL = LOCAL_TZ
 
@@ -45,6 +46,7 @@ class Data:
     unfilled: list[matching_pb2.UnfilledPlace] = field(default_factory=list)
     hours_records: list[attendance_pb2.HoursRecord] = field(default_factory=list)
     scope: str = ""  # what the report covers, in words: "2026-12 · chengli"
+    points: list[points_pb2.GetCommunityPointsResponse] = field(default_factory=list)
 
 
 async def collect(
@@ -148,6 +150,7 @@ async def collect(
             ours = {t.id for t in d.tasks}
             d.planned = [p for p in d.planned if p.task_id in ours]
             d.unfilled = [u for u in d.unfilled if u.task_id in ours]
+    d.points = await points_section.collect(stubs, md, ids)
     return d
 
 

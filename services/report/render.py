@@ -19,6 +19,7 @@ from typing import Any
 
 from linli.v1 import tasks_pb2
 from services.report import attendance
+from services.report import points as points_section
 from services.report.data import LOCAL, Data
 
 GROUP_NAMES = {1: "elderly 老", 2: "child 少", 3: "disabled 残", 4: "poor 贫", 5: "other 其他"}
@@ -328,6 +329,7 @@ th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: 
 {attendance.section(d)}
 <h2>The matching run 匹配运行</h2>
 {table(["", ""], run_rows, "run")}
+{points_section.render(d)}
 </body></html>"""
 
 

@@ -14,6 +14,7 @@ from services.common.settings import (
     IdentitySettings,
     MatchingSettings,
     NotificationsSettings,
+    PointsSettings,
     RegistrySettings,
     Settings,
     TasksSettings,
@@ -27,6 +28,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "matching": MatchingSettings,
     "identity": IdentitySettings,
     "notifications": NotificationsSettings,
+    "points": PointsSettings,
 }
 
 

@@ -57,6 +57,7 @@ METRICS_PORTS = {
     "identity": 9104,
     "notifications": 9105,
     "console": 9108,
+    "points": 9106,
 }
 # Alerts the operators' runbook (docs/deploy.md) covers.
 ALERTS = {

@@ -71,6 +71,7 @@ def test_the_wheel_holds_the_services_their_migrations_and_the_command(
         "services/matching/__main__.py",
         "services/identity/__main__.py",
         "services/notifications/__main__.py",
+        "services/points/__main__.py",
         "services/cli/main.py",
         "services/common/migrate_all.py",
     ):
@@ -78,6 +79,7 @@ def test_the_wheel_holds_the_services_their_migrations_and_the_command(
     assert any(
         f.startswith("services/tasks/migrations/") and f.endswith(".sql") for f in wheel_files
     )
+    assert "services/points/migrations/0001_points.sql" in wheel_files
 
 
 def test_the_wheel_holds_no_dev_bench_or_build_code(wheel_files: list[str]) -> None:

@@ -17,6 +17,7 @@ def where(
     matching: ServiceRuntime,
     identity: ServiceRuntime | None = None,
     notifications: ServiceRuntime | None = None,
+    points: ServiceRuntime | None = None,
 ) -> dict:
     found = {
         "LINLI_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
@@ -27,6 +28,8 @@ def where(
         found["LINLI_IDENTITY_ADDRESS"] = f"127.0.0.1:{identity.port}"
     if notifications is not None:
         found["LINLI_NOTIFICATIONS_ADDRESS"] = f"127.0.0.1:{notifications.port}"
+    if points is not None:
+        found["LINLI_POINTS_ADDRESS"] = f"127.0.0.1:{points.port}"
     return found
 
 

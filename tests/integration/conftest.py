@@ -18,6 +18,14 @@ from services.common.settings import RegistrySettings
 from services.registry.app import build
 from tests.conftest import Servers
 from tests.integration.identity_support import identity  # noqa: F401 (the fixture, for any test)
+from tests.integration.points_support import (  # noqa: F401 (the fixtures, for any test)
+    points,
+    points_clock,
+    points_rt,
+    points_settings,
+    someone,
+    tasks_outbox,
+)
 from tests.support import auth, ref, token
 
 pytestmark = pytest.mark.integration

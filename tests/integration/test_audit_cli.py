@@ -91,11 +91,12 @@ async def test_linli_audit_prints_the_log_as_json_and_as_a_table(
     settings: RegistrySettings,
     identity: IdentityUnderTest,
     notifications: ServiceRuntime,
+    points_rt: ServiceRuntime,
 ) -> None:
     hood, member = story
-    env = where(registry, tasks_rt, matching_rt, identity.runtime, notifications) | {
-        "LINLI_TOKEN": token(settings, Role.DISTRICT_ADMIN, "auditor")
-    }
+    env = where(
+        registry, tasks_rt, matching_rt, identity.runtime, notifications, points=points_rt
+    ) | {"LINLI_TOKEN": token(settings, Role.DISTRICT_ADMIN, "auditor")}
 
     rc, out, err = await linli("--output", "json", "audit", "--member", member, env=env)
     assert rc == 0, err

@@ -90,6 +90,7 @@ async def test_an_export_file_holds_every_services_part(
     registry: ServiceRuntime,
     tasks_rt: ServiceRuntime,
     matching_rt: ServiceRuntime,
+    points_rt: ServiceRuntime,
     hood: Neighbourhood,
     clock: MovableClock,
     settings: RegistrySettings,
@@ -107,7 +108,7 @@ async def test_an_export_file_holds_every_services_part(
         me,
         "--out",
         str(out),
-        env=where(registry, tasks_rt, matching_rt)
+        env=where(registry, tasks_rt, matching_rt, points=points_rt)
         | {"LINLI_TOKEN": token(settings, Role.MEMBER, me)},
     )
     assert rc == 0, stderr
@@ -115,7 +116,7 @@ async def test_an_export_file_holds_every_services_part(
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["member_id"] == me
     parts = document["parts"]
-    assert set(parts) == {"registry", "tasks", "matching"}
+    assert set(parts) == {"registry", "tasks", "matching", "points"}
     assert parts["registry"]["data"]["member"]["phone"] == record.phone
     assert parts["registry"]["data"]["member"]["home"]["latitude"] == record.home.latitude
     mine = parts["tasks"]["data"]["assignments"]

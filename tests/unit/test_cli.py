@@ -187,6 +187,7 @@ def test_addresses_follow_the_settings_make_uses(tmp_path: Path) -> None:
         "matching": "matching:50053",
         "identity": "127.0.0.1:50054",
         "notifications": "127.0.0.1:50055",
+        "points": "127.0.0.1:50056",
     }
     elsewhere = ClientSettings(state_dir=str(tmp_path / "none"))
     assert addresses({"tasks": "h:1"}, elsewhere)["tasks"] == "h:1"

@@ -10,6 +10,7 @@ from services.common.settings import (
     IdentitySettings,
     MatchingSettings,
     NotificationsSettings,
+    PointsSettings,
     RegistrySettings,
     TasksSettings,
 )
@@ -21,6 +22,7 @@ def test_every_listed_service_has_its_package_migrations_and_entry_point() -> No
         "identity",
         "tasks",
         "matching",
+        "points",
         "notifications",
     ]
     assert len({s.default_port for s in SERVICES}) == len(SERVICES)
@@ -38,6 +40,7 @@ def test_the_settings_and_the_client_take_their_ports_from_the_list() -> None:
         TasksSettings,
         MatchingSettings,
         NotificationsSettings,
+        PointsSettings,
     ):
         settings = cls()
         assert settings.grpc_port == by_name[settings.service_name].default_port

@@ -11,17 +11,20 @@ from services.common.settings.base import (
     IDENTITY_PORT,
     MATCHING_PORT,
     NOTIFICATIONS_PORT,
+    POINTS_PORT,
     REGISTRY_PORT,
     TASKS_PORT,
     Bounds,
     Settings,
 )
 from services.common.settings.client import ClientSettings
+from services.common.settings.points import POINTS_CATEGORIES, PointsRules
 from services.common.settings.services import (
     ConsoleSettings,
     IdentitySettings,
     MatchingSettings,
     NotificationsSettings,
+    PointsSettings,
     RegistrySettings,
     TasksSettings,
 )
@@ -35,6 +38,8 @@ __all__ = [
     "IDENTITY_PORT",
     "MATCHING_PORT",
     "NOTIFICATIONS_PORT",
+    "POINTS_CATEGORIES",
+    "POINTS_PORT",
     "REGISTRY_PORT",
     "TASKS_PORT",
     "Bounds",
@@ -43,6 +48,8 @@ __all__ = [
     "IdentitySettings",
     "MatchingSettings",
     "NotificationsSettings",
+    "PointsRules",
+    "PointsSettings",
     "RegistrySettings",
     "Settings",
     "TasksSettings",

@@ -15,6 +15,7 @@ from services.common.service_list import (
     IDENTITY,
     MATCHING,
     NOTIFICATIONS,
+    POINTS,
     REGISTRY,
     TASKS,
 )
@@ -305,7 +306,7 @@ def _metrics_port(service: str) -> int:
     )
 
 
-REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT = (
-    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY)
+REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT, POINTS_PORT = (
+    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY, POINTS)
 )
 NOTIFICATIONS_PORT = NOTIFICATIONS.default_port

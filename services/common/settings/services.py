@@ -13,6 +13,7 @@ from services.common.settings.base import (
     IDENTITY_PORT,
     MATCHING_PORT,
     NOTIFICATIONS_PORT,
+    POINTS_PORT,
     REGISTRY_PORT,
     TASKS_PORT,
     Settings,
@@ -21,6 +22,7 @@ from services.common.settings.base import (
     _split,
 )
 from services.common.settings.client import ClientSettings
+from services.common.settings.points import PointsRules
 from services.common.sms.config import SmsSettings
 
 
@@ -298,3 +300,15 @@ class ConsoleSettings(ClientSettings):
             raise SystemExit("LINLI_CONSOLE_SECURE_COOKIES=false is for dev mode only")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SystemExit("LINLI_TLS_CERT_FILE and LINLI_TLS_KEY_FILE are set together")
+
+
+class PointsSettings(Settings):
+    service_name: str = "points"
+    grpc_port: int = _port("points", POINTS_PORT)
+    metrics_port: int = _metrics_port("points")
+    # The durable JetStream consumer of confirmed hours and the registry's members.
+    durable: str = "points"
+    # How hours become points, and the year's end (LINLI_POINTS__*).
+    points: PointsRules = PointsRules()
+    # How often the year-end loop looks whether a new year has begun.
+    year_end_check_s: float = Field(60.0, gt=0)

@@ -1,0 +1,1 @@
+"""The points service's rules: pure, no I/O."""
