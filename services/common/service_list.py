@@ -52,8 +52,10 @@ REGISTRY = ServiceSpec("registry", 50051, "linli.v1.RegistryService")
 TASKS = ServiceSpec("tasks", 50052, "linli.v1.TaskService")
 MATCHING = ServiceSpec("matching", 50053, "linli.v1.MatchingService")
 IDENTITY = ServiceSpec("identity", 50054, "linli.v1.IdentityService")
+AFFAIRS = ServiceSpec("affairs", 50057, "linli.v1.AffairsService")
 # In the order they start and migrate: identity keeps members and communities from what the
 # registry publishes and signs the tokens the others verify, so it comes right after the
-# registry; tasks reads what the registry publishes, matching both.
-SERVICES = (REGISTRY, IDENTITY, TASKS, MATCHING)
+# registry; tasks reads what the registry publishes, matching both; affairs reads the registry's
+# communities and the task service's completions.
+SERVICES = (REGISTRY, IDENTITY, TASKS, MATCHING, AFFAIRS)
 BY_NAME = {s.name: s for s in SERVICES}

@@ -19,6 +19,7 @@ REGISTRY = "registry"
 TASKS = "tasks"
 MATCHING = "matching"
 IDENTITY = "identity"
+AFFAIRS = "affairs"
 
 # The registry: organisation entries are created ("linli.registry.<kind>.created"), members
 # registered, updated, reported in, deactivated, reactivated and erased.
@@ -54,3 +55,11 @@ ACCOUNT_EVENTS = everything(IDENTITY, "account")
 # The identity service: sign-ins of one subject ended (disabled, new password, new scope,
 # erased or deactivated member); every service refuses their older access tokens.
 SIGNINS_REVOKED = subject(IDENTITY, "signins", "revoked")
+
+# The affairs service: items of the ledger raised, moved ("closed" for a close-out) and overdue.
+ITEM_RAISED = subject(AFFAIRS, "item", "raised")
+ITEM_MOVED = subject(AFFAIRS, "item", "moved")
+ITEM_CLOSED = subject(AFFAIRS, "item", "closed")
+ITEM_OVERDUE = subject(AFFAIRS, "item", "overdue")
+ITEM_EVENTS = everything(AFFAIRS, "item")
+TASK_COMPLETED = subject(TASKS, "task", "completed")

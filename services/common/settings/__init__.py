@@ -3,6 +3,7 @@
 `base` holds what every service shares, `services` each service's own, `client` a caller's."""
 
 from services.common.settings.base import (
+    AFFAIRS_PORT,
     ASYMMETRIC_ALGORITHMS,
     DEV_EVENT_KEY,
     DEV_EVENT_KEYS,
@@ -17,6 +18,8 @@ from services.common.settings.base import (
 )
 from services.common.settings.client import ClientSettings
 from services.common.settings.services import (
+    AffairsDeadlines,
+    AffairsSettings,
     IdentitySettings,
     MatchingSettings,
     RegistrySettings,
@@ -24,7 +27,10 @@ from services.common.settings.services import (
 )
 
 __all__ = [
+    "AFFAIRS_PORT",
     "ASYMMETRIC_ALGORITHMS",
+    "AffairsDeadlines",
+    "AffairsSettings",
     "DEV_EVENT_KEY",
     "DEV_EVENT_KEYS",
     "DEV_IDENTITY_KEY",

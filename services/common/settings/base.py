@@ -10,7 +10,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
-from services.common.service_list import BY_NAME, IDENTITY, MATCHING, REGISTRY, TASKS
+from services.common.service_list import AFFAIRS, BY_NAME, IDENTITY, MATCHING, REGISTRY, TASKS
 from services.common.streamspec import StreamSpec
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
@@ -298,6 +298,6 @@ def _metrics_port(service: str) -> int:
     )
 
 
-REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT = (
-    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY)
+REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT, AFFAIRS_PORT = (
+    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY, AFFAIRS)
 )
