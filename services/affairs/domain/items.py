@@ -183,7 +183,7 @@ def check_text(v: Violations, name: str, value: str, limit: int, required: bool 
     return value
 
 
-def check_contact(v: Violations, contact: Contact, prefix: str = "item.contact.") -> Contact:
+def check_contact(v: Violations, contact: Contact, prefix: str = "contact.") -> Contact:
     name = check_name(v, f"{prefix}name", contact.name)
     phone = contact.phone.strip()
     if phone and not (len(phone) == 11 and phone.isdigit() and phone.startswith("1")):
