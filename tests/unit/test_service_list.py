@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.client import addresses
 from services.common.service_list import SERVICES
 from services.common.settings import (
+    AffairsSettings,
     ClientSettings,
     IdentitySettings,
     MatchingSettings,
@@ -15,7 +16,7 @@ from services.common.settings import (
 
 
 def test_every_listed_service_has_its_package_migrations_and_entry_point() -> None:
-    assert [s.name for s in SERVICES] == ["registry", "identity", "tasks", "matching"]
+    assert [s.name for s in SERVICES] == ["registry", "identity", "tasks", "matching", "affairs"]
     assert len({s.default_port for s in SERVICES}) == len(SERVICES)
     for spec in SERVICES:
         assert spec.migrations.is_dir() and any(spec.migrations.glob("*.sql"))
@@ -25,7 +26,13 @@ def test_every_listed_service_has_its_package_migrations_and_entry_point() -> No
 
 def test_the_settings_and_the_client_take_their_ports_from_the_list() -> None:
     by_name = {s.name: s for s in SERVICES}
-    for cls in (RegistrySettings, IdentitySettings, TasksSettings, MatchingSettings):
+    for cls in (
+        RegistrySettings,
+        IdentitySettings,
+        TasksSettings,
+        MatchingSettings,
+        AffairsSettings,
+    ):
         settings = cls()
         assert settings.grpc_port == by_name[settings.service_name].default_port
         moved = cls.model_validate({by_name[settings.service_name].port_setting: 6100})
