@@ -14,7 +14,6 @@ from services.affairs.domain.items import (
     HandlerKind,
     Item,
     Party,
-    Source,
     Stage,
     Urgency,
 )
@@ -64,17 +63,6 @@ def answer(n: int) -> Answer:
     return Answer(_ANSWER[n]) if n else Answer.NONE
 
 
-def source(text: str) -> Source | None:
-    if not text:
-        return None
-    try:
-        return Source(text)
-    except ValueError:
-        raise invalid(
-            "item.source", f"must be one of {', '.join(s.value for s in Source)}"
-        ) from None
-
-
 def contact_from_proto(c: pb.Contact) -> Contact:
     return Contact(c.name, c.phone, c.on_behalf_by)
 
@@ -88,7 +76,7 @@ def draft_from_proto(i: pb.Item) -> Draft:
         category=category(i.category),
         urgency=urgency(i.urgency),
         place=i.place,
-        source=source(i.source),
+        source=i.source,
         contact=contact_from_proto(i.contact),
     )
 

@@ -32,7 +32,7 @@ from services.common import audit
 from services.common.auth import Principal
 from services.common.checks import Violations, check_name, check_request_id, uuid_arg
 from services.common.clock import Clock, system_clock
-from services.common.errors import invalid
+from services.common.errors import InvalidArgument, invalid
 
 # The fields UpdateItem may change.
 EDITABLE = ("summary", "category", "urgency", "place", "contact", "grid_id", "building_group_id")
@@ -94,8 +94,12 @@ class Affairs:
     async def create(self, p: Principal, request_id: str, draft: Draft) -> tuple[Item, bool]:
         v = Violations()
         request_id = check_request_id(v, request_id)
+        try:
+            draft = check_draft(draft)
+        except InvalidArgument as e:
+            # Every bad field at once, the request id's too.
+            raise InvalidArgument([*v.items, *e.violations]) from None
         v.raise_if_any()
-        draft = check_draft(draft)
         access.require_community_level(p, "log")
         street = await self.store.street_of(draft.community_id)
         if not p.holds(draft.community_id, street):

@@ -170,7 +170,7 @@ class Draft:
     category: Category | None
     urgency: Urgency | None
     place: str
-    source: Source | None
+    source: str  # a Source's value, checked by check_draft
     contact: Contact
 
 
@@ -209,8 +209,8 @@ def check_draft(d: Draft) -> Draft:
         v.add("category", "is required")
     if d.urgency is None:
         v.add("urgency", "is required")
-    if d.source is None:
-        v.add("source", "is required")
+    if d.source not in {s.value for s in Source}:
+        v.add("source", f"must be one of {', '.join(s.value for s in Source)}")
     contact = check_contact(v, d.contact)
     v.raise_if_any()
     return replace(
@@ -234,7 +234,7 @@ def raise_item(
     due_at: datetime | None,
 ) -> Item:
     """A new item, OPEN, from a checked draft."""
-    assert draft.category and draft.urgency and draft.source
+    assert draft.category and draft.urgency
     entry = Entry(now, actor, "created", draft.summary, Stage.OPEN, request_id)
     return Item(
         id=item_id,
@@ -248,7 +248,7 @@ def raise_item(
         category=draft.category,
         urgency=draft.urgency,
         place=draft.place,
-        source=draft.source,
+        source=Source(draft.source),
         contact=draft.contact,
         created_at=now,
         due_at=due_at,

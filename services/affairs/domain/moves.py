@@ -70,18 +70,18 @@ def _to(item: Item, act: Act, action: str, note: str, stage: Stage, **changes: o
 
 
 def assign(item: Item, act: Act, assignee: str) -> Item:
-    _allow(item, "assign")
     v = Violations()
     assignee = check_name(v, "assignee", assignee, 64)
     v.raise_if_any()
+    _allow(item, "assign")
     return _to(item, act, "assigned", assignee, Stage.IN_COMMUNITY, assignee=assignee)
 
 
 def link_task(item: Item, act: Act, task_id: str) -> Item:
-    _allow(item, "link")
     v = Violations()
     task_id = check_name(v, "task_id", task_id, TASK_ID_MAX)
     v.raise_if_any()
+    _allow(item, "link")
     if task_id in item.task_ids:
         raise MoveRefused("link", item.stage.value, "the task is linked already")
     return _to(item, act, "linked", task_id, Stage.IN_COMMUNITY, task_ids=(*item.task_ids, task_id))
@@ -99,23 +99,22 @@ def task_completed(item: Item, now: datetime, task_id: str, note: str) -> Item |
 
 
 def resolve(item: Item, act: Act, outcome: str) -> Item:
-    _allow(item, "resolve")
     v = Violations()
     outcome = check_text(v, "outcome", outcome, NOTE_MAX)
     v.raise_if_any()
+    _allow(item, "resolve")
     return _to(item, act, "resolved", outcome, Stage.RESOLVED, outcome=outcome)
 
 
 def escalate(item: Item, act: Act, reason: str) -> Item:
-    _allow(item, "escalate")
     v = Violations()
     reason = check_text(v, "reason", reason, NOTE_MAX)
     v.raise_if_any()
+    _allow(item, "escalate")
     return _to(item, act, "escalated", reason, Stage.ESCALATED, escalated=True)
 
 
 def route(item: Item, act: Act, handler: Handler, due_at: datetime | None, note: str) -> Item:
-    _allow(item, "route")
     v = Violations()
     name = check_name(v, "handler.name", handler.name, 80)
     if handler.unit_id and len(handler.unit_id) > 64:
@@ -126,6 +125,7 @@ def route(item: Item, act: Act, handler: Handler, due_at: datetime | None, note:
         v.add("due_time", "must lie in the future")
     note = check_text(v, "note", note, NOTE_MAX, required=False)
     v.raise_if_any()
+    _allow(item, "route")
     handler = replace(handler, name=name)
     moved = item.with_entry(
         Entry(
@@ -145,21 +145,21 @@ def route(item: Item, act: Act, handler: Handler, due_at: datetime | None, note:
 
 
 def send_back(item: Item, act: Act, guidance: str) -> Item:
-    _allow(item, "return")
     v = Violations()
     guidance = check_text(v, "guidance", guidance, NOTE_MAX)
     v.raise_if_any()
+    _allow(item, "return")
     return _to(item, act, "returned", guidance, Stage.IN_COMMUNITY, handler=None)
 
 
 def merge(matter: Item, items: list[Item], act: Act, note: str) -> tuple[Item, list[Item]]:
     """Gathers `items` into `matter` (a street matter): each becomes MERGED, pointing at it."""
-    _allow(matter, "merge_into")
     v = Violations()
     note = check_text(v, "note", note, NOTE_MAX, required=False)
     if not items:
         v.add("item_ids", "must name at least one item")
     v.raise_if_any()
+    _allow(matter, "merge_into")
     gathered = []
     for it in items:
         if it.id == matter.id:
@@ -178,7 +178,6 @@ def merge(matter: Item, items: list[Item], act: Act, note: str) -> tuple[Item, l
 
 
 def consult(item: Item, act: Act, c: Consultation) -> Item:
-    _allow(item, "consult")
     v = Violations("consultation.")
     if not c.parties:
         v.add("parties", "must name who took part")
@@ -197,6 +196,7 @@ def consult(item: Item, act: Act, c: Consultation) -> Item:
     carried_by = check_name(v, "carried_by", c.carried_by, NAME_MAX_PARTY)
     review = check_text(v, "review", c.review, NOTE_MAX)
     v.raise_if_any()
+    _allow(item, "consult")
     kept = Consultation(tuple(parties), c.held_at, minutes, decision, carried_by, review)
     return item.with_entry(
         Entry(act.now, act.actor, "consulted", decision, item.stage, act.request_id),
@@ -207,12 +207,12 @@ def consult(item: Item, act: Act, c: Consultation) -> Item:
 def answer(item: Item, act: Act, given: Answer, note: str) -> Item:
     """The resident's answer: satisfied closes the item (销号); not satisfied reopens it at the
     level that resolved it."""
-    _allow(item, "answer")
     v = Violations()
     if given is Answer.NONE:
         v.add("answer", "must be satisfied or not satisfied")
     note = check_text(v, "note", note, NOTE_MAX, required=False)
     v.raise_if_any()
+    _allow(item, "answer")
     if given is Answer.SATISFIED:
         return _to(item, act, "closed", note, Stage.CLOSED, answer=given, closed_at=act.now)
     back = Stage.ROUTED if item.handler is not None else Stage.IN_COMMUNITY
