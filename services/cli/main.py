@@ -16,6 +16,7 @@
     linli account create --user zhao --role community_staff --community binhu
     linli token --role community_staff --community binhu     (local development only)
     linli audit --member <member id>      (or --actor staff-7 --since 2026-12-01)
+    linli affairs export --street jiyang --out ledger.xlsx     (or list, show, figures)
 
 \b
 Where the services are: --registry/--tasks/--matching, else LINLI_<SERVICE>_ADDRESS, else
@@ -34,6 +35,7 @@ import click
 from grpc import aio
 
 from services.cli.account import account
+from services.cli.affairs import affairs
 from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
 from services.cli.district import district
@@ -97,6 +99,7 @@ for command in (
     logout,
     totp_enrol,
     account,
+    affairs,
 ):
     linli.add_command(command)
 

@@ -131,7 +131,8 @@ def test_the_other_types_convert() -> None:
 def test_version_and_help() -> None:
     code, out = run(["--version"])
     assert code == 0 and out.startswith("linli, version ")
-    for group in ("district", "wish", "role", "tasks", "match", "member", "report", "token"):
+    groups = ("district", "wish", "role", "tasks", "match", "member", "report", "token", "affairs")
+    for group in groups:
         code, out = run([group, "--help"])
         assert code == 0 and "Usage: linli " + group in out
 
