@@ -11,6 +11,7 @@ import pytest
 
 from services.cli.main import parse_only
 from services.common.settings import (
+    AffairsSettings,
     IdentitySettings,
     MatchingSettings,
     RegistrySettings,
@@ -25,6 +26,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "tasks": TasksSettings,
     "matching": MatchingSettings,
     "identity": IdentitySettings,
+    "affairs": AffairsSettings,
 }
 
 

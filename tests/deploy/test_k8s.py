@@ -93,6 +93,7 @@ def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_contai
         "identity",
         "tasks",
         "matching",
+        "affairs",
     }
     grace = Settings().shutdown_grace_s + 5  # the service's own grace plus its drain pause
     assert linli_config(objects)["LINLI_HEALTH_PORT"] == str(HEALTH_PORT)

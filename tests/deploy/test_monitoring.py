@@ -47,7 +47,13 @@ SERVED = (
     | {"up"}  # Prometheus's own, per target
 )
 # Where each service serves /metrics (LINLI_METRICS_PORT in its container).
-METRICS_PORTS = {"registry": 9101, "tasks": 9102, "matching": 9103, "identity": 9104}
+METRICS_PORTS = {
+    "registry": 9101,
+    "tasks": 9102,
+    "matching": 9103,
+    "identity": 9104,
+    "affairs": 9107,
+}
 # Alerts the operators' runbook (docs/deploy.md) covers.
 ALERTS = {
     "LinliTargetDown",

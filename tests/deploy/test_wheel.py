@@ -70,6 +70,7 @@ def test_the_wheel_holds_the_services_their_migrations_and_the_command(
         "services/tasks/__main__.py",
         "services/matching/__main__.py",
         "services/identity/__main__.py",
+        "services/affairs/__main__.py",
         "services/cli/main.py",
         "services/common/migrate_all.py",
     ):
