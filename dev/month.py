@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from dev import gen_district
+from dev import gen_district, month_affairs
 from dev.cast import Actors, Month, People, story
 from dev.month_work import members_claim, post_work
 from linli.v1 import matching_pb2, tasks_pb2
@@ -344,6 +344,7 @@ async def play(
         say("the month passes; staff confirm what was done")
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)
         await complete_past(stubs, actors, month, rng)
+        await month_affairs.play(stubs, actors, district, month, clock, seed)
     finally:
         await stubs.close()
     return month

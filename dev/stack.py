@@ -24,7 +24,7 @@ from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.client import client_tls
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
-from services.common.service_list import IDENTITY, SERVICES, ServiceSpec
+from services.common.service_list import AFFAIRS, IDENTITY, SERVICES, ServiceSpec
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +153,9 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
             env.setdefault("LINLI_PHONE_CODES_PER_CALLER", "1000000")
             env.setdefault("LINLI_PHONE_CODES_PER_PHONE", "1000")
             env.setdefault("LINLI_ACCESS_TTL_S", "14400")
+        if spec is AFFAIRS:
+            # The demo lets days pass in seconds: overdue items are looked for every few.
+            env.setdefault("LINLI_OVERDUE_SWEEP_S", "3")
         with open(root / "logs" / f"{spec.name}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", spec.module],

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from linli.v1 import matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import affairs_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services.client import Metadata, Stubs, assignments_of, gather, members_of, pages, tasks_of
 from services.common.protoconv import time_from_proto
 from services.common.values import LOCAL_TZ
+from services.report import ledger
 
 LOCAL = LOCAL_TZ
 
@@ -43,6 +44,8 @@ class Data:
     planned: list[matching_pb2.MatchAssignment] = field(default_factory=list)
     unfilled: list[matching_pb2.UnfilledPlace] = field(default_factory=list)
     scope: str = ""  # what the report covers, in words: "2026-12 · chengli"
+    # The affairs ledger's figures (report/ledger.py); None without the affairs service.
+    ledger: affairs_pb2.GetLedgerFiguresResponse | None = None
 
 
 async def collect(
@@ -137,6 +140,7 @@ async def collect(
             ours = {t.id for t in d.tasks}
             d.planned = [p for p in d.planned if p.task_id in ours]
             d.unfilled = [u for u in d.unfilled if u.task_id in ours]
+    d.ledger = await ledger.figures(stubs, md, since)
     return d
 
 
