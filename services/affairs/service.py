@@ -11,7 +11,12 @@ from datetime import datetime
 from services.affairs import events
 from services.affairs.domain import access, moves
 from services.affairs.domain.deadlines import DeadlineTable, flag_overdue
-from services.affairs.domain.errors import CommunityUnknown, RequestIdReused, item_not_found
+from services.affairs.domain.errors import (
+    CommunityUnknown,
+    NotYours,
+    RequestIdReused,
+    item_not_found,
+)
 from services.affairs.domain.filters import ItemFilter
 from services.affairs.domain.items import (
     Answer,
@@ -255,7 +260,13 @@ class Affairs:
         def move(i: Item, a: moves.Act) -> Item:
             return moves.edit(i, a, replace(i, **values), fields)  # type: ignore[arg-type]
 
-        return await self._move(p, item_id, rid, move, self._community(p, "edit"))
+        def may(item: Item) -> None:
+            access.require_community_level(p, "edit")
+            if "contact" in fields and not access.sees_contact(p, item):
+                # Who may not see the resident may not overwrite them either.
+                raise NotYours("change the contact of", "those who handle the item")
+
+        return await self._move(p, item_id, rid, move, may)
 
     async def merge(
         self, p: Principal, rid: str, into_id: str, item_ids: list[str], note: str

@@ -186,3 +186,20 @@ async def test_the_figures_cover_what_the_caller_may_see(world) -> None:  # type
     assert (total.raised, total.solved_in_community, total.median_days_to_close) == (2, 1, 2.0)
     _, _, everything = await affairs.figures(DISTRICT, "", None, None)
     assert everything.raised == 3
+
+
+async def test_corrections_are_entries_and_only_who_sees_the_resident_may_change_them(  # type: ignore[no-untyped-def]
+    world,
+) -> None:
+    affairs, _, _ = world
+    item, _ = await affairs.create(STAFF, "r-1", draft())
+    fixed = draft(contact=Contact("测试·周强", "19900009999"), summary="东门车辆乱停")
+    with pytest.raises(NotYours):
+        await affairs.edit(STREET, item.id, "r-2", fixed, ["contact"])
+    edited, _ = await affairs.edit(STREET, item.id, "r-3", fixed, ["summary"])
+    assert edited.summary == "东门车辆乱停" and edited.history[-1].action == "edited"
+    edited, _ = await affairs.edit(STAFF, item.id, "r-4", fixed, ["contact"])
+    assert edited.contact.phone == "19900009999"
+    with pytest.raises(InvalidArgument) as e:
+        await affairs.edit(STAFF, item.id, "r-5", fixed, ["stage"])
+    assert e.value.violations[0].field == "update_mask.paths"
