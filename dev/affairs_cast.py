@@ -14,9 +14,10 @@ from grpc import aio
 from dev import gen_district
 from dev.cast import Month, People
 from linli.v1 import affairs_pb2 as pb
-from linli.v1 import common_pb2, tasks_pb2
+from linli.v1 import tasks_pb2
 from services.client import Metadata, Stubs
-from services.common.protoconv import ts
+from services.common.protoconv import BENEFICIARY_TO_PROTO, ts
+from services.common.values import Beneficiary
 
 # (summary, category, place, source): what grids and building groups bring.
 CONCERNS = (
@@ -42,8 +43,8 @@ OUTCOMES = (
 )
 # Wishes posted from concerns: services for the elderly and the poor, done by members.
 CARE = (
-    ("独居老人需要每周有人代购蔬菜", "为独居老人代购蔬菜", common_pb2.BENEFICIARY_GROUP_ELDERLY),
-    ("困难家庭孩子缺少学习用品", "为困难家庭孩子送学习用品", common_pb2.BENEFICIARY_GROUP_POOR),
+    ("独居老人需要每周有人代购蔬菜", "为独居老人代购蔬菜", Beneficiary.ELDERLY),
+    ("困难家庭孩子缺少学习用品", "为困难家庭孩子送学习用品", Beneficiary.POOR),
 )
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 HEATING = "清华园小区供暖管道老化，冬季多户室温不达标"
@@ -140,7 +141,7 @@ async def wish_for(
     community: str,
     summary: str,
     title: str,
-    group: int,
+    group: Beneficiary,
     start: datetime,
 ) -> tuple[pb.Item, str]:
     """A concern turned into a wish: posted through the task service, linked to the item, and
@@ -164,7 +165,7 @@ async def wish_for(
                     community_id=community,
                     title=title,
                     description=summary,
-                    beneficiary_group=group,  # type: ignore[arg-type]
+                    beneficiary_group=BENEFICIARY_TO_PROTO[group],
                     location=home,
                     address="居民家中",
                     headcount=1,

@@ -187,6 +187,7 @@ def test_addresses_follow_the_settings_make_uses(tmp_path: Path) -> None:
         "tasks": "127.0.0.1:6001",
         "matching": "matching:50053",
         "identity": "127.0.0.1:50054",
+        "affairs": "127.0.0.1:50057",
     }
     elsewhere = ClientSettings(state_dir=str(tmp_path / "none"))
     assert addresses({"tasks": "h:1"}, elsewhere)["tasks"] == "h:1"
