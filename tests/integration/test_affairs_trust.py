@@ -248,3 +248,39 @@ async def _bad(call) -> dict[str, str]:  # type: ignore[no-untyped-def]
         await call
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
     return bad_request_fields(e.value)
+
+
+async def test_no_log_line_of_the_ledger_holds_a_residents_name_or_phone(
+    affairs, street: Street
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import logging
+
+    from services.common import logs
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.formatter("affairs", "json"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        item = await log(
+            affairs, street.staff, concern(street.home, street.home_grid, phone="19900007777")
+        )
+        await affairs.GetItem(pb.GetItemRequest(id=item.id), metadata=street.staff)
+        await refusal(
+            affairs.CreateItem(
+                pb.CreateItemRequest(
+                    request_id=request_id(),
+                    item=pb.Item(contact=pb.Contact(name="测试·孙丽", phone="19900007777")),
+                ),
+                metadata=street.staff,
+            )
+        )
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    text = out.getvalue()
+    assert text and "19900007777" not in text and "孙丽" not in text
