@@ -29,8 +29,6 @@ from services.common.settings.services import (
 __all__ = [
     "AFFAIRS_PORT",
     "ASYMMETRIC_ALGORITHMS",
-    "AffairsDeadlines",
-    "AffairsSettings",
     "DEV_EVENT_KEY",
     "DEV_EVENT_KEYS",
     "DEV_IDENTITY_KEY",
@@ -39,6 +37,8 @@ __all__ = [
     "MATCHING_PORT",
     "REGISTRY_PORT",
     "TASKS_PORT",
+    "AffairsDeadlines",
+    "AffairsSettings",
     "Bounds",
     "ClientSettings",
     "IdentitySettings",
