@@ -142,6 +142,8 @@ class Affairs:
         request_id = check_request_id(v, request_id)
         v.raise_if_any()
         item = await self._visible(p, item_id)
+        if item.applied(request_id):
+            return self.shown(p, item)  # a retry: the item as the first call left it
         may(item)
         act = moves.Act(p.subject, self.clock(), request_id, self.deadlines)
 
@@ -158,10 +160,10 @@ class Affairs:
         return self.shown(p, after)
 
     def _community(self, p: Principal, name: str) -> Callable[[Item], None]:
-        return lambda _item: access.require_community_level(p, name)
+        return lambda item: access.require_community_level(p, name, item)
 
     def _street(self, p: Principal, name: str) -> Callable[[Item], None]:
-        return lambda _item: access.require_street_level(p, name)
+        return lambda item: access.require_street_level(p, name, item)
 
     async def assign(
         self, p: Principal, item_id: str, rid: str, assignee: str
@@ -261,7 +263,7 @@ class Affairs:
             return moves.edit(i, a, replace(i, **values), fields)  # type: ignore[arg-type]
 
         def may(item: Item) -> None:
-            access.require_community_level(p, "edit")
+            access.require_community_level(p, "edit", item)
             if "contact" in fields and not access.sees_contact(p, item):
                 # Who may not see the resident may not overwrite them either.
                 raise NotYours("change the contact of", "those who handle the item")
@@ -276,6 +278,7 @@ class Affairs:
         v.raise_if_any()
         access.require_street_level(p, "merge")
         matter = await self._visible(p, into_id)
+        access.require_street_level(p, "merge", matter)
         ids = [uuid_arg(i, f"item_ids[{n}]") for n, i in enumerate(item_ids)]
         if len(ids) > 100:
             raise invalid("item_ids", "must name at most 100 items")

@@ -203,3 +203,29 @@ async def test_corrections_are_entries_and_only_who_sees_the_resident_may_change
     with pytest.raises(InvalidArgument) as e:
         await affairs.edit(STAFF, item.id, "r-5", fixed, ["stage"])
     assert e.value.violations[0].field == "update_mask.paths"
+
+
+async def test_the_account_an_item_is_routed_to_resolves_it_and_does_nothing_else(  # type: ignore[no-untyped-def]
+    world,
+) -> None:
+    affairs, _, _ = world
+    item, _ = await affairs.create(STAFF, "r-1", draft())
+    await affairs.escalate(STAFF, item.id, "r-2", "需要交警配合")
+    await affairs.route(STREET, item.id, "r-3", UNIT, None, "")
+    # The handler is community staff elsewhere: that gives it no say over this item.
+    with pytest.raises(NotYours):
+        await affairs.route(
+            Principal("unit-1", Role.STREET_ADMIN, street_ids=frozenset({"s-2"})),
+            item.id,
+            "r-4",
+            UNIT,
+            None,
+            "",
+        )
+    with pytest.raises(NotYours):
+        await affairs.send_back(HANDLER, item.id, "r-5", "退回")
+    with pytest.raises(NotYours):
+        await affairs.edit(HANDLER, item.id, "r-6", draft(summary="改"), ["summary"])
+    await affairs.resolve(HANDLER, item.id, "r-7", "划了车位")
+    with pytest.raises(NotYours):
+        await affairs.answer(HANDLER, item.id, "r-8", Answer.SATISFIED, "")

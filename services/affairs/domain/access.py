@@ -54,24 +54,29 @@ def for_caller(p: Principal, item: Item) -> tuple[Item, bool]:
     return replace(item, contact=masked(item.contact)), True
 
 
-def require_community_level(p: Principal, move: str) -> None:
-    """Moves in the community's hands: its staff, or the administrators above (not a unit's
-    handler)."""
-    if p.role not in (Role.COMMUNITY_STAFF, Role.STREET_ADMIN, Role.DISTRICT_ADMIN, Role.SERVICE):
+def require_community_level(p: Principal, move: str, item: Item | None = None) -> None:
+    """Moves in the community's hands: its staff, or the administrators above; not the account
+    an item is routed to, whatever its role elsewhere."""
+    staff_roles = (Role.COMMUNITY_STAFF, Role.STREET_ADMIN, Role.DISTRICT_ADMIN, Role.SERVICE)
+    if p.role not in staff_roles or (
+        item is not None and not p.holds(item.community_id, item.street_id)
+    ):
         raise NotYours(move, "the community's staff")
 
 
-def require_street_level(p: Principal, move: str) -> None:
-    """Moves of the street's working committee: street and district administrators."""
-    if p.role not in (Role.STREET_ADMIN, Role.DISTRICT_ADMIN, Role.SERVICE):
+def require_street_level(p: Principal, move: str, item: Item | None = None) -> None:
+    """Moves of the street's working committee: its administrators, and the district's."""
+    if p.role not in (Role.STREET_ADMIN, Role.DISTRICT_ADMIN, Role.SERVICE) or (
+        item is not None and not p.holds(item.community_id, item.street_id)
+    ):
         raise NotYours(move, "the street's administrators")
 
 
 def require_resolver(p: Principal, item: Item) -> None:
     """At the community level its staff resolve an item; at the street, the street's
     administrators or the account it is routed to."""
-    if item.escalated and item.stage.value in ("escalated", "routed"):
+    if item.stage.value in ("escalated", "routed"):
         if not routed_to(p, item):
-            require_street_level(p, "resolve")
+            require_street_level(p, "resolve", item)
     else:
-        require_community_level(p, "resolve")
+        require_community_level(p, "resolve", item)
