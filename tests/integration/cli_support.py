@@ -16,6 +16,7 @@ def where(
     tasks: ServiceRuntime,
     matching: ServiceRuntime,
     identity: ServiceRuntime | None = None,
+    affairs: ServiceRuntime | None = None,
 ) -> dict:
     found = {
         "LINLI_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
@@ -24,6 +25,8 @@ def where(
     }
     if identity is not None:
         found["LINLI_IDENTITY_ADDRESS"] = f"127.0.0.1:{identity.port}"
+    if affairs is not None:
+        found["LINLI_AFFAIRS_ADDRESS"] = f"127.0.0.1:{affairs.port}"
     return found
 
 

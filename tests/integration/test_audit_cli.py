@@ -13,11 +13,14 @@ from services.client.audit import audit_log
 from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
+from tests.integration.affairs_support import affairs_clock, affairs_rt, affairs_settings
 from tests.integration.cli_support import linli, where
 from tests.integration.identity_support import IdentityUnderTest
 from tests.integration.tasks_support import Neighbourhood, matched_neighbourhood
 from tests.integration.test_matching import posted_and_seen
 from tests.support import token
+
+__all__ = ["affairs_clock", "affairs_rt", "affairs_settings"]
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +80,11 @@ async def test_linli_audit_prints_the_log_as_json_and_as_a_table(
     matching_rt: ServiceRuntime,
     settings: RegistrySettings,
     identity: IdentityUnderTest,
+    affairs_rt: ServiceRuntime,
 ) -> None:
     hood, member = story
-    env = where(registry, tasks_rt, matching_rt, identity.runtime) | {
+    # Every service's log is read, the affairs service's too.
+    env = where(registry, tasks_rt, matching_rt, identity.runtime, affairs_rt) | {
         "LINLI_TOKEN": token(settings, Role.DISTRICT_ADMIN, "auditor")
     }
 
