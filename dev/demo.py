@@ -115,6 +115,14 @@ def summarise(played: month.Month, data: report.Data) -> None:
         f"{played.completed} tasks confirmed done: {played.hours:,.1f} hours given, "
         f"{played.no_shows} no-shows."
     )
+    if data.ledger is not None:
+        t = data.ledger.total
+        console.print(
+            f"The ledger: {t.raised} concerns raised, {t.solved_in_community} solved in the "
+            f"community, {t.escalated} escalated to the street ({t.solved_in_street} solved "
+            f"there), {t.overdue} overdue, {t.satisfaction_rate:.0%} of answers satisfied "
+            "(`.venv/bin/linli affairs list`)."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

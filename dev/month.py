@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from dev import gen_district, month_attendance
+from dev import gen_district, month_affairs, month_attendance
 from dev.cast import Actors, Month, People, story
 from dev.month_notify import show_inboxes
 from dev.month_points import redeem_some as redeem_points
@@ -352,6 +352,7 @@ async def play(
         say("the month passes; staff confirm what was done")
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)
         await complete_past(stubs, actors, month, rng)
+        await month_affairs.play(stubs, actors, district, month, clock, seed)
         say(f"points: {await redeem_points(stubs, actors, month, rng)} redeemed")
         await show_inboxes(stubs, actors, month, say)
     finally:

@@ -25,7 +25,7 @@ from dev.localinfra import NatsServer, PostgresServer, wait_for_port
 from services.client import client_tls
 from services.common.migrate_all import apply_all
 from services.common.runtime import health_check, redacted
-from services.common.service_list import IDENTITY, REGISTRY, SERVICES, ServiceSpec
+from services.common.service_list import AFFAIRS, IDENTITY, REGISTRY, SERVICES, ServiceSpec
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +158,9 @@ def up(settings: Settings, *, quiet: bool = False) -> StackState:
         if spec is REGISTRY:
             # A demo's month passes in a minute: certificates are looked at as often as tasks.
             env.setdefault("LINLI_CERTIFICATE_SWEEP_INTERVAL_S", "5")
+        if spec is AFFAIRS:
+            # The demo lets days pass in seconds: overdue items are looked for every few.
+            env.setdefault("LINLI_OVERDUE_SWEEP_S", "3")
         with open(root / "logs" / f"{spec.name}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", spec.module],

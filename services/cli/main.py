@@ -20,6 +20,7 @@
     linli inbox list --unread                       (the caller's own inbox; follow, read)
     linli points balance <member id>      (history <member id>; redeem <member id> --points 20
                                            --item 理发券, by the member's community staff)
+    linli affairs export --street jiyang --out ledger.xlsx     (or list, show, figures)
 
 \b
 Where the services are: --registry/--tasks/--matching/..., else LINLI_<SERVICE>_ADDRESS, else
@@ -38,6 +39,7 @@ import click
 from grpc import aio
 
 from services.cli.account import account
+from services.cli.affairs import affairs
 from services.cli.audit import audit
 from services.cli.base import Cli, err, explain_error
 from services.cli.checkin import checkin_code
@@ -113,6 +115,7 @@ for command in (
     inbox,
     checkin_code,
     points,
+    affairs,
 ):
     linli.add_command(command)
 

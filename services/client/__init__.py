@@ -22,6 +22,7 @@ from typing import Any, Self, TypeVar
 from opentelemetry import trace
 
 from linli.v1 import common_pb2, matching_pb2, points_pb2, registry_pb2, tasks_pb2
+from linli.v1.affairs_pb2_grpc import AffairsServiceStub
 from linli.v1.attendance_pb2_grpc import AttendanceServiceStub
 from linli.v1.identity_pb2_grpc import IdentityServiceStub
 from linli.v1.matching_pb2_grpc import MatchingServiceStub
@@ -136,6 +137,14 @@ class Stubs:
         if channel is None:
             raise LookupError("no address for the points service (LINLI_POINTS_ADDRESS)")
         return PointsServiceStub(channel)
+
+    @property
+    def affairs(self) -> AffairsServiceStub:
+        """The affairs service's stub (the ledger); only callers that read it need its address."""
+        channel = self.channels.get("affairs")
+        if channel is None:
+            raise LookupError("no address for the affairs service (LINLI_AFFAIRS_ADDRESS)")
+        return AffairsServiceStub(channel)
 
     async def close(self) -> None:
         for c in self.channels.values():

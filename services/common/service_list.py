@@ -54,9 +54,11 @@ MATCHING = ServiceSpec("matching", 50053, "linli.v1.MatchingService")
 IDENTITY = ServiceSpec("identity", 50054, "linli.v1.IdentityService")
 NOTIFICATIONS = ServiceSpec("notifications", 50055, "linli.v1.NotificationService")
 POINTS = ServiceSpec("points", 50056, "linli.v1.PointsService")
+AFFAIRS = ServiceSpec("affairs", 50057, "linli.v1.AffairsService")
 # In the order they start and migrate: identity keeps members and communities from what the
 # registry publishes and signs the tokens the others verify, so it comes right after the
 # registry; tasks reads what the registry publishes, matching both; points what both publish;
-# notifications reads them all.
-SERVICES = (REGISTRY, IDENTITY, TASKS, MATCHING, POINTS, NOTIFICATIONS)
+# affairs reads the registry's communities and the task service's completions; notifications
+# reads them all.
+SERVICES = (REGISTRY, IDENTITY, TASKS, MATCHING, POINTS, AFFAIRS, NOTIFICATIONS)
 BY_NAME = {s.name: s for s in SERVICES}

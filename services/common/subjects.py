@@ -21,6 +21,7 @@ MATCHING = "matching"
 IDENTITY = "identity"
 POINTS = "points"
 NOTIFICATIONS = "notifications"
+AFFAIRS = "affairs"
 
 # The registry: organisation entries are created ("linli.registry.<kind>.created"), members
 # registered, updated, reported in, deactivated, reactivated and erased.
@@ -93,3 +94,12 @@ POINTS_MOVEMENT_EVENTS = everything(POINTS, "movement")
 
 def points_moved(kind: str) -> str:
     return subject(POINTS, "movement", kind)
+
+
+# The affairs service: items of the ledger raised, moved ("closed" for a close-out) and overdue.
+ITEM_RAISED = subject(AFFAIRS, "item", "raised")
+ITEM_MOVED = subject(AFFAIRS, "item", "moved")
+ITEM_CLOSED = subject(AFFAIRS, "item", "closed")
+ITEM_OVERDUE = subject(AFFAIRS, "item", "overdue")
+ITEM_EVENTS = everything(AFFAIRS, "item")
+TASK_COMPLETED = subject(TASKS, "task", "completed")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from linli.v1 import attendance_pb2, matching_pb2, points_pb2, registry_pb2, tasks_pb2
+from linli.v1 import affairs_pb2, attendance_pb2, matching_pb2, points_pb2, registry_pb2, tasks_pb2
 from services.client import Metadata, Stubs, assignments_of, gather, members_of, pages, tasks_of
 from services.common.protoconv import time_from_proto
 from services.common.values import LOCAL_TZ
-from services.report import attendance
+from services.report import attendance, ledger
 from services.report import points as points_section
 
 LOCAL = LOCAL_TZ
@@ -47,6 +47,8 @@ class Data:
     hours_records: list[attendance_pb2.HoursRecord] = field(default_factory=list)
     scope: str = ""  # what the report covers, in words: "2026-12 · chengli"
     points: list[points_pb2.GetCommunityPointsResponse] = field(default_factory=list)
+    # The affairs ledger's figures (report/ledger.py); None without the affairs service.
+    ledger: affairs_pb2.GetLedgerFiguresResponse | None = None
 
 
 async def collect(
@@ -151,6 +153,7 @@ async def collect(
             d.planned = [p for p in d.planned if p.task_id in ours]
             d.unfilled = [u for u in d.unfilled if u.task_id in ours]
     d.points = await points_section.collect(stubs, md, ids)
+    d.ledger = await ledger.figures(stubs, md, since)
     return d
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from linli.v1 import tasks_pb2
-from services.report import attendance
+from services.report import attendance, ledger
 from services.report import points as points_section
 from services.report.data import LOCAL, Data
 
@@ -330,7 +330,21 @@ th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: 
 <h2>The matching run 匹配运行</h2>
 {table(["", ""], run_rows, "run")}
 {points_section.render(d)}
+{ledger_section(d)}
 </body></html>"""
+
+
+def ledger_section(d: Data) -> str:
+    """The affairs ledger's figures, when the system has the service."""
+    if d.ledger is None:
+        return ""
+    names = {c.id: c.name for c in d.communities}
+    body = table(ledger.HEADERS, ledger.rows(d.ledger, d.streets, names), "ledger")
+    return (
+        '<h2>The ledger of concerns 诉求台账</h2>\n<p class="muted">Residents\' concerns logged'
+        " in the period, as they stand now: small matters stay in the community, big ones go"
+        " to the street; satisfied answers of all answers given.</p>\n" + body
+    )
 
 
 def _gain(ours: float, theirs: float) -> float:

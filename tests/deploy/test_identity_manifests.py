@@ -11,6 +11,7 @@ import pytest
 
 from services.cli.main import parse_only
 from services.common.settings import (
+    AffairsSettings,
     IdentitySettings,
     MatchingSettings,
     NotificationsSettings,
@@ -29,6 +30,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "identity": IdentitySettings,
     "notifications": NotificationsSettings,
     "points": PointsSettings,
+    "affairs": AffairsSettings,
 }
 
 

@@ -96,6 +96,7 @@ def test_every_deployment_has_grpc_probes_limits_and_a_non_root_read_only_contai
         "notifications",
         "console",
         "points",
+        "affairs",
     }
     # The console is an HTTP service: its probes and the rest are checked below.
     deployments = [d for d in everything if d["metadata"]["name"] != "console"]

@@ -58,6 +58,7 @@ METRICS_PORTS = {
     "notifications": 9105,
     "console": 9108,
     "points": 9106,
+    "affairs": 9107,
 }
 # Alerts the operators' runbook (docs/deploy.md) covers.
 ALERTS = {

@@ -72,6 +72,7 @@ def test_the_wheel_holds_the_services_their_migrations_and_the_command(
         "services/identity/__main__.py",
         "services/notifications/__main__.py",
         "services/points/__main__.py",
+        "services/affairs/__main__.py",
         "services/cli/main.py",
         "services/common/migrate_all.py",
     ):

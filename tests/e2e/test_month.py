@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 
 from dev import gen_district, month, month_registry
-from linli.v1 import attendance_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2
+from linli.v1 import affairs_pb2, attendance_pb2, events_pb2, matching_pb2, registry_pb2, tasks_pb2
 from services import report
 from services.client import Stubs
+from services.client.ledger import ledger_items
 from services.common.clock import FileClock
 from services.common.settings import Settings
 from services.report.attendance import hours_given
@@ -221,7 +222,8 @@ def test_the_report_has_the_map_and_the_tables(
     _, _, path = played
     page = path.read_text(encoding="utf-8")
     assert '<svg id="map"' in page and 'class="task' in page
-    for table in ('class="communities"', 'class="unfilled"', 'class="run"', 'class="story"'):
+    tables = ('class="communities"', 'class="unfilled"', 'class="run"', 'class="story"')
+    for table in (*tables, 'class="ledger"'):
         assert table in page
     assert (
         "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -243,6 +245,60 @@ def test_members_checked_in_on_site_and_staff_confirmed_their_hours(
     } <= evidence
     assert any(r.supersedes_record_id for r in confirmed)  # one corrected, with its reason
     assert 'class="evidence"' in path.read_text(encoding="utf-8")
+
+
+def test_the_ledger_figures_agree_with_the_items_and_tell_the_months_story(
+    played: tuple[month.Month, report.Data, Path], system: System
+) -> None:
+    _, data, _ = played
+    assert data.ledger is not None
+
+    async def read() -> tuple[list[affairs_pb2.Item], affairs_pb2.GetLedgerFiguresResponse]:
+        stubs = month.Stubs(system.addresses())
+        admin = month.Actors(Settings()).admin
+        try:
+            items = await ledger_items(stubs, admin, affairs_pb2.ListItemsRequest())
+            figures = await stubs.affairs.GetLedgerFigures(
+                affairs_pb2.GetLedgerFiguresRequest(), metadata=admin
+            )
+            linked = [i for i in items if i.task_ids]
+            evidence = [
+                (
+                    await stubs.affairs.GetItem(affairs_pb2.GetItemRequest(id=i.id), metadata=admin)
+                ).item.history
+                for i in linked
+            ]
+        finally:
+            await stubs.close()
+        assert linked and all(any(e.action == "task_completed" for e in h) for h in evidence)
+        return items, figures
+
+    items, figures = asyncio.run(read())
+    closed = [i for i in items if i.stage == affairs_pb2.ITEM_STAGE_CLOSED]
+    answers = sum(i.reopened for i in items) + len(closed)
+    days = sorted(
+        (i.close_time.ToDatetime() - i.create_time.ToDatetime()).total_seconds() / 86_400
+        for i in closed
+    )
+    mid = len(days) // 2
+    median = days[mid] if len(days) % 2 else (days[mid - 1] + days[mid]) / 2
+    total = figures.total
+    assert data.ledger.total.raised == total.raised == len(items)
+    assert total.solved_in_community == sum(1 for i in closed if not i.escalated)
+    assert total.escalated == sum(1 for i in items if i.escalated)
+    assert total.solved_in_street == sum(1 for i in closed if i.escalated)
+    assert total.overdue == sum(1 for i in items if i.ever_overdue)
+    assert total.satisfaction_rate == pytest.approx(len(closed) / answers, abs=1e-4)
+    assert total.median_days_to_close == pytest.approx(median, abs=0.01)
+    for f in figures.communities:
+        assert f.raised == sum(1 for i in items if i.community_id == f.scope_id)
+    # The month's story: most solved in the community, some through the street with a unit,
+    # the heating pipes by consultation, one reopened, one gathered into another, one overdue.
+    assert total.solved_in_community > total.solved_in_street > 0
+    assert any(i.consultations for i in closed)
+    assert any(i.reopened for i in closed)
+    assert any(i.stage == affairs_pb2.ITEM_STAGE_MERGED for i in items)
+    assert total.overdue >= 1
 
 
 def test_the_report_renders_its_map_in_a_browser(

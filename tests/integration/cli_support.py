@@ -18,6 +18,7 @@ def where(
     identity: ServiceRuntime | None = None,
     notifications: ServiceRuntime | None = None,
     points: ServiceRuntime | None = None,
+    affairs: ServiceRuntime | None = None,
 ) -> dict:
     found = {
         "LINLI_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
@@ -30,6 +31,8 @@ def where(
         found["LINLI_NOTIFICATIONS_ADDRESS"] = f"127.0.0.1:{notifications.port}"
     if points is not None:
         found["LINLI_POINTS_ADDRESS"] = f"127.0.0.1:{points.port}"
+    if affairs is not None:
+        found["LINLI_AFFAIRS_ADDRESS"] = f"127.0.0.1:{affairs.port}"
     return found
 
 

@@ -16,12 +16,15 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import RegistrySettings
 from services.notifications.app import build as build_notifications
 from tests.conftest import Servers
+from tests.integration.affairs_support import affairs_clock, affairs_rt, affairs_settings
 from tests.integration.cli_support import linli, where
 from tests.integration.identity_support import IdentityUnderTest
 from tests.integration.notify_support import settings as notify_settings
 from tests.integration.tasks_support import Neighbourhood, matched_neighbourhood
 from tests.integration.test_matching import posted_and_seen
 from tests.support import token
+
+__all__ = ["affairs_clock", "affairs_rt", "affairs_settings"]
 
 pytestmark = pytest.mark.integration
 
@@ -92,10 +95,18 @@ async def test_linli_audit_prints_the_log_as_json_and_as_a_table(
     identity: IdentityUnderTest,
     notifications: ServiceRuntime,
     points_rt: ServiceRuntime,
+    affairs_rt: ServiceRuntime,
 ) -> None:
     hood, member = story
+    # Every service's log is read.
     env = where(
-        registry, tasks_rt, matching_rt, identity.runtime, notifications, points=points_rt
+        registry,
+        tasks_rt,
+        matching_rt,
+        identity.runtime,
+        notifications,
+        points=points_rt,
+        affairs=affairs_rt,
     ) | {"LINLI_TOKEN": token(settings, Role.DISTRICT_ADMIN, "auditor")}
 
     rc, out, err = await linli("--output", "json", "audit", "--member", member, env=env)

@@ -131,7 +131,8 @@ def test_the_other_types_convert() -> None:
 def test_version_and_help() -> None:
     code, out = run(["--version"])
     assert code == 0 and out.startswith("linli, version ")
-    for group in ("district", "wish", "role", "tasks", "match", "member", "report", "token"):
+    groups = ("district", "wish", "role", "tasks", "match", "member", "report", "token", "affairs")
+    for group in groups:
         code, out = run([group, "--help"])
         assert code == 0 and "Usage: linli " + group in out
 
@@ -188,6 +189,7 @@ def test_addresses_follow_the_settings_make_uses(tmp_path: Path) -> None:
         "identity": "127.0.0.1:50054",
         "notifications": "127.0.0.1:50055",
         "points": "127.0.0.1:50056",
+        "affairs": "127.0.0.1:50057",
     }
     elsewhere = ClientSettings(state_dir=str(tmp_path / "none"))
     assert addresses({"tasks": "h:1"}, elsewhere)["tasks"] == "h:1"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.client import addresses
 from services.common.service_list import SERVICES
 from services.common.settings import (
+    AffairsSettings,
     ClientSettings,
     IdentitySettings,
     MatchingSettings,
@@ -23,6 +24,7 @@ def test_every_listed_service_has_its_package_migrations_and_entry_point() -> No
         "tasks",
         "matching",
         "points",
+        "affairs",
         "notifications",
     ]
     assert len({s.default_port for s in SERVICES}) == len(SERVICES)
@@ -41,6 +43,7 @@ def test_the_settings_and_the_client_take_their_ports_from_the_list() -> None:
         MatchingSettings,
         NotificationsSettings,
         PointsSettings,
+        AffairsSettings,
     ):
         settings = cls()
         assert settings.grpc_port == by_name[settings.service_name].default_port

@@ -3,6 +3,7 @@
 `base` holds what every service shares, `services` each service's own, `client` a caller's."""
 
 from services.common.settings.base import (
+    AFFAIRS_PORT,
     ASYMMETRIC_ALGORITHMS,
     DEV_EVENT_KEY,
     DEV_EVENT_KEYS,
@@ -20,6 +21,8 @@ from services.common.settings.base import (
 from services.common.settings.client import ClientSettings
 from services.common.settings.points import POINTS_CATEGORIES, PointsRules
 from services.common.settings.services import (
+    AffairsDeadlines,
+    AffairsSettings,
     ConsoleSettings,
     IdentitySettings,
     MatchingSettings,
@@ -30,6 +33,7 @@ from services.common.settings.services import (
 )
 
 __all__ = [
+    "AFFAIRS_PORT",
     "ASYMMETRIC_ALGORITHMS",
     "DEV_EVENT_KEY",
     "DEV_EVENT_KEYS",
@@ -42,6 +46,8 @@ __all__ = [
     "POINTS_PORT",
     "REGISTRY_PORT",
     "TASKS_PORT",
+    "AffairsDeadlines",
+    "AffairsSettings",
     "Bounds",
     "ClientSettings",
     "ConsoleSettings",

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.eventkeys import EventKeyError, KeyRing
 from services.common.service_list import (
+    AFFAIRS,
     BY_NAME,
     IDENTITY,
     MATCHING,
@@ -306,7 +307,7 @@ def _metrics_port(service: str) -> int:
     )
 
 
-REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT, POINTS_PORT = (
-    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY, POINTS)
+REGISTRY_PORT, TASKS_PORT, MATCHING_PORT, IDENTITY_PORT, POINTS_PORT, AFFAIRS_PORT = (
+    s.default_port for s in (REGISTRY, TASKS, MATCHING, IDENTITY, POINTS, AFFAIRS)
 )
 NOTIFICATIONS_PORT = NOTIFICATIONS.default_port

@@ -23,12 +23,14 @@ class ClientSettings(BaseSettings):
     identity_address: str | None = None
     notifications_address: str | None = None
     points_address: str | None = None
+    affairs_address: str | None = None
     registry_port: int | None = None
     tasks_port: int | None = None
     matching_port: int | None = None
     identity_port: int | None = None
     notifications_port: int | None = None
     points_port: int | None = None
+    affairs_port: int | None = None
     state_dir: str = ".linli"
     # TLS to the services: the CA that signed their certificates; for mutual TLS, this caller's
     # own certificate and key; and the name to check when the address is not the certificate's.

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from services.common.settings.base import (
+    AFFAIRS_PORT,
     DEV_IDENTITY_KEY,
     IDENTITY_PORT,
     MATCHING_PORT,
@@ -312,3 +313,33 @@ class PointsSettings(Settings):
     points: PointsRules = PointsRules()
     # How often the year-end loop looks whether a new year has begun.
     year_end_check_s: float = Field(60.0, gt=0)
+
+
+class AffairsDeadlines(BaseModel):
+    """The time limit of each stage of a ledger item, in days, for a normal item; a category's
+    factor and an urgency's factor scale it (an urgent safety matter gets hours, a housing
+    repair that needs a contractor more days)."""
+
+    open_days: float = Field(2.0, gt=0)  # logged, until someone takes it in hand
+    community_days: float = Field(7.0, gt=0)  # in the community's hands, until resolved
+    escalated_days: float = Field(3.0, gt=0)  # at the street, until routed
+    routed_days: float = Field(15.0, gt=0)  # at a unit or department (unless the street says)
+    answer_days: float = Field(3.0, gt=0)  # resolved, until the resident is asked
+    category_factors: dict[str, float] = Field(
+        default_factory=lambda: {"housing": 1.5, "parking": 1.5, "safety": 0.5}
+    )
+    urgency_factors: dict[str, float] = Field(
+        default_factory=lambda: {"normal": 1.0, "high": 0.5, "urgent": 0.25}
+    )
+
+
+class AffairsSettings(Settings):
+    service_name: str = "affairs"
+    grpc_port: int = _port("affairs", AFFAIRS_PORT)
+    metrics_port: int = _metrics_port("affairs")
+    # The durable JetStream consumer of the registry's communities and the tasks' completions.
+    durable: str = "affairs"
+    # Time limits per stage, category and urgency (LINLI_DEADLINES__ROUTED_DAYS=20, ...).
+    deadlines: AffairsDeadlines = AffairsDeadlines()
+    # How often items past their time limit are looked for.
+    overdue_sweep_s: float = Field(60.0, gt=0)
