@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from services.matching.solver import candidates as cand
 from services.matching.solver import solve as slv
+from services.matching.solver import terms
 from services.matching.solver.model import (
     PRIORITY_GROUPS,
     SCALE,
@@ -52,6 +53,8 @@ class Assignment:
     reliability: float
     rank: int  # the member's rank among the task's candidates by score (1 is best)
     alternatives: tuple[Alternative, ...]
+    # On a team task: the skills this member covers for the team.
+    covers: tuple[str, ...] = ()
 
     def explanation(self) -> str:
         alt = (
@@ -61,8 +64,9 @@ class Assignment:
             )
             or "none"
         )
+        team = f"covers {', '.join(self.covers)} for the team; " if self.covers else ""
         return (
-            f"{self.distance_m:.0f} m from home, skill fit {self.skill_fit:.2f}, "
+            f"{team}{self.distance_m:.0f} m from home, skill fit {self.skill_fit:.2f}, "
             f"{self.member_load_hours:.1f} h already this month, reliability "
             f"{self.reliability:.2f}; score {self.score:.1f} (rank {self.rank}); "
             f"next best: {alt}"
@@ -100,6 +104,18 @@ class Result:
     p95_distance_m: float = 0.0
     load_spread: dict[str, float] = field(default_factory=dict)
     components: int = 0
+    # Slot-weeks served by the slot's usual members, of slot-weeks served.
+    rota: tuple[int, int] = (0, 0)
+    # Team tasks staffed with every skill covered, team tasks staffed, team tasks.
+    teams: tuple[int, int, int] = (0, 0, 0)
+    # Events over-booked: members expected to come, headcount, members planned.
+    attendance: tuple[float, int, int] = (0.0, 0, 0)
+    # The objective without the terms of rotas and re-plans (what they cost the rest).
+    base_objective: float = 0.0
+
+    @property
+    def rota_stability(self) -> float | None:
+        return self.rota[0] / self.rota[1] if self.rota[1] else None
 
     @property
     def filled(self) -> int:
@@ -150,6 +166,7 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
                     )
                     for q in others
                 ),
+                covers=cands.covers[p] if task.team and len(task.skills) > 1 else (),
             )
         )
     unfilled = []
@@ -180,7 +197,7 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
 
     groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for j, task in enumerate(instance.tasks):
-        groups[task.beneficiary][0] += filled[j]
+        groups[task.beneficiary][0] += min(filled[j], task.places)  # over-booked places apart
         groups[task.beneficiary][1] += task.places
     distances = sorted(a.distance_m for a in assignments)
     hours: dict[int, float] = defaultdict(float)
@@ -214,9 +231,26 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
         p95_distance_m=distances[int(0.95 * (len(distances) - 1))] if distances else 0.0,
         load_spread=spread,
         components=plan.components,
+        rota=terms.rota_stability(instance, cands, plan.pairs),
+        teams=terms.team_cover(instance, cands, plan.pairs),
+        attendance=terms.attendance(instance, cands, plan.pairs),
+        base_objective=base_objective(instance, cands, plan.pairs) / SCALE,
     )
     result.timings["explain"] = time.perf_counter() - started
     return result
+
+
+def base_objective(instance: Instance, cands: cand.Candidates, pairs: list[int]) -> int:
+    """The plan's value without the terms that keep rotas and re-planned pairs: what those
+    terms cost the rest of the objective is this against a plan made without them."""
+    w = instance.weights
+    continuity, stability = round(w.continuity * SCALE), round(w.stability * SCALE)
+    value = slv.objective(instance, cands, pairs)
+    for p in pairs:
+        task, member = instance.tasks[cands.task[p]], instance.members[cands.member[p]]
+        value -= continuity * (cands.member[p] in cands.adopted.get(task.slot, ()))
+        value -= stability * ((task.id, member.id) in instance.kept)
+    return value
 
 
 def run(instance: Instance) -> Result:
