@@ -115,7 +115,7 @@ def test_a_task_the_planner_cannot_take_is_left_out_and_reported_not_fatal() -> 
     instance = w.instance(scope, NOW, Weights(), Params())
     assert [t.id for t in instance.tasks] == ["good"]
     assert [(t, n) for t, n, _why in w.invalid_tasks(scope, NOW)] == [("bad", 1)]
-    result, *_ = plan(instance)
+    result = plan(instance).result
     assert [a.task_id for a in result.assignments] == ["good"]
     assert suggested(w, "bad") == []
     assert [t for t, *_ in suggest_tasks(w, "m", 10, NOW, Weights(), 3000.0)] == ["good"]
@@ -191,5 +191,5 @@ def test_a_member_with_odd_levels_or_hours_is_planned_without_breaking_the_run()
     w = world(replace(task("a", 0, 1.0), skills=(("tutoring", 3),)))
     w.put_member(replace(member(), skills={"tutoring": 1000}, hours_per_month=10**9))
     instance = w.instance(Scope("community", "c"), NOW, Weights(), Params())
-    result, *_ = plan(instance)
+    result = plan(instance).result
     assert [(a.task_id, a.member_id) for a in result.assignments] == [("a", "m")]

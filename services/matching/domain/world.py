@@ -21,7 +21,7 @@ from services.matching.domain.eligibility import (
     task_problem,
 )
 from services.matching.domain.privacy import public_distance
-from services.matching.domain.rows import LIVE, AssignmentRow, MemberRow, TaskRow
+from services.matching.domain.rows import LIVE, STANDING, AssignmentRow, MemberRow, TaskRow
 from services.matching.domain.scope import Scope
 from services.matching.solver import model as sm
 
@@ -148,9 +148,12 @@ class World:
         they gave since the month began; hours left is what their monthly offer leaves."""
         load, done, no_shows = 0.0, 0, 0
         busy = []
+        slots = set()
         held = [self.assignments[aid] for aid in self.by_member.get(m.id, ())]
         held += [self.pending[k] for k in self._pending_of.get(m.id, ())]
         for c in held:
+            if c.slot and c.state in STANDING:
+                slots.add(c.slot)
             if c.state in LIVE:
                 load += c.effort_hours
                 if not c.flexible:
@@ -175,6 +178,8 @@ class World:
             load_hours=load,
             reliability=(done + 1) / (done + no_shows + 2),
             busy=tuple(sorted(busy)),
+            unit_id=m.unit_id,
+            slots=frozenset(slots),
         )
 
     def solver_task(self, t: TaskRow, now: datetime) -> sm.Task:
@@ -193,6 +198,12 @@ class World:
             effort_hours=t.effort_hours,
             beneficiary=t.beneficiary,
             posted_at=t.posted_at,
+            slot=t.slot,
+            team=t.team,
+            unit_id=t.unit_id,
+            # Only a role's event is over-booked: a wish (no slot) is for one resident.
+            overbook_cap=min(t.overbook_cap, MOST_HEADCOUNT) if t.slot else 0,
+            headcount=min(t.headcount, MOST_HEADCOUNT),
         )
 
     def excluded(self, task_ids: Iterable[str]) -> frozenset[tuple[str, str]]:

@@ -15,6 +15,8 @@ from services.matching.solver.model import (
     PRIORITY_GROUPS,
     SCALE,
     Instance,
+    Member,
+    Task,
     fairness_cost,
 )
 
@@ -39,6 +41,7 @@ class Alternative:
     # What the score took from the member's record (shown only to those who see the member).
     skill_fit: float = 0.5
     reliability: float = 0.5
+    unit: bool = False  # a member of the role's paired unit (their score holds its points)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Assignment:
     alternatives: tuple[Alternative, ...]
     # On a team task: the skills this member covers for the team.
     covers: tuple[str, ...] = ()
+    unit: bool = False  # a member of the role's paired unit (their score holds its points)
 
     def explanation(self) -> str:
         alt = (
@@ -163,10 +167,12 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
                         "assigned elsewhere" if assigned_to.get(cands.member[q]) else "free",
                         cands.fit[q],
                         instance.members[cands.member[q]].reliability,
+                        _in_unit(task, instance.members[cands.member[q]]),
                     )
                     for q in others
                 ),
                 covers=cands.covers[p] if task.team and len(task.skills) > 1 else (),
+                unit=_in_unit(task, member),
             )
         )
     unfilled = []
@@ -238,6 +244,10 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
     )
     result.timings["explain"] = time.perf_counter() - started
     return result
+
+
+def _in_unit(task: Task, member: Member) -> bool:
+    return bool(task.unit_id) and member.unit_id == task.unit_id
 
 
 def base_objective(instance: Instance, cands: cand.Candidates, pairs: list[int]) -> int:
