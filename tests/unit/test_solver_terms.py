@@ -220,3 +220,49 @@ def test_a_rota_keeps_its_members_at_least_as_well_as_brute_force(
         assert o_total == total  # the same places filled
         assert usual >= o_usual
     assert usual == total  # supply allows: every week by the slot's own members
+
+
+@st.composite
+def term_instances(draw: st.DrawFn) -> Instance:
+    """Slots, a team, an event and a pin together, small enough for exhaustive search."""
+    members = tuple(
+        member(
+            i,
+            {s: 2 for s in draw(st.sets(st.sampled_from(TEAM_SKILLS)))},
+            hours=draw(st.sampled_from([1.0, 2.0, 3.0])),
+            reliability=draw(st.sampled_from([0.5, 0.9])),
+        )
+        for i in range(draw(st.integers(1, 3)))
+    )
+    tasks = [task(w, day=7 * w, slot="c:tutoring:2") for w in range(draw(st.integers(0, 2)))]
+    if draw(st.booleans()):
+        tasks.append(task(5, skills=tuple((s, 1) for s in TEAM_SKILLS), places=2, team=True))
+    if draw(st.booleans()):
+        tasks.append(task(6, day=1, places=2, headcount=2, overbook_cap=1))
+    if not tasks:
+        tasks.append(task(7))
+    pinned = frozenset({(tasks[0].id, "m0")}) if draw(st.booleans()) else frozenset()
+    return Instance(
+        members, tuple(tasks), NOW, params=Params(overbook_min_headcount=2), pinned=pinned
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(term_instances())
+def test_the_status_is_honest_with_every_term_on(instance: Instance) -> None:
+    """Never worse than a heuristic plan computed; the bound holds; OPTIMAL only when proven."""
+    cands = cand.build(instance)
+    optimum = brute_force(instance, cands)[0] if len(cands) <= 10 else None
+    for method in ("auto", "flow", "mip", "cpsat"):
+        plan = slv.solve(replace(instance, params=replace(instance.params, method=method)), cands)
+        assert not slv.violations(instance, cands, plan.pairs), method
+        for yardstick in ("greedy", "fcfs"):
+            other = slv.solve(
+                replace(instance, params=replace(instance.params, method=yardstick)), cands
+            )
+            assert plan.objective >= other.objective, (method, yardstick)
+        assert plan.bound is not None and plan.bound >= plan.objective
+        if optimum is not None:
+            assert plan.bound >= optimum >= plan.objective
+            if plan.status == slv.OPTIMAL:
+                assert plan.objective == optimum

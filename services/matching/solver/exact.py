@@ -75,11 +75,14 @@ def exact_model(instance: Instance, cands: cand.Candidates, pairs: list[int]) ->
         cliques += window_cliques(instance, ps, cands)
         chains[i] = [fairness_cost(member, k, instance.weights) for k in range(1, len(ps) + 1)]
     teams = {}
+    pinned = set(cands.pinned)
     for j in terms.team_tasks(instance):
         if j in by_task:
-            ps = by_task[j]
+            ps = [p for p in by_task[j] if p not in pinned]  # pins bind no team (violations)
+            # Pins count towards the cover: a team the plan completes may include them.
             bring = [
-                [p for p in ps if code in cands.covers[p]] for code, _ in instance.tasks[j].skills
+                [p for p in by_task[j] if code in cands.covers[p]]
+                for code, _ in instance.tasks[j].skills
             ]
             teams[j] = (ps, bring)
     wanted = set(pairs)

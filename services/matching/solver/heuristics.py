@@ -92,12 +92,14 @@ def violations(instance: Instance, cands: cand.Candidates, pairs: list[int]) -> 
             problems.append(f"pair {key} breaks headcount, hours or overlap")
         ledger.take(p)
     chosen = set(pairs)
+    pinned = set(cands.pinned)
     for j in terms.team_tasks(instance):
         mine = [p for p in cands.by_task.get(j, []) if p in chosen]
-        if mine and terms.uncovered(instance, cands, j, mine):
-            problems.append(
-                f"team of task {j} misses {sorted(terms.uncovered(instance, cands, j, mine))}"
-            )
+        # Staff who pin members on a team task make that team themselves: the rule binds the
+        # members the plan adds.
+        if set(mine) - pinned and terms.uncovered(instance, cands, j, mine):
+            missing = sorted(terms.uncovered(instance, cands, j, mine))
+            problems.append(f"team of task {j} misses {missing}")
     problems += [f"pinned pair {p} left out" for p in cands.pinned if p not in chosen]
     return problems
 

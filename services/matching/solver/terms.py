@@ -153,7 +153,7 @@ def mend_teams(instance: Instance, cands: Candidates, pairs: list[int]) -> list[
     pinned = set(cands.pinned)
     for j in teams:
         mine = [p for p in cands.by_task.get(j, []) if p in chosen]
-        if not mine or not uncovered(instance, cands, j, mine):
+        if not set(mine) - pinned or not uncovered(instance, cands, j, mine):
             continue
         chosen -= set(mine) - pinned
         ledger = Ledger(instance, cands)
