@@ -44,7 +44,7 @@ class Weights:
     distance: float = 20.0  # close to home
     reliability: float = 10.0  # a record of turning up
     fairness: float = 8.0  # the cost of each further task for an already busy member
-    continuity: float = 20.0  # a weekly slot's occurrence taken by one of its standing members
+    continuity: float = 15.0  # a weekly slot's occurrence taken by one of its standing members
     unit: float = 10.0  # a member of the paired unit that runs the role
     stability: float = 30.0  # keeping a pair of the plan being re-planned
 
