@@ -355,6 +355,7 @@ async def test_a_draft_is_replaced_whole_with_its_edits_and_published_once(
     assert await store.publish_draft(run_id, proposals, ADMIN, 0)
     run = await store.get_run(run_id)
     assert run is not None and run.state == "succeeded" and run.published_at is not None
+    assert not run.dry_run
     assert run.figures["publish_skipped"] == 0
     assert not await store.publish_draft(run_id, proposals, ADMIN, 0)
     assert not await store.replace_draft(run_id, plan(0), [], {}, {})

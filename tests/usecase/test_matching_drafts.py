@@ -56,6 +56,7 @@ async def test_a_draft_proposes_nobody_until_it_is_published_and_then_once() -> 
 
     published = await d.matching.publish_draft(staff("c1"), run_id)
     assert published.state == "succeeded" and published.published_at is not None
+    assert not published.dry_run
     (proposal,) = d.proposals()
     assert (proposal.task_id, proposal.member_id, proposal.match_run_id) == (
         task_id,

@@ -16,7 +16,7 @@ from services.common.settings import MatchingSettings
 from services.matching import events
 from services.matching.domain import access, reoffer, runs, views
 from services.matching.domain.eligibility import eligible
-from services.matching.domain.errors import NotADraft
+from services.matching.domain.errors import NotADraft, TooManyRuns
 from services.matching.domain.rows import TaskRow
 from services.matching.domain.runs import RunRecord
 from services.matching.domain.scope import Scope
@@ -36,6 +36,7 @@ class DraftUseCases:
     world: World
     settings: MatchingSettings
     clock: Clock
+    running: int
 
     async def _visible_run(self, principal: Principal, run_id: str) -> RunRecord:
         raise NotImplementedError  # the use cases' own, shared with every read of a run
@@ -67,10 +68,29 @@ class DraftUseCases:
         changes = await self.store.draft_edits(run_id)
         for task_id, member_id, action in edits:
             changes[(task_id, member_id)] = action
-        pins = frozenset(key for key, action in changes.items() if action == PIN)
-        removed = frozenset(key for key, action in changes.items() if action == REMOVE)
         before = {(a.task_id, a.member_id) for a in await self.store.planned(run_id, -1, 100_000)}
 
+        # A re-plan holds a worker thread as a run does: within the same cap.
+        if self.running >= self.settings.max_concurrent_runs:
+            raise TooManyRuns(self.settings.max_concurrent_runs, self.settings.run_retry_after_s)
+        self.running += 1
+        try:
+            return await self._replan(principal, run, scope, edits, changes, before)
+        finally:
+            self.running -= 1
+
+    async def _replan(
+        self,
+        principal: Principal,
+        run: RunRecord,
+        scope: Scope,
+        edits: Sequence[tuple[str, str, str]],
+        changes: dict[tuple[str, str], str],
+        before: set[tuple[str, str]],
+    ) -> RunRecord:
+        run_id = run.id
+        pins = frozenset(key for key, action in changes.items() if action == PIN)
+        removed = frozenset(key for key, action in changes.items() if action == REMOVE)
         weights, params = runs.asked(run, self.settings.overbook_min_headcount)
         t = time.perf_counter()
         now = self.clock()

@@ -229,7 +229,11 @@ class MemoryStore:
             return False
         figures = {**run.record.figures, "publish_skipped": skipped}
         run.record = replace(
-            run.record, state="succeeded", published_at=self._now(), figures=figures
+            run.record,
+            state="succeeded",
+            published_at=self._now(),
+            figures=figures,
+            dry_run=False,
         )
         self._hold(proposals, actor)
         return True

@@ -195,7 +195,7 @@ class RunTables:
         key = uuid.UUID(run_id)
         async with self._pool.acquire() as conn, conn.transaction():
             done = await conn.execute(
-                "UPDATE match_run SET state = 'succeeded', published_at = now(),"
+                "UPDATE match_run SET state = 'succeeded', published_at = now(), dry_run = false,"
                 " figures = figures || jsonb_build_object('publish_skipped', $2::int)"
                 " WHERE id = $1 AND state = 'draft'",
                 key,
