@@ -3,7 +3,10 @@
 Members come from dev/gen_district.py (homes, skills, availability, hours); tasks are drawn
 to resemble a month of a district's work: small wishes near residents' homes for the four
 priority groups and others, and role occurrences (the 4:30 school, surveys, sanitation drives,
-fire-safety duty) at community service stations.
+fire-safety duty) at community service stations. A role is a weekly slot (a community, a role,
+a weekday) with an occurrence every week of the month, run by a unit paired with the community
+where it has one; a few wishes ask two skills of a team of two; a few communities hold a
+dedication day (a large one-off event that may be over-booked).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ def _members(district: gen_district.District, rng: random.Random, scarce: float)
                 hours_left=hours,
                 load_hours=float(load),
                 reliability=rng.uniform(0.6, 1.0),
+                unit_id=row.get("unit_id") or "",
             )
         )
     return out
@@ -107,32 +111,68 @@ def instance(
     homes = [(m.lat, m.lng, m.community_id, m.street_id) for m in members]
     out: list[Task] = []
     n_roles = int(tasks * 0.3)
-    while len(out) < n_roles:
+    units: dict[str, str] = {}
+    for u in district.org.get("units", []):
+        units.setdefault(u["community"], u["id"])
+    slots: set[str] = set()
+    while len(out) < n_roles and len(slots) < len(communities) * len(ROLES) * 5:
         c, street = rng.choice(communities)
         skill, level, days, begin, finish, headcount = rng.choice(ROLES)
-        day = midnight + timedelta(days=rng.randint(1, 27))
-        if day.isoweekday() not in days:
+        weekday = rng.choice(days)
+        slot = f"{c['id']}:{skill}:{weekday}"
+        if slot in slots:
             continue
+        slots.add(slot)
+        street_wide = rng.random() < 0.1
+        for offset in range(1, 28):
+            day = midnight + timedelta(days=offset)
+            if day.isoweekday() != weekday or len(out) >= n_roles:
+                continue
+            out.append(
+                Task(
+                    id=f"r{len(out):05d}",
+                    lat=c["station"]["lat"],
+                    lng=c["station"]["lng"],
+                    community_id=c["id"],
+                    street_id=street,
+                    street_wide=street_wide,
+                    skills=((skill, level),),
+                    places=headcount,
+                    start=_local(day, begin),
+                    end=_local(day, finish),
+                    flexible=False,
+                    effort_hours=(finish - begin) / 60,
+                    beneficiary=(
+                        Beneficiary.CHILD
+                        if skill in ("tutoring", "reading_guide")
+                        else Beneficiary.OTHER
+                    ),
+                    posted_at=now - timedelta(hours=rng.uniform(0, 72)),
+                    slot=slot,
+                    unit_id=units.get(c["id"], "") if skill == "tutoring" else "",
+                    headcount=headcount,
+                )
+            )
+    for k, (c, street) in enumerate(communities[::4]):
+        day = midnight + timedelta(days=11 + k % 2)  # a Saturday or Sunday mid-month
         out.append(
             Task(
-                id=f"r{len(out):05d}",
+                id=f"e{k:05d}",
                 lat=c["station"]["lat"],
                 lng=c["station"]["lng"],
                 community_id=c["id"],
                 street_id=street,
-                street_wide=rng.random() < 0.1,
-                skills=((skill, level),),
-                places=headcount,
-                start=_local(day, begin),
-                end=_local(day, finish),
+                street_wide=True,
+                skills=(),
+                places=30,
+                start=_local(day, 9 * 60),
+                end=_local(day, 12 * 60),
                 flexible=False,
-                effort_hours=(finish - begin) / 60,
-                beneficiary=(
-                    Beneficiary.CHILD
-                    if skill in ("tutoring", "reading_guide")
-                    else Beneficiary.OTHER
-                ),
+                effort_hours=3.0,
+                beneficiary=Beneficiary.OTHER,
                 posted_at=now - timedelta(hours=rng.uniform(0, 72)),
+                overbook_cap=6,
+                headcount=30,
             )
         )
     while len(out) < tasks:
@@ -152,6 +192,9 @@ def instance(
         end = start + timedelta(hours=effort + rng.choice((0, 0.5, 1)))
         if flexible:
             start, end = now, _local(day, 22 * 60)
+        team = rng.random() < 0.04
+        if team:  # a team of two: one drives, one gives first aid, say
+            first, second = rng.sample(WISH_SKILLS, 2)
         out.append(
             Task(
                 id=f"w{len(out):05d}",
@@ -160,8 +203,11 @@ def instance(
                 community_id=community,
                 street_id=street,
                 street_wide=False,
-                skills=((skill, level),) if rng.random() < 0.8 else (),
-                places=rng.choice((1, 1, 1, 2)),
+                skills=(
+                    (first, second) if team else ((skill, level),) if rng.random() < 0.8 else ()
+                ),
+                places=2 if team else rng.choice((1, 1, 1, 2)),
+                team=team,
                 start=start,
                 end=end,
                 flexible=flexible,
@@ -176,6 +222,8 @@ def instance(
 def _copy(thing: Placed, k: int) -> Placed:
     """A member or task of the k-th copy of the district, moved beside the others."""
     dlat, dlng = 0.06 * (k // 5), 0.08 * (k % 5)
+    if isinstance(thing, Task) and thing.slot:
+        thing = replace(thing, slot=f"{k}-{thing.slot}")
     return replace(
         thing,
         id=f"{k}-{thing.id}",

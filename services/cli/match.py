@@ -20,9 +20,14 @@ def match() -> None:
 
 def show_run(run: matching_pb2.MatchRun) -> None:
     scope = f"{run.scope_kind} {run.scope_id}".strip()
-    table = Table(
-        title=f"match run {run.id} ({scope}{', dry run' if run.dry_run else ''})", show_header=False
+    kind = (
+        ", draft"
+        if run.state == matching_pb2.MATCH_RUN_STATE_DRAFT
+        else ", dry run"
+        if run.dry_run
+        else ""
     )
+    table = Table(title=f"match run {run.id} ({scope}{kind})", show_header=False)
     rows = [
         ("solver", f"{run.solver_status}, gap {run.gap * 100:.3f} % to the proven bound"),
         (
@@ -55,7 +60,25 @@ def show_run(run: matching_pb2.MatchRun) -> None:
             f"{run.members_used:,} members used, hours stdev {run.hours_stdev:.2f}, "
             f"at most {run.most_places} places each",
         ),
+        (
+            "rotas",
+            f"{run.rota_stability * 100:.1f} % of {run.slot_weeks:,} slot-weeks by their usual "
+            "members",
+        ),
+        (
+            "teams",
+            f"{run.team_tasks_covered} of {run.team_tasks} team tasks staffed with every skill",
+        ),
+        (
+            "events",
+            f"{run.expected_attendance:.1f} expected of {run.event_headcount} asked "
+            f"({run.event_planned} planned)",
+        ),
     ]
+    if run.state == matching_pb2.MATCH_RUN_STATE_DRAFT:
+        rows.append(
+            ("draft", f"{run.pinned_pairs} pinned, last re-plan changed {run.changed_pairs}")
+        )
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
@@ -65,6 +88,7 @@ def show_run(run: matching_pb2.MatchRun) -> None:
 @click.option("--community", default="", help="only this community")
 @click.option("--street", default="", help="only this street")
 @click.option("--dry-run", is_flag=True, help="plan without proposing")
+@click.option("--draft", is_flag=True, help="keep the plan as a draft to review and publish")
 @click.option(
     "--time-limit",
     default=10.0,
@@ -73,11 +97,17 @@ def show_run(run: matching_pb2.MatchRun) -> None:
     help="seconds for the exact model",
 )
 @pass_cli
-def run(cli: Cli, community: str, street: str, dry_run: bool, time_limit: float) -> None:
+def run(
+    cli: Cli, community: str, street: str, dry_run: bool, draft: bool, time_limit: float
+) -> None:
     if community and street:
         raise click.UsageError("--community and --street are exclusive: give one, or neither")
     req = matching_pb2.RunMatchingRequest(
-        community_id=community, street_id=street, dry_run=dry_run, time_limit_s=time_limit
+        community_id=community,
+        street_id=street,
+        dry_run=dry_run,
+        draft=draft,
+        time_limit_s=time_limit,
     )
 
     async def go(s: Session) -> tuple[matching_pb2.MatchRun, list[matching_pb2.UnfilledPlace]]:
@@ -147,3 +177,52 @@ def show(cli: Cli, run_id: str, limit: int) -> None:
             console.print(f"  task {a.task_id} ← member {a.member_id}: {escape(a.explanation)}")
 
     cli.emit({"run": found, "assignments": planned}, text)
+
+
+def pair(value: str) -> tuple[str, str]:
+    task, sep, member = value.partition(":")
+    if not sep or not task or not member:
+        raise click.BadParameter(f"{value!r} is not TASK:MEMBER")
+    return task, member
+
+
+@match.command(help="Pin or remove pairs of a draft, and plan it again.")
+@click.argument("run_id")
+@click.option("--pin", "pins", multiple=True, metavar="TASK:MEMBER", help="keep this pair")
+@click.option("--remove", "removes", multiple=True, metavar="TASK:MEMBER", help="drop this pair")
+@pass_cli
+def edit(cli: Cli, run_id: str, pins: tuple[str, ...], removes: tuple[str, ...]) -> None:
+    edits = [
+        matching_pb2.DraftEdit(task_id=t, member_id=m, action=action)
+        for values, action in (
+            (removes, matching_pb2.DRAFT_EDIT_ACTION_REMOVE),
+            (pins, matching_pb2.DRAFT_EDIT_ACTION_PIN),
+        )
+        for t, m in map(pair, values)
+    ]
+
+    async def go(s: Session) -> matching_pb2.MatchRun:
+        full = await resolve_run(s, run_id.strip())
+        req = matching_pb2.EditDraftRequest(run_id=full, edits=edits)
+        return (await s.matching.EditDraft(req, metadata=s.md, timeout=180)).run
+
+    found = cli.call(go)
+    cli.emit({"run": found}, lambda: show_run(found))
+
+
+@match.command(help="Publish a draft: propose its pairs.")
+@click.argument("run_id")
+@pass_cli
+def publish(cli: Cli, run_id: str) -> None:
+    async def go(s: Session) -> matching_pb2.MatchRun:
+        full = await resolve_run(s, run_id.strip())
+        req = matching_pb2.PublishDraftRequest(run_id=full)
+        return (await s.matching.PublishDraft(req, metadata=s.md)).run
+
+    found = cli.call(go)
+
+    def text() -> None:
+        show_run(found)
+        console.print(f"published; {found.publish_skipped} pair(s) could no longer be proposed")
+
+    cli.emit({"run": found}, text)

@@ -23,6 +23,8 @@ STAFF_ONLY = audit_api.STAFF_ONLY | methods(
     "ListMatchAssignments",
     "ListUnfilledPlaces",
     "SuggestMembers",
+    "EditDraft",
+    "PublishDraft",
 )
 
 
@@ -42,8 +44,27 @@ class MatchingApi(matching_pb2_grpc.MatchingServiceServicer):
             gap_target=request.gap_target,
             weights=convert.weights(request.weights),
             max_distance_m=request.max_distance_m,
+            draft=request.draft,
         )
         return pb.RunMatchingResponse(run=convert.run_to_proto(run))
+
+    async def EditDraft(
+        self, request: pb.EditDraftRequest, context: aio.ServicerContext
+    ) -> pb.EditDraftResponse:
+        run = await self.m.edit_draft(
+            current_principal(),
+            convert.uuid_id(request.run_id, "run_id"),
+            convert.draft_edits(request.edits),
+        )
+        return pb.EditDraftResponse(run=convert.run_to_proto(run))
+
+    async def PublishDraft(
+        self, request: pb.PublishDraftRequest, context: aio.ServicerContext
+    ) -> pb.PublishDraftResponse:
+        run = await self.m.publish_draft(
+            current_principal(), convert.uuid_id(request.run_id, "run_id")
+        )
+        return pb.PublishDraftResponse(run=convert.run_to_proto(run))
 
     async def GetMatchRun(
         self, request: pb.GetMatchRunRequest, context: aio.ServicerContext

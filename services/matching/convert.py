@@ -4,6 +4,7 @@ into read model rows; runs, assignments, empty places and suggestions into proto
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from services.common.protoconv import (
     usable_skills,
 )
 from services.common.values import Beneficiary, WeeklyWindow
-from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow
+from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow, slot_of
 from services.matching.domain.runs import RunRecord, UnfilledPlace
 from services.matching.domain.scope import Scope
 from services.matching.domain.suggestions import Suggestion
@@ -46,7 +47,9 @@ STATES = {
     "running": pb.MATCH_RUN_STATE_RUNNING,
     "succeeded": pb.MATCH_RUN_STATE_SUCCEEDED,
     "failed": pb.MATCH_RUN_STATE_FAILED,
+    "draft": pb.MATCH_RUN_STATE_DRAFT,
 }
+DRAFT_ACTIONS = {pb.DRAFT_EDIT_ACTION_PIN: "pin", pb.DRAFT_EDIT_ACTION_REMOVE: "remove"}
 
 # Ids of the organisation are short printable text; anything else names nothing (and is not
 # echoed back at length).
@@ -95,6 +98,22 @@ def weights(w: pb.MatchWeights) -> Weights:
     )
 
 
+def draft_edits(edits: Sequence[pb.DraftEdit]) -> list[tuple[str, str, str]]:
+    """(task, member, "pin" | "remove") per edit, each field checked and named."""
+    out = []
+    for k, e in enumerate(edits):
+        if e.action not in DRAFT_ACTIONS:
+            raise InvalidArgument(FieldViolation(f"edits[{k}].action", "must be PIN or REMOVE"))
+        out.append(
+            (
+                uuid_id(e.task_id, f"edits[{k}].task_id"),
+                uuid_id(e.member_id, f"edits[{k}].member_id"),
+                DRAFT_ACTIONS[e.action],
+            )
+        )
+    return out
+
+
 def method(value: int) -> str:
     if value not in METHOD_NAMES:
         raise InvalidArgument(FieldViolation("method", "is not a known MatchMethod"))
@@ -121,9 +140,17 @@ def member_row(m: registry_pb2.Member) -> tuple[MemberRow, datetime]:
                 WeeklyWindow(w.day, w.start_minute, w.end_minute) for w in m.availability
             ),
             hours_per_month=m.hours_per_month,
+            unit_id=m.unit_id,
         ),
         time_from_proto(m.update_time),
     )
+
+
+def task_slot(t: tasks_pb2.Task) -> str:
+    """A role occurrence's weekly slot; none for a wish."""
+    if t.kind != tasks_pb2.TASK_KIND_ROLE_OCCURRENCE or not t.source_id:
+        return ""
+    return slot_of(t.source_id[:MAX_ID_LENGTH], time_from_proto(t.window.start))
 
 
 def task_row(t: tasks_pb2.Task) -> tuple[TaskRow, datetime]:
@@ -145,6 +172,10 @@ def task_row(t: tasks_pb2.Task) -> tuple[TaskRow, datetime]:
             beneficiary=BENEFICIARY_FROM_PROTO.get(t.beneficiary_group, Beneficiary.OTHER).value,
             status=TASK_STATUS_WORDS.get(t.status, "open"),
             posted_at=time_from_proto(t.create_time),
+            slot=task_slot(t),
+            team=t.team,
+            unit_id=t.unit_id[:MAX_ID_LENGTH],
+            overbook_cap=max(0, t.overbook_cap),
         ),
         time_from_proto(t.update_time),
     )
@@ -163,6 +194,7 @@ def assignment_row(a: tasks_pb2.Assignment, t: tasks_pb2.Task) -> tuple[Assignme
             flexible=t.window.flexible,
             effort_hours=t.effort_hours,
             hours=a.hours,
+            slot=task_slot(t),
         ),
         time_from_proto(a.update_time),
     )
@@ -180,6 +212,16 @@ INT_FIGURES = (
     "members_used",
     "most_places",
     "fcfs_places_filled",
+    "slot_weeks",
+    "slot_weeks_usual",
+    "team_tasks",
+    "team_tasks_staffed",
+    "team_tasks_covered",
+    "event_headcount",
+    "event_planned",
+    "changed_pairs",
+    "pinned_pairs",
+    "publish_skipped",
 )
 FLOAT_FIGURES = (
     "load_s",
@@ -193,6 +235,9 @@ FLOAT_FIGURES = (
     "p95_distance_m",
     "hours_stdev",
     "fcfs_objective",
+    "rota_stability",
+    "expected_attendance",
+    "base_objective",
 )
 
 
@@ -216,6 +261,9 @@ def run_to_proto(r: RunRecord) -> pb.MatchRun:
         ],
         solver_status=f.get("solver_status") or "",
     )
+    published = ts(r.published_at)
+    if published is not None:
+        out.publish_time.CopyFrom(published)
     for name in INT_FIGURES:
         setattr(out, name, int(f.get(name) or 0))
     for name in FLOAT_FIGURES:
@@ -237,6 +285,8 @@ def assignment_to_proto(a: ShownAssignment) -> pb.MatchAssignment:
             )
             for x in a.alternatives
         ],
+        covers=list(a.covers),
+        pinned=a.pinned,
     )
 
 

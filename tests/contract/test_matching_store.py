@@ -352,6 +352,73 @@ async def test_a_finished_run_keeps_its_plan_its_figures_and_holds_its_proposals
     assert await store.get_run("not an id") is None
 
 
+async def test_a_draft_is_replaced_whole_with_its_edits_and_published_once(
+    store: MatchingStore,
+) -> None:
+    run_id, _ = await store.start_run(Scope("community", "c1"), "s1", True, "auto", "admin")
+    assert run_id is not None
+    tasks, members = [ref() for _ in range(2)], [ref() for _ in range(2)]
+
+    def plan(n: int) -> list[PlannedAssignment]:
+        return [
+            PlannedAssignment(
+                position=0,
+                task_id=tasks[n],
+                member_id=members[n],
+                score=100.0,
+                distance_m=250.0,
+                explanation="250 m from home",
+                alternatives=[],
+                public_distance_m=400.0,
+                facts={"rank": 1, "pinned": n == 1},
+            )
+        ]
+
+    await store.finish_run(run_id, plan(0), [], {"places_filled": 1}, [], ADMIN, draft=True)
+    run = await store.get_run(run_id)
+    assert run is not None and run.state == "draft" and run.published_at is None
+    assert await store.draft_edits(run_id) == {}
+
+    edits = {(tasks[1], members[1]): "pin", (tasks[0], members[0]): "remove"}
+    gone = [UnfilledPlace(0, tasks[0], 1, "outscored", 1)]
+    assert await store.replace_draft(run_id, plan(1), gone, {"changed_pairs": 2}, edits)
+    assert await store.planned(run_id, -1, 10) == plan(1)
+    assert await store.unfilled(run_id, -1, 10) == gone
+    assert await store.draft_edits(run_id) == edits
+    run = await store.get_run(run_id)
+    assert run is not None and run.figures == {"changed_pairs": 2} and run.state == "draft"
+
+    proposals = [events.proposal_made(run_id, tasks[1], members[1], 1, "near")]
+    assert await store.publish_draft(run_id, proposals, ADMIN, 0)
+    run = await store.get_run(run_id)
+    assert run is not None and run.state == "succeeded" and run.published_at is not None
+    assert not run.dry_run
+    assert run.figures["publish_skipped"] == 0
+    assert not await store.publish_draft(run_id, proposals, ADMIN, 0)
+    assert not await store.replace_draft(run_id, plan(0), [], {}, {})
+    assert await store.planned(run_id, -1, 10) == plan(1)
+    async with store.transaction() as tx:
+        await store.put_task(tx, task(tasks[1]), T0)
+    assert set((await loaded(store)).pending) == {(tasks[1], members[1])}
+
+
+async def test_slots_teams_units_and_caps_come_back_with_the_world(store: MatchingStore) -> None:
+    t, m, a = ref(), ref(), ref()
+    async with store.transaction() as tx:
+        await store.put_community(tx, "c1", "s1")
+        await store.put_member(tx, member(m, unit_id="u1"), T0)
+        await store.put_task(
+            tx, task(t, slot="r1:6:0900", team=True, unit_id="u1", overbook_cap=3), T0
+        )
+        await store.put_assignment(tx, assignment(a, m, t, state="accepted", slot="r1:6:0900"), T0)
+    world = await loaded(store)
+    got = world.tasks[t]
+    assert (got.slot, got.team, got.unit_id, got.overbook_cap) == ("r1:6:0900", True, "u1", 3)
+    assert world.members[m].unit_id == "u1"
+    assert world.assignments[a].slot == "r1:6:0900"
+    assert world.solver_member(world.members[m], T0).slots == frozenset({"r1:6:0900"})
+
+
 async def test_runs_are_listed_newest_first_by_scope_or_by_places_held(
     store: MatchingStore,
 ) -> None:

@@ -286,6 +286,13 @@ async def shared_run(st: Stubs, site: Site) -> tuple[str, str]:
     return site.run, site.member
 
 
+async def fresh_draft(st: Stubs, site: Site) -> tuple[str, str]:
+    reply = await st.matching.RunMatching(
+        matching_pb2.RunMatchingRequest(community_id=site.home, draft=True), metadata=st.admin
+    )
+    return reply.run.id, site.member
+
+
 def update_hours(st: Stubs, site: Site, i: str, owner: str, md: Metadata) -> Awaitable[Any]:
     return st.registry.UpdateMember(  # type: ignore[no-any-return]
         registry_pb2.UpdateMemberRequest(
@@ -463,6 +470,18 @@ CASES: dict[str, tuple[Setup, Call, dict[str, str]]] = {
         shared_run,
         lambda st, s, i, o, md: st.matching.ListMatchAssignments(
             M.ListMatchAssignmentsRequest(run_id=i), metadata=md
+        ),
+        STAFF_RULE,
+    ),
+    "matching.EditDraft": (
+        fresh_draft,
+        lambda st, s, i, o, md: st.matching.EditDraft(M.EditDraftRequest(run_id=i), metadata=md),
+        STAFF_RULE,
+    ),
+    "matching.PublishDraft": (
+        fresh_draft,
+        lambda st, s, i, o, md: st.matching.PublishDraft(
+            M.PublishDraftRequest(run_id=i), metadata=md
         ),
         STAFF_RULE,
     ),

@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from services.cli.base import ClockTime, Days, Place, Skill, When
 from services.cli.district import member_from_row, read_members_file
 from services.cli.main import linli, main, parse_only
+from services.cli.match import pair
 from services.client import addresses, token_from
 from services.common.settings import ClientSettings
 
@@ -172,6 +173,19 @@ def test_parse_only_checks_the_whole_command_line() -> None:
         parse_only(["match", "run", "--time-limit", "soon"])
     with pytest.raises(click.UsageError):
         parse_only(["match", "walk"])
+    assert parse_only(["match", "run", "--draft"]) == ["match", "run"]
+    assert parse_only(["match", "edit", "r1", "--pin", "t:m", "--remove", "t:n"]) == [
+        "match",
+        "edit",
+    ]
+    assert parse_only(["match", "publish", "r1"]) == ["match", "publish"]
+
+
+def test_a_draft_edit_names_a_task_and_a_member() -> None:
+    assert pair("t1:m1") == ("t1", "m1")
+    for bad in ("t1", ":m1", "t1:"):
+        with pytest.raises(click.BadParameter):
+            pair(bad)
 
 
 def test_addresses_follow_the_settings_make_uses(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_a_task_the_planner_cannot_take_is_left_out_and_reported_not_fatal() -> 
     instance = w.instance(scope, NOW, Weights(), Params())
     assert [t.id for t in instance.tasks] == ["good"]
     assert [(t, n) for t, n, _why in w.invalid_tasks(scope, NOW)] == [("bad", 1)]
-    result, *_ = plan(instance)
+    result = plan(instance).result
     assert [a.task_id for a in result.assignments] == ["good"]
     assert suggested(w, "bad") == []
     assert [t for t, *_ in suggest_tasks(w, "m", 10, NOW, Weights(), 3000.0)] == ["good"]
@@ -191,5 +191,37 @@ def test_a_member_with_odd_levels_or_hours_is_planned_without_breaking_the_run()
     w = world(replace(task("a", 0, 1.0), skills=(("tutoring", 3),)))
     w.put_member(replace(member(), skills={"tutoring": 1000}, hours_per_month=10**9))
     instance = w.instance(Scope("community", "c"), NOW, Weights(), Params())
-    result, *_ = plan(instance)
+    result = plan(instance).result
     assert [(a.task_id, a.member_id) for a in result.assignments] == [("a", "m")]
+
+
+def test_what_the_solver_sees_of_slots_teams_units_and_events() -> None:
+    """A member who served a slot stands in it; a team's places left need only the skills its
+    members do not bring yet; only a role's event (a slot) may be over-booked, never a wish."""
+    w = World()
+    w.put_member(replace(member(), skills={"driving": 2}, unit_id="u1"))
+    team = replace(
+        task("team", 0, 1.0, headcount=2),
+        skills=(("driving", 1), ("first_aid", 1)),
+        team=True,
+        unit_id="u1",
+    )
+    wish = replace(task("wish", 3, 1.0, headcount=30), overbook_cap=5)
+    event = replace(task("event", 6, 1.0, headcount=30), overbook_cap=5, slot="r9:4:0800")
+    for t in (team, wish, event):
+        w.put_task(t)
+    w.put_assignment(
+        AssignmentRow("a1", "m", "old", "completed", NOW, NOW, False, 1.0, 1.0, slot="r1:2:1630")
+    )
+    instance = w.instance(Scope("district"), NOW, Weights(), Params())
+    (seen,) = instance.members
+    assert seen.slots == frozenset({"r1:2:1630"}) and seen.unit_id == "u1"
+    got = {t.id: t for t in instance.tasks}
+    assert got["team"].team and got["team"].skills == team.skills
+    assert got["wish"].overbook_cap == 0 and got["event"].overbook_cap == 5
+
+    w.offer("team", "m")  # the driver holds one place: the other must bring first aid
+    (left,) = [
+        t for t in w.instance(Scope("district"), NOW, Weights(), Params()).tasks if t.id == "team"
+    ]
+    assert left.skills == (("first_aid", 1),) and left.places == 1

@@ -132,6 +132,7 @@ class District:
         states = {
             "proposed": tasks_pb2.ASSIGNMENT_STATE_PROPOSED,
             "declined": tasks_pb2.ASSIGNMENT_STATE_DECLINED,
+            "accepted": tasks_pb2.ASSIGNMENT_STATE_ACCEPTED,
         }
         when = self.version()
         a = tasks_pb2.Assignment(

@@ -3,11 +3,12 @@ status code)."""
 
 from __future__ import annotations
 
-from services.common.errors import Aborted, ResourceExhausted
+from services.common.errors import Aborted, FailedPrecondition, ResourceExhausted
 
 # Reason codes callers act on.
 RUN_IN_PROGRESS = "RUN_IN_PROGRESS"
 TOO_MANY_RUNS = "TOO_MANY_RUNS"
+NOT_A_DRAFT = "NOT_A_DRAFT"
 # Why a task's places stay empty when the planner cannot take the task as it is.
 INVALID_TASK = "invalid_task"
 
@@ -32,3 +33,10 @@ class RunInProgress(Aborted):
             RUN_IN_PROGRESS,
             run_id=clash or "",
         )
+
+
+class NotADraft(FailedPrecondition):
+    """Only a draft is edited or published: this run proposed its pairs already, or never will."""
+
+    def __init__(self, run_id: str, state: str) -> None:
+        super().__init__(f"run {run_id} is {state}, not a draft", NOT_A_DRAFT, run_id=run_id)

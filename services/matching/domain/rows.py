@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.common.values import WeeklyWindow, claim_deadline
+from services.common.values import LOCAL_TZ, WeeklyWindow, claim_deadline
 
 # Assignment states that hold a member's time, hours and place.
 LIVE = frozenset({"proposed", "accepted"})
+# Assignment states by which a member stands in the weekly slot of its task.
+STANDING = frozenset({"accepted", "completed"})
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class MemberRow:
     skills: dict[str, int]
     availability: tuple[WeeklyWindow, ...]
     hours_per_month: int
+    unit_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class TaskRow:
     beneficiary: str
     status: str
     posted_at: datetime
+    slot: str = ""  # a role occurrence's weekly slot; "" for a wish
+    team: bool = False  # the skills are asked of the team together
+    unit_id: str = ""  # the role's paired unit
+    overbook_cap: int = 0  # a large one-off event's over-booking cap
 
     @property
     def deadline(self) -> datetime:
@@ -69,3 +76,10 @@ class AssignmentRow:
     flexible: bool
     effort_hours: float
     hours: float
+    slot: str = ""  # the weekly slot of its task, if any
+
+
+def slot_of(role_id: str, start: datetime) -> str:
+    """A role occurrence's weekly slot: the role, and the local weekday and time it starts."""
+    local = start.astimezone(LOCAL_TZ)
+    return f"{role_id}:{local.isoweekday()}:{local:%H%M}"

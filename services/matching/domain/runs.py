@@ -30,6 +30,7 @@ class RunRecord:
     figures: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     finished_at: datetime | None = None
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,12 @@ def first_overlapping(
 
 
 def run_params(
-    method: str, time_limit_s: float, gap_target: float, weights: Weights, max_distance_m: float
+    method: str,
+    time_limit_s: float,
+    gap_target: float,
+    weights: Weights,
+    max_distance_m: float,
+    overbook_min_headcount: int = 20,
 ) -> Params:
     """A run's parameters, every field out of range named; zero stands for the default."""
     v: list[FieldViolation] = [
@@ -114,13 +120,19 @@ def run_params(
         time_limit_s=time_limit_s or 10.0,
         gap_target=gap_target or 0.0001,
         method=method,
+        overbook_min_headcount=overbook_min_headcount,
     )
 
 
 def planned(
-    result: Result, public_distance: Callable[[str, str], float]
+    result: Result,
+    public_distance: Callable[[str, str], float],
+    weights: Weights,
+    pinned: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[PlannedAssignment]:
-    """The plan's assignments as recorded, with each member's distance from their public cell."""
+    """The plan's assignments as recorded, with each member's distance from their public cell
+    (and what the paired unit added to a score, which callers outside the member's scope are
+    not told)."""
     return [
         PlannedAssignment(
             position=n,
@@ -138,6 +150,7 @@ def planned(
                     public_distance(a.task_id, x.member_id),
                     x.skill_fit,
                     x.reliability,
+                    weights.unit * x.unit,
                 ]
                 for x in a.alternatives
             ],
@@ -147,6 +160,9 @@ def planned(
                 "load_hours": a.member_load_hours,
                 "reliability": a.reliability,
                 "rank": a.rank,
+                "unit_points": weights.unit * a.unit,
+                "covers": list(a.covers),
+                "pinned": (a.task_id, a.member_id) in pinned,
             },
         )
         for n, a in enumerate(result.assignments)
@@ -213,7 +229,44 @@ def figures(
         "outside_members": outside_members,
         "public_mean_distance_m": statistics.fmean(public) if public else 0.0,
         "public_p95_distance_m": public[int(0.95 * (len(public) - 1))] if public else 0.0,
+        # What the run was asked for, so that its re-offers and re-plans plan as it did.
+        "weights": dict(weights.__dict__),
+        "time_limit_s": params.time_limit_s,
+        "gap_target": params.gap_target,
+        "slot_weeks": result.rota[1],
+        "slot_weeks_usual": result.rota[0],
+        "rota_stability": result.rota_stability or 0.0,
+        "team_tasks_covered": result.teams[0],
+        "team_tasks_staffed": result.teams[1],
+        "team_tasks": result.teams[2],
+        "expected_attendance": result.attendance[0],
+        "event_headcount": result.attendance[1],
+        "event_planned": result.attendance[2],
+        "base_objective": result.base_objective,
     }
+
+
+def asked(run: RunRecord, overbook_min_headcount: int) -> tuple[Weights, Params]:
+    """The weights and parameters a run was planned with (a run recorded before they were
+    kept: its distance weight and reach, and the defaults)."""
+    f = run.figures
+    base = Weights()
+    kept = f.get("weights") or {
+        "distance": f.get("weight_distance", base.distance),
+        "skill": f.get("weight_skill", base.skill),
+        "reliability": f.get("weight_reliability", base.reliability),
+    }
+    weights = Weights(
+        **{name: float(kept.get(name, value)) for name, value in base.__dict__.items()}
+    )
+    params = Params(
+        max_distance_m=float(f.get("max_distance_m") or 3000.0),
+        time_limit_s=float(f.get("time_limit_s") or 10.0),
+        gap_target=float(f.get("gap_target") or 0.0001),
+        method=run.method,
+        overbook_min_headcount=overbook_min_headcount,
+    )
+    return weights, params
 
 
 def outside_members(scope: Scope, instance: Instance) -> int:

@@ -53,7 +53,8 @@ def _pair(
     if neutral:
         fit, scored = (
             NEUTRAL_FIT,
-            replace(member, reliability=NEUTRAL_RELIABILITY, load_hours=0),
+            # Nor whether they work in the paired unit: their employer is theirs to tell.
+            replace(member, reliability=NEUTRAL_RELIABILITY, load_hours=0, unit_id=""),
         )
     score = sm.pair_score(task, scored, distance, fit, weights, now, reach)
     net = (score - sm.fairness_cost(scored, 1, weights)) / sm.SCALE

@@ -13,7 +13,14 @@ from services.matching.domain.privacy import NEUTRAL_FIT, NEUTRAL_RELIABILITY, b
 from services.matching.domain.runs import PlannedAssignment, RunRecord
 
 # A run's figures that mix in every planned member's exact distance, hours or reliability.
-OUTSIDE_MEMBER_FIGURES = ("objective", "bound", "fcfs_objective", "hours_stdev")
+OUTSIDE_MEMBER_FIGURES = (
+    "objective",
+    "bound",
+    "fcfs_objective",
+    "hours_stdev",
+    "base_objective",
+    "expected_attendance",
+)
 
 
 def shown_run(run: RunRecord, principal: Principal) -> RunRecord:
@@ -51,6 +58,8 @@ class ShownAssignment:
     distance_m: float
     explanation: str
     alternatives: list[ShownAlternative]
+    covers: tuple[str, ...] = ()
+    pinned: bool = False
 
 
 def shown_assignment(
@@ -74,9 +83,11 @@ def shown_assignment(
         moved = weight * (max(0.0, 1 - band / reach) - max(0.0, 1 - exact / reach))
         if record:
             # Nor the member's record: scored as any member meeting the task's minimums.
-            fit, reliability = record
+            fit, reliability = record[:2]
             moved += w_skill * (NEUTRAL_FIT - fit)
             moved += w_reliability * (NEUTRAL_RELIABILITY - reliability)
+            # Nor whether they work in the role's paired unit.
+            moved -= float(record[2]) if len(record) > 2 else 0.0
         return round(score + moved, 1), band, f"within {band:.0f} m"
 
     facts = row.facts
@@ -85,12 +96,12 @@ def shown_assignment(
         row.score,
         row.distance_m,
         row.public_distance_m,
-        [facts["skill_fit"], facts["reliability"]] if facts else [],
+        [facts["skill_fit"], facts["reliability"], facts.get("unit_points", 0.0)] if facts else [],
     )
     alternatives = []
     for alt in row.alternatives:
         a_score, a_distance, _ = shown(
-            alt[0], alt[1], alt[2], alt[4] if len(alt) > 4 else None, alt[5:7]
+            alt[0], alt[1], alt[2], alt[4] if len(alt) > 4 else None, alt[5:8]
         )
         alternatives.append(ShownAlternative(alt[0], a_score, a_distance, alt[3]))
     alts = (
@@ -100,14 +111,16 @@ def shown_assignment(
         or "none"
     )
     exact = sees_exactly(row.member_id)
+    # Who covers which skill of a team is what staff need to see the team is whole.
+    team = f"covers {', '.join(facts['covers'])} for the team; " if facts.get("covers") else ""
     if facts and not exact:
         # Skill fit, load and reliability are the member's record: not for this caller.
         explanation = (
-            f"{said} from home; score {score:.1f} (rank {facts['rank']}); next best: {alts}"
+            f"{team}{said} from home; score {score:.1f} (rank {facts['rank']}); next best: {alts}"
         )
     elif facts:
         explanation = (
-            f"{said} from home, skill fit {facts['skill_fit']:.2f}, "
+            f"{team}{said} from home, skill fit {facts['skill_fit']:.2f}, "
             f"{facts['load_hours']:.1f} h already this month, reliability "
             f"{facts['reliability']:.2f}; score {score:.1f} (rank {facts['rank']}); "
             f"next best: {alts}"
@@ -124,4 +137,6 @@ def shown_assignment(
         distance_m=distance,
         explanation=explanation,
         alternatives=alternatives,
+        covers=tuple(facts.get("covers", ())) if facts else (),
+        pinned=bool(facts.get("pinned")) if facts else False,
     )

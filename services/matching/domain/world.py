@@ -21,7 +21,7 @@ from services.matching.domain.eligibility import (
     task_problem,
 )
 from services.matching.domain.privacy import public_distance
-from services.matching.domain.rows import LIVE, AssignmentRow, MemberRow, TaskRow
+from services.matching.domain.rows import LIVE, STANDING, AssignmentRow, MemberRow, TaskRow
 from services.matching.domain.scope import Scope
 from services.matching.solver import model as sm
 
@@ -48,6 +48,8 @@ class World:
     pending: dict[tuple[str, str], AssignmentRow] = field(default_factory=dict)
     _pending_of: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     _pending_on: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Assignments by task: who already holds a team's places.
+    _on_task: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # The organisation: community -> its street.
     communities: dict[str, str] = field(default_factory=dict)
     # Standby lists: task -> member -> when they joined (a freed place is theirs first).
@@ -94,6 +96,7 @@ class World:
     def put_assignment(self, a: AssignmentRow) -> None:
         self.assignments[a.assignment_id] = a
         self.by_member[a.member_id].add(a.assignment_id)
+        self._on_task[a.task_id].add(a.assignment_id)
         self.settle(a.task_id, a.member_id)
         self._forget(a.member_id)
 
@@ -159,9 +162,12 @@ class World:
         they gave since the month began; hours left is what their monthly offer leaves."""
         load, done, no_shows = 0.0, 0, 0
         busy = []
+        slots = set()
         held = [self.assignments[aid] for aid in self.by_member.get(m.id, ())]
         held += [self.pending[k] for k in self._pending_of.get(m.id, ())]
         for c in held:
+            if c.slot and c.state in STANDING:
+                slots.add(c.slot)
             if c.state in LIVE:
                 load += c.effort_hours
                 if not c.flexible:
@@ -186,9 +192,27 @@ class World:
             load_hours=load,
             reliability=(done + 1) / (done + no_shows + 2),
             busy=tuple(sorted(busy)),
+            unit_id=m.unit_id,
+            slots=frozenset(slots),
+        )
+
+    def team_skills_left(self, t: TaskRow) -> tuple[tuple[str, int], ...]:
+        """A team task's skills nobody holding (or offered) one of its places brings yet: the
+        places left are planned to bring those."""
+        holders = {
+            self.assignments[a].member_id
+            for a in self._on_task.get(t.id, ())
+            if self.assignments[a].state in LIVE
+        } | self._pending_on.get(t.id, set())
+        brought = [self.members[m].skills for m in holders if m in self.members]
+        return tuple(
+            (code, level)
+            for code, level in t.skills
+            if not any(skills.get(code, 0) >= level for skills in brought)
         )
 
     def solver_task(self, t: TaskRow, now: datetime) -> sm.Task:
+        team = t.team and len(t.skills) > 1
         return sm.Task(
             id=t.id,
             lat=t.lat,
@@ -196,7 +220,7 @@ class World:
             community_id=t.community_id,
             street_id=t.street_id,
             street_wide=t.street_wide,
-            skills=t.skills,
+            skills=self.team_skills_left(t) if team else t.skills,
             places=self.open_places(t, now),
             start=t.start,
             end=t.end,
@@ -204,6 +228,12 @@ class World:
             effort_hours=t.effort_hours,
             beneficiary=t.beneficiary,
             posted_at=t.posted_at,
+            slot=t.slot,
+            team=team,
+            unit_id=t.unit_id,
+            # Only a role's event is over-booked: a wish (no slot) is for one resident.
+            overbook_cap=min(t.overbook_cap, MOST_HEADCOUNT) if t.slot else 0,
+            headcount=min(t.headcount, MOST_HEADCOUNT),
         )
 
     def excluded(self, task_ids: Iterable[str]) -> frozenset[tuple[str, str]]:

@@ -15,15 +15,18 @@ from scipy.spatial import cKDTree
 
 from services.common.values import EARTH_RADIUS_M
 from services.matching.solver.model import (
+    SCALE,
     Instance,
     Member,
     Task,
     available,
+    covers,
     local_span,
     overlaps,
     pair_score,
     skill_fit,
 )
+from services.matching.solver.terms import adopt_slots, fitting_pins, overbooked_places
 
 
 @dataclass
@@ -47,6 +50,12 @@ class Candidates:
     by_task: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     by_member: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     funnels: list[Funnel] = field(default_factory=list)
+    # Per pair: the task's skills the member brings (what a team member covers).
+    covers: list[tuple[str, ...]] = field(default_factory=list)
+    # Per task: the places the plan may fill (the open places, and an event's over-booking).
+    places: list[int] = field(default_factory=list)
+    pinned: list[int] = field(default_factory=list)  # pairs staff pinned, that fit together
+    adopted: dict[str, list[int]] = field(default_factory=dict)  # slot -> its standing members
 
     def __len__(self) -> int:
         return len(self.task)
@@ -66,9 +75,10 @@ def clashes(member: Member, task: Task) -> bool:
 
 def build(instance: Instance) -> Candidates:
     members, tasks, p = instance.members, instance.tasks, instance.params
-    out = Candidates(funnels=[Funnel() for _ in tasks])
+    out = Candidates(funnels=[Funnel() for _ in tasks], places=[t.places for t in tasks])
     if not members or not tasks:
         return out
+    stability = round(instance.weights.stability * SCALE)
     lat0 = float(np.mean([m.lat for m in members]))
     xy = project(np.array([m.lat for m in members]), np.array([m.lng for m in members]), lat0)
 
@@ -105,7 +115,13 @@ def build(instance: Instance) -> Candidates:
         funnel = out.funnels[j]
         funnel.in_reach = len(near)
         skilled = near
-        for code, minimum in task.skills:
+        if task.team and task.skills:
+            # A team member brings at least one of the skills; the team covers them all.
+            brings = np.zeros(len(skilled), dtype=bool)
+            for code, minimum in task.skills:
+                brings |= levels[skilled, column[code]] >= minimum
+            skilled = skilled[brings]
+        for code, minimum in () if task.team else task.skills:
             skilled = skilled[levels[skilled, column[code]] >= minimum]
         funnel.skilled = len(skilled)
         span = local_span(task)
@@ -125,7 +141,11 @@ def build(instance: Instance) -> Candidates:
             funnel.free += 1
             found.append((i, float(np.hypot(*(xy[i] - here))), fit))
         found.sort(key=lambda c: (c[1], members[c[0]].id))
-        for i, distance, fit in found[: p.max_candidates]:
+        # A pinned member stays a candidate even beyond the nearest kept.
+        kept = found[: p.max_candidates] + [
+            c for c in found[p.max_candidates :] if (task.id, members[c[0]].id) in instance.pinned
+        ]
+        for i, distance, fit in kept:
             pair = len(out.task)
             out.task.append(j)
             out.member.append(i)
@@ -141,7 +161,12 @@ def build(instance: Instance) -> Candidates:
                     instance.now,
                     p.max_distance_m,
                 )
+                + stability * ((task.id, members[i].id) in instance.kept)
             )
+            out.covers.append(covers(members[i], task))
             out.by_task[j].append(pair)
             out.by_member[i].append(pair)
+    out.places = overbooked_places(instance, out)
+    out.adopted = adopt_slots(instance, out)
+    out.pinned = fitting_pins(instance, out)
     return out

@@ -12,6 +12,7 @@ from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
 from services.matching.solver import candidates as cand
+from services.matching.solver import terms
 from services.matching.solver.heuristics import objective
 from services.matching.solver.model import Instance, fairness_cost
 
@@ -50,6 +51,9 @@ class ExactModel:
     cliques: list[list[int]]  # pairs of one member whose windows all overlap
     chains: dict[int, list[int]]  # member -> fairness cost of its k-th task, k = 1..
     member_pairs: dict[int, list[int]]
+    # task -> (its pairs, per skill the pairs bringing it): a team covers every skill or none.
+    teams: dict[int, tuple[list[int], list[list[int]]]]
+    pins: list[int]
 
 
 def exact_model(instance: Instance, cands: cand.Candidates, pairs: list[int]) -> ExactModel:
@@ -58,7 +62,7 @@ def exact_model(instance: Instance, cands: cand.Candidates, pairs: list[int]) ->
     for p in pairs:
         by_task[cands.task[p]].append(p)
         by_member[cands.member[p]].append(p)
-    places = {j: ps for j, ps in by_task.items() if len(ps) > instance.tasks[j].places}
+    places = {j: ps for j, ps in by_task.items() if len(ps) > cands.places[j]}
     hours: dict[int, tuple[dict[int, int], int]] = {}
     cliques: list[list[int]] = []
     chains: dict[int, list[int]] = {}
@@ -70,7 +74,20 @@ def exact_model(instance: Instance, cands: cand.Candidates, pairs: list[int]) ->
             hours[i] = (efforts, capacity)
         cliques += window_cliques(instance, ps, cands)
         chains[i] = [fairness_cost(member, k, instance.weights) for k in range(1, len(ps) + 1)]
-    return ExactModel(pairs, places, hours, cliques, chains, by_member)
+    teams = {}
+    pinned = set(cands.pinned)
+    for j in terms.team_tasks(instance):
+        if j in by_task:
+            ps = [p for p in by_task[j] if p not in pinned]  # pins bind no team (violations)
+            # Pins count towards the cover: a team the plan completes may include them.
+            bring = [
+                [p for p in by_task[j] if code in cands.covers[p]]
+                for code, _ in instance.tasks[j].skills
+            ]
+            teams[j] = (ps, bring)
+    wanted = set(pairs)
+    pins = [p for p in cands.pinned if p in wanted]
+    return ExactModel(pairs, places, hours, cliques, chains, by_member, teams, pins)
 
 
 def mip(
@@ -93,7 +110,7 @@ def mip(
     for p in m.pairs:
         objective_row.SetCoefficient(x[p], cands.score[p])
     for j, ps in m.places.items():
-        row = solver.Constraint(-inf, instance.tasks[j].places)
+        row = solver.Constraint(-inf, cands.places[j])
         for p in ps:
             row.SetCoefficient(x[p], 1)
     for efforts, capacity in m.hours.values():
@@ -113,6 +130,19 @@ def mip(
             row.SetCoefficient(y, 1)
         for p in m.member_pairs[i]:
             row.SetCoefficient(x[p], -1)
+    for j, (ps, bring) in m.teams.items():
+        staffed = solver.BoolVar(f"team{j}")
+        row = solver.Constraint(-inf, 0)  # no member without the team
+        row.SetCoefficient(staffed, -cands.places[j])
+        for p in ps:
+            row.SetCoefficient(x[p], 1)
+        for covering in bring:  # every skill brought by someone, once staffed
+            row = solver.Constraint(0, inf)
+            row.SetCoefficient(staffed, -1)
+            for p in covering:
+                row.SetCoefficient(x[p], 1)
+    for p in m.pins:
+        x[p].SetLb(1)
     objective_row.SetMaximization()
     solver.SetHint(list(x.values()), [1.0 if p in hint else 0.0 for p in m.pairs])
     solver.SetTimeLimit(max(50, int(time_limit_s * 1000)))
@@ -145,12 +175,20 @@ def cpsat(
     model = cp_model.CpModel()
     x = {p: model.new_bool_var(f"x{p}") for p in m.pairs}
     for j, ps in m.places.items():
-        model.add(sum(x[p] for p in ps) <= instance.tasks[j].places)
+        model.add(sum(x[p] for p in ps) <= cands.places[j])
     for efforts, capacity in m.hours.values():
         model.add(sum(efforts[p] * x[p] for p in efforts) <= capacity)
     for clique in m.cliques:
         model.add_at_most_one(x[p] for p in clique)
-    terms = [(cands.score[p], x[p]) for p in m.pairs]
+    parts = [(cands.score[p], x[p]) for p in m.pairs]
+    for j, (ps, bring) in m.teams.items():
+        staffed = model.new_bool_var(f"team{j}")
+        model.add(sum(x[p] for p in ps) <= cands.places[j] * staffed)
+        for covering in bring:
+            model.add(sum(x[p] for p in covering) >= staffed)
+        model.add_hint(staffed, any(p in hint for p in ps))
+    for p in m.pins:
+        model.add(x[p] == 1)
     hinted: dict[int, int] = defaultdict(int)
     for p in hint:
         hinted[cands.member[p]] += 1
@@ -161,11 +199,11 @@ def cpsat(
         for a, b in itertools.pairwise(ys):
             model.add_implication(b, a)
         for k, (c, y) in enumerate(zip(costs, ys, strict=True), start=1):
-            terms.append((-c, y))
+            parts.append((-c, y))
             model.add_hint(y, k <= hinted[i])
     for p in m.pairs:
         model.add_hint(x[p], p in hint)
-    objective_expr = sum(c * v for c, v in terms)
+    objective_expr = sum(c * v for c, v in parts)
     model.add(objective_expr <= upper_bound)
     model.maximize(objective_expr)
     solver = cp_model.CpSolver()

@@ -9,7 +9,8 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from services.matching.solver import candidates as cand
-from services.matching.solver.heuristics import Ledger
+from services.matching.solver import terms
+from services.matching.solver.heuristics import with_pins
 from services.matching.solver.model import Instance, fairness_cost
 
 
@@ -28,8 +29,8 @@ def flow_bound(instance: Instance, cands: cand.Candidates) -> list[int]:
     n_t, n_m = len(instance.tasks), len(instance.members)
     source, sink = n_t + n_m, n_t + n_m + 1
     arcs: list[tuple[int, int, int, int]] = []  # (tail, head, capacity, unit cost)
-    total_places = sum(t.places for t in instance.tasks)
-    arcs += [(source, j, t.places, 0) for j, t in enumerate(instance.tasks)]
+    total_places = sum(cands.places)
+    arcs += [(source, j, n, 0) for j, n in enumerate(cands.places)]
     first_pair_arc = len(arcs)
     arcs += [(cands.task[p], n_t + cands.member[p], 1, -cands.score[p]) for p in range(len(cands))]
     for i in range(n_m):
@@ -56,11 +57,11 @@ def flow_bound(instance: Instance, cands: cand.Candidates) -> list[int]:
 
 def repair(instance: Instance, cands: cand.Candidates, relaxed: list[int]) -> list[int]:
     """Make the flow's pairs feasible (drop the weakest breaking hours or overlaps), then top up
-    the places left with the best pairs that still fit."""
-    ledger = Ledger(instance, cands)
-    chosen = []
+    the places left with the best pairs that still fit; teams made whole."""
+    ledger, chosen = with_pins(instance, cands)
+    pinned = set(chosen)
     for p in sorted(relaxed, key=lambda p: (-cands.score[p], p)):
-        if ledger.can_take(p):
+        if p not in pinned and ledger.can_take(p):
             ledger.take(p)
             chosen.append(p)
     taken = set(chosen)
@@ -68,4 +69,4 @@ def repair(instance: Instance, cands: cand.Candidates, relaxed: list[int]) -> li
         if p not in taken and ledger.can_take(p) and ledger.marginal(p) > 0:
             ledger.take(p)
             chosen.append(p)
-    return sorted(chosen)
+    return terms.mend_teams(instance, cands, chosen)

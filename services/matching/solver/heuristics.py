@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from services.matching.solver import candidates as cand
+from services.matching.solver import terms
 from services.matching.solver.model import Instance, fairness_cost
 
 
@@ -44,7 +45,7 @@ class Ledger:
     def can_take(self, pair: int) -> bool:
         j, i = self.cands.task[pair], self.cands.member[pair]
         task, member = self.instance.tasks[j], self.instance.members[i]
-        if self.filled[j] >= task.places:
+        if self.filled[j] >= self.cands.places[j]:
             return False
         if self.hours[i] + task.effort_hours > member.hours_left + 1e-9:
             return False
@@ -90,13 +91,31 @@ def violations(instance: Instance, cands: cand.Candidates, pairs: list[int]) -> 
         if not ledger.can_take(p):
             problems.append(f"pair {key} breaks headcount, hours or overlap")
         ledger.take(p)
+    chosen = set(pairs)
+    pinned = set(cands.pinned)
+    for j in terms.team_tasks(instance):
+        mine = [p for p in cands.by_task.get(j, []) if p in chosen]
+        # Staff who pin members on a team task make that team themselves: the rule binds the
+        # members the plan adds.
+        if set(mine) - pinned and terms.uncovered(instance, cands, j, mine):
+            missing = sorted(terms.uncovered(instance, cands, j, mine))
+            problems.append(f"team of task {j} misses {missing}")
+    problems += [f"pinned pair {p} left out" for p in cands.pinned if p not in chosen]
     return problems
+
+
+def with_pins(instance: Instance, cands: cand.Candidates) -> tuple[Ledger, list[int]]:
+    """A ledger holding the pinned pairs, and those pairs: every plan starts from them."""
+    ledger = Ledger(instance, cands)
+    for p in cands.pinned:
+        ledger.take(p)
+    return ledger, list(cands.pinned)
 
 
 def greedy(instance: Instance, cands: cand.Candidates, order: str = "score") -> Plan:
     started = time.perf_counter()
-    ledger = Ledger(instance, cands)
-    chosen: list[int] = []
+    ledger, chosen = with_pins(instance, cands)
+    pinned = set(chosen)
     if order == "fcfs":
         tasks = sorted(
             range(len(instance.tasks)),
@@ -104,14 +123,15 @@ def greedy(instance: Instance, cands: cand.Candidates, order: str = "score") -> 
         )
         for j in tasks:
             for p in sorted(cands.by_task.get(j, []), key=lambda p: (cands.distance_m[p], p)):
-                if ledger.can_take(p):
+                if p not in pinned and ledger.can_take(p):
                     ledger.take(p)
                     chosen.append(p)
     else:
         for p in sorted(range(len(cands)), key=lambda p: (-cands.score[p], p)):
-            if ledger.can_take(p) and ledger.marginal(p) > 0:
+            if p not in pinned and ledger.can_take(p) and ledger.marginal(p) > 0:
                 ledger.take(p)
                 chosen.append(p)
+    chosen = terms.mend_teams(instance, cands, chosen)
     return Plan(
         chosen,
         objective(instance, cands, chosen),

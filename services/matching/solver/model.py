@@ -11,6 +11,10 @@ score = fill + priority*[elderly, child, disabled or poor] + urgency*closeness o
 fairness: the k-th new task of a member carrying L hours this month costs
         fairness * (L / FAIRNESS_HOURS + k - 1), rising with every task (convex), so the load
         spreads instead of falling on the same willing few.
+
+Terms of a plan over a term (`terms.py`): a weekly slot's occurrences earn `continuity` when
+taken by one of the slot's standing members (a rota keeps its members); a member of a role's
+paired unit earns `unit`; a pair of the plan being re-planned earns `stability`.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class Weights:
     distance: float = 20.0  # close to home
     reliability: float = 10.0  # a record of turning up
     fairness: float = 8.0  # the cost of each further task for an already busy member
+    continuity: float = 15.0  # a weekly slot's occurrence taken by one of its standing members
+    unit: float = 10.0  # a member of the paired unit that runs the role
+    stability: float = 30.0  # keeping a pair of the plan being re-planned
 
     def validate(self) -> list[str]:
         return [
@@ -58,6 +65,8 @@ class Params:
     seed: int = 0
     method: str = "auto"  # "auto" (flow plan, then CP-SAT), "flow", "cpsat", "greedy", "fcfs"
     workers: int = 1  # CP-SAT search workers; 1 is deterministic
+    # Over-booking is for large one-off events only: at least this many people asked for.
+    overbook_min_headcount: int = 20
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,9 @@ class Member:
     load_hours: float  # done and accepted this month
     reliability: float = 0.5  # 0 to 1
     busy: tuple[tuple[datetime, datetime], ...] = ()  # accepted fixed windows
+    unit_id: str = ""  # the paired unit they work in, if any
+    # Weekly slots they already serve (a standing slot: no cost to keep it).
+    slots: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,14 @@ class Task:
     effort_hours: float
     beneficiary: str
     posted_at: datetime
+    # The weekly slot of a recurring role this occurrence belongs to (role, weekday, time); "".
+    slot: str = ""
+    # The skills are to be covered by the team together, each member bringing at least one.
+    team: bool = False
+    unit_id: str = ""  # the role's paired unit: its members are preferred
+    # A large one-off event may be over-booked by its expected no-shows, up to this many.
+    overbook_cap: int = 0
+    headcount: int = 0  # people asked for in all (0: as many as places)
 
     @property
     def deadline(self) -> datetime:
@@ -106,6 +126,10 @@ class Instance:
     params: Params = field(default_factory=Params)
     # (task id, member id) pairs never to plan: declined, expired or already holding the place.
     excluded: frozenset[tuple[str, str]] = frozenset()
+    # (task id, member id) pairs staff pinned: planned whatever else changes, where they fit.
+    pinned: frozenset[tuple[str, str]] = frozenset()
+    # The pairs of the plan being re-planned: kept where the objective allows (`stability`).
+    kept: frozenset[tuple[str, str]] = frozenset()
 
 
 def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
@@ -145,16 +169,25 @@ def available(
 
 
 def skill_fit(member: Member, task: Task) -> float | None:
-    """0..1 for how far above the minimum the member's skills are; None when one is missing."""
+    """0..1 for how far above the minimum the member's skills are; None when one is missing
+    (for a team task: when they bring none of them, and the fit is over those they bring)."""
     if not task.skills:
         return 0.5
-    total = 0.0
+    total, brought = 0.0, 0
     for code, minimum in task.skills:
         level = member.skills.get(code, 0)
         if level < minimum:
+            if task.team:
+                continue
             return None
         total += (level - minimum + 1) / (4 - minimum)
-    return total / len(task.skills)
+        brought += 1
+    return total / brought if brought else None
+
+
+def covers(member: Member, task: Task) -> tuple[str, ...]:
+    """The task's skills the member brings at the level asked."""
+    return tuple(code for code, minimum in task.skills if member.skills.get(code, 0) >= minimum)
 
 
 def pair_score(
@@ -175,6 +208,7 @@ def pair_score(
         + w.skill * fit
         + w.distance * max(0.0, 1.0 - distance_m / reach_m)
         + w.reliability * member.reliability
+        + w.unit * bool(task.unit_id and member.unit_id == task.unit_id)
     )
     return round(points * SCALE)
 

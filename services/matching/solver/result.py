@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 
 from services.matching.solver import candidates as cand
 from services.matching.solver import solve as slv
+from services.matching.solver import terms
 from services.matching.solver.model import (
     PRIORITY_GROUPS,
     SCALE,
     Instance,
+    Member,
+    Task,
     fairness_cost,
 )
 
@@ -38,6 +41,7 @@ class Alternative:
     # What the score took from the member's record (shown only to those who see the member).
     skill_fit: float = 0.5
     reliability: float = 0.5
+    unit: bool = False  # a member of the role's paired unit (their score holds its points)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class Assignment:
     reliability: float
     rank: int  # the member's rank among the task's candidates by score (1 is best)
     alternatives: tuple[Alternative, ...]
+    # On a team task: the skills this member covers for the team.
+    covers: tuple[str, ...] = ()
+    unit: bool = False  # a member of the role's paired unit (their score holds its points)
 
     def explanation(self) -> str:
         alt = (
@@ -61,8 +68,9 @@ class Assignment:
             )
             or "none"
         )
+        team = f"covers {', '.join(self.covers)} for the team; " if self.covers else ""
         return (
-            f"{self.distance_m:.0f} m from home, skill fit {self.skill_fit:.2f}, "
+            f"{team}{self.distance_m:.0f} m from home, skill fit {self.skill_fit:.2f}, "
             f"{self.member_load_hours:.1f} h already this month, reliability "
             f"{self.reliability:.2f}; score {self.score:.1f} (rank {self.rank}); "
             f"next best: {alt}"
@@ -100,6 +108,18 @@ class Result:
     p95_distance_m: float = 0.0
     load_spread: dict[str, float] = field(default_factory=dict)
     components: int = 0
+    # Slot-weeks served by the slot's usual members, of slot-weeks served.
+    rota: tuple[int, int] = (0, 0)
+    # Team tasks staffed with every skill covered, team tasks staffed, team tasks.
+    teams: tuple[int, int, int] = (0, 0, 0)
+    # Events over-booked: members expected to come, headcount, members planned.
+    attendance: tuple[float, int, int] = (0.0, 0, 0)
+    # The objective without the terms of rotas and re-plans (what they cost the rest).
+    base_objective: float = 0.0
+
+    @property
+    def rota_stability(self) -> float | None:
+        return self.rota[0] / self.rota[1] if self.rota[1] else None
 
     @property
     def filled(self) -> int:
@@ -147,9 +167,12 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
                         "assigned elsewhere" if assigned_to.get(cands.member[q]) else "free",
                         cands.fit[q],
                         instance.members[cands.member[q]].reliability,
+                        _in_unit(task, instance.members[cands.member[q]]),
                     )
                     for q in others
                 ),
+                covers=cands.covers[p] if task.team and len(task.skills) > 1 else (),
+                unit=_in_unit(task, member),
             )
         )
     unfilled = []
@@ -180,7 +203,7 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
 
     groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for j, task in enumerate(instance.tasks):
-        groups[task.beneficiary][0] += filled[j]
+        groups[task.beneficiary][0] += min(filled[j], task.places)  # over-booked places apart
         groups[task.beneficiary][1] += task.places
     distances = sorted(a.distance_m for a in assignments)
     hours: dict[int, float] = defaultdict(float)
@@ -214,9 +237,30 @@ def explain(instance: Instance, cands: cand.Candidates, plan: slv.Plan) -> Resul
         p95_distance_m=distances[int(0.95 * (len(distances) - 1))] if distances else 0.0,
         load_spread=spread,
         components=plan.components,
+        rota=terms.rota_stability(instance, cands, plan.pairs),
+        teams=terms.team_cover(instance, cands, plan.pairs),
+        attendance=terms.attendance(instance, cands, plan.pairs),
+        base_objective=base_objective(instance, cands, plan.pairs) / SCALE,
     )
     result.timings["explain"] = time.perf_counter() - started
     return result
+
+
+def _in_unit(task: Task, member: Member) -> bool:
+    return bool(task.unit_id) and member.unit_id == task.unit_id
+
+
+def base_objective(instance: Instance, cands: cand.Candidates, pairs: list[int]) -> int:
+    """The plan's value without the terms that keep rotas and re-planned pairs: what those
+    terms cost the rest of the objective is this against a plan made without them."""
+    w = instance.weights
+    continuity, stability = round(w.continuity * SCALE), round(w.stability * SCALE)
+    value = slv.objective(instance, cands, pairs)
+    for p in pairs:
+        task, member = instance.tasks[cands.task[p]], instance.members[cands.member[p]]
+        value -= continuity * (cands.member[p] in cands.adopted.get(task.slot, ()))
+        value -= stability * ((task.id, member.id) in instance.kept)
+    return value
 
 
 def run(instance: Instance) -> Result:

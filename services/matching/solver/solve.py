@@ -62,6 +62,8 @@ def solve(instance: Instance, cands: cand.Candidates) -> Plan:
     ]
     comp_bound, comp_value, comp_best = [], [], []
     for ps in comps:
+        # The flow drops hours (as hours), overlaps, teams and pins: the value of its pairs
+        # bounds the component's optimum.
         comp_bound.append(objective(instance, cands, [p for p in ps if p in relaxed_set]))
         parts = [[p for p in ps if p in h] for h in heuristics]
         values = [objective(instance, cands, part) for part in parts]

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ class _Run:
     heartbeat_at: datetime
     planned: list[PlannedAssignment]
     unfilled: list[UnfilledPlace]
+    edits: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -209,11 +210,49 @@ class MemoryStore:
         figures: dict[str, Any],
         proposals: Sequence[Proposal],
         actor: Principal,
+        *,
+        draft: bool = False,
     ) -> None:
         run = self.runs[run_id]
         run.planned, run.unfilled = list(planned), list(unfilled)
-        self._end(run, "succeeded", figures=dict(figures))
+        self._end(run, "draft" if draft else "succeeded", figures=dict(figures))
         self._hold(proposals, actor)
+
+    async def draft_edits(self, run_id: str) -> dict[tuple[str, str], str]:
+        run = self.runs.get(run_id)
+        return {} if run is None else dict(run.edits)
+
+    async def replace_draft(
+        self,
+        run_id: str,
+        planned: Sequence[PlannedAssignment],
+        unfilled: Sequence[UnfilledPlace],
+        figures: dict[str, Any],
+        edits: dict[tuple[str, str], str],
+    ) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.record.state != "draft":
+            return False
+        run.planned, run.unfilled, run.edits = list(planned), list(unfilled), dict(edits)
+        run.record = replace(run.record, figures=dict(figures), finished_at=self._now())
+        return True
+
+    async def publish_draft(
+        self, run_id: str, proposals: Sequence[Proposal], actor: Principal, skipped: int
+    ) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.record.state != "draft":
+            return False
+        figures = {**run.record.figures, "publish_skipped": skipped}
+        run.record = replace(
+            run.record,
+            state="succeeded",
+            published_at=self._now(),
+            figures=figures,
+            dry_run=False,
+        )
+        self._hold(proposals, actor)
+        return True
 
     def _hold(self, proposals: Sequence[Proposal], actor: Principal | None) -> None:
         for subject, p in proposals:

@@ -114,8 +114,34 @@ class MatchingStore(Protocol):
         figures: dict[str, Any],
         proposals: Sequence[Proposal],
         actor: Principal,
+        *,
+        draft: bool = False,
     ) -> None:
-        """Record the plan, its figures and, at once, its proposals (held until answered)."""
+        """Record the plan, its figures and, at once, its proposals (held until answered); a
+        draft is recorded as such, with no proposals."""
+        ...
+
+    async def draft_edits(self, run_id: str) -> dict[tuple[str, str], str]:
+        """Staff's changes to a draft: (task, member) -> "pin" or "remove"."""
+        ...
+
+    async def replace_draft(
+        self,
+        run_id: str,
+        planned: Sequence[PlannedAssignment],
+        unfilled: Sequence[UnfilledPlace],
+        figures: dict[str, Any],
+        edits: dict[tuple[str, str], str],
+    ) -> bool:
+        """Replace a draft's plan, figures and edits at once; False when it is no longer a
+        draft (published meanwhile)."""
+        ...
+
+    async def publish_draft(
+        self, run_id: str, proposals: Sequence[Proposal], actor: Principal, skipped: int
+    ) -> bool:
+        """Mark a draft published (succeeded) with its proposals, at once; False when it is no
+        longer a draft."""
         ...
 
     async def set_figure(self, run_id: str, name: str, value: float) -> None: ...

@@ -35,11 +35,11 @@ class ReadModelTables:
         )
         await tx.execute(
             """INSERT INTO member (id, community_id, street_id, active, reported_in, lat, lng,
-                   skills, availability, hours_per_month, version)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11)
+                   skills, availability, hours_per_month, version, unit_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12)
                ON CONFLICT (id) DO UPDATE SET community_id = $2, street_id = $3, active = $4,
                    reported_in = $5, lat = $6, lng = $7, skills = $8::jsonb,
-                   availability = $9::jsonb, hours_per_month = $10, version = $11
+                   availability = $9::jsonb, hours_per_month = $10, version = $11, unit_id = $12
                WHERE member.version <= $11""",
             uuid.UUID(m.id),
             m.community_id,
@@ -52,6 +52,7 @@ class ReadModelTables:
             records.availability_json(m),
             m.hours_per_month,
             version,
+            m.unit_id,
         )
 
     async def put_standby(
@@ -94,9 +95,9 @@ class ReadModelTables:
         await tx.execute(
             """INSERT INTO task (id, community_id, street_id, street_wide, lat, lng, skills,
                    headcount, places_taken, window_start, window_end, flexible, effort_hours,
-                   beneficiary, status, posted_at, version)
+                   beneficiary, status, posted_at, version, slot, team, unit_id, overbook_cap)
                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15,
-                       $16, $17)
+                       $16, $17, $18, $19, $20, $21)
                ON CONFLICT (id) DO UPDATE SET places_taken = $9, status = $15, version = $17
                WHERE task.version <= $17""",
             uuid.UUID(t.id),
@@ -116,6 +117,10 @@ class ReadModelTables:
             t.status,
             t.posted_at,
             version,
+            t.slot,
+            t.team,
+            t.unit_id,
+            t.overbook_cap,
         )
 
     async def put_assignment(
@@ -123,8 +128,8 @@ class ReadModelTables:
     ) -> None:
         await tx.execute(
             """INSERT INTO assignment (assignment_id, member_id, task_id, state, window_start,
-                   window_end, flexible, effort_hours, hours, version)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                   window_end, flexible, effort_hours, hours, version, slot)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                ON CONFLICT (assignment_id) DO UPDATE SET state = $4, hours = $9, version = $10
                WHERE assignment.version <= $10""",
             uuid.UUID(a.assignment_id),
@@ -137,6 +142,7 @@ class ReadModelTables:
             a.effort_hours,
             a.hours,
             version,
+            a.slot,
         )
 
     async def refuse(

@@ -23,6 +23,7 @@ def member_row(r: asyncpg.Record) -> MemberRow:
         skills=json.loads(r["skills"]),
         availability=tuple(WeeklyWindow(*w) for w in json.loads(r["availability"])),
         hours_per_month=r["hours_per_month"],
+        unit_id=r["unit_id"],
     )
 
 
@@ -44,6 +45,10 @@ def task_row(r: asyncpg.Record) -> TaskRow:
         beneficiary=r["beneficiary"],
         status=r["status"],
         posted_at=r["posted_at"],
+        slot=r["slot"],
+        team=r["team"],
+        unit_id=r["unit_id"],
+        overbook_cap=r["overbook_cap"],
     )
 
 
@@ -58,6 +63,7 @@ def assignment_row(r: asyncpg.Record) -> AssignmentRow:
         flexible=r["flexible"],
         effort_hours=r["effort_hours"],
         hours=r["hours"],
+        slot=r["slot"],
     )
 
 
@@ -87,6 +93,7 @@ def run_record(r: asyncpg.Record) -> RunRecord:
         figures=json.loads(r["figures"]),
         error=r["error"],
         finished_at=r["finished_at"],
+        published_at=r["published_at"],
     )
 
 

@@ -95,48 +95,118 @@ class RunTables:
         figures: dict[str, Any],
         proposals: Sequence[Proposal],
         actor: Principal,
+        *,
+        draft: bool = False,
     ) -> None:
         """Record the plan, its figures and (in the same transaction) its proposals, which hold
         their places until the task service answers for them."""
         key = uuid.UUID(run_id)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
-                """INSERT INTO match_assignment (run_id, position, task_id, member_id, score,
-                       distance_m, explanation, alternatives, public_distance_m, facts)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)""",
-                [
-                    (
-                        key,
-                        a.position,
-                        uuid.UUID(a.task_id),
-                        uuid.UUID(a.member_id),
-                        a.score,
-                        a.distance_m,
-                        a.explanation,
-                        json.dumps(a.alternatives),
-                        a.public_distance_m,
-                        json.dumps(a.facts),
-                    )
-                    for a in planned
-                ],
-            )
-            await conn.executemany(
-                """INSERT INTO match_unfilled (run_id, position, task_id, places, reason,
-                       candidates) VALUES ($1, $2, $3, $4, $5, $6)""",
-                [
-                    (key, u.position, uuid.UUID(u.task_id), u.places, u.reason, u.candidates)
-                    for u in unfilled
-                ],
-            )
+            await self._write_plan(conn, key, planned, unfilled)
             await conn.execute(
-                "UPDATE match_run SET state = 'succeeded', figures = $2::jsonb,"
+                "UPDATE match_run SET state = $3, figures = $2::jsonb,"
                 " finished_at = now() WHERE id = $1",
                 key,
                 json.dumps(figures),
+                "draft" if draft else "succeeded",
             )
             if proposals:
                 await self._hold(conn, proposals)
                 await self._outbox.add_many(conn, list(proposals), actor)
+
+    async def _write_plan(
+        self,
+        conn: asyncpg.Connection,
+        key: uuid.UUID,
+        planned: Sequence[PlannedAssignment],
+        unfilled: Sequence[UnfilledPlace],
+    ) -> None:
+        await conn.executemany(
+            """INSERT INTO match_assignment (run_id, position, task_id, member_id, score,
+                   distance_m, explanation, alternatives, public_distance_m, facts)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)""",
+            [
+                (
+                    key,
+                    a.position,
+                    uuid.UUID(a.task_id),
+                    uuid.UUID(a.member_id),
+                    a.score,
+                    a.distance_m,
+                    a.explanation,
+                    json.dumps(a.alternatives),
+                    a.public_distance_m,
+                    json.dumps(a.facts),
+                )
+                for a in planned
+            ],
+        )
+        await conn.executemany(
+            """INSERT INTO match_unfilled (run_id, position, task_id, places, reason,
+                   candidates) VALUES ($1, $2, $3, $4, $5, $6)""",
+            [
+                (key, u.position, uuid.UUID(u.task_id), u.places, u.reason, u.candidates)
+                for u in unfilled
+            ],
+        )
+
+    async def draft_edits(self, run_id: str) -> dict[tuple[str, str], str]:
+        rows = await self._pool.fetch(
+            "SELECT task_id, member_id, action FROM match_draft_edit WHERE run_id = $1",
+            uuid.UUID(run_id),
+        )
+        return {(str(r["task_id"]), str(r["member_id"])): r["action"] for r in rows}
+
+    async def replace_draft(
+        self,
+        run_id: str,
+        planned: Sequence[PlannedAssignment],
+        unfilled: Sequence[UnfilledPlace],
+        figures: dict[str, Any],
+        edits: dict[tuple[str, str], str],
+    ) -> bool:
+        key = uuid.UUID(run_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The row lock orders this against a publish of the same draft.
+            state = await conn.fetchval("SELECT state FROM match_run WHERE id = $1 FOR UPDATE", key)
+            if state != "draft":
+                return False
+            for table in ("match_assignment", "match_unfilled", "match_draft_edit"):
+                await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", key)
+            await self._write_plan(conn, key, planned, unfilled)
+            await conn.executemany(
+                "INSERT INTO match_draft_edit (run_id, task_id, member_id, action)"
+                " VALUES ($1, $2, $3, $4)",
+                [
+                    (key, uuid.UUID(task), uuid.UUID(member), action)
+                    for (task, member), action in edits.items()
+                ],
+            )
+            await conn.execute(
+                "UPDATE match_run SET figures = $2::jsonb, finished_at = now() WHERE id = $1",
+                key,
+                json.dumps(figures),
+            )
+        return True
+
+    async def publish_draft(
+        self, run_id: str, proposals: Sequence[Proposal], actor: Principal, skipped: int
+    ) -> bool:
+        key = uuid.UUID(run_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            done = await conn.execute(
+                "UPDATE match_run SET state = 'succeeded', published_at = now(), dry_run = false,"
+                " figures = figures || jsonb_build_object('publish_skipped', $2::int)"
+                " WHERE id = $1 AND state = 'draft'",
+                key,
+                skipped,
+            )
+            if done.split()[-1] != "1":
+                return False
+            if proposals:
+                await self._hold(conn, proposals)
+                await self._outbox.add_many(conn, list(proposals), actor)
+        return True
 
     async def _hold(self, conn: asyncpg.Connection, proposals: Sequence[Proposal]) -> None:
         await conn.executemany(

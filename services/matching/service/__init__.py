@@ -26,11 +26,11 @@ from services.matching.domain.rows import AssignmentRow, MemberRow, TaskRow
 from services.matching.domain.runs import RunRecord, UnfilledPlace
 from services.matching.domain.scope import Scope
 from services.matching.domain.world import World
-from services.matching.solver import candidates as cand
-from services.matching.solver import solve as slv
-from services.matching.solver.heuristics import Plan
-from services.matching.solver.model import Instance, Params, Weights
-from services.matching.solver.result import Result, Unfilled, explain
+from services.matching.service.drafts import DraftUseCases
+from services.matching.service.planning import plan
+from services.matching.service.reoffers import ReofferUseCases
+from services.matching.solver.model import Params, Weights
+from services.matching.solver.result import Unfilled
 from services.matching.store import MatchingStore
 
 log = logging.getLogger(__name__)
@@ -39,18 +39,7 @@ SUGGESTION_REACH_M = 3000.0
 T = TypeVar("T")
 
 
-def plan(instance: Instance) -> tuple[Result, Plan, float, float]:
-    """Candidates, the plan, its explanation, and first come first served on the same input."""
-    started = time.perf_counter()
-    cands = cand.build(instance)
-    built = time.perf_counter() - started
-    chosen = slv.solve(instance, cands)
-    result = explain(instance, cands, chosen)
-    fcfs = slv.greedy(instance, cands, "fcfs")
-    return result, fcfs, built, time.perf_counter() - started - built
-
-
-class Matching:
+class Matching(DraftUseCases, ReofferUseCases):
     def __init__(
         self, store: MatchingStore, settings: MatchingSettings, clock: Clock = system_clock
     ) -> None:
@@ -60,6 +49,8 @@ class Matching:
         self.world = World()
         self.reoffers = 0
         self.running = 0  # runs being planned by this process
+        # The weights and reach of the runs whose places are re-offered, by run.
+        self._asked: dict[str, tuple[Weights, float]] = {}
         # Set (and replaced) each time the world takes in an event.
         self._updated = asyncio.Event()
 
@@ -124,10 +115,20 @@ class Matching:
         gap_target: float,
         weights: Weights,
         max_distance_m: float,
+        draft: bool = False,
     ) -> RunRecord:
-        """Plan the scope's open places and (unless a dry run) propose them; the run as the
-        caller may see it."""
-        params = runs.run_params(method, time_limit_s, gap_target, weights, max_distance_m)
+        """Plan the scope's open places and (unless a dry run or a draft) propose them; the run
+        as the caller may see it."""
+        params = runs.run_params(
+            method,
+            time_limit_s,
+            gap_target,
+            weights,
+            max_distance_m,
+            self.settings.overbook_min_headcount,
+        )
+        if draft and dry_run:
+            raise InvalidArgument(FieldViolation("draft", "a dry run keeps no draft"))
         street = access.authorize(principal, scope, self.world.communities)
         # A cap on runs planned at once: each holds a worker thread and memory while it plans;
         # beyond it the caller is told to come back rather than queued behind them.
@@ -137,14 +138,19 @@ class Matching:
         self.running += 1
         try:
             run_id, clash = await self.store.start_run(
-                scope, street, dry_run, params.method, principal.subject, self.settings.run_lease_s
+                scope,
+                street,
+                dry_run or draft,
+                params.method,
+                principal.subject,
+                self.settings.run_lease_s,
             )
             if run_id is None:
                 metrics.MATCHING_RUNS.labels("refused").inc()
                 raise RunInProgress(clash)
             lease = asyncio.ensure_future(self._renew(run_id))
             try:
-                await self._run_started(run_id, principal, scope, dry_run, params, weights)
+                await self._run_started(run_id, principal, scope, dry_run, params, weights, draft)
             finally:
                 lease.cancel()
         finally:
@@ -168,6 +174,7 @@ class Matching:
         dry_run: bool,
         params: Params,
         weights: Weights,
+        draft: bool,
     ) -> None:
         try:
             t = time.perf_counter()
@@ -175,14 +182,15 @@ class Matching:
             instance = self.world.instance(scope, now, weights, params)
             invalid = self.world.invalid_tasks(scope, now)
             load_s = time.perf_counter() - t
-            result, fcfs, candidates_s, solve_s = await asyncio.to_thread(plan, instance)
+            done = await asyncio.to_thread(plan, instance)
+            result, candidates_s, solve_s = done.result, done.candidates_s, done.solve_s
             for task_id, places, why in invalid:
                 # One task the planner cannot take never fails the run: it stays unmatched.
                 log.warning("run %s: task %s left out: %s", run_id, task_id, why)
                 result.unfilled.append(Unfilled(task_id, places, INVALID_TASK, 0))
             proposals = (
                 []
-                if dry_run
+                if dry_run or draft
                 else [
                     events.proposal_made(
                         run_id,
@@ -196,7 +204,7 @@ class Matching:
             )
             figures = runs.figures(
                 result,
-                fcfs,
+                done.fcfs,
                 runs.Timings(load_s, candidates_s, solve_s),
                 weights,
                 params,
@@ -209,17 +217,18 @@ class Matching:
             t = time.perf_counter()
             # Held before the proposals can be answered: the task service's answer, whenever it
             # comes, always finds the offer it settles.
-            offered = [] if dry_run else [(a.task_id, a.member_id) for a in result.assignments]
+            offered = [(p.task_id, p.member_id) for _subject, p in proposals]
             for task_id, member_id in offered:
                 self.world.offer(task_id, member_id)
             try:
                 await self.store.finish_run(
                     run_id,
-                    runs.planned(result, self.world.public_distance),
+                    runs.planned(result, self.world.public_distance, weights),
                     runs.unfilled(result),
                     figures,
                     proposals,
                     principal,
+                    draft=draft,
                 )
             except BaseException:
                 for task_id, member_id in offered:
@@ -247,34 +256,6 @@ class Matching:
             metrics.MATCHING_RUNS.labels("failed").inc()
             await self.store.fail_run(run_id, f"{type(e).__name__}: {e}")
             raise
-
-    async def reoffer(self, task_id: str, run_id: str) -> int:
-        """Offer a task's free places to the next best eligible members, at once."""
-        chosen = reoffer.choose(self.world, task_id, self.clock())
-        if not chosen:
-            return 0
-        for member_id in chosen:
-            self.world.offer(task_id, member_id)
-        try:
-            await self.store.propose(
-                [
-                    events.proposal_made(
-                        run_id,
-                        task_id,
-                        member_id,
-                        rank,
-                        reoffer.reoffer_reason(self.world, task_id, member_id),
-                    )
-                    for rank, member_id in enumerate(chosen, start=1)
-                ]
-            )
-        except BaseException:
-            for member_id in chosen:
-                self.world.settle(task_id, member_id)
-            raise
-        self.reoffers += len(chosen)
-        log.info("re-offered %d place(s) of task %s", len(chosen), task_id)
-        return len(chosen)
 
     # -- what callers see of runs ----------------------------------------------------------------
 
