@@ -36,6 +36,7 @@ class Month:
     confirmed: int = 0
     released: int = 0
     standby_filled: int = 0
+    redeemed: int = 0
     completed: int = 0
     hours: float = 0.0
     no_shows: int = 0

@@ -353,7 +353,8 @@ async def play(
         await let_time_pass(clock, month, month.started + timedelta(days=29), 10.0)
         await complete_past(stubs, actors, month, rng)
         await month_affairs.play(stubs, actors, district, month, clock, seed)
-        say(f"points: {await redeem_points(stubs, actors, month, rng)} redeemed")
+        month.redeemed = await redeem_points(stubs, actors, month, rng)
+        say(f"points: {month.redeemed} redeemed")
         await show_inboxes(stubs, actors, month, say)
     finally:
         await stubs.close()

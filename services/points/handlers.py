@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from linli.v1 import events_pb2, registry_pb2
 from services.common.handlers import EventTable
+from services.common.protoconv import report_in_accepted
 from services.points import convert
 from services.points.service import Points
 from services.points.store import Tx
@@ -23,7 +24,11 @@ def table(points: Points) -> EventTable:
         await store.put_community(tx, e.community.id, e.community.street_id)
 
     async def member_changed(tx: Tx, m: registry_pb2.Member, _env: Env) -> None:
-        await store.put_member(tx, *convert.member_ref(m))
+        # A community's staff answer for a member's points only once they accepted the member's
+        # report-in: until then (a newcomer, or a move still pending) the member stays where
+        # they were accepted last, or unknown.
+        if report_in_accepted(m):
+            await store.put_member(tx, *convert.member_ref(m))
 
     async def member_erased(tx: Tx, e: events_pb2.MemberErased, _env: Env) -> None:
         await points.forget(tx, e.member_id)

@@ -138,6 +138,27 @@ def test_members_confirmed_or_released_and_released_places_went_to_the_standby_l
     assert len({a.id for a in from_standby}) >= m.standby_filled
 
 
+def test_confirmed_hours_became_points_and_some_were_redeemed(
+    played: tuple[month.Month, report.Data, Path],
+) -> None:
+    m, data, _ = played
+    community_of = {t.id: t.community_id for t in data.tasks}
+    earning = {
+        community_of[r.task_id]
+        for r in data.hours_records
+        if r.state == attendance_pb2.HOURS_RECORD_STATE_CONFIRMED
+        and r.minutes > 0
+        and r.task_id in community_of
+    }
+    points = {p.community_id: p for p in data.points}
+    assert earning, month.story(m)
+    # Every community whose staff confirmed hours issued points from its account.
+    assert all(points[c].issued > 0 for c in earning), (earning, points)
+    for p in points.values():
+        assert p.outstanding == p.issued - p.redeemed - p.reset
+    assert m.redeemed > 0 and sum(p.redeemed for p in points.values()) > 0
+
+
 def test_the_month_matched_a_complete_read_model_and_left_no_polling_runs(
     played: tuple[month.Month, report.Data, Path], system: System
 ) -> None:

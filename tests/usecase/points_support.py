@@ -57,10 +57,29 @@ class Ledger:
 
     async def member(self, community_id: str, member_id: str | None = None) -> str:
         member_id = member_id or str(uuid.uuid4())
-        m = registry_pb2.Member(id=member_id, community_id=community_id)
+        m = registry_pb2.Member(
+            id=member_id,
+            community_id=community_id,
+            report_in_state=registry_pb2.REPORT_IN_STATE_ACCEPTED,
+        )
         m.update_time.CopyFrom(ts(self.clock()))
         await self.feed("linli.registry.member.registered", events_pb2.MemberRegistered(member=m))
         return member_id
+
+    async def moves(self, member_id: str, community_id: str, *, accepted: bool) -> None:
+        """The member reports in to another community: pending, then (if `accepted`) accepted."""
+        m = registry_pb2.Member(
+            id=member_id,
+            community_id=community_id,
+            report_in_state=registry_pb2.REPORT_IN_STATE_PENDING,
+        )
+        m.update_time.CopyFrom(ts(self.clock()))
+        await self.feed("linli.registry.member.reported_in", events_pb2.MemberReportedIn(member=m))
+        if accepted:
+            m.report_in_state = registry_pb2.REPORT_IN_STATE_ACCEPTED
+            await self.feed(
+                "linli.registry.member.reportin_accepted", events_pb2.ReportInAccepted(member=m)
+            )
 
     async def hours(
         self,

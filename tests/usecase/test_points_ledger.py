@@ -112,6 +112,20 @@ async def test_who_may_read_a_members_points() -> None:
             await d.points.movements(who, m, 10, "")
 
 
+async def test_a_new_communitys_staff_answer_for_a_member_only_once_they_accepted_them() -> None:
+    d, m = await setup()
+    await d.hours(m, "c1", 60)
+    await d.moves(m, "c2", accepted=False)
+    # Pending: the staff who accepted them last still answer for their points, the new ones not.
+    assert (await d.points.balance(staff("c1"), m)).balance == 100
+    with pytest.raises(NotFound):
+        await d.points.balance(staff("c2"), m)
+    await d.moves(m, "c2", accepted=True)
+    assert (await d.points.balance(staff("c2"), m)).balance == 100
+    with pytest.raises(NotFound):
+        await d.points.balance(staff("c1"), m)
+
+
 async def test_a_members_history_pages_newest_first() -> None:
     d, m = await setup()
     for _ in range(5):
