@@ -26,7 +26,13 @@ Proposal = tuple[str, events_pb2.ProposalMade]
 
 
 def proposal_made(
-    run_id: str, task_id: str, member_id: str, rank: int, why: str, standby: bool = False
+    run_id: str,
+    task_id: str,
+    member_id: str,
+    rank: int,
+    why: str,
+    standby: bool = False,
+    reoffer: bool = False,
 ) -> Proposal:
     """A member proposed for a place, by a run (or a re-offer on that run's behalf), or offered
     a freed place from the task's standby list."""
@@ -37,4 +43,5 @@ def proposal_made(
         rank=rank,
         explanation=why,
         standby=standby,
+        reoffer=reoffer,
     )

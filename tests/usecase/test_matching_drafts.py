@@ -164,6 +164,8 @@ async def test_a_re_offer_scores_and_reaches_as_its_run_did() -> None:
     await d.answer(task_id, near, run.id, "proposed")
     await d.answer(task_id, near, run.id, "declined")
     assert [p.member_id for p in d.proposals()] == [near, second]
+    # The run's own proposal, then a re-offer, and the event says which is which.
+    assert [p.reoffer for p in d.proposals()] == [False, True]
     await d.answer(task_id, second, run.id, "proposed")
     await d.answer(task_id, second, run.id, "declined")
     # The defaults would reach 3 km: the run reached 500 m, and so do its re-offers.

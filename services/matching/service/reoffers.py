@@ -58,6 +58,7 @@ class ReofferUseCases:
                         member_id,
                         rank,
                         reoffer.reoffer_reason(self.world, task_id, member_id),
+                        reoffer=True,
                     )
                     for rank, member_id in enumerate(chosen, start=1)
                 ]
