@@ -33,7 +33,7 @@ async def main_async(
     # stopped and its local data removed first (servers named by LINLI_* URLs are not touched).
     if stack.load_state(settings) is not None:
         stack.down(settings)
-    for name in ("pg", "nats", "logs", "clock", "district"):
+    for name in ("pg", "nats", "logs", "clock", "district", "sms-inbox.jsonl"):
         target = stack.state_dir(settings) / name
         if target.is_dir():
             shutil.rmtree(target)
