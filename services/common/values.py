@@ -17,6 +17,10 @@ from zoneinfo import ZoneInfo
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 EARTH_RADIUS_M = 6_371_000.0
+# A one-off event is over-booked (within its role's cap) only when it asks at least this many
+# people: the task service refuses a cap below it, matching plans none (the default of the
+# shared setting LINLI_OVERBOOK_MIN_HEADCOUNT).
+OVERBOOK_MIN_HEADCOUNT = 20
 # A resident's exact place is rounded to this many degrees (about 300 m) for callers not entitled
 # to it; whatever such callers are shown (a place, a score, a distance, an order) is computed from
 # the rounded place, or a few of them would give the home away.

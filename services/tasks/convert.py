@@ -101,6 +101,8 @@ def wish_draft_from_proto(w: tasks_pb2.Wish) -> WishDraft:
         headcount=w.headcount,
         window=window_from_proto(w.window, w.HasField("window")),
         effort_hours=w.effort_hours,
+        team=w.team,
+        overbook_cap=w.overbook_cap,
     )
 
 
@@ -122,6 +124,7 @@ def wish_to_proto(wish: Wish, *, private: bool) -> tasks_pb2.Wish:
         effort_hours=d.effort_hours,
         task_id=wish.task_id,
         create_time=ts(wish.created_at),
+        team=d.team,
     )
 
 
@@ -152,6 +155,8 @@ def role_draft_from_proto(r: tasks_pb2.VolunteerRole) -> RoleDraft:
         schedule=schedule,
         street_wide=r.street_wide,
         no_answer=NO_ANSWER_FROM_PROTO.get(r.no_answer),
+        team=r.team,
+        overbook_cap=r.overbook_cap,
     )
 
 
@@ -173,6 +178,8 @@ def role_to_proto(role: VolunteerRole) -> tasks_pb2.VolunteerRole:
         ended=role.ended,
         create_time=ts(role.created_at),
         no_answer=NO_ANSWER_TO_PROTO[d.no_answer],
+        team=d.team,
+        overbook_cap=d.overbook_cap,
     )
     if isinstance(d.schedule, WeeklySchedule):
         s = d.schedule
@@ -219,6 +226,9 @@ def task_to_proto(task: Task, *, private: bool) -> tasks_pb2.Task:
         create_time=ts(task.created_at),
         update_time=ts(task.updated_at),
         revision=task.revision,
+        unit_id=task.unit_id,
+        team=task.team,
+        overbook_cap=task.overbook_cap,
     )
 
 

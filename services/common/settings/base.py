@@ -21,6 +21,7 @@ from services.common.service_list import (
     TASKS,
 )
 from services.common.streamspec import StreamSpec
+from services.common.values import OVERBOOK_MIN_HEADCOUNT
 
 # A key only for local development and tests; deployments set LINLI_JWT_SECRET from a Secret.
 DEV_JWT_SECRET = "linli-local-development-signing-key-not-for-production"
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     health_port: int | None = Field(None, ge=0, le=65535)
     shutdown_grace_s: float = Field(10.0, ge=0)
     health_check_interval_s: float = Field(2.0, gt=0)
+
+    # A one-off event is over-booked only when it asks at least this many people: the task
+    # service and matching read the same setting, so a role it accepts is one matching plans.
+    overbook_min_headcount: int = Field(OVERBOOK_MIN_HEADCOUNT, ge=2, le=10_000)
 
     db_pool_min: int = Field(2, ge=1)
     db_pool_max: int = Field(10, ge=1)

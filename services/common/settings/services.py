@@ -135,9 +135,6 @@ class MatchingSettings(Settings):
     # How long a call waits for the read model to see a task or member it names (just posted,
     # just registered) before answering that it is not there.
     read_model_wait_s: float = Field(3.0, ge=0, le=30)
-    # A one-off event is over-booked (within its role's cap) only when it asks at least this
-    # many people: small tasks and wishes for one resident never are.
-    overbook_min_headcount: int = Field(20, ge=2, le=10_000)
 
 
 class IdentitySettings(Settings):

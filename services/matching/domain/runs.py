@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from services.common.errors import FieldViolation, InvalidArgument
+from services.common.values import OVERBOOK_MIN_HEADCOUNT
 from services.matching.domain.scope import Scope
 from services.matching.solver.heuristics import Plan
 from services.matching.solver.model import Instance, Params, Weights
@@ -101,7 +102,7 @@ def run_params(
     gap_target: float,
     weights: Weights,
     max_distance_m: float,
-    overbook_min_headcount: int = 20,
+    overbook_min_headcount: int = OVERBOOK_MIN_HEADCOUNT,
 ) -> Params:
     """A run's parameters, every field out of range named; zero stands for the default."""
     v: list[FieldViolation] = [

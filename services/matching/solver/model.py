@@ -24,7 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.common.values import LOCAL_TZ, PRIORITY_GROUPS, WeeklyWindow, claim_deadline
+from services.common.values import (
+    LOCAL_TZ,
+    OVERBOOK_MIN_HEADCOUNT,
+    PRIORITY_GROUPS,
+    WeeklyWindow,
+    claim_deadline,
+)
 
 SCALE = 100  # points are scored in hundredths
 FAIRNESS_HOURS = 10.0  # a month's load is counted in steps of this many hours
@@ -66,7 +72,7 @@ class Params:
     method: str = "auto"  # "auto" (flow plan, then CP-SAT), "flow", "cpsat", "greedy", "fcfs"
     workers: int = 1  # CP-SAT search workers; 1 is deterministic
     # Over-booking is for large one-off events only: at least this many people asked for.
-    overbook_min_headcount: int = 20
+    overbook_min_headcount: int = OVERBOOK_MIN_HEADCOUNT
 
 
 @dataclass(frozen=True)

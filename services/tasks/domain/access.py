@@ -63,6 +63,22 @@ def proof_refusal(member: MemberView | None, skills: Iterable[str]) -> ClaimRefu
     )
 
 
+def team_proof_refusal(member: MemberView | None, skills: Iterable[str]) -> ClaimRefusal | None:
+    """On a team task a member covers some of the skills, not all: refused only when they can
+    cover none of them (every one needs a certificate they do not hold verified)."""
+    asked = list(skills)
+    if any(proof_refusal(member, (s,)) is None for s in asked) or not asked:
+        return None
+    return proof_refusal(member, asked)
+
+
+def skill_refusal(
+    member: MemberView | None, skills: Iterable[str], team: bool
+) -> ClaimRefusal | None:
+    """The proof rule for a task's skills: of each member, or of the team together."""
+    return team_proof_refusal(member, skills) if team else proof_refusal(member, skills)
+
+
 def claim_problem(
     member: MemberView | None, community_id: str, street_id: str, street_wide: bool
 ) -> str | None:

@@ -167,6 +167,7 @@ class Change:
 
     @property
     def assignment(self) -> Assignment:
-        """The one assignment a member's change (claim, answer) wrote."""
-        assert len(self.written) == 1
+        """The assignment a member's change (claim, answer) wrote: the first, before any
+        over-booked proposals the change withdrew."""
+        assert self.written
         return self.written[0]

@@ -15,6 +15,7 @@ from services.common.settings import Bounds
 from services.common.skills import SKILL_CODES
 from services.common.values import Beneficiary, LatLng, TimeWindow
 from services.tasks.domain.assignment import Outcome
+from services.tasks.domain.task import RequiredSkill
 
 TITLE_MAX = 60
 DESCRIPTION_MAX = 1000
@@ -189,3 +190,33 @@ def check_reason(reason: str, required: bool = False) -> str:
         v.add("reason", "is required")
     v.raise_if_any()
     return reason
+
+
+def check_team(v: Violations, team: bool, skills: Sequence[RequiredSkill], headcount: int) -> None:
+    """A team is two or more people asked for two or more skills together."""
+    if not team:
+        return
+    if len(skills) < 2:
+        v.add("team", "a team is asked for two or more skills; with one, ask it of each member")
+    if headcount < 2:
+        v.add("team", "a team needs a headcount of two or more")
+
+
+def check_overbooking(
+    v: Violations, cap: int, headcount: int, one_off: bool, min_headcount: int
+) -> None:
+    """Over-booking is for large one-off events only, and at most doubles the headcount."""
+    if cap == 0:
+        return
+    if cap < 0:
+        v.add("overbook_cap", f"must not be negative (got {cap})")
+    elif not one_off:
+        v.add("overbook_cap", "only a one-off event is over-booked; a weekly role is not")
+    elif headcount < min_headcount:
+        v.add(
+            "overbook_cap",
+            f"only an event asking at least {min_headcount} people is over-booked"
+            f" (headcount {headcount})",
+        )
+    elif cap > headcount:
+        v.add("overbook_cap", f"must be at most the headcount, {headcount} (got {cap})")

@@ -24,6 +24,7 @@ class Refusal(StrEnum):
     TIME_CONFLICT = "TIME_CONFLICT"
     ALREADY_HOLDS = "ALREADY_HOLDS"
     SKILL_UNVERIFIED = "SKILL_UNVERIFIED"
+    TEAM_TASK = "TEAM_TASK"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from services.tasks.domain.access import (
     MemberView,
     claim_problem,
     member_refusal,
-    proof_refusal,
+    skill_refusal,
 )
 from services.tasks.domain.assignment import (
     Assignment,
@@ -44,6 +44,16 @@ from services.tasks.domain.task import TAKING_PLACES, Task, claimable, moved, ta
 RUN_ID_MAX = 64
 # The reason of a place freed because its member moved out of the task's reach.
 MOVED = "moved"
+# The reason of an over-booked proposal withdrawn once the headcount has accepted.
+HEADCOUNT_REACHED = "the event's headcount has accepted: over-booked proposals are withdrawn"
+TEAM_CLAIM = (
+    "the task asks its skills of a team that matching puts together; ask staff to run matching"
+    " or join the standby list"
+)
+
+
+def _skills(task: Task) -> list[str]:
+    return [s.skill for s in task.skills]
 
 
 def clash(window: TimeWindow, accepted: Iterable[tuple[str, TimeWindow]]) -> str | None:
@@ -95,12 +105,17 @@ def claim(
     accepting the proposal: the place is already theirs to take."""
     mine = [a for a in live if a.member_id == member_id]
     if mine and mine[0].state is AssignmentState.PROPOSED:
-        return accept(task, mine[0], member, overlapping, now)
+        return accept(task, mine[0], member, overlapping, now, live)
     problem = (
         member_refusal(member, task.community_id, task.street_id, task.street_wide)
-        or proof_refusal(member, (s.skill for s in task.skills))
+        or skill_refusal(member, _skills(task), task.team)
         or task_refusal(task, now)
     )
+    if problem is None and task.team and len(task.skills) > 1:
+        # The task service knows no member's skills beyond verified certificates, so it cannot
+        # tell whether a claimant keeps the team able to cover them all: team places are taken
+        # through matching's proposals, which form covering teams.
+        problem = ClaimRefusal(Refusal.TEAM_TASK, TEAM_CLAIM)
     if mine:
         problem = ClaimRefusal(Refusal.ALREADY_HOLDS, "the member already has a place on this task")
     elif problem is None and overlapping:
@@ -111,9 +126,30 @@ def claim(
         task, assignment_id, member_id, AssignmentState.ACCEPTED, AssignmentSource.CLAIM, now
     )
     task = moved(task, places=1, accepted=1)
-    return Change(
+    change = Change(
         task, (a,), (AssignmentChanged("claimed", a, task),), created=frozenset({assignment_id})
     )
+    return _settle_overbooking(change, live, now)
+
+
+def _settle_overbooking(change: Change, live: Sequence[Assignment], now: datetime) -> Change:
+    """Once an over-booked task's headcount has accepted, the proposals still open are
+    withdrawn, with the reason: nobody waits on a proposal that can no longer be accepted."""
+    task = change.task
+    if task.overbook_cap <= 0 or task.accepted < task.headcount:
+        return change
+    touched = {a.id for a in change.written}
+    written = list(change.written)
+    announced = list(change.events)
+    for a in live:
+        if a.state is AssignmentState.PROPOSED and a.id not in touched:
+            freed = free_place(
+                task, a, AssignmentState.WITHDRAWN, "withdrawn", HEADCOUNT_REACHED, now
+            )
+            task = freed.task
+            written += freed.written
+            announced += freed.events
+    return Change(task, tuple(written), tuple(announced), created=change.created)
 
 
 def accept(
@@ -122,9 +158,12 @@ def accept(
     member: MemberView | None,
     overlapping: str | None,
     now: datetime,
+    live: Sequence[Assignment] = (),
 ) -> Change:
     """The member accepts a proposal, while it stands, the task has not begun, and they may
-    still take the place at that time."""
+    still take the place at that time. On an over-booked task the headcount is the most that
+    accept: the acceptance that reaches it withdraws the other open proposals (`live`), so an
+    acceptance beyond it is refused (TASK_FULL) only in a race already settled."""
     require_assignment_transition(a.state, AssignmentState.ACCEPTED, "accept")
     if a.expires_at is not None and a.expires_at <= now:
         raise FailedPrecondition("cannot accept: the proposal has expired", PROPOSAL_EXPIRED)
@@ -132,14 +171,17 @@ def accept(
         raise FailedPrecondition("cannot accept: the task's time has passed", TASK_STARTED)
     problem = member_refusal(
         member, task.community_id, task.street_id, task.street_wide
-    ) or proof_refusal(member, (s.skill for s in task.skills))
+    ) or skill_refusal(member, _skills(task), task.team)
+    if problem is None and task.accepted >= task.headcount:
+        problem = ClaimRefusal(Refusal.TASK_FULL, "every place of the headcount is accepted")
     if problem is not None:
         raise refused("accept", problem)
     if overlapping:
         raise time_conflict("accept", overlapping)
     accepted = _changed(a, AssignmentState.ACCEPTED, now)
     task = moved(task, accepted=1)
-    return Change(task, (accepted,), (AssignmentChanged("accepted", accepted, task),))
+    change = Change(task, (accepted,), (AssignmentChanged("accepted", accepted, task),))
+    return _settle_overbooking(change, live, now)
 
 
 def give_up(
@@ -173,10 +215,11 @@ def answer(
     overlapping: str | None,
     reason: str,
     now: datetime,
+    live: Sequence[Assignment] = (),
 ) -> Change:
     """The member's answer to their assignment: accept, decline or withdraw."""
     if target is AssignmentState.ACCEPTED:
-        return accept(task, a, member, overlapping, now)
+        return accept(task, a, member, overlapping, now, live)
     return give_up(task, a, target, reason, now)
 
 
@@ -252,7 +295,7 @@ def release(
     the task needs): withdrawn, so that matching offers them again."""
     why = member_refusal(
         member, task.community_id, task.street_id, task.street_wide
-    ) or proof_refusal(member, (s.skill for s in task.skills))
+    ) or skill_refusal(member, _skills(task), task.team)
     if why is None or task.status not in TAKING_PLACES:
         return Change(task)
     # A member gone to another community (or whose new report-in is not accepted yet) "moved";

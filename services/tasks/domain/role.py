@@ -9,7 +9,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from services.common.checks import Violations
 from services.common.settings import Bounds
-from services.common.values import LOCAL_TZ, Beneficiary, LatLng, TimeWindow
+from services.common.values import (
+    LOCAL_TZ,
+    OVERBOOK_MIN_HEADCOUNT,
+    Beneficiary,
+    LatLng,
+    TimeWindow,
+)
 from services.tasks.domain.assignment import NoAnswerPolicy
 from services.tasks.domain.checks import (
     EARLIEST_DATE,
@@ -18,6 +24,8 @@ from services.tasks.domain.checks import (
     SCHEDULE_SPAN_MAX,
     check_common,
     check_community,
+    check_overbooking,
+    check_team,
     check_window,
     effort_ok,
 )
@@ -63,6 +71,10 @@ class RoleDraft:
     street_wide: bool
     # None: the service's setting.
     no_answer: NoAnswerPolicy | None = None
+    # The skills are asked of the team together, not of each member.
+    team: bool = False
+    # For a large one-off event: proposals allowed beyond the headcount (for no-shows).
+    overbook_cap: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,11 @@ class VolunteerRole:
 
 
 def validate_role(
-    draft: RoleDraft, now: datetime, bounds: Bounds, reach: timedelta = POSTING_REACH
+    draft: RoleDraft,
+    now: datetime,
+    bounds: Bounds,
+    reach: timedelta = POSTING_REACH,
+    overbook_min_headcount: int = OVERBOOK_MIN_HEADCOUNT,
 ) -> RoleDraft:
     v = Violations("role.")
     title, description = check_common(v, draft, bounds)
@@ -82,6 +98,9 @@ def validate_role(
     unit_id = draft.unit_id
     if unit_id and (len(unit_id) > ID_MAX or not unit_id.isprintable()):
         v.add("unit_id", f"must be at most {ID_MAX} printable characters")
+    check_team(v, draft.team, draft.skills, draft.headcount)
+    one_off = isinstance(draft.schedule, OneOffSchedule)
+    check_overbooking(v, draft.overbook_cap, draft.headcount, one_off, overbook_min_headcount)
     schedule = draft.schedule
     if schedule is None:
         v.add("schedule", "is required: weekly or once")
@@ -197,6 +216,9 @@ def occurrence_tasks(
                 headcount=d.headcount,
                 window=window,
                 effort_hours=d.effort_hours,
+                unit_id=d.unit_id,
+                team=d.team,
+                overbook_cap=d.overbook_cap,
             ),
             now,
         )

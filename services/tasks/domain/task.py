@@ -58,8 +58,13 @@ def require_task_transition(current: TaskStatus, target: TaskStatus, action: str
         raise task_state(action, current.value)
 
 
-def status_for_places(places_taken: int, headcount: int) -> TaskStatus:
-    return TaskStatus.FILLED if places_taken >= headcount else TaskStatus.OPEN
+def status_for_places(
+    places_taken: int, headcount: int, accepted: int = 0, overbook_cap: int = 0
+) -> TaskStatus:
+    """FILLED once no place may be taken: every place held (over-booked ones included), or
+    every place of the headcount accepted."""
+    full = places_taken >= headcount + overbook_cap or accepted >= headcount
+    return TaskStatus.FILLED if full else TaskStatus.OPEN
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,17 @@ class Task:
     revision: int = 0
     # When staff were told that places were still empty close to the start.
     empty_alerted_at: datetime | None = None
+    # The role's paired unit, whose members matching prefers ("" for none and for wishes).
+    unit_id: str = ""
+    # The skills are asked of the team together, not of each member.
+    team: bool = False
+    # Proposals a large one-off event may hold beyond its headcount (never more accepted).
+    overbook_cap: int = 0
+
+    @property
+    def most_places(self) -> int:
+        """Places (proposed and accepted) the task may hold at once."""
+        return self.headcount + self.overbook_cap
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,9 @@ class TaskDraft:
     headcount: int
     window: TimeWindow
     effort_hours: float
+    unit_id: str = ""
+    team: bool = False
+    overbook_cap: int = 0
 
 
 def new_task(draft: TaskDraft, now: datetime, task_id: str | None = None) -> Task:
@@ -149,6 +168,9 @@ def new_task(draft: TaskDraft, now: datetime, task_id: str | None = None) -> Tas
         accepted=0,
         window=draft.window,
         effort_hours=draft.effort_hours,
+        unit_id=draft.unit_id,
+        team=draft.team,
+        overbook_cap=draft.overbook_cap,
         status=TaskStatus.OPEN,
         cancel_reason="",
         created_at=now,
@@ -167,13 +189,16 @@ def moved(
     """The task with its counts moved. Without an explicit status an OPEN or FILLED task
     follows its places."""
     taken = task.places_taken + places
+    held = task.accepted + accepted
     new_status = status or (
-        status_for_places(taken, task.headcount) if task.status in TAKING_PLACES else task.status
+        status_for_places(taken, task.headcount, held, task.overbook_cap)
+        if task.status in TAKING_PLACES
+        else task.status
     )
     return replace(
         task,
         places_taken=taken,
-        accepted=task.accepted + accepted,
+        accepted=held,
         status=new_status,
         cancel_reason=task.cancel_reason if cancel_reason is None else cancel_reason,
     )
@@ -185,7 +210,7 @@ def task_refusal(task: Task, now: datetime) -> ClaimRefusal | None:
         return ClaimRefusal(Refusal.TASK_NOT_OPEN, f"the task is {task.status.value}")
     if now >= task.window.claim_deadline:
         return ClaimRefusal(Refusal.DEADLINE_PASSED, "the task's time to take places has passed")
-    if task.places_taken >= task.headcount:
+    if task.places_taken >= task.most_places or task.accepted >= task.headcount:
         return ClaimRefusal(Refusal.TASK_FULL, "every place on the task is taken")
     return None
 

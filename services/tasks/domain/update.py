@@ -88,7 +88,7 @@ def update_task(
         n = patch.headcount
         if not HEADCOUNT_MIN <= n <= HEADCOUNT_MAX:
             v.add("headcount", f"must be {HEADCOUNT_MIN} to {HEADCOUNT_MAX} (got {n})")
-        elif n < task.places_taken:
+        elif n + task.overbook_cap < task.places_taken or n < task.accepted:
             v.add("headcount", f"must not fall below the {task.places_taken} place(s) held")
         else:
             changed = moved(replace(changed, headcount=n))

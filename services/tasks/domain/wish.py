@@ -13,6 +13,7 @@ from services.tasks.domain.checks import (
     POSTING_REACH,
     check_common,
     check_community,
+    check_team,
     check_text,
     check_window,
 )
@@ -31,6 +32,11 @@ class WishDraft:
     headcount: int
     window: TimeWindow | None
     effort_hours: float
+    # The skills are asked of the team together (say, one drives, one gives first aid).
+    team: bool = False
+    # Never above 0: a wish serves one resident and is never over-booked (kept so that asking
+    # is refused on its field rather than ignored).
+    overbook_cap: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ def validate_wish(
     address = check_text(v, "address", draft.address, ADDRESS_MAX)
     window = check_window(v, "window", draft.window, now, draft.effort_hours, reach)
     check_community(v, draft.community_id)
+    check_team(v, draft.team, draft.skills, draft.headcount)
+    if draft.overbook_cap:
+        v.add("overbook_cap", "a wish serves one resident and is never over-booked")
     v.raise_if_any()
     return replace(draft, title=title, description=description, address=address, window=window)
 
@@ -74,6 +83,7 @@ def post_wish(
             headcount=draft.headcount,
             window=draft.window,
             effort_hours=draft.effort_hours,
+            team=draft.team,
         ),
         now,
         task_id,

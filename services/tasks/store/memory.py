@@ -291,7 +291,7 @@ class MemoryTaskStore(MemoryMonth, MemoryReads, MemoryErasure, MemoryAttendance)
         task = self._task(a.task_id)
         check(a, task)
         member, clash = self.members.get(a.member_id), self._overlapping(a.member_id, task)
-        change = domain.answer(task, a, target, member, clash, reason, now)
+        change = domain.answer(task, a, target, member, clash, reason, now, self._live(task.id))
         task = self._write(change, now)
         return self.assignments[a.id], task
 

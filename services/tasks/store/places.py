@@ -73,7 +73,8 @@ class Places(StoreBase):
                 check(a, task)
                 member = await self.member_view(conn, a.member_id)
                 clash = await self._overlapping(conn, a.member_id, task.window)
-                change = domain.answer(task, a, target, member, clash, reason, now)
+                live = await self._live_assignments(conn, task.id)
+                change = domain.answer(task, a, target, member, clash, reason, now, live)
                 task, stored = await self._write(conn, task, change, actor, now)
                 return stored[a.id], task
         except asyncpg.ExclusionViolationError:

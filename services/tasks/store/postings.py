@@ -64,9 +64,10 @@ class Postings(StoreBase):
                 r = await conn.fetchrow(
                     """INSERT INTO wish (id, request_id, community_id, title, description,
                            beneficiary, lat, lng, address, skills, headcount, window_start,
-                           window_end, flexible, effort_hours, task_id, created_by, request_hash)
+                           window_end, flexible, effort_hours, task_id, created_by, request_hash,
+                           team)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14,
-                               $15, $16, $17, $18) RETURNING *""",
+                               $15, $16, $17, $18, $19) RETURNING *""",
                     uuid.UUID(wish.id),
                     request_id,
                     draft.community_id,
@@ -85,6 +86,7 @@ class Postings(StoreBase):
                     uuid.UUID(task.id),
                     actor.subject,
                     request_hash,
+                    draft.team,
                 )
                 stored = await self._insert_task(conn, task)
                 assert stored is not None
@@ -103,9 +105,9 @@ class Postings(StoreBase):
         r = await conn.fetchrow(
             """INSERT INTO task (id, kind, source_id, community_id, street_id, street_wide, title,
                    description, beneficiary, lat, lng, address, skills, headcount, window_start,
-                   window_end, flexible, effort_hours, status)
+                   window_end, flexible, effort_hours, status, unit_id, team, overbook_cap)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15,
-                       $16, $17, $18, $19)
+                       $16, $17, $18, $19, $20, $21, $22)
                ON CONFLICT (source_id, window_start) DO NOTHING RETURNING *""",
             uuid.UUID(task.id),
             task.kind.value,
@@ -126,6 +128,9 @@ class Postings(StoreBase):
             task.window.flexible,
             task.effort_hours,
             task.status.value,
+            task.unit_id,
+            task.team,
+            task.overbook_cap,
         )
         return None if r is None else task_from_record(r)
 
@@ -158,9 +163,10 @@ class Postings(StoreBase):
                 r = await conn.fetchrow(
                     """INSERT INTO role (id, request_id, community_id, unit_id, title, description,
                            beneficiary, lat, lng, skills, headcount, effort_hours, schedule,
-                           street_wide, generated_until, created_by, request_hash, no_answer)
+                           street_wide, generated_until, created_by, request_hash, no_answer,
+                           team, overbook_cap)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12,
-                               $13::jsonb, $14, $15, $16, $17, $18) RETURNING *""",
+                               $13::jsonb, $14, $15, $16, $17, $18, $19, $20) RETURNING *""",
                     role_id,
                     request_id,
                     draft.community_id,
@@ -179,6 +185,8 @@ class Postings(StoreBase):
                     actor.subject,
                     request_hash,
                     draft.no_answer.value if draft.no_answer else "",
+                    draft.team,
+                    draft.overbook_cap,
                 )
                 role = role_from_record(r)
                 await self._emit(conn, [RoleCreated(role)], actor)

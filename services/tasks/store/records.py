@@ -66,6 +66,9 @@ def task_from_record(r: asyncpg.Record) -> Task:
         distance_m=r.get("distance_m", 0.0),
         revision=r["revision"],
         empty_alerted_at=r["empty_alerted_at"],
+        unit_id=r["unit_id"],
+        team=r["team"],
+        overbook_cap=r["overbook_cap"],
     )
 
 
@@ -145,6 +148,8 @@ def role_from_record(r: asyncpg.Record) -> VolunteerRole:
         schedule=_schedule(r["schedule"]),
         street_wide=r["street_wide"],
         no_answer=NoAnswerPolicy(r["no_answer"]) if r["no_answer"] else None,
+        team=r["team"],
+        overbook_cap=r["overbook_cap"],
     )
     return VolunteerRole(str(r["id"]), draft, r["ended_at"] is not None, r["created_at"])
 
@@ -161,5 +166,6 @@ def wish_from_record(r: asyncpg.Record) -> Wish:
         headcount=r["headcount"],
         window=TimeWindow(r["window_start"], r["window_end"], r["flexible"]),
         effort_hours=r["effort_hours"],
+        team=r["team"],
     )
     return Wish(str(r["id"]), draft, str(r["task_id"]), r["created_at"])
