@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf import timestamp_pb2
 
-from linli.v1 import common_pb2, tasks_pb2
+from linli.v1 import attendance_pb2, common_pb2, events_pb2, tasks_pb2
 from services.common.protoconv import (
     ASSIGNMENT_STATE_WORDS,
     BENEFICIARY_FROM_PROTO,
@@ -20,6 +20,8 @@ from services.common.values import LOCAL_TZ
 GROUP_WORDS = {int(n): b.value for n, b in sorted(BENEFICIARY_FROM_PROTO.items())}
 KIND_WORDS = enum_words(tasks_pb2.TaskKind.DESCRIPTOR, "TASK_KIND_")
 ROLE_WORDS = enum_words(common_pb2.Role.DESCRIPTOR, "ROLE_")
+RECORD_WORDS = enum_words(attendance_pb2.HoursRecordState.DESCRIPTOR, "HOURS_RECORD_STATE_")
+EVIDENCE_WORDS = enum_words(events_pb2.HoursEvidence.DESCRIPTOR, "HOURS_EVIDENCE_")
 # The words the filters below give, for the catalogue (every one has a translation).
 WORDS = (
     *TASK_STATUS_WORDS.values(),
@@ -27,6 +29,8 @@ WORDS = (
     *GROUP_WORDS.values(),
     *KIND_WORDS.values(),
     *ROLE_WORDS.values(),
+    *RECORD_WORDS.values(),
+    *EVIDENCE_WORDS.values(),
 )
 
 
@@ -67,4 +71,6 @@ FILTERS = {
     "group": word(GROUP_WORDS),
     "kind": word(KIND_WORDS),
     "role": word(ROLE_WORDS),
+    "record": word(RECORD_WORDS),
+    "evidence": word(EVIDENCE_WORDS),
 }

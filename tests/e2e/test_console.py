@@ -122,6 +122,61 @@ def test_a_staff_member_runs_a_wish_from_posting_to_hours(
     context.close()
 
 
+def test_staff_show_the_check_in_code_then_confirm_and_correct_the_hours(
+    console: Console, browser: Browser, tmp_path: Path
+) -> None:
+    task_id = STORY.get("task")
+    assert task_id, "the story above completes the task"
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, console, HOME)
+
+    # The code to show on site: the service's QR SVG as an image, the code to type, and a
+    # refresh (no script) when the next code takes over.
+    page.goto(f"{console.url}/tasks/{task_id}")
+    page.click(f"a[href='/tasks/{task_id}/code?purpose=in']")
+    assert page.locator("h1").inner_text() == "签到码"
+    assert (page.get_attribute("img.qr", "src") or "").startswith("data:image/svg+xml;base64,")
+    assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0  # it draws
+    assert re.fullmatch(r"[A-Z2-7]{8}", page.inner_text(".big-code").strip())
+    refresh = page.get_attribute("meta[http-equiv=refresh]", "content") or ""
+    assert refresh.isdigit() and 1 <= int(refresh) <= 60
+    shot(page, tmp_path, "check-in-code")
+    page.click(f"a[href='/tasks/{task_id}/code?purpose=out']")
+    assert page.locator("h1").inner_text() == "签退码"
+
+    # Hours: the completed member did not check in; minutes out of range are refused beside
+    # the field, then confirmed.
+    page.goto(f"{console.url}/tasks/{task_id}")
+    assert "候补名单" in page.inner_text("main")
+    assert page.input_value("#minutes-0") == "90"  # what completion said: 1.5 h
+    page.fill("#minutes-0", "0")
+    page.click("form[action$='/hours'] button[type=submit]")
+    assert page.locator("#err-minutes-0").is_visible()
+    assert page.get_attribute("#minutes-0", "aria-invalid") == "true"
+    page.fill("#minutes-0", "90")
+    page.click("form[action$='/hours'] button[type=submit]")
+    page.wait_for_url(re.compile(rf"/tasks/{task_id}#hours$"))
+    assert page.locator("tr.hours-record").count() == 1
+    assert "已确认" in page.inner_text("tr.hours-record")
+
+    # A correction needs its reason; with it, a new record supersedes the old one.
+    page.locator("#hours details summary").first.click()
+    form = page.locator("form[action$='/correct']")
+    form.locator("input[name=minutes]").fill("60")
+    form.locator("button[type=submit]").click()
+    assert page.locator("[id^='err-reason-']").is_visible()
+    form = page.locator("form[action$='/correct']")
+    form.locator("input[name=minutes]").fill("60")
+    form.locator("input[name=reason]").fill("提前一小时结束")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(rf"/tasks/{task_id}#hours$"))
+    rows = page.locator("tr.hours-record").all_inner_texts()
+    assert len(rows) == 2 and "已被更正" in " ".join(rows) and "提前一小时结束" in rows[0]
+    shot(page, tmp_path, "hours")
+    context.close()
+
+
 async def _accept_or_claim(c: Console, task_id: str) -> str:
     """The member matching proposed accepts; returns who holds the place."""
     async with Stubs(c.system.addresses()) as stubs:
@@ -186,6 +241,8 @@ def test_staff_of_another_community_cannot_open_the_task_by_its_url(
     assert theirs.status == missing.status == 404
     assert theirs_text == missing_text  # the same page: a URL tells nothing of what exists
     assert "为独居老人" not in theirs_text
+    code = page.goto(f"{console.url}/tasks/{task_id}/code?purpose=in")
+    assert code is not None and code.status == 404 and page.inner_text("main") == missing_text
     context.close()
 
 

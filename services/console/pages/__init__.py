@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from services.console.pages import auth, matching, members, post, reports, task, today
+from services.console.pages import auth, checkin, matching, members, post, reports, task, today
 
 ROUTES: list[BaseRoute] = [
     *auth.ROUTES,
     *today.ROUTES,
     *post.ROUTES,
     *task.ROUTES,
+    *checkin.ROUTES,
     *matching.ROUTES,
     *members.ROUTES,
     *reports.ROUTES,
