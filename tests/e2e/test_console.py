@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from linli.v1 import tasks_pb2
+from linli.v1 import registry_pb2, tasks_pb2
 from services.client import Stubs, assignments_of, members_of
 from tests.e2e.console_support import (
     HOME,
@@ -31,6 +32,7 @@ from tests.e2e.console_support import (
     serious_violations,
     sign_in,
 )
+from tests.support import member_proto
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser", "console"]  # fixtures
@@ -175,6 +177,62 @@ def test_staff_show_the_check_in_code_then_confirm_and_correct_the_hours(
     assert len(rows) == 2 and "已被更正" in " ".join(rows) and "提前一小时结束" in rows[0]
     shot(page, tmp_path, "hours")
     context.close()
+
+
+def test_staff_verify_a_report_in_and_a_certificate(console: Console, browser: Browser) -> None:
+    member = run_async(_pending_member(console))
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, console, HOME)
+    page.goto(f"{console.url}/members?community={HOME}")
+    queue = page.locator("#report-ins")
+    assert "测试·待审核" in queue.inner_text()
+    # Refused without a reason: the registry names the field, shown beside it.
+    queue.locator(f"form[action^='/members/{member}/'] button[value=refuse]").click()
+    assert page.locator(f"#err-reason-{member}").is_visible()
+    page.locator(f"form[action^='/members/{member}/'] button[value=accept]").click()
+    page.wait_for_url(f"{console.url}/members?community={HOME}")
+    assert "测试·待审核" not in page.inner_text("#report-ins")
+    assert "测试·待审核" in page.inner_text("main")  # now among the community's members
+
+    page.goto(f"{console.url}/members/{member}")
+    form = page.locator("form[action$='/skills/medical/verify']")
+    form.locator("button[type=submit]").click()
+    assert page.locator("#err-number-medical").is_visible()
+    page.fill("#number-medical", "370102-2026-0815")
+    page.fill("#expiry-medical", "2099-12-31")  # beyond what a certificate may run
+    page.locator("form[action$='/skills/medical/verify'] button[type=submit]").click()
+    assert page.locator("#err-expiry-medical").is_visible()
+    page.fill("#number-medical", "370102-2026-0815")
+    page.fill("#expiry-medical", (date.today() + timedelta(days=730)).isoformat())
+    page.locator("form[action$='/skills/medical/verify'] button[type=submit]").click()
+    page.wait_for_url(f"{console.url}/members/{member}#certificates")
+    assert "已核验" in page.inner_text("#certificates")
+    assert "370102-2026-0815" in page.inner_text("#certificates")
+    context.close()
+
+
+async def _pending_member(c: Console) -> str:
+    """A member registered elsewhere who reports in to HOME themself: pending there."""
+    async with Stubs(c.system.addresses()) as stubs:
+        grid = (
+            await stubs.registry.ListGrids(
+                registry_pb2.ListGridsRequest(community_id=HOME), metadata=admin_md()
+            )
+        ).grids[0]
+        made = await stubs.registry.RegisterMember(
+            registry_pb2.RegisterMemberRequest(
+                request_id=uuid.uuid4().hex,
+                member=member_proto(name="测试·待审核", skills=(("medical", 3),)),
+            ),
+            metadata=admin_md(),
+        )
+        mid = made.member.id
+        await stubs.registry.ReportIn(
+            registry_pb2.ReportInRequest(member_id=mid, community_id=HOME, grid_id=grid.id),
+            metadata=member_md(mid),
+        )
+        return str(mid)
 
 
 async def _accept_or_claim(c: Console, task_id: str) -> str:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from services.console.pages import auth, checkin, matching, members, post, reports, task, today
+from services.console.pages import (
+    auth,
+    checkin,
+    matching,
+    members,
+    post,
+    reports,
+    standing,
+    task,
+    today,
+)
 
 ROUTES: list[BaseRoute] = [
     *auth.ROUTES,
@@ -14,5 +24,6 @@ ROUTES: list[BaseRoute] = [
     *checkin.ROUTES,
     *matching.ROUTES,
     *members.ROUTES,
+    *standing.ROUTES,
     *reports.ROUTES,
 ]

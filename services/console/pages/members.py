@@ -1,5 +1,6 @@
-"""Members: who reported in to the community, who is active this month, each member's record,
-and the printable service record a member's work unit receives (the half-yearly 报到 feedback)."""
+"""Members: who reported in to the community (and the report-ins waiting for the staff), who is
+active this month, each member's record and certificates, and the printable service record a
+member's work unit receives (the half-yearly 报到 feedback)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,29 @@ async def record_of(a: Api, member: str) -> tasks_pb2.MemberRecord:
 
 
 async def members_page(request: Request) -> Response:
+    return await show_members(request)
+
+
+async def show_members(
+    request: Request, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    """The community's members and its queue of report-ins to decide; a refused decision is
+    drawn again with the service's field errors."""
     a, s = await api(request)
     sc = await scope(request, a, s)
     members = await members_of(a.stubs, a.md, sc.current.id)
+    pending = await pages(
+        a.stubs.registry.ListMembers,
+        registry_pb2.ListMembersRequest(
+            community_id=sc.current.id,
+            report_in_state=registry_pb2.REPORT_IN_STATE_PENDING,
+            page_size=1000,
+        ),
+        "members",
+        a.md,
+    )
+    waiting = {m.id for m in pending}
+    members = [m for m in members if m.id not in waiting]
     records = dict(
         zip(
             [m.id for m in members],
@@ -56,8 +77,11 @@ async def members_page(request: Request) -> Response:
     return page(
         request,
         "members.html",
+        status,
         section="members",
         sc=sc,
+        pending=pending,
+        errors=errors or {},
         members=members,
         records=records,
         active=active,
@@ -131,7 +155,28 @@ async def _member(request: Request) -> dict[str, Any]:
 
 
 async def member_page(request: Request) -> Response:
-    return page(request, "member.html", section="members", **await _member(request))
+    return await show_member(request)
+
+
+async def show_member(
+    request: Request, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    """A member's page; a refused certificate is drawn again with the service's field errors."""
+    a, _ = await api(request)
+    proof = {
+        k.code: k
+        for k in (await a(a.stubs.registry.ListSkills, registry_pb2.ListSkillsRequest())).skills
+        if k.requires_proof
+    }
+    return page(
+        request,
+        "member.html",
+        status,
+        section="members",
+        proof=proof,
+        errors=errors or {},
+        **await _member(request),
+    )
 
 
 async def service_record(request: Request) -> Response:
