@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 __all__ = ["browser", "console"]  # fixtures
 
 STORY: dict[str, str] = {}
-PAGES = ("/", "/wishes/new", "/roles/new", "/matching", "/members", "/reports")
+PAGES = ("/", "/inbox", "/wishes/new", "/roles/new", "/matching", "/members", "/reports")
 # axe-core takes seconds a page: the pages with the most kinds of element (the others share
 # their templates' parts).
 AXE = {"/", "/wishes/new", "/roles/new", "/members"}
@@ -209,6 +209,28 @@ def test_staff_verify_a_report_in_and_a_certificate(console: Console, browser: B
     page.wait_for_url(f"{console.url}/members/{member}#certificates")
     assert "已核验" in page.inner_text("#certificates")
     assert "370102-2026-0815" in page.inner_text("#certificates")
+    context.close()
+
+
+def test_the_staffs_inbox_counts_unread_items_and_marks_them_read(
+    console: Console, browser: Browser
+) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, console, HOME)
+    # The report-in above reached the staff's inbox as an event: wait for it to be written.
+    for _ in range(120):
+        page.goto(f"{console.url}/inbox")
+        if page.locator(".inbox li.unread").count():
+            break
+        page.wait_for_timeout(500)
+    assert page.locator(".inbox li.unread").count() >= 1
+    badge = page.locator("nav a[href='/inbox'] .count")
+    assert int(badge.inner_text().split()[0]) == page.locator(".inbox li.unread").count()
+    page.click("button.mark-all")
+    page.wait_for_url(f"{console.url}/inbox")
+    assert page.locator(".inbox li.unread").count() == 0
+    assert page.locator("nav a[href='/inbox'] .count").count() == 0
     context.close()
 
 

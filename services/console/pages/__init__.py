@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute
 from services.console.pages import (
     auth,
     checkin,
+    inbox,
     matching,
     members,
     post,
@@ -19,6 +20,7 @@ from services.console.pages import (
 ROUTES: list[BaseRoute] = [
     *auth.ROUTES,
     *today.ROUTES,
+    *inbox.ROUTES,
     *post.ROUTES,
     *task.ROUTES,
     *checkin.ROUTES,
