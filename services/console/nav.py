@@ -20,5 +20,6 @@ NAV = (
     Entry("/roles/new", "Create a role", "role"),
     Entry("/matching", "Matching", "matching"),
     Entry("/members", "Members", "members"),
+    Entry("/ledger", "Ledger", "ledger"),
     Entry("/reports", "Reports", "reports"),
 )

@@ -12,10 +12,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest
 from playwright.sync_api import Browser, Page
 
-from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1 import affairs_pb2, registry_pb2, tasks_pb2
 from services.client import Stubs, assignments_of, members_of
 from tests.e2e.console_support import (
     HOME,
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.e2e
 __all__ = ["browser", "console"]  # fixtures
 
 STORY: dict[str, str] = {}
-PAGES = ("/", "/inbox", "/wishes/new", "/roles/new", "/matching", "/members", "/reports")
+PAGES = ("/", "/inbox", "/wishes/new", "/roles/new", "/matching", "/members", "/ledger", "/reports")
 # axe-core takes seconds a page: the pages with the most kinds of element (the others share
 # their templates' parts).
 AXE = {"/", "/wishes/new", "/roles/new", "/members"}
@@ -232,6 +233,71 @@ def test_the_staffs_inbox_counts_unread_items_and_marks_them_read(
     assert page.locator(".inbox li.unread").count() == 0
     assert page.locator("nav a[href='/inbox'] .count").count() == 0
     context.close()
+
+
+def test_the_affairs_ledger_filters_shows_an_items_history_and_downloads_the_workbook(
+    console: Console, browser: Browser, tmp_path: Path
+) -> None:
+    item = run_async(_ledger_item(console))
+    context = browser.new_context(locale="zh-CN", accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, console, HOME)
+    page.click("nav a[href='/ledger']")
+    assert "楼道灯不亮" in page.inner_text("main")
+    page.select_option("#stage", str(affairs_pb2.ITEM_STAGE_CLOSED))
+    page.click("form[action='/ledger'] button[type=submit]")
+    assert "stage=6" in page.url and "楼道灯不亮" not in page.inner_text("main")
+    page.goto(f"{console.url}/ledger?community={HOME}&overdue=1")
+    assert "楼道灯不亮" not in page.inner_text("main")  # just received: not overdue
+    page.goto(f"{console.url}/ledger?community={HOME}")
+    page.click(f"a[href='/ledger/items/{item}']")
+    assert page.locator("ol.history li").count() >= 1
+    page.goto(f"{console.url}/ledger?community={HOME}")
+    with page.expect_download() as got:
+        page.click("a[href^='/ledger.xlsx']")
+    path = tmp_path / "ledger.xlsx"
+    got.value.save_as(path)
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet is not None and sheet.cell(1, 4).value == "诉求内容"
+    assert "5号楼楼道灯不亮" in [row[3] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    context.close()
+
+    # Staff of another community: the same page for this item as for one that does not exist.
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, console, console.other)
+    theirs = page.goto(f"{console.url}/ledger/items/{item}")
+    theirs_text = page.inner_text("main")
+    missing = page.goto(f"{console.url}/ledger/items/{uuid.uuid4()}")
+    assert theirs is not None and missing is not None
+    assert theirs.status == missing.status == 404 and theirs_text == page.inner_text("main")
+    context.close()
+
+
+async def _ledger_item(c: Console) -> str:
+    async with Stubs(c.system.addresses()) as stubs:
+        grid = (
+            await stubs.registry.ListGrids(
+                registry_pb2.ListGridsRequest(community_id=HOME), metadata=admin_md()
+            )
+        ).grids[0]
+        made = await stubs.affairs.CreateItem(
+            affairs_pb2.CreateItemRequest(
+                request_id=uuid.uuid4().hex,
+                item=affairs_pb2.Item(
+                    community_id=HOME,
+                    grid_id=grid.id,
+                    summary="5号楼楼道灯不亮",
+                    category=affairs_pb2.ITEM_CATEGORY_HOUSING,
+                    urgency=affairs_pb2.ITEM_URGENCY_NORMAL,
+                    place="城里社区5号楼",
+                    source="grid",
+                    contact=affairs_pb2.Contact(name="测试·孙丽", phone="19900004444"),
+                ),
+            ),
+            metadata=admin_md(),
+        )
+        return str(made.item.id)
 
 
 async def _pending_member(c: Console) -> str:

@@ -8,6 +8,7 @@ from services.console.pages import (
     auth,
     checkin,
     inbox,
+    ledger,
     matching,
     members,
     post,
@@ -26,6 +27,7 @@ ROUTES: list[BaseRoute] = [
     *checkin.ROUTES,
     *matching.ROUTES,
     *members.ROUTES,
+    *ledger.ROUTES,
     *standing.ROUTES,
     *reports.ROUTES,
 ]
