@@ -21,6 +21,7 @@ GROUP_WORDS = {int(n): b.value for n, b in sorted(BENEFICIARY_FROM_PROTO.items()
 KIND_WORDS = enum_words(tasks_pb2.TaskKind.DESCRIPTOR, "TASK_KIND_")
 ROLE_WORDS = enum_words(common_pb2.Role.DESCRIPTOR, "ROLE_")
 RECORD_WORDS = enum_words(attendance_pb2.HoursRecordState.DESCRIPTOR, "HOURS_RECORD_STATE_")
+MOVEMENT_WORDS = enum_words(events_pb2.PointsMovementKind.DESCRIPTOR, "POINTS_MOVEMENT_KIND_")
 EVIDENCE_WORDS = enum_words(events_pb2.HoursEvidence.DESCRIPTOR, "HOURS_EVIDENCE_")
 # The words the filters below give, for the catalogue (every one has a translation).
 WORDS = (
@@ -31,6 +32,7 @@ WORDS = (
     *ROLE_WORDS.values(),
     *RECORD_WORDS.values(),
     *EVIDENCE_WORDS.values(),
+    *MOVEMENT_WORDS.values(),
 )
 
 
@@ -38,6 +40,11 @@ def local(t: timestamp_pb2.Timestamp | None, fmt: str = "%Y-%m-%d %H:%M") -> str
     if t is None or (t.seconds == 0 and t.nanos == 0):
         return ""
     return time_from_proto(t).astimezone(LOCAL_TZ).strftime(fmt)
+
+
+def points(hundredths: int) -> str:
+    """The ledger's hundredths of a point as people read them."""
+    return hours(hundredths / 100)
 
 
 def hours(value: float) -> str:
@@ -63,6 +70,8 @@ def word(table: dict[int, str]) -> Any:
 FILTERS = {
     "local": local,
     "hours": hours,
+    "points": points,
+    "movement": word(MOVEMENT_WORDS),
     "metres": metres,
     "percent": percent,
     "short": short,

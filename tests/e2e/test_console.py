@@ -111,6 +111,7 @@ def test_a_staff_member_runs_a_wish_from_posting_to_hours(
 
     # The proposed member accepts (in the app); the staff confirm the work done with hours.
     accepted = run_async(_accept_or_claim(console, task_id))
+    STORY["member"] = accepted
     page.goto(f"{console.url}/tasks/{task_id}")
     hours = page.locator("input[name^='hours-']")
     assert hours.count() == 1
@@ -177,6 +178,35 @@ def test_staff_show_the_check_in_code_then_confirm_and_correct_the_hours(
     rows = page.locator("tr.hours-record").all_inner_texts()
     assert len(rows) == 2 and "已被更正" in " ".join(rows) and "提前一小时结束" in rows[0]
     shot(page, tmp_path, "hours")
+    context.close()
+
+
+def test_the_members_points_show_on_their_page_and_a_redemption_is_recorded(
+    console: Console, browser: Browser
+) -> None:
+    member = STORY.get("member")
+    assert member, "the story above confirms the member's hours"
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, console, HOME)
+    # The confirmed hours become points through the ledger's events: wait for them.
+    for _ in range(120):
+        page.goto(f"{console.url}/members/{member}")
+        if page.locator("#points tr.movement").count():
+            break
+        page.wait_for_timeout(500)
+    before = float(page.inner_text("#points .balance"))
+    assert before > 0 and "获得" in page.inner_text("#points tbody")
+    page.fill("#redeem-item", "理发券")
+    page.fill("#redeem-amount", "不是数字")
+    page.click("form[action$='/points/redeem'] button[type=submit]")
+    assert page.locator("#err-redeem-amount").is_visible()
+    page.fill("#redeem-item", "理发券")
+    page.fill("#redeem-amount", "0.01")
+    page.click("form[action$='/points/redeem'] button[type=submit]")
+    page.wait_for_url(f"{console.url}/members/{member}#points")
+    assert float(page.inner_text("#points .balance")) == round(before - 0.01, 2)
+    assert "兑换" in page.inner_text("#points tbody")
     context.close()
 
 

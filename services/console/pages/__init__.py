@@ -11,6 +11,7 @@ from services.console.pages import (
     ledger,
     matching,
     members,
+    points,
     post,
     reports,
     standing,
@@ -29,5 +30,6 @@ ROUTES: list[BaseRoute] = [
     *members.ROUTES,
     *ledger.ROUTES,
     *standing.ROUTES,
+    *points.ROUTES,
     *reports.ROUTES,
 ]

@@ -5,6 +5,7 @@ member's work unit receives (the half-yearly 报到 feedback)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from grpc import StatusCode, aio
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1 import points_pb2, registry_pb2, tasks_pb2
 from services.client import gather, members_of, pages
 from services.console.pages.scope import scope
 from services.console.web import Api, NotThere, api, page
@@ -87,6 +88,33 @@ async def show_members(
         active=active,
         grids=grids,
     )
+
+
+@dataclass
+class Points:
+    balance: int  # hundredths of a point, as the ledger keeps them
+    earned_this_year: int
+    movements: list[points_pb2.PointsMovement]
+
+
+async def points_of(a: Api, member: str) -> Points | None:
+    """The member's points as the ledger shows them to this user; None where it shows none
+    (the member's report-in not accepted by this user's community, or no points service)."""
+    try:
+        got = await a(
+            a.stubs.points.GetPointsBalance, points_pb2.GetPointsBalanceRequest(member_id=member)
+        )
+        moved = await a(
+            a.stubs.points.ListPointsMovements,
+            points_pb2.ListPointsMovementsRequest(member_id=member, page_size=50),
+        )
+    except LookupError:
+        return None
+    except aio.AioRpcError as e:
+        if e.code() not in (StatusCode.NOT_FOUND, StatusCode.PERMISSION_DENIED):
+            raise
+        return None
+    return Points(got.balance, got.earned_this_year, list(moved.movements))
 
 
 def member_id(request: Request) -> str:
@@ -174,6 +202,8 @@ async def show_member(
         status,
         section="members",
         proof=proof,
+        points=await points_of(a, member_id(request)),
+        request_id=uuid.uuid4().hex,
         errors=errors or {},
         **await _member(request),
     )
