@@ -69,7 +69,9 @@ async def code(request: Request) -> Response:
         attendance_pb2.GetCheckInCodeRequest(task_id=tid, purpose=PURPOSES[purpose]),
     )
     left = time_from_proto(got.valid_until).timestamp() - time.time()
-    refresh = max(1, min(int(left) + 1, got.step_seconds or 60))
+    # The code shown stays accepted for one step after its own, so a refresh a little late
+    # costs nothing, and a page never reloads in a tight loop.
+    refresh = max(5, min(int(left) + 1, got.step_seconds or 60))
     svg = base64.b64encode(got.qr_svg.encode("utf-8")).decode("ascii")
     return page(
         request,
