@@ -1,6 +1,5 @@
-"""The console's navigation, one row per page in the order staff reach for them. Pages that come
-later (inboxes, check-in codes, points, report-in verification, certificates, the affairs
-ledger) are added as rows here and as a module under pages/, and nothing else moves."""
+"""The console's navigation, one row per page in the order staff reach for them. A page that
+comes later is a row here and a module under pages/, and nothing else moves."""
 
 from __future__ import annotations
 
@@ -16,9 +15,11 @@ class Entry:
 
 NAV = (
     Entry("/", "Today", "today"),
+    Entry("/inbox", "Inbox", "inbox"),
     Entry("/wishes/new", "Post a wish", "post"),
     Entry("/roles/new", "Create a role", "role"),
     Entry("/matching", "Matching", "matching"),
     Entry("/members", "Members", "members"),
+    Entry("/ledger", "Ledger", "ledger"),
     Entry("/reports", "Reports", "reports"),
 )

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from linli.v1 import identity_pb2
+from linli.v1 import identity_pb2, notifications_pb2
 from services.client import Stubs, bearer
 from services.common.settings import ConsoleSettings
 from services.console.i18n import CatalogTranslations, pick
@@ -194,7 +194,26 @@ class Api:
 
 async def api(request: Request) -> tuple[Api, Session]:
     s = await signed_in(request)
-    return Api(console(request), s), s
+    a = Api(console(request), s)
+    if request.method == "GET" and not hasattr(request.state, "unread"):
+        request.state.unread = await unread_count(a)
+    return a, s
+
+
+async def unread_count(a: Api) -> int | None:
+    """The inbox's count for the navigation; None when the notifications service does not
+    answer, so that no page fails for its badge."""
+    try:
+        got = await a(
+            a.stubs.notifications.GetUnreadCount, notifications_pb2.GetUnreadCountRequest()
+        )
+    except LookupError:
+        return None  # no address for the service: a console without inboxes
+    except aio.AioRpcError as e:
+        if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise
+        return None
+    return int(got.unread)
 
 
 def field_errors(err: aio.AioRpcError) -> dict[str, str]:
@@ -246,6 +265,7 @@ def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTML
             s=s,
             csrf=c.sealer.csrf_token(csrf_binding(request, s)),
             nav=NAV if s is not None else (),
+            unread=noted(request, "unread"),
             **{"section": "", **ctx},
         )
     )

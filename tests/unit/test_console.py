@@ -18,9 +18,13 @@ from grpc import aio
 from linli.v1 import common_pb2, identity_pb2, registry_pb2
 from services.common.protoconv import ts
 from services.common.settings import ConsoleSettings
+from services.common.values import LOCAL_TZ
 from services.console import formats, maps
 from services.console.i18n import HERE, load_catalogue, translations
 from services.console.nav import NAV
+from services.console.pages.checkin import by_field
+from services.console.pages.points import hundredths
+from services.console.pages.standing import expiry
 from services.console.session import Sealer, Session
 from services.console.web import errors_for, local_path
 
@@ -197,3 +201,22 @@ def test_the_language_switch_never_sends_the_browser_elsewhere(given: str) -> No
 
 def test_the_language_switch_returns_to_the_page_it_came_from() -> None:
     assert local_path("/tasks/abc?posted=1") == "/tasks/abc?posted=1"
+
+
+def test_points_typed_by_staff_become_the_ledgers_hundredths() -> None:
+    assert hundredths("2.5") == 250 and hundredths(" 0.01 ") == 1 and hundredths("10") == 1000
+    assert hundredths("") == 0 and hundredths("两分") == 0  # the service names the field
+
+
+def test_a_certificate_is_valid_through_the_day_written_on_it() -> None:
+    until = expiry("2027-03-31")
+    assert until is not None and until.tzinfo is not None
+    assert until.astimezone(LOCAL_TZ).isoformat().startswith("2027-04-01T00:00:00")
+    assert expiry("31/03/2027") is None and expiry("") is None
+
+
+def test_a_refused_decision_lands_on_the_members_own_fields() -> None:
+    err = _refusal(("decisions[1].reason", "is required"), ("decisions[0].minutes", "too many"))
+    names = {"decisions[0].minutes": "minutes-0", "decisions[1].reason": "reason-1"}
+    assert by_field(err, names) == {"minutes-0": "too many", "reason-1": "is required"}
+    assert by_field(_refusal(("task_id", "bad")), names) == {"": "task_id bad"}

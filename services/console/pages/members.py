@@ -1,9 +1,11 @@
-"""Members: who reported in to the community, who is active this month, each member's record,
-and the printable service record a member's work unit receives (the half-yearly 报到 feedback)."""
+"""Members: who reported in to the community (and the report-ins waiting for the staff), who is
+active this month, each member's record and certificates, and the printable service record a
+member's work unit receives (the half-yearly 报到 feedback)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from grpc import StatusCode, aio
@@ -11,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from linli.v1 import registry_pb2, tasks_pb2
+from linli.v1 import points_pb2, registry_pb2, tasks_pb2
 from services.client import gather, members_of, pages
 from services.console.pages.scope import scope
 from services.console.web import Api, NotThere, api, page
@@ -32,9 +34,29 @@ async def record_of(a: Api, member: str) -> tasks_pb2.MemberRecord:
 
 
 async def members_page(request: Request) -> Response:
+    return await show_members(request)
+
+
+async def show_members(
+    request: Request, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    """The community's members and its queue of report-ins to decide; a refused decision is
+    drawn again with the service's field errors."""
     a, s = await api(request)
     sc = await scope(request, a, s)
     members = await members_of(a.stubs, a.md, sc.current.id)
+    pending = await pages(
+        a.stubs.registry.ListMembers,
+        registry_pb2.ListMembersRequest(
+            community_id=sc.current.id,
+            report_in_state=registry_pb2.REPORT_IN_STATE_PENDING,
+            page_size=1000,
+        ),
+        "members",
+        a.md,
+    )
+    waiting = {m.id for m in pending}
+    members = [m for m in members if m.id not in waiting]
     records = dict(
         zip(
             [m.id for m in members],
@@ -56,13 +78,43 @@ async def members_page(request: Request) -> Response:
     return page(
         request,
         "members.html",
+        status,
         section="members",
         sc=sc,
+        pending=pending,
+        errors=errors or {},
         members=members,
         records=records,
         active=active,
         grids=grids,
     )
+
+
+@dataclass
+class Points:
+    balance: int  # hundredths of a point, as the ledger keeps them
+    earned_this_year: int
+    movements: list[points_pb2.PointsMovement]
+
+
+async def points_of(a: Api, member: str) -> Points | None:
+    """The member's points as the ledger shows them to this user; None where it shows none
+    (the member's report-in not accepted by this user's community, or no points service)."""
+    try:
+        got = await a(
+            a.stubs.points.GetPointsBalance, points_pb2.GetPointsBalanceRequest(member_id=member)
+        )
+        moved = await a(
+            a.stubs.points.ListPointsMovements,
+            points_pb2.ListPointsMovementsRequest(member_id=member, page_size=50),
+        )
+    except LookupError:
+        return None
+    except aio.AioRpcError as e:
+        if e.code() not in (StatusCode.NOT_FOUND, StatusCode.PERMISSION_DENIED):
+            raise
+        return None
+    return Points(got.balance, got.earned_this_year, list(moved.movements))
 
 
 def member_id(request: Request) -> str:
@@ -131,7 +183,30 @@ async def _member(request: Request) -> dict[str, Any]:
 
 
 async def member_page(request: Request) -> Response:
-    return page(request, "member.html", section="members", **await _member(request))
+    return await show_member(request)
+
+
+async def show_member(
+    request: Request, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    """A member's page; a refused certificate is drawn again with the service's field errors."""
+    a, _ = await api(request)
+    proof = {
+        k.code: k
+        for k in (await a(a.stubs.registry.ListSkills, registry_pb2.ListSkillsRequest())).skills
+        if k.requires_proof
+    }
+    return page(
+        request,
+        "member.html",
+        status,
+        section="members",
+        proof=proof,
+        points=await points_of(a, member_id(request)),
+        request_id=uuid.uuid4().hex,
+        errors=errors or {},
+        **await _member(request),
+    )
 
 
 async def service_record(request: Request) -> Response:

@@ -1,6 +1,7 @@
-"""A task: its place, who holds its places, proposals and their answers, and completion with
-each member's hours and the resident's feedback (or a cancellation). A task the user may not see
-answers the same page as a task that does not exist."""
+"""A task: its place, who holds its places, proposals and their answers, its standby list,
+completion with each member's hours and the resident's feedback (or a cancellation), and the
+hours records to confirm or correct. A task the user may not see answers the same page as a task
+that does not exist."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from linli.v1 import registry_pb2, tasks_pb2
-from services.client import assignments_of, gather
+from linli.v1 import attendance_pb2, registry_pb2, tasks_pb2
+from services.client import assignments_of, gather, pages
 from services.console import maps
 from services.console.pages.scope import grids
 from services.console.pages.today import places
@@ -48,12 +49,46 @@ async def names_of(a: Api, ids: set[str]) -> dict[str, str]:
     return dict(await gather(sorted(ids), one, 8))
 
 
-async def _show(
+async def hours_of(
+    a: Api, task: tasks_pb2.Task
+) -> tuple[list[attendance_pb2.HoursRecord], dict[str, attendance_pb2.HoursProposal]]:
+    """The task's hours records (newest first) and, once it is completed, each checked-in
+    member's proposal."""
+    records = await pages(
+        a.stubs.attendance.ListHoursRecords,
+        attendance_pb2.ListHoursRecordsRequest(task_id=task.id, page_size=100),
+        "records",
+        a.md,
+    )
+    if task.status != tasks_pb2.TASK_STATUS_COMPLETED:
+        return records, {}
+    proposed = await a(
+        a.stubs.attendance.ListHoursProposals,
+        attendance_pb2.ListHoursProposalsRequest(task_id=task.id),
+    )
+    return records, {p.member_id: p for p in proposed.proposals}
+
+
+CURRENT = (attendance_pb2.HOURS_RECORD_STATE_REQUESTED, attendance_pb2.HOURS_RECORD_STATE_CONFIRMED)
+
+
+async def show_task(
     request: Request, a: Api, tid: str, status: int = 200, errors: dict[str, str] | None = None
 ) -> Response:
+    """The task's page; a refused form is drawn again with the service's field errors."""
     task = (await a(a.stubs.tasks.GetTask, tasks_pb2.GetTaskRequest(id=tid))).task
     held = await assignments_of(a.stubs, a.md, tid)
-    names = await names_of(a, {h.member_id for h in held})
+    standby = (
+        await a(a.stubs.tasks.ListStandby, tasks_pb2.ListStandbyRequest(task_id=tid))
+    ).entries
+    records, proposals = await hours_of(a, task)
+    names = await names_of(
+        a,
+        {h.member_id for h in held}
+        | {e.member_id for e in standby}
+        | {r.member_id for r in records},
+    )
+    recorded = {r.member_id for r in records if r.state in CURRENT}
     community = (
         await a(
             a.stubs.registry.GetCommunity,
@@ -68,6 +103,8 @@ async def _show(
         links=False,
     )
     accepted = [h for h in held if h.state == tasks_pb2.ASSIGNMENT_STATE_ACCEPTED]
+    done = tasks_pb2.ASSIGNMENT_STATE_COMPLETED
+    to_confirm = [h for h in held if h.state == done and h.member_id not in recorded]
     return page(
         request,
         "task.html",
@@ -76,6 +113,10 @@ async def _show(
         task=task,
         held=held,
         accepted=accepted,
+        standby=standby,
+        records=records,
+        proposals=proposals,
+        to_confirm=to_confirm,
         names=names,
         community=community,
         the_map=the_map,
@@ -88,7 +129,7 @@ async def _show(
 
 async def show(request: Request) -> Response:
     a, _ = await api(request)
-    return await _show(request, a, task_id(request))
+    return await show_task(request, a, task_id(request))
 
 
 async def complete(request: Request) -> Response:
@@ -124,7 +165,7 @@ async def complete(request: Request) -> Response:
         if e.code() not in (StatusCode.INVALID_ARGUMENT, StatusCode.FAILED_PRECONDITION):
             raise
         errors = errors_for(e, "", ("outcomes", "feedback"))
-        return await _show(request, a, tid, 400, errors)
+        return await show_task(request, a, tid, 400, errors)
     return see_other(f"/tasks/{tid}")
 
 
@@ -140,7 +181,7 @@ async def cancel(request: Request) -> Response:
     except aio.AioRpcError as e:
         if e.code() not in (StatusCode.INVALID_ARGUMENT, StatusCode.FAILED_PRECONDITION):
             raise
-        return await _show(request, a, tid, 400, errors_for(e, "", ("reason",)))
+        return await show_task(request, a, tid, 400, errors_for(e, "", ("reason",)))
     return see_other(f"/tasks/{tid}")
 
 
