@@ -25,10 +25,18 @@ os.environ.setdefault("LINLI_DEV_MODE", "true")
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from dev.localinfra import NatsServer, PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests judge outcomes, never time: on a shared machine a draw may take longer than
+# Hypothesis's 200 ms deadline, which then fails a test that found nothing wrong.
+settings.register_profile(
+    "linli", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("linli")
 
 
 @dataclass(frozen=True)
